@@ -1,0 +1,136 @@
+//! Batch mode: read JSONL tasks, run many at once through a pipeline, and
+//! write exactly one output record per input line, in input order, whether
+//! the run succeeded, failed, or the line was unusable.
+
+mod input;
+mod record;
+mod summary;
+
+use std::time::Instant;
+
+use futures::stream::{self, StreamExt};
+use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
+
+pub use input::{parse_line, InputLine};
+pub use record::{ErrorRecord, OutputRecord};
+pub use summary::{Accuracy, NodeStats, Summary};
+
+use crate::pipeline::Pipeline;
+
+/// How a batch runs.
+#[derive(Debug, Clone, Copy)]
+pub struct BatchOptions {
+    /// Runs in flight at once (at least 1).
+    pub concurrency: usize,
+}
+
+impl Default for BatchOptions {
+    fn default() -> Self {
+        Self { concurrency: 16 }
+    }
+}
+
+/// Why a batch stopped early. Records written before it are complete lines.
+#[derive(Debug, thiserror::Error)]
+pub enum BatchError {
+    /// Reading the input failed.
+    #[error("cannot read input at line {line}: {source}")]
+    Read {
+        /// The line being read.
+        line: u64,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// Writing the output failed.
+    #[error("cannot write output record for line {line}: {source}")]
+    Write {
+        /// The record's line.
+        line: u64,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+}
+
+/// Runs every line of `input` through `pipeline`, writing one record per
+/// line to `output` in input order. `on_record` sees each record as it is
+/// written (for progress display). Blank lines are skipped.
+pub async fn run_batch<R, W>(
+    pipeline: &Pipeline,
+    input: R,
+    mut output: W,
+    opts: BatchOptions,
+    mut on_record: impl FnMut(&OutputRecord),
+) -> Result<Summary, BatchError>
+where
+    R: AsyncBufRead + Unpin,
+    W: AsyncWrite + Unpin,
+{
+    let started = Instant::now();
+    let lines = stream::unfold((input, 0u64), |(mut reader, mut n)| async move {
+        let mut buf = Vec::new();
+        loop {
+            buf.clear();
+            n += 1;
+            match reader.read_until(b'\n', &mut buf).await {
+                Ok(0) => return None,
+                Ok(_) => {
+                    let trimmed = buf.trim_ascii();
+                    if trimmed.is_empty() {
+                        continue;
+                    }
+                    return Some((Ok(parse_line(n, trimmed)), (reader, n)));
+                }
+                Err(source) => {
+                    return Some((Err(BatchError::Read { line: n, source }), (reader, n)))
+                }
+            }
+        }
+    });
+    let results = lines
+        .map(|line| async move {
+            let line = line?;
+            let run = match &line.input {
+                Ok(input) => Ok(pipeline.run(input.clone()).await),
+                Err(unusable) => Err(unusable.clone()),
+            };
+            Ok::<_, BatchError>((line, run))
+        })
+        .buffered(opts.concurrency.max(1));
+    let mut results = std::pin::pin!(results);
+
+    let mut summary = Summary::new(&pipeline.manifest.name);
+    while let Some(item) = results.next().await {
+        let (line, run) = item?;
+        let record = match &run {
+            Err(unusable) => {
+                summary.add_unusable();
+                OutputRecord::unusable(&line, unusable)
+            }
+            Ok(run) => {
+                let expected = line
+                    .expect
+                    .as_ref()
+                    .and_then(|e| e.get("route"))
+                    .and_then(|r| r.as_str());
+                summary.add_run(run, expected);
+                OutputRecord::of_run(&line, run)
+            }
+        };
+        let mut bytes = serde_json::to_vec(&record).expect("records serialise");
+        bytes.push(b'\n');
+        output
+            .write_all(&bytes)
+            .await
+            .map_err(|source| BatchError::Write {
+                line: line.line,
+                source,
+            })?;
+        on_record(&record);
+    }
+    output
+        .flush()
+        .await
+        .map_err(|source| BatchError::Write { line: 0, source })?;
+    summary.finish(started.elapsed());
+    Ok(summary)
+}

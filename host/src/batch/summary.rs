@@ -1,0 +1,253 @@
+//! The closing summary of a batch: per node latency percentiles,
+//! invocations, errors, judge verdicts, model calls, tokens and cost, plus
+//! totals and router accuracy against labelled inputs.
+
+use std::collections::BTreeMap;
+use std::fmt::{self, Write as _};
+use std::time::Duration;
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+
+use crate::engine::Verdict;
+use crate::models::Totals;
+use crate::pipeline::RunOutcome;
+
+/// Statistics of one node.
+#[derive(Debug, Clone, Serialize)]
+pub struct NodeStats {
+    /// Its role.
+    pub role: &'static str,
+    /// Invocations (attempts included).
+    pub invocations: u64,
+    /// Invocations that failed.
+    pub errors: u64,
+    /// Median invocation latency, ms.
+    pub p50_ms: f64,
+    /// 95th percentile latency, ms.
+    pub p95_ms: f64,
+    /// Judges: verdict counts (`accept`, `reject`, `repair`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub verdicts: BTreeMap<&'static str, u64>,
+    /// Routers: branch label counts.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub routes: BTreeMap<String, u64>,
+    /// Model-call totals.
+    pub model: Totals,
+    #[serde(skip)]
+    latency_us: Histogram<u64>,
+}
+
+/// Router accuracy against `expect.route`.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Accuracy {
+    /// Runs with a label and a route.
+    pub labelled: u64,
+    /// Of those, routed as labelled.
+    pub correct: u64,
+}
+
+/// The whole batch.
+#[derive(Debug, Clone, Serialize)]
+pub struct Summary {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Input records.
+    pub runs: u64,
+    /// Records with an output.
+    pub ok: u64,
+    /// Failed records by error kind.
+    pub errors: BTreeMap<&'static str, u64>,
+    /// Per node.
+    pub nodes: BTreeMap<String, NodeStats>,
+    /// Model-call totals over every run.
+    pub totals: Totals,
+    /// Router accuracy, when inputs carry `expect.route`.
+    pub accuracy: Accuracy,
+    /// Batch wall time, seconds.
+    pub wall_s: f64,
+}
+
+fn histogram() -> Histogram<u64> {
+    Histogram::new_with_bounds(1, 3_600_000_000, 3).expect("static bounds are valid")
+}
+
+impl Summary {
+    /// An empty summary for `pipeline`.
+    pub fn new(pipeline: &str) -> Self {
+        Self {
+            pipeline: pipeline.to_string(),
+            runs: 0,
+            ok: 0,
+            errors: BTreeMap::new(),
+            nodes: BTreeMap::new(),
+            totals: Totals::default(),
+            accuracy: Accuracy::default(),
+            wall_s: 0.0,
+        }
+    }
+
+    /// Counts an input line that never ran.
+    pub fn add_unusable(&mut self) {
+        self.runs += 1;
+        *self.errors.entry("invalid-input").or_default() += 1;
+    }
+
+    /// Adds a run; `expected_route` is the input's `expect.route`.
+    pub fn add_run(&mut self, run: &RunOutcome, expected_route: Option<&str>) {
+        self.runs += 1;
+        match &run.result {
+            Ok(_) => self.ok += 1,
+            Err(e) => *self.errors.entry(e.kind()).or_default() += 1,
+        }
+        for step in &run.trace {
+            let s = self
+                .nodes
+                .entry(step.node.clone())
+                .or_insert_with(|| NodeStats {
+                    role: step.role,
+                    invocations: 0,
+                    errors: 0,
+                    p50_ms: 0.0,
+                    p95_ms: 0.0,
+                    verdicts: BTreeMap::new(),
+                    routes: BTreeMap::new(),
+                    model: Totals::default(),
+                    latency_us: histogram(),
+                });
+            s.invocations += 1;
+            s.errors += u64::from(step.outcome != "ok");
+            s.latency_us.saturating_record(step.elapsed_us.max(1));
+            if let Some(v) = &step.verdict {
+                let k = match v {
+                    Verdict::Accept => "accept",
+                    Verdict::Reject { .. } => "reject",
+                    Verdict::Repair { .. } => "repair",
+                };
+                *s.verdicts.entry(k).or_default() += 1;
+            }
+            if let Some(r) = &step.route {
+                *s.routes.entry(r.target.clone()).or_default() += 1;
+            }
+        }
+        for e in &run.ledger {
+            if let Some(s) = self.nodes.get_mut(&e.node) {
+                s.model.add(e);
+            }
+            self.totals.add(e);
+        }
+        if let (Some(want), [got]) = (
+            expected_route,
+            run.routes.values().collect::<Vec<_>>().as_slice(),
+        ) {
+            self.accuracy.labelled += 1;
+            self.accuracy.correct += u64::from(want == got.as_str());
+        }
+    }
+
+    /// Fixes percentiles and wall time once the batch is over.
+    pub fn finish(&mut self, wall: Duration) {
+        self.wall_s = wall.as_secs_f64();
+        for s in self.nodes.values_mut() {
+            s.p50_ms = s.latency_us.value_at_quantile(0.50) as f64 / 1e3;
+            s.p95_ms = s.latency_us.value_at_quantile(0.95) as f64 / 1e3;
+        }
+    }
+
+    /// Records that failed.
+    pub fn failed(&self) -> u64 {
+        self.runs - self.ok
+    }
+}
+
+impl fmt::Display for Summary {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let rate = if self.wall_s > 0.0 {
+            self.runs as f64 / self.wall_s
+        } else {
+            0.0
+        };
+        write!(
+            f,
+            "{}: {} runs in {:.2} s ({:.1} runs/s): {} ok, {} failed",
+            self.pipeline,
+            self.runs,
+            self.wall_s,
+            rate,
+            self.ok,
+            self.failed()
+        )?;
+        if !self.errors.is_empty() {
+            let kinds: Vec<String> = self
+                .errors
+                .iter()
+                .map(|(k, n)| format!("{k}: {n}"))
+                .collect();
+            write!(f, " ({})", kinds.join(", "))?;
+        }
+        writeln!(f, "\n")?;
+        writeln!(
+            f,
+            "{:<18} {:<7} {:>6} {:>6} {:>9} {:>9} {:>6} {:>9} {:>9} {:>11}  {}",
+            "node",
+            "role",
+            "calls",
+            "errors",
+            "p50 ms",
+            "p95 ms",
+            "model",
+            "tok in",
+            "tok out",
+            "cost",
+            "notes"
+        )?;
+        for (name, s) in &self.nodes {
+            let mut notes = String::new();
+            for (k, n) in &s.verdicts {
+                let _ = write!(notes, "{k} {n}  ");
+            }
+            for (k, n) in &s.routes {
+                let _ = write!(notes, "{k} {n}  ");
+            }
+            writeln!(
+                f,
+                "{:<18} {:<7} {:>6} {:>6} {:>9.3} {:>9.3} {:>6} {:>9} {:>9} {:>11}  {}",
+                name,
+                s.role,
+                s.invocations,
+                s.errors,
+                s.p50_ms,
+                s.p95_ms,
+                s.model.calls,
+                s.model.input_tokens,
+                s.model.output_tokens,
+                s.model.cost.to_string(),
+                notes.trim_end()
+            )?;
+        }
+        write!(
+            f,
+            "{:<18} {:<7} {:>6} {:>6} {:>9} {:>9} {:>6} {:>9} {:>9} {:>11}",
+            "total",
+            "",
+            self.nodes.values().map(|s| s.invocations).sum::<u64>(),
+            self.nodes.values().map(|s| s.errors).sum::<u64>(),
+            "",
+            "",
+            self.totals.calls,
+            self.totals.input_tokens,
+            self.totals.output_tokens,
+            self.totals.cost.to_string()
+        )?;
+        if self.accuracy.labelled > 0 {
+            write!(
+                f,
+                "\n\nrouter accuracy: {}/{} ({:.1}%) against expect.route",
+                self.accuracy.correct,
+                self.accuracy.labelled,
+                100.0 * self.accuracy.correct as f64 / self.accuracy.labelled as f64
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,94 @@
+//! The `switchyard` command line: clap definitions and the wiring of each
+//! subcommand to library code. Nothing here holds logic of its own.
+
+mod bench;
+mod run;
+mod validate;
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+
+use clap::{Parser, Subcommand};
+
+use crate::engine::{CompileCache, EngineOptions, NodeEngine};
+
+/// switchyard: run compound AI pipelines of small sandboxed WebAssembly nodes.
+#[derive(Debug, Parser)]
+#[command(name = "switchyard", version, about, long_about = None)]
+pub struct Cli {
+    /// What to do.
+    #[command(subcommand)]
+    pub command: Command,
+    /// Directory for compiled components (default: $SWITCHYARD_CACHE_DIR,
+    /// else ~/.cache/switchyard).
+    #[arg(long, global = true, value_name = "DIR")]
+    pub cache_dir: Option<PathBuf>,
+    /// Compile every component afresh and cache nothing.
+    #[arg(long, global = true)]
+    pub no_cache: bool,
+}
+
+/// Subcommands.
+#[derive(Debug, Subcommand)]
+pub enum Command {
+    /// Run a pipeline over a JSONL file: one output record per input line,
+    /// then a per-node summary of latency, calls, tokens and cost on stderr.
+    Run(run::RunArgs),
+    /// Check a manifest and load every component it names, without running.
+    Validate(validate::ValidateArgs),
+    /// Measure sandbox and pipeline overhead with zero-latency sim models.
+    Bench(bench::BenchArgs),
+}
+
+impl Cli {
+    fn engine(&self) -> anyhow::Result<NodeEngine> {
+        let cache_dir = if self.no_cache {
+            None
+        } else {
+            self.cache_dir.clone().or_else(CompileCache::default_dir)
+        };
+        Ok(NodeEngine::new(EngineOptions {
+            cache_dir,
+            ..EngineOptions::default()
+        })?)
+    }
+}
+
+/// Entry point of the `switchyard` binary.
+pub fn main() -> ExitCode {
+    let cli = Cli::parse();
+    init_tracing();
+    let rt = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("error: cannot start the async runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    let result = rt.block_on(async {
+        match &cli.command {
+            Command::Run(args) => run::run(&cli, args).await,
+            Command::Validate(args) => validate::run(&cli, args).await,
+            Command::Bench(args) => bench::run(&cli, args).await,
+        }
+    });
+    match result {
+        Ok(code) => code,
+        Err(e) => {
+            eprintln!("error: {e:#}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn init_tracing() {
+    use tracing_subscriber::EnvFilter;
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .init();
+}

@@ -1,0 +1,144 @@
+//! The resolved, validated pipeline description that the rest of the host
+//! works from: models with their providers and prices, nodes with their
+//! components, grants, settings and limits, and the flow graph in
+//! topological order.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use super::limits::Limits;
+use super::schema::Role;
+use super::source::{SourceFile, Span};
+use crate::models::Price;
+
+/// A checked `pipeline.toml`.
+#[derive(Debug, Clone)]
+pub struct Manifest {
+    /// The file it came from, for locating later errors.
+    pub source: Arc<SourceFile>,
+    /// `[pipeline] name`.
+    pub name: String,
+    /// `[pipeline] description`.
+    pub description: Option<String>,
+    /// Wall-clock budget for one run.
+    pub deadline: Duration,
+    /// Models by manifest name.
+    pub models: BTreeMap<String, ModelSpec>,
+    /// Nodes by name.
+    pub nodes: BTreeMap<String, NodeSpec>,
+    /// Flow nodes (routers and workers) in a topological order.
+    pub order: Vec<String>,
+    /// The nodes whose output is the run's output.
+    pub outputs: Vec<String>,
+}
+
+/// One `[models.<name>]`.
+#[derive(Debug, Clone)]
+pub struct ModelSpec {
+    /// Manifest name.
+    pub name: String,
+    /// The provider's own model id.
+    pub upstream: String,
+    /// Which provider, with its settings.
+    pub provider: ProviderSpec,
+    /// USD per million tokens.
+    pub price: Price,
+    /// Per-call timeout.
+    pub timeout: Duration,
+}
+
+/// A provider and its settings.
+#[derive(Debug, Clone)]
+pub enum ProviderSpec {
+    /// The deterministic simulated model.
+    Sim(SimSpec),
+    /// Any OpenAI-compatible chat-completions server.
+    OpenAi {
+        /// e.g. `https://api.openai.com/v1`.
+        base_url: String,
+        /// The environment variable holding the key (never the key itself).
+        api_key_env: Option<String>,
+    },
+}
+
+impl ProviderSpec {
+    /// The provider's name as written in manifests.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ProviderSpec::Sim(_) => "sim",
+            ProviderSpec::OpenAi { .. } => "openai",
+        }
+    }
+}
+
+/// Settings of a `sim` model.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct SimSpec {
+    /// Seed for every pseudo-random choice.
+    pub seed: u64,
+    /// Time to first token.
+    pub ttft: Duration,
+    /// Time per generated token.
+    pub per_token: Duration,
+    /// Fraction of calls that fail.
+    pub error_rate: f64,
+    /// Fraction of answers that quote the user's message back.
+    pub echo_rate: f64,
+    /// Fixed answer, if set.
+    pub reply: Option<String>,
+}
+
+/// One `[nodes.<name>]`.
+#[derive(Debug, Clone)]
+pub struct NodeSpec {
+    /// Node name.
+    pub name: String,
+    /// Its role.
+    pub role: Role,
+    /// Absolute or manifest-relative-resolved path of its component.
+    pub component: PathBuf,
+    /// Where `component = …` is written, for load errors.
+    pub component_span: Span,
+    /// Flow dependencies, explicit (`after`) and implicit (a router whose
+    /// branch targets this node).
+    pub deps: Vec<String>,
+    /// Routers: branch label → target node.
+    pub branches: BTreeMap<String, String>,
+    /// Judges gating this node's output, in order.
+    pub judges: Vec<String>,
+    /// Models this node may call.
+    pub models: Vec<String>,
+    /// Settings as JSON values, delivered through the `config` import.
+    pub settings: BTreeMap<String, serde_json::Value>,
+    /// Sandbox limits.
+    pub limits: Limits,
+}
+
+impl NodeSpec {
+    /// The router that branches to this node, if any.
+    pub fn branch_parent<'a>(&self, manifest: &'a Manifest) -> Option<&'a NodeSpec> {
+        self.deps
+            .iter()
+            .filter_map(|d| manifest.nodes.get(d))
+            .find(|d| d.role == Role::Router && d.branches.values().any(|t| t == &self.name))
+    }
+}
+
+impl Manifest {
+    /// A manifest with no models and no nodes (for describing components
+    /// outside any pipeline).
+    pub fn empty() -> Self {
+        Self {
+            source: Arc::new(SourceFile::new("<none>", "")),
+            name: String::new(),
+            description: None,
+            deadline: super::resolve::DEFAULT_DEADLINE,
+            models: BTreeMap::new(),
+            nodes: BTreeMap::new(),
+            order: Vec::new(),
+            outputs: Vec::new(),
+        }
+    }
+}

@@ -1,0 +1,467 @@
+//! Checks a parsed [`ManifestFile`] and resolves it into a [`Manifest`]:
+//! every reference names something that exists and has the right role,
+//! provider settings fit their provider, numbers are in range, and the flow
+//! is acyclic. Every problem is reported with its location and a hint.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::sync::Arc;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::limits::Limits;
+use super::manifest::{Manifest, ModelSpec, NodeSpec, ProviderSpec, SimSpec};
+use super::schema::{ManifestFile, ModelSection, NodeSection, Role};
+use super::source::{did_you_mean, Diagnostic, SourceFile};
+use crate::models::Price;
+
+/// Default per-run deadline when `[pipeline] deadline-ms` is not set.
+pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
+/// Default per-call model timeout when `timeout-ms` is not set.
+pub const DEFAULT_MODEL_TIMEOUT: Duration = Duration::from_secs(60);
+
+/// Resolves `file`, collecting every problem found (not just the first).
+pub fn resolve(source: Arc<SourceFile>, file: ManifestFile) -> Result<Manifest, Vec<Diagnostic>> {
+    let mut r = Resolver {
+        src: &source,
+        errors: Vec::new(),
+    };
+    let models = r.models(&file);
+    let defaults = Limits::default().overridden_by(&file.defaults.limits);
+    let nodes = r.nodes(&file, &models, defaults);
+    let order = r.order(&file, &nodes);
+    let outputs = r.outputs(&file, &nodes);
+    let deadline = file
+        .pipeline
+        .deadline_ms
+        .as_ref()
+        .map_or(DEFAULT_DEADLINE, |d| Duration::from_millis(*d.get_ref()));
+    if file.pipeline.name.get_ref().trim().is_empty() {
+        r.error(
+            &file.pipeline.name,
+            "`pipeline.name` is empty",
+            "give the pipeline a short name such as \"support-triage\"",
+        );
+    }
+    if r.errors.is_empty() {
+        Ok(Manifest {
+            name: file.pipeline.name.into_inner(),
+            description: file.pipeline.description,
+            deadline,
+            models,
+            nodes,
+            order,
+            outputs,
+            source,
+        })
+    } else {
+        Err(r.errors)
+    }
+}
+
+struct Resolver<'a> {
+    src: &'a SourceFile,
+    errors: Vec<Diagnostic>,
+}
+
+impl Resolver<'_> {
+    fn error<T>(&mut self, at: &Spanned<T>, message: impl Into<String>, hint: impl Into<String>) {
+        self.errors
+            .push(Diagnostic::at(self.src, Some(at.span()), message).with_hint(hint));
+    }
+
+    fn models(&mut self, file: &ManifestFile) -> BTreeMap<String, ModelSpec> {
+        let mut out = BTreeMap::new();
+        for (name, section) in &file.models {
+            if let Some(spec) = self.model(name, section) {
+                out.insert(name.get_ref().clone(), spec);
+            }
+        }
+        out
+    }
+
+    fn model(&mut self, name: &Spanned<String>, m: &ModelSection) -> Option<ModelSpec> {
+        let n = name.get_ref();
+        let price = match &m.price {
+            None => Price::FREE,
+            Some(p) => {
+                let ok = |v: f64| v.is_finite() && v >= 0.0;
+                if !ok(p.get_ref().input) || !ok(p.get_ref().output) {
+                    self.error(
+                        p,
+                        format!("model `{n}` has a negative or non-finite price"),
+                        "prices are USD per million tokens, e.g. price = { input = 0.15, output = 0.60 }",
+                    );
+                }
+                Price::per_million(p.get_ref().input, p.get_ref().output)
+            }
+        };
+        let timeout = m.timeout_ms.as_ref().map_or(DEFAULT_MODEL_TIMEOUT, |t| {
+            Duration::from_millis(*t.get_ref())
+        });
+        let provider = match m.provider.get_ref().as_str() {
+            "sim" => {
+                for (field, set) in [
+                    ("base-url", m.base_url.is_some()),
+                    ("api-key-env", m.api_key_env.is_some()),
+                ] {
+                    if set {
+                        self.error(
+                            &m.provider,
+                            format!("model `{n}` uses provider `sim`, which takes no `{field}`"),
+                            format!("remove `{field}`, or set provider = \"openai\""),
+                        );
+                    }
+                }
+                ProviderSpec::Sim(self.sim(n, m))
+            }
+            "openai" => {
+                if let Some(sim) = &m.sim {
+                    self.error(
+                        sim,
+                        format!("model `{n}` uses provider `openai`, which takes no `[sim]` table"),
+                        "remove the sim table, or set provider = \"sim\"",
+                    );
+                }
+                let Some(base_url) = &m.base_url else {
+                    self.error(
+                        &m.provider,
+                        format!("model `{n}` uses provider `openai` but has no `base-url`"),
+                        "add base-url = \"https://api.openai.com/v1\" (or your server's /v1 URL)",
+                    );
+                    return None;
+                };
+                let url = base_url.get_ref().trim_end_matches('/').to_string();
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    self.error(
+                        base_url,
+                        format!("model `{n}` has a base-url that is not an http(s) URL"),
+                        "write it like \"http://127.0.0.1:8000/v1\"",
+                    );
+                }
+                if let Some(env) = &m.api_key_env {
+                    let valid = !env.get_ref().is_empty()
+                        && env
+                            .get_ref()
+                            .chars()
+                            .all(|c| c.is_ascii_alphanumeric() || c == '_');
+                    if !valid {
+                        self.error(
+                            env,
+                            format!("model `{n}`: `api-key-env` must name an environment variable, not hold a key"),
+                            "write the variable's name, e.g. api-key-env = \"OPENAI_API_KEY\", and export the key in that variable",
+                        );
+                    }
+                }
+                ProviderSpec::OpenAi {
+                    base_url: url,
+                    api_key_env: m.api_key_env.as_ref().map(|e| e.get_ref().clone()),
+                }
+            }
+            other => {
+                let hint = match did_you_mean(other, ["sim", "openai"]) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "providers are `sim` (simulated, no key needed) and `openai` (any OpenAI-compatible server)".into(),
+                };
+                self.error(
+                    &m.provider,
+                    format!("model `{n}` has unknown provider `{other}`"),
+                    hint,
+                );
+                return None;
+            }
+        };
+        Some(ModelSpec {
+            name: n.clone(),
+            upstream: m.upstream.clone().unwrap_or_else(|| n.clone()),
+            provider,
+            price,
+            timeout,
+        })
+    }
+
+    fn sim(&mut self, n: &str, m: &ModelSection) -> SimSpec {
+        let Some(s) = &m.sim else {
+            return SimSpec::default();
+        };
+        let sim = s.get_ref();
+        let fraction = |v: f64| (0.0..=1.0).contains(&v);
+        let non_negative = |v: f64| v.is_finite() && v >= 0.0;
+        if !fraction(sim.error_rate) || !fraction(sim.echo_rate) {
+            self.error(
+                s,
+                format!("model `{n}`: sim `error-rate` and `echo-rate` must be between 0 and 1"),
+                "e.g. error-rate = 0.05 fails one call in twenty",
+            );
+        }
+        if !non_negative(sim.ttft_ms) || !non_negative(sim.ms_per_token) {
+            self.error(
+                s,
+                format!("model `{n}`: sim latencies must be zero or positive"),
+                "e.g. ttft-ms = 120, ms-per-token = 8",
+            );
+        }
+        let ms = |v: f64| Duration::from_secs_f64(if non_negative(v) { v / 1000.0 } else { 0.0 });
+        SimSpec {
+            seed: sim.seed,
+            ttft: ms(sim.ttft_ms),
+            per_token: ms(sim.ms_per_token),
+            error_rate: sim.error_rate.clamp(0.0, 1.0),
+            echo_rate: sim.echo_rate.clamp(0.0, 1.0),
+            reply: sim.reply.clone(),
+        }
+    }
+
+    fn node_ref(
+        &mut self,
+        file: &ManifestFile,
+        from: &str,
+        field: &str,
+        target: &Spanned<String>,
+        allowed: &[Role],
+    ) -> bool {
+        let t = target.get_ref();
+        let Some((_, section)) = file.nodes.iter().find(|(k, _)| k.get_ref() == t) else {
+            let names: Vec<&str> = file.nodes.keys().map(|k| k.get_ref().as_str()).collect();
+            let hint = match did_you_mean(t, names.iter().copied()) {
+                Some(s) => format!("did you mean `{s}`?"),
+                None => format!("known nodes are: {}", names.join(", ")),
+            };
+            self.error(
+                target,
+                format!("node `{from}`: `{field}` names unknown node `{t}`"),
+                hint,
+            );
+            return false;
+        };
+        let role = *section.role.get_ref();
+        if !allowed.contains(&role) {
+            let want: Vec<&str> = allowed.iter().map(|r| r.as_str()).collect();
+            self.error(
+                target,
+                format!("node `{from}`: `{field}` names `{t}`, a {role}, but needs a {}", want.join(" or ")),
+                match field {
+                    "judges" => "only judge nodes can gate an output".to_string(),
+                    _ => "judges gate other nodes through `judges = [...]`; they are not steps of the flow".to_string(),
+                },
+            );
+            return false;
+        }
+        true
+    }
+
+    fn nodes(
+        &mut self,
+        file: &ManifestFile,
+        models: &BTreeMap<String, ModelSpec>,
+        defaults: Limits,
+    ) -> BTreeMap<String, NodeSpec> {
+        let flow = [Role::Router, Role::Worker];
+        let mut out = BTreeMap::new();
+        if file.nodes.is_empty() {
+            self.errors.push(
+                Diagnostic::at(self.src, None, "the manifest declares no nodes")
+                    .with_hint("add at least one [nodes.<name>] table with a role and a component"),
+            );
+        }
+        for (name, n) in &file.nodes {
+            let name_s = name.get_ref().clone();
+            let role = *n.role.get_ref();
+            self.check_role_fields(&name_s, role, n);
+            let mut deps = Vec::new();
+            for a in &n.after {
+                if a.get_ref() == &name_s {
+                    self.error(
+                        a,
+                        format!("node `{name_s}` lists itself in `after`"),
+                        "remove it: a node cannot wait for itself",
+                    );
+                } else if self.node_ref(file, &name_s, "after", a, &flow)
+                    && !deps.contains(a.get_ref())
+                {
+                    deps.push(a.get_ref().clone());
+                }
+            }
+            // Implicit dependency: a router that branches to this node.
+            for (router, section) in &file.nodes {
+                if section.branches.values().any(|t| t.get_ref() == &name_s)
+                    && !deps.contains(router.get_ref())
+                {
+                    deps.push(router.get_ref().clone());
+                }
+            }
+            let mut branches = BTreeMap::new();
+            for (label, target) in &n.branches {
+                if self.node_ref(
+                    file,
+                    &name_s,
+                    "branches",
+                    target,
+                    &[Role::Worker, Role::Router],
+                ) {
+                    branches.insert(label.clone(), target.get_ref().clone());
+                }
+            }
+            let mut judges = Vec::new();
+            for j in &n.judges {
+                if self.node_ref(file, &name_s, "judges", j, &[Role::Judge]) {
+                    judges.push(j.get_ref().clone());
+                }
+            }
+            let mut granted = Vec::new();
+            for m in &n.models {
+                if models.contains_key(m.get_ref()) {
+                    granted.push(m.get_ref().clone());
+                } else if file.models.keys().any(|k| k.get_ref() == m.get_ref()) {
+                    // Declared but invalid: already reported at the model.
+                } else {
+                    let names: Vec<&str> =
+                        file.models.keys().map(|k| k.get_ref().as_str()).collect();
+                    let hint = match did_you_mean(m.get_ref(), names.iter().copied()) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None if names.is_empty() => {
+                            "declare it in a [models.<name>] table".to_string()
+                        }
+                        None => format!("declared models are: {}", names.join(", ")),
+                    };
+                    self.error(
+                        m,
+                        format!("node `{name_s}` is granted unknown model `{}`", m.get_ref()),
+                        hint,
+                    );
+                }
+            }
+            let mut settings = BTreeMap::new();
+            for (k, v) in &n.settings {
+                match serde_json::to_value(v) {
+                    Ok(json) => {
+                        settings.insert(k.clone(), json);
+                    }
+                    Err(e) => self.error(
+                        &n.component,
+                        format!("node `{name_s}`: setting `{k}` cannot be expressed as JSON: {e}"),
+                        "use strings, numbers, booleans, arrays and tables (dates are not supported)",
+                    ),
+                }
+            }
+            let component = self.src.dir().join(n.component.get_ref());
+            out.insert(
+                name_s.clone(),
+                NodeSpec {
+                    name: name_s,
+                    role,
+                    component,
+                    component_span: n.component.span(),
+                    deps,
+                    branches,
+                    judges,
+                    models: granted,
+                    settings,
+                    limits: defaults.overridden_by(&n.limits),
+                },
+            );
+        }
+        out
+    }
+
+    fn check_role_fields(&mut self, name: &str, role: Role, n: &NodeSection) {
+        match role {
+            Role::Router if n.branches.is_empty() => self.error(
+                &n.role,
+                format!("router `{name}` has no `branches`"),
+                "add branches = { label = \"target-node\", ... }; the router picks one label per task",
+            ),
+            Role::Worker | Role::Judge if !n.branches.is_empty() => {
+                let first = n.branches.values().next().expect("non-empty");
+                self.error(first, format!("node `{name}` is a {role}; only routers have `branches`"), "set role = \"router\", or remove `branches`");
+            }
+            _ => {}
+        }
+        if role == Role::Judge {
+            if let Some(a) = n.after.first() {
+                self.error(a, format!("judge `{name}` has `after`; judges are not steps of the flow"), "gate a node instead: add judges = [\"<this judge>\"] to the node whose output it checks");
+            }
+            if let Some(j) = n.judges.first() {
+                self.error(
+                    j,
+                    format!("judge `{name}` is itself gated by judges"),
+                    "judges cannot be gated; remove `judges` here",
+                );
+            }
+        }
+    }
+
+    /// Kahn's algorithm over flow nodes; on a cycle, reports one edge of it.
+    fn order(&mut self, file: &ManifestFile, nodes: &BTreeMap<String, NodeSpec>) -> Vec<String> {
+        let flow: Vec<&NodeSpec> = nodes.values().filter(|n| n.role != Role::Judge).collect();
+        let mut indegree: BTreeMap<&str, usize> = flow
+            .iter()
+            .map(|n| (n.name.as_str(), n.deps.len()))
+            .collect();
+        let mut ready: Vec<&str> = indegree
+            .iter()
+            .filter(|(_, d)| **d == 0)
+            .map(|(n, _)| *n)
+            .collect();
+        let mut order = Vec::new();
+        while let Some(n) = ready.pop() {
+            order.push(n.to_string());
+            for m in &flow {
+                if m.deps.iter().any(|d| d == n) {
+                    let d = indegree.get_mut(m.name.as_str()).expect("flow node");
+                    *d -= 1;
+                    if *d == 0 {
+                        ready.push(&m.name);
+                    }
+                }
+            }
+        }
+        if order.len() < flow.len() {
+            let stuck: BTreeSet<&str> = indegree
+                .iter()
+                .filter(|(_, d)| **d > 0)
+                .map(|(n, _)| *n)
+                .collect();
+            let cycle: Vec<&str> = stuck.iter().copied().collect();
+            // Point at an edge inside the cycle: an `after` or branch entry.
+            let (key, section) = file
+                .nodes
+                .iter()
+                .find(|(k, _)| stuck.contains(k.get_ref().as_str()))
+                .expect("a stuck node exists");
+            let edge = section
+                .after
+                .iter()
+                .chain(section.branches.values())
+                .find(|t| stuck.contains(t.get_ref().as_str()))
+                .unwrap_or(key);
+            self.error(
+                edge,
+                format!("the flow has a cycle through nodes: {}", cycle.join(", ")),
+                "a pipeline is a directed acyclic graph; remove one of these `after`/`branches` edges",
+            );
+        }
+        order
+    }
+
+    fn outputs(&mut self, file: &ManifestFile, nodes: &BTreeMap<String, NodeSpec>) -> Vec<String> {
+        if let Some(out) = &file.pipeline.output {
+            if self.node_ref(
+                file,
+                "pipeline",
+                "output",
+                out,
+                &[Role::Router, Role::Worker],
+            ) {
+                return vec![out.get_ref().clone()];
+            }
+            return Vec::new();
+        }
+        // Default: every flow node nothing else depends on.
+        nodes
+            .values()
+            .filter(|n| n.role != Role::Judge && !nodes.values().any(|m| m.deps.contains(&n.name)))
+            .map(|n| n.name.clone())
+            .collect()
+    }
+}

@@ -1,0 +1,187 @@
+//! The manifest file as written: serde types for `pipeline.toml`, with
+//! `deny_unknown_fields` everywhere and spans kept on every value that later
+//! checks may need to point at. Nothing here is validated beyond its type;
+//! `resolve` turns it into a checked [`super::Manifest`].
+
+use std::collections::BTreeMap;
+
+use serde::Deserialize;
+use toml::Spanned;
+
+/// The whole `pipeline.toml`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ManifestFile {
+    /// `[pipeline]`: name and run-wide settings.
+    pub pipeline: PipelineSection,
+    /// `[defaults]`: limits applied to every node unless overridden.
+    #[serde(default)]
+    pub defaults: DefaultsSection,
+    /// `[models.<name>]`.
+    #[serde(default)]
+    pub models: BTreeMap<Spanned<String>, ModelSection>,
+    /// `[nodes.<name>]`.
+    #[serde(default)]
+    pub nodes: BTreeMap<Spanned<String>, NodeSection>,
+}
+
+/// `[pipeline]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PipelineSection {
+    /// The pipeline's name.
+    pub name: Spanned<String>,
+    /// One line for humans.
+    #[serde(default)]
+    pub description: Option<String>,
+    /// The node whose output is the run's output; defaults to the sinks.
+    #[serde(default)]
+    pub output: Option<Spanned<String>>,
+    /// Wall-clock budget for one whole run, in milliseconds.
+    #[serde(default)]
+    pub deadline_ms: Option<Spanned<u64>>,
+}
+
+/// `[defaults]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct DefaultsSection {
+    /// Limits for every node.
+    #[serde(default)]
+    pub limits: LimitsSection,
+}
+
+/// `limits = { … }` on `[defaults]` or a node. Every field is optional.
+#[derive(Debug, Default, Clone, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct LimitsSection {
+    /// Linear memory, in MiB.
+    pub memory_mb: Option<Spanned<u64>>,
+    /// Guest CPU time, in milliseconds (epoch ticks).
+    pub cpu_ms: Option<Spanned<u64>>,
+    /// Wall-clock time for one invocation including model calls, in ms.
+    pub wall_ms: Option<Spanned<u64>>,
+    /// Largest output (JSON text) a node may return, in KiB.
+    pub output_kb: Option<Spanned<u64>>,
+    /// Model calls per invocation.
+    pub model_calls: Option<Spanned<u64>>,
+    /// Log bytes per invocation; lines past it are dropped.
+    pub log_kb: Option<Spanned<u64>>,
+}
+
+/// `[models.<name>]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ModelSection {
+    /// `sim` or `openai`.
+    pub provider: Spanned<String>,
+    /// The provider's own model id; defaults to the manifest name.
+    #[serde(default)]
+    pub upstream: Option<String>,
+    /// USD per million tokens.
+    #[serde(default)]
+    pub price: Option<Spanned<PriceSection>>,
+    /// Per-call timeout in milliseconds.
+    #[serde(default)]
+    pub timeout_ms: Option<Spanned<u64>>,
+    /// `openai`: the API base URL, e.g. `https://api.openai.com/v1`.
+    #[serde(default)]
+    pub base_url: Option<Spanned<String>>,
+    /// `openai`: the environment variable holding the API key.
+    #[serde(default)]
+    pub api_key_env: Option<Spanned<String>>,
+    /// `sim`: the simulated model's behaviour.
+    #[serde(default)]
+    pub sim: Option<Spanned<SimSection>>,
+}
+
+/// `price = { input = …, output = … }`, USD per million tokens.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct PriceSection {
+    /// USD per million prompt tokens.
+    pub input: f64,
+    /// USD per million generated tokens.
+    pub output: f64,
+}
+
+/// `[models.<name>.sim]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SimSection {
+    /// Seed; the same seed and request always give the same answer.
+    #[serde(default)]
+    pub seed: u64,
+    /// Time to first token, in milliseconds.
+    #[serde(default)]
+    pub ttft_ms: f64,
+    /// Time per generated token, in milliseconds.
+    #[serde(default)]
+    pub ms_per_token: f64,
+    /// Fraction of calls (0..=1) that fail with `unavailable`.
+    #[serde(default)]
+    pub error_rate: f64,
+    /// Fraction of answers (0..=1) that quote the user's message back.
+    #[serde(default)]
+    pub echo_rate: f64,
+    /// A fixed answer instead of generated text.
+    #[serde(default)]
+    pub reply: Option<String>,
+}
+
+/// The role a node plays.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum Role {
+    /// Picks one branch.
+    Router,
+    /// Does a job, returns JSON.
+    Worker,
+    /// Checks another node's output.
+    Judge,
+}
+
+impl Role {
+    /// The role's name as written in manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            Role::Router => "router",
+            Role::Worker => "worker",
+            Role::Judge => "judge",
+        }
+    }
+}
+
+impl std::fmt::Display for Role {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// `[nodes.<name>]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct NodeSection {
+    /// `router`, `worker` or `judge`.
+    pub role: Spanned<Role>,
+    /// Path of the `.wasm` component, relative to the manifest.
+    pub component: Spanned<String>,
+    /// Nodes whose outputs this node needs.
+    #[serde(default)]
+    pub after: Vec<Spanned<String>>,
+    /// Routers: branch label → target node.
+    #[serde(default)]
+    pub branches: BTreeMap<String, Spanned<String>>,
+    /// Judges that gate this node's output, in order.
+    #[serde(default)]
+    pub judges: Vec<Spanned<String>>,
+    /// Models this node may call (manifest names).
+    #[serde(default)]
+    pub models: Vec<Spanned<String>>,
+    /// Settings delivered through the `config` import.
+    #[serde(default)]
+    pub settings: toml::Table,
+    /// Per-node limits, overriding `[defaults.limits]`.
+    #[serde(default)]
+    pub limits: LimitsSection,
+}

@@ -1,0 +1,122 @@
+//! The on-disk cache of compiled components, keyed by the engine's
+//! compatibility hash plus the SHA-256 of the component's bytes, so a second
+//! load skips Cranelift entirely (milliseconds instead of seconds for large
+//! Python or JavaScript components).
+//!
+//! Files are written atomically (temp file, then rename) into a directory
+//! only this user can write, and only files from that directory are ever
+//! deserialized. A corrupt or stale entry is recompiled and replaced.
+
+#![allow(unsafe_code)]
+
+use std::hash::{Hash, Hasher};
+use std::io::Write;
+use std::path::{Path, PathBuf};
+
+use sha2::{Digest, Sha256};
+use wasmtime::component::Component;
+use wasmtime::Engine;
+
+/// Whether a load used the cache.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CacheOutcome {
+    /// Loaded a precompiled artifact.
+    Hit,
+    /// Compiled, then stored the artifact.
+    Miss,
+    /// Compiled; caching is off.
+    Disabled,
+}
+
+/// The compiled-artifact cache (or none).
+#[derive(Debug, Clone)]
+pub struct CompileCache {
+    dir: Option<PathBuf>,
+}
+
+impl CompileCache {
+    /// A cache in `dir` (created on first store), or none.
+    pub fn new(dir: Option<PathBuf>) -> Self {
+        Self { dir }
+    }
+
+    /// The default location: `$SWITCHYARD_CACHE_DIR`, else
+    /// `$XDG_CACHE_HOME/switchyard`, else `~/.cache/switchyard`; none if
+    /// `SWITCHYARD_CACHE_DIR` is set to an empty string.
+    pub fn default_dir() -> Option<PathBuf> {
+        match std::env::var_os("SWITCHYARD_CACHE_DIR") {
+            Some(d) if d.is_empty() => None,
+            Some(d) => Some(PathBuf::from(d)),
+            None => std::env::var_os("XDG_CACHE_HOME")
+                .map(PathBuf::from)
+                .or_else(|| std::env::var_os("HOME").map(|h| Path::new(&h).join(".cache")))
+                .map(|d| d.join("switchyard")),
+        }
+    }
+
+    /// The cache directory, if caching is on.
+    pub fn dir(&self) -> Option<&Path> {
+        self.dir.as_deref()
+    }
+
+    /// The component for `bytes`, from the cache or freshly compiled.
+    pub fn load(
+        &self,
+        engine: &Engine,
+        bytes: &[u8],
+    ) -> wasmtime::Result<(Component, CacheOutcome)> {
+        let Some(path) = self.entry_path(engine, bytes) else {
+            return Ok((Component::new(engine, bytes)?, CacheOutcome::Disabled));
+        };
+        if path.is_file() {
+            // SAFETY: `deserialize_file` trusts its input to be an artifact
+            // produced by `serialize` for a compatible engine. The file name
+            // carries this engine's compatibility hash and the content hash,
+            // and files in this directory are only written by `store` below
+            // (atomically), so the bytes are ours. Wasmtime additionally
+            // checks the artifact header and engine settings on load.
+            match unsafe { Component::deserialize_file(engine, &path) } {
+                Ok(c) => return Ok((c, CacheOutcome::Hit)),
+                Err(e) => {
+                    tracing::warn!(path = %path.display(), error = %e, "discarding unusable cached component")
+                }
+            }
+        }
+        let component = Component::new(engine, bytes)?;
+        if let Err(e) = store(&path, &component.serialize()?) {
+            tracing::warn!(path = %path.display(), error = %e, "cannot write compiled component to cache");
+        }
+        Ok((component, CacheOutcome::Miss))
+    }
+
+    fn entry_path(&self, engine: &Engine, bytes: &[u8]) -> Option<PathBuf> {
+        let dir = self.dir.as_ref()?;
+        let mut h = std::collections::hash_map::DefaultHasher::new();
+        engine.precompile_compatibility_hash().hash(&mut h);
+        let engine_key = format!("{:016x}", h.finish());
+        let content = hex::encode(Sha256::digest(bytes));
+        Some(dir.join(engine_key).join(format!("{content}.cwasm")))
+    }
+}
+
+fn store(path: &Path, artifact: &[u8]) -> std::io::Result<()> {
+    let dir = path.parent().expect("entry paths have a parent");
+    create_private_dir(dir)?;
+    let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
+    tmp.write_all(artifact)?;
+    tmp.as_file().sync_all()?;
+    tmp.persist(path).map_err(|e| e.error)?;
+    Ok(())
+}
+
+fn create_private_dir(dir: &Path) -> std::io::Result<()> {
+    let mut b = std::fs::DirBuilder::new();
+    b.recursive(true);
+    #[cfg(unix)]
+    {
+        use std::os::unix::fs::DirBuilderExt;
+        b.mode(0o700);
+    }
+    b.create(dir)
+}

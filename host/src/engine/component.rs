@@ -1,0 +1,236 @@
+//! Loading a node's component: read, compile (or take from the cache), check
+//! that it targets its role's world, pre-instantiate it against the host's
+//! linker (type-checking every import and export once), and ask it to
+//! describe itself.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use wasmtime::component::types::ComponentItem;
+use wasmtime::component::Component;
+
+use super::bindings::{interface_name, judge, router, wit, worker};
+use super::cache::CacheOutcome;
+use super::error::LoadError;
+use super::NodeEngine;
+use crate::config::Role;
+
+/// A component pre-instantiated for its role; cheap to clone.
+#[derive(Clone)]
+pub enum RolePre {
+    /// A router.
+    Router(router::RouterNodePre<super::host::NodeState>),
+    /// A worker.
+    Worker(worker::WorkerNodePre<super::host::NodeState>),
+    /// A judge.
+    Judge(judge::JudgeNodePre<super::host::NodeState>),
+}
+
+/// What a component says about itself (its `describe` export).
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct Description {
+    /// Its role.
+    pub role: Role,
+    /// Its name.
+    pub name: String,
+    /// Its version.
+    pub version: String,
+    /// One line for humans.
+    pub summary: String,
+    /// JSON Schema of its input, if declared.
+    pub input_schema: Option<serde_json::Value>,
+    /// JSON Schema of its output, if declared.
+    pub output_schema: Option<serde_json::Value>,
+}
+
+/// How a load went.
+#[derive(Debug, Clone, Copy, Serialize)]
+pub struct LoadInfo {
+    /// Component size in bytes.
+    pub bytes: u64,
+    /// Time to compile or deserialize.
+    pub compile: Duration,
+    /// Whether the cache was used.
+    pub cache: CacheOutcome,
+}
+
+/// A loaded, type-checked node component.
+pub struct NodeComponent {
+    /// Its role.
+    pub role: Role,
+    /// Pre-instantiated form.
+    pub pre: RolePre,
+    /// Its self-description.
+    pub description: Description,
+    /// How it was loaded.
+    pub load: LoadInfo,
+}
+
+impl std::fmt::Debug for NodeComponent {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeComponent")
+            .field("role", &self.role)
+            .field("description", &self.description)
+            .finish()
+    }
+}
+
+/// The exported role interfaces of a component.
+pub fn exported_roles(engine: &wasmtime::Engine, component: &Component) -> Vec<Role> {
+    let ty = component.component_type();
+    let names: Vec<String> = ty
+        .exports(engine)
+        .filter(|(_, item)| matches!(item.ty, ComponentItem::ComponentInstance(_)))
+        .map(|(n, _)| n.to_string())
+        .collect();
+    [Role::Router, Role::Worker, Role::Judge]
+        .into_iter()
+        .filter(|r| names.iter().any(|n| *n == interface_name(r.as_str())))
+        .collect()
+}
+
+impl NodeEngine {
+    /// Loads the component at `path` for node `node` of role `role`.
+    pub async fn load_component(
+        &self,
+        node: &str,
+        role: Role,
+        path: &Path,
+    ) -> Result<Arc<NodeComponent>, LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            node: node.into(),
+            path: path.into(),
+            source,
+        })?;
+        self.load_component_bytes(node, role, path, &bytes).await
+    }
+
+    /// Loads a component from bytes (`path` is only used in messages).
+    pub async fn load_component_bytes(
+        &self,
+        node: &str,
+        role: Role,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<Arc<NodeComponent>, LoadError> {
+        let started = Instant::now();
+        let (component, cache) = {
+            let engine = self.wasmtime().clone();
+            let cache = self.cache().clone();
+            let bytes = bytes.to_vec();
+            // Compilation is CPU-heavy; keep it off the async workers.
+            tokio::task::spawn_blocking(move || cache.load(&engine, &bytes))
+                .await
+                .map_err(|e| LoadError::NotAComponent {
+                    node: node.into(),
+                    path: path.into(),
+                    reason: e.to_string(),
+                })?
+                .map_err(|e| LoadError::NotAComponent {
+                    node: node.into(),
+                    path: path.into(),
+                    reason: format!("{e:#}"),
+                })?
+        };
+        let load = LoadInfo {
+            bytes: bytes.len() as u64,
+            compile: started.elapsed(),
+            cache,
+        };
+
+        let roles = exported_roles(self.wasmtime(), &component);
+        if !roles.contains(&role) {
+            let found = match roles.as_slice() {
+                [] => format!(
+                    "exports none of the node interfaces (it must export `{}`)",
+                    interface_name(role.as_str())
+                ),
+                [other, ..] => format!(
+                    "targets the {other} world (it exports `{}`, not `{}`)",
+                    interface_name(other.as_str()),
+                    interface_name(role.as_str())
+                ),
+            };
+            return Err(LoadError::WrongWorld {
+                node: node.into(),
+                path: path.into(),
+                expected_role: role.to_string(),
+                found,
+            });
+        }
+
+        let contract = |e: wasmtime::Error| LoadError::Contract {
+            node: node.into(),
+            path: path.into(),
+            reason: format!("{e:#}"),
+        };
+        let instance_pre = self
+            .linker()
+            .instantiate_pre(&component)
+            .map_err(contract)?;
+        let pre = match role {
+            Role::Router => {
+                RolePre::Router(router::RouterNodePre::new(instance_pre).map_err(contract)?)
+            }
+            Role::Worker => {
+                RolePre::Worker(worker::WorkerNodePre::new(instance_pre).map_err(contract)?)
+            }
+            Role::Judge => {
+                RolePre::Judge(judge::JudgeNodePre::new(instance_pre).map_err(contract)?)
+            }
+        };
+        let description = self.describe(node, path, role, &pre).await?;
+        Ok(Arc::new(NodeComponent {
+            role,
+            pre,
+            description,
+            load,
+        }))
+    }
+
+    async fn describe(
+        &self,
+        node: &str,
+        path: &Path,
+        role: Role,
+        pre: &RolePre,
+    ) -> Result<Description, LoadError> {
+        let fail = |reason: String| LoadError::Describe {
+            node: node.into(),
+            path: path.into(),
+            reason,
+        };
+        let d = self
+            .call_describe(node, pre)
+            .await
+            .map_err(|e| fail(e.to_string()))?;
+        let got = match d.role {
+            wit::NodeRole::Router => Role::Router,
+            wit::NodeRole::Worker => Role::Worker,
+            wit::NodeRole::Judge => Role::Judge,
+        };
+        if got != role {
+            return Err(fail(format!(
+                "it says it is a {got} but exports the {role} interface"
+            )));
+        }
+        let schema =
+            |field: &str, s: Option<String>| -> Result<Option<serde_json::Value>, LoadError> {
+                s.map(|text| {
+                    serde_json::from_str(&text)
+                        .map_err(|e| fail(format!("its {field} is not JSON: {e}")))
+                })
+                .transpose()
+            };
+        Ok(Description {
+            role,
+            input_schema: schema("input-schema", d.input_schema)?,
+            output_schema: schema("output-schema", d.output_schema)?,
+            name: d.name,
+            version: d.version,
+            summary: d.summary,
+        })
+    }
+}

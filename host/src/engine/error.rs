@@ -1,0 +1,209 @@
+//! Typed errors of the sandbox: why a component could not be loaded, and why
+//! an invocation failed. Messages are lowercase, name the node and say what
+//! to do.
+
+use std::path::PathBuf;
+
+use serde::Serialize;
+
+use crate::models::ModelError;
+
+/// Why a node's component could not be loaded.
+#[derive(Debug, thiserror::Error)]
+pub enum LoadError {
+    /// The file could not be read.
+    #[error("node `{node}`: cannot read component {}: {source}", path.display())]
+    Read {
+        /// Node name.
+        node: String,
+        /// Component path.
+        path: PathBuf,
+        /// The I/O error.
+        source: std::io::Error,
+    },
+    /// The bytes are not a valid component.
+    #[error("node `{node}`: {} is not a valid WebAssembly component: {reason}", path.display())]
+    NotAComponent {
+        /// Node name.
+        node: String,
+        /// Component path.
+        path: PathBuf,
+        /// Wasmtime's explanation.
+        reason: String,
+    },
+    /// The component targets another world than the node's role.
+    #[error("node `{node}` is declared as a {expected_role}, but component {} {found}", path.display())]
+    WrongWorld {
+        /// Node name.
+        node: String,
+        /// Component path.
+        path: PathBuf,
+        /// The role the manifest declares.
+        expected_role: String,
+        /// What the component does export, or what is missing.
+        found: String,
+    },
+    /// The component needs an import the host does not provide, or its
+    /// exports do not type-check against the contract.
+    #[error("node `{node}`: component {} does not fit the switchyard:node@{} contract: {reason}", path.display(), super::bindings::WIT_VERSION)]
+    Contract {
+        /// Node name.
+        node: String,
+        /// Component path.
+        path: PathBuf,
+        /// What does not fit.
+        reason: String,
+    },
+    /// `describe` failed or disagrees with the manifest.
+    #[error("node `{node}`: component {} describes itself wrongly: {reason}", path.display())]
+    Describe {
+        /// Node name.
+        node: String,
+        /// Component path.
+        path: PathBuf,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The node's limits cannot be honoured by this engine.
+    #[error("node `{node}`: {reason}")]
+    Limits {
+        /// Node name.
+        node: String,
+        /// What is wrong.
+        reason: String,
+    },
+}
+
+impl LoadError {
+    /// What the user should do about it.
+    pub fn hint(&self) -> String {
+        match self {
+            LoadError::Read { .. } => "build the plugins first (`cargo xtask plugins` or `just plugins`), or fix the path; it is relative to the manifest".into(),
+            LoadError::NotAComponent { .. } => "build it as a component, e.g. `cargo build --target wasm32-wasip2` for Rust (see docs/plugins.md)".into(),
+            LoadError::WrongWorld { expected_role, .. } => format!(
+                "point `component` at a {expected_role} component (built against world `{expected_role}-node`), or change the node's `role`"
+            ),
+            LoadError::Contract { .. } => "components may import only switchyard:node/{models,log,config} and WASI 0.2; rebuild against wit/node@0.1.0".into(),
+            LoadError::Describe { .. } => "fix the component's `describe` export so its role matches its world and its schemas are JSON".into(),
+            LoadError::Limits { .. } => "lower the node's limits.memory-mb, or start the engine with a larger memory cap".into(),
+        }
+    }
+
+    /// The node the error is about.
+    pub fn node(&self) -> &str {
+        match self {
+            LoadError::Read { node, .. }
+            | LoadError::NotAComponent { node, .. }
+            | LoadError::WrongWorld { node, .. }
+            | LoadError::Contract { node, .. }
+            | LoadError::Describe { node, .. }
+            | LoadError::Limits { node, .. } => node,
+        }
+    }
+}
+
+/// Why one node invocation failed. Every variant names the node.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum NodeError {
+    /// The node refused its input.
+    #[error("node `{node}` rejected its input: {message}")]
+    InvalidInput {
+        /// Node name.
+        node: String,
+        /// The node's explanation.
+        message: String,
+    },
+    /// A model call failed and the node gave up.
+    #[error("node `{node}`: {error}")]
+    Model {
+        /// Node name.
+        node: String,
+        /// The model error.
+        error: ModelError,
+    },
+    /// The node reported an internal failure.
+    #[error("node `{node}` failed: {message}")]
+    Internal {
+        /// Node name.
+        node: String,
+        /// The node's explanation.
+        message: String,
+    },
+    /// The guest trapped (panic, unreachable, stack overflow, …).
+    #[error("node `{node}` trapped: {message}")]
+    Trap {
+        /// Node name.
+        node: String,
+        /// The trap.
+        message: String,
+    },
+    /// Guest CPU time ran out.
+    #[error("node `{node}` exceeded its CPU limit of {limit_ms} ms (limits.cpu-ms)")]
+    CpuLimit {
+        /// Node name.
+        node: String,
+        /// The limit.
+        limit_ms: u64,
+    },
+    /// Linear memory would have grown past the limit.
+    #[error("node `{node}` exceeded its memory limit of {limit_mb} MiB (limits.memory-mb)")]
+    MemoryLimit {
+        /// Node name.
+        node: String,
+        /// The limit.
+        limit_mb: u64,
+    },
+    /// Wall time ran out (model calls included).
+    #[error("node `{node}` exceeded its wall-time limit of {limit_ms} ms")]
+    WallTimeout {
+        /// Node name.
+        node: String,
+        /// The limit that applied (node limit or what was left of the run).
+        limit_ms: u64,
+    },
+    /// The output is larger than allowed.
+    #[error("node `{node}` returned {size} bytes, over its output limit of {limit} bytes (limits.output-kb)")]
+    OutputLimit {
+        /// Node name.
+        node: String,
+        /// Output size.
+        size: u64,
+        /// The limit.
+        limit: u64,
+    },
+    /// The output breaks the contract (not JSON, unknown route, …).
+    #[error("node `{node}` returned invalid output: {message}")]
+    InvalidOutput {
+        /// Node name.
+        node: String,
+        /// What is wrong.
+        message: String,
+    },
+    /// The instance could not be created.
+    #[error("node `{node}` could not be instantiated: {message}")]
+    Instantiate {
+        /// Node name.
+        node: String,
+        /// Why.
+        message: String,
+    },
+}
+
+impl NodeError {
+    /// A short, stable name for summaries and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            NodeError::InvalidInput { .. } => "invalid-input",
+            NodeError::Model { .. } => "model",
+            NodeError::Internal { .. } => "internal",
+            NodeError::Trap { .. } => "trap",
+            NodeError::CpuLimit { .. } => "cpu-limit",
+            NodeError::MemoryLimit { .. } => "memory-limit",
+            NodeError::WallTimeout { .. } => "wall-timeout",
+            NodeError::OutputLimit { .. } => "output-limit",
+            NodeError::InvalidOutput { .. } => "invalid-output",
+            NodeError::Instantiate { .. } => "instantiate",
+        }
+    }
+}

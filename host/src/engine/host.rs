@@ -1,0 +1,344 @@
+//! The store data of one node invocation and the host side of the contract:
+//! `models` (through the [`ModelHub`], with the node's grant and call cap),
+//! `log` (into tracing, byte-capped) and `config` (the node's settings).
+//! WASI is present but grants nothing: no files, env, args, clocks beyond the
+//! defaults, sockets or stdio.
+
+use std::sync::Arc;
+
+use wasmtime::component::ResourceTable;
+use wasmtime::ResourceLimiter;
+use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
+
+use super::bindings::{config, log, models, wit};
+use crate::config::Limits;
+use crate::models::{
+    Caller, ChatMessage, ChatRequest, ChatRole, Ledger, ModelError, ModelHub, ResponseFormat,
+};
+
+/// What a node is, for the duration of a pipeline generation.
+#[derive(Debug)]
+pub struct NodeContext {
+    /// Node name.
+    pub node: Arc<str>,
+    /// Settings as sorted (key, JSON text) pairs.
+    pub settings: Vec<(String, String)>,
+    /// Models the node may call.
+    pub granted: Vec<String>,
+    /// Its limits.
+    pub limits: Limits,
+}
+
+/// What one invocation used, reported in the run trace.
+#[derive(Debug, Clone, Copy, Default, serde::Serialize, PartialEq, Eq)]
+pub struct Usage {
+    /// Epoch ticks (≈ ms) of guest CPU.
+    pub cpu_ticks: u64,
+    /// Model calls attempted (a batch counts each request).
+    pub model_calls: u64,
+    /// Log bytes accepted.
+    pub log_bytes: u64,
+    /// Log lines dropped past the log limit.
+    pub logs_dropped: u64,
+    /// Peak linear memory, in bytes.
+    pub peak_memory: u64,
+}
+
+/// A memory limiter that remembers whether it refused a grow, so a
+/// resulting guest abort can be reported as a memory-limit error.
+#[derive(Debug)]
+pub struct MemoryGuard {
+    limit: usize,
+    /// Set when a grow past the limit was refused.
+    pub refused: bool,
+    /// Largest size granted.
+    pub peak: usize,
+}
+
+impl ResourceLimiter for MemoryGuard {
+    fn memory_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        if desired > self.limit {
+            self.refused = true;
+            return Ok(false);
+        }
+        self.peak = self.peak.max(desired);
+        Ok(true)
+    }
+
+    fn table_growing(
+        &mut self,
+        _current: usize,
+        desired: usize,
+        _maximum: Option<usize>,
+    ) -> wasmtime::Result<bool> {
+        Ok(desired <= 100_000)
+    }
+}
+
+/// The data of one Store: one node invocation.
+pub struct NodeState {
+    wasi: WasiCtx,
+    table: ResourceTable,
+    /// Memory limiter.
+    pub memory: MemoryGuard,
+    node: Arc<NodeContext>,
+    hub: Arc<ModelHub>,
+    ledger: Arc<Ledger>,
+    /// Resource use so far.
+    pub usage: Usage,
+    /// Set by the epoch callback when the CPU budget ran out.
+    pub cpu_exhausted: bool,
+}
+
+impl NodeState {
+    /// Fresh state with zero-capability WASI.
+    pub fn new(node: Arc<NodeContext>, hub: Arc<ModelHub>, ledger: Arc<Ledger>) -> Self {
+        let memory = MemoryGuard {
+            limit: usize::try_from(node.limits.memory_bytes).unwrap_or(usize::MAX),
+            refused: false,
+            peak: 0,
+        };
+        Self {
+            // The builder's defaults grant nothing: stdin closed, stdout and
+            // stderr discarded, no env, args, preopens or network.
+            wasi: WasiCtx::builder().build(),
+            table: ResourceTable::new(),
+            memory,
+            node,
+            hub,
+            ledger,
+            usage: Usage::default(),
+            cpu_exhausted: false,
+        }
+    }
+
+    /// The node's limits.
+    pub fn limits(&self) -> &Limits {
+        &self.node.limits
+    }
+
+    /// Usage with peak memory filled in.
+    pub fn final_usage(&self) -> Usage {
+        Usage {
+            peak_memory: self.memory.peak as u64,
+            ..self.usage
+        }
+    }
+
+    fn reserve_calls(&mut self, n: u64) -> Result<(), ModelError> {
+        let limit = self.node.limits.model_calls;
+        if self.usage.model_calls + n > limit {
+            return Err(ModelError::Denied(format!(
+                "node `{}` has used its grant of {limit} model calls per invocation; raise limits.model-calls in the manifest",
+                self.node.node
+            )));
+        }
+        self.usage.model_calls += n;
+        Ok(())
+    }
+}
+
+impl WasiView for NodeState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView {
+            ctx: &mut self.wasi,
+            table: &mut self.table,
+        }
+    }
+}
+
+fn to_chat(r: wit::CompletionRequest) -> Result<ChatRequest, ModelError> {
+    let extra = match r.extra_json.trim() {
+        "" => None,
+        text => match serde_json::from_str::<serde_json::Value>(text) {
+            Ok(serde_json::Value::Object(map)) => Some(map),
+            Ok(_) => {
+                return Err(ModelError::InvalidRequest(
+                    "extra-json must be a JSON object".into(),
+                ))
+            }
+            Err(e) => {
+                return Err(ModelError::InvalidRequest(format!(
+                    "extra-json is not valid JSON: {e}"
+                )))
+            }
+        },
+    };
+    let format = match r.response_format {
+        wit::ResponseFormat::Text => ResponseFormat::Text,
+        wit::ResponseFormat::JsonObject => ResponseFormat::JsonObject,
+        wit::ResponseFormat::JsonSchema(s) => {
+            if serde_json::from_str::<serde_json::Value>(&s).is_err() {
+                return Err(ModelError::InvalidRequest(
+                    "response-format json-schema is not valid JSON".into(),
+                ));
+            }
+            ResponseFormat::JsonSchema(s)
+        }
+    };
+    Ok(ChatRequest {
+        model: r.model,
+        messages: r
+            .messages
+            .into_iter()
+            .map(|m| ChatMessage {
+                role: match m.role {
+                    wit::Role::System => ChatRole::System,
+                    wit::Role::User => ChatRole::User,
+                    wit::Role::Assistant => ChatRole::Assistant,
+                },
+                content: m.content,
+            })
+            .collect(),
+        max_tokens: r.max_tokens,
+        temperature: r.temperature,
+        format,
+        extra,
+    })
+}
+
+/// Converts a host model error to its WIT form.
+pub fn to_wit_error(e: ModelError) -> wit::ModelError {
+    match e {
+        ModelError::Timeout => wit::ModelError::Timeout,
+        ModelError::RateLimited => wit::ModelError::RateLimited,
+        ModelError::Unavailable(s) => wit::ModelError::Unavailable(s),
+        ModelError::Denied(s) => wit::ModelError::Denied(s),
+        ModelError::BudgetExceeded(s) => wit::ModelError::BudgetExceeded(s),
+        ModelError::InvalidRequest(s) => wit::ModelError::InvalidRequest(s),
+    }
+}
+
+impl wit::Host for NodeState {}
+
+impl models::Host for NodeState {
+    async fn complete(
+        &mut self,
+        request: wit::CompletionRequest,
+    ) -> Result<wit::Completion, wit::ModelError> {
+        self.reserve_calls(1).map_err(to_wit_error)?;
+        let req = to_chat(request).map_err(to_wit_error)?;
+        let model = req.model.clone();
+        let caller = Caller {
+            node: &self.node.node,
+            granted: &self.node.granted,
+            ledger: &self.ledger,
+        };
+        let resp = self.hub.complete(caller, req).await.map_err(to_wit_error)?;
+        Ok(wit::Completion {
+            content: resp.content,
+            model,
+            usage: wit::Usage {
+                input_tokens: u32::try_from(resp.usage.input_tokens).unwrap_or(u32::MAX),
+                output_tokens: u32::try_from(resp.usage.output_tokens).unwrap_or(u32::MAX),
+            },
+        })
+    }
+
+    async fn complete_batch(
+        &mut self,
+        requests: Vec<wit::CompletionRequest>,
+    ) -> Vec<Result<wit::Completion, wit::ModelError>> {
+        if let Err(e) = self.reserve_calls(requests.len() as u64) {
+            return requests
+                .iter()
+                .map(|_| Err(to_wit_error(e.clone())))
+                .collect();
+        }
+        let mut slots: Vec<Option<Result<wit::Completion, wit::ModelError>>> =
+            Vec::with_capacity(requests.len());
+        let mut valid = Vec::new();
+        for r in requests {
+            match to_chat(r) {
+                Ok(c) => {
+                    slots.push(None);
+                    valid.push(c);
+                }
+                Err(e) => slots.push(Some(Err(to_wit_error(e)))),
+            }
+        }
+        let names: Vec<String> = valid.iter().map(|r| r.model.clone()).collect();
+        let caller = Caller {
+            node: &self.node.node,
+            granted: &self.node.granted,
+            ledger: &self.ledger,
+        };
+        let mut answers = self
+            .hub
+            .complete_batch(caller, valid)
+            .await
+            .into_iter()
+            .zip(names);
+        slots
+            .into_iter()
+            .map(|slot| match slot {
+                Some(err) => err,
+                None => {
+                    let (answer, model) = answers.next().expect("one answer per valid request");
+                    answer
+                        .map(|resp| wit::Completion {
+                            content: resp.content,
+                            model,
+                            usage: wit::Usage {
+                                input_tokens: u32::try_from(resp.usage.input_tokens)
+                                    .unwrap_or(u32::MAX),
+                                output_tokens: u32::try_from(resp.usage.output_tokens)
+                                    .unwrap_or(u32::MAX),
+                            },
+                        })
+                        .map_err(to_wit_error)
+                }
+            })
+            .collect()
+    }
+}
+
+impl log::Host for NodeState {
+    async fn emit(&mut self, level: log::Level, message: String) {
+        let len = message.len() as u64;
+        if self.usage.log_bytes + len > self.node.limits.log_bytes {
+            self.usage.logs_dropped += 1;
+            return;
+        }
+        self.usage.log_bytes += len;
+        let node = &*self.node.node;
+        match level {
+            log::Level::Trace => tracing::trace!(target: "switchyard::guest", node, "{message}"),
+            log::Level::Debug => tracing::debug!(target: "switchyard::guest", node, "{message}"),
+            log::Level::Info => tracing::info!(target: "switchyard::guest", node, "{message}"),
+            log::Level::Warn => tracing::warn!(target: "switchyard::guest", node, "{message}"),
+            log::Level::Error => tracing::error!(target: "switchyard::guest", node, "{message}"),
+        }
+    }
+}
+
+impl config::Host for NodeState {
+    async fn get(&mut self, key: String) -> Option<String> {
+        self.node
+            .settings
+            .iter()
+            .find(|(k, _)| *k == key)
+            .map(|(_, v)| v.clone())
+    }
+
+    async fn all(&mut self) -> Vec<(String, String)> {
+        self.node.settings.clone()
+    }
+}
+
+/// Converts a WIT model error to its host form.
+pub fn from_wit_error(e: wit::ModelError) -> ModelError {
+    match e {
+        wit::ModelError::Timeout => ModelError::Timeout,
+        wit::ModelError::RateLimited => ModelError::RateLimited,
+        wit::ModelError::Unavailable(s) => ModelError::Unavailable(s),
+        wit::ModelError::Denied(s) => ModelError::Denied(s),
+        wit::ModelError::BudgetExceeded(s) => ModelError::BudgetExceeded(s),
+        wit::ModelError::InvalidRequest(s) => ModelError::InvalidRequest(s),
+    }
+}

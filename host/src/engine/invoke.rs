@@ -1,0 +1,387 @@
+//! One node invocation: a fresh Store from the component's `InstancePre`,
+//! the node's memory limit, a CPU budget counted in epoch ticks, a
+//! wall-clock deadline covering model calls, then the role's export call.
+//! Traps and exceeded limits come back as typed [`NodeError`]s; the store is
+//! dropped afterwards, so a trapped instance is never reused.
+
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use serde::Serialize;
+use wasmtime::{Store, Trap, UpdateDeadline};
+
+use super::bindings::wit;
+use super::component::{NodeComponent, RolePre};
+use super::error::NodeError;
+use super::host::{NodeContext, NodeState, Usage};
+use super::NodeEngine;
+use crate::models::{Ledger, ModelHub};
+
+/// A task as handed to a node (host form of WIT `task`).
+#[derive(Debug, Clone, Default, Serialize, PartialEq)]
+pub struct TaskInput {
+    /// Run id.
+    pub id: String,
+    /// Input JSON text.
+    pub input: String,
+    /// Context JSON object text.
+    pub meta: String,
+    /// Attempt number, from 0.
+    pub attempt: u32,
+    /// Reasons from a judge's earlier rejection.
+    pub feedback: Vec<String>,
+}
+
+impl TaskInput {
+    fn to_wit(&self) -> wit::Task {
+        wit::Task {
+            id: self.id.clone(),
+            input: self.input.clone(),
+            meta: self.meta.clone(),
+            attempt: self.attempt,
+            feedback: self.feedback.clone(),
+        }
+    }
+}
+
+/// What to ask the node.
+#[derive(Debug, Clone)]
+pub enum NodeCall {
+    /// Router: pick one of `candidates`.
+    Route {
+        /// The task.
+        task: TaskInput,
+        /// Branch labels.
+        candidates: Vec<String>,
+    },
+    /// Worker: run the task.
+    Run {
+        /// The task.
+        task: TaskInput,
+    },
+    /// Judge: judge `candidate` for the task.
+    Judge {
+        /// The task the candidate was produced for.
+        task: TaskInput,
+        /// The candidate output, JSON text.
+        candidate: String,
+    },
+}
+
+/// A router's choice.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct RouteChoice {
+    /// Branch label.
+    pub target: String,
+    /// 0..=1.
+    pub confidence: f32,
+    /// Why.
+    pub reason: String,
+}
+
+/// A judge's verdict.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+#[serde(tag = "verdict", rename_all = "kebab-case")]
+pub enum Verdict {
+    /// Continue unchanged.
+    Accept,
+    /// Stop; here is why.
+    Reject {
+        /// Reasons.
+        reasons: Vec<String>,
+    },
+    /// Continue with this corrected output (JSON text).
+    Repair {
+        /// The repaired output.
+        output: String,
+    },
+}
+
+/// What the node answered.
+#[derive(Debug, Clone, PartialEq)]
+pub enum NodeOutput {
+    /// A router's choice.
+    Route(RouteChoice),
+    /// A worker's output, JSON text.
+    Output(String),
+    /// A judge's verdict.
+    Verdict(Verdict),
+}
+
+/// The outcome of one invocation.
+#[derive(Debug, Clone)]
+pub struct Invocation {
+    /// The answer or the typed failure.
+    pub result: Result<NodeOutput, NodeError>,
+    /// Resources used.
+    pub usage: Usage,
+    /// Wall time, instantiation included.
+    pub elapsed: Duration,
+}
+
+/// The per-run services an invocation uses.
+#[derive(Debug, Clone)]
+pub struct RunScope {
+    /// Model hub.
+    pub hub: Arc<ModelHub>,
+    /// The run's ledger.
+    pub ledger: Arc<Ledger>,
+}
+
+fn guest_error(node: &str, e: wit::NodeError) -> NodeError {
+    let node = node.to_string();
+    match e {
+        wit::NodeError::InvalidInput(message) => NodeError::InvalidInput { node, message },
+        wit::NodeError::Model(m) => NodeError::Model {
+            node,
+            error: super::host::from_wit_error(m),
+        },
+        wit::NodeError::Internal(message) => NodeError::Internal { node, message },
+    }
+}
+
+impl NodeEngine {
+    /// Invokes `component` as node `ctx.node` in a fresh sandbox. `deadline`
+    /// (the run's) shortens the node's own wall limit when it is sooner.
+    pub async fn invoke(
+        &self,
+        component: &Arc<NodeComponent>,
+        ctx: Arc<NodeContext>,
+        scope: RunScope,
+        call: NodeCall,
+        deadline: Option<Instant>,
+    ) -> Invocation {
+        let started = Instant::now();
+        let node: Arc<str> = ctx.node.clone();
+        let mut wall = ctx.limits.wall;
+        if let Some(d) = deadline {
+            wall = wall.min(d.saturating_duration_since(started));
+        }
+        let Ok(_permit) = self.instance_permits().acquire().await else {
+            return Invocation {
+                result: Err(NodeError::Instantiate {
+                    node: node.to_string(),
+                    message: "engine is shutting down".into(),
+                }),
+                usage: Usage::default(),
+                elapsed: started.elapsed(),
+            };
+        };
+        let engine = self.wasmtime().clone();
+        let pre = component.pre.clone();
+        let output_limit = ctx.limits.output_bytes;
+        let state = NodeState::new(ctx, scope.hub, scope.ledger);
+        let task_node = node.clone();
+        // Each invocation runs in its own task: a host-side panic becomes a
+        // JoinError for this run only.
+        let handle = tokio::spawn(async move {
+            let mut store = new_store(&engine, state);
+            let answer = tokio::time::timeout(wall, call_export(&mut store, &pre, call)).await;
+            let usage = store.data().final_usage();
+            let result = match answer {
+                Err(_elapsed) => Err(NodeError::WallTimeout {
+                    node: task_node.to_string(),
+                    limit_ms: wall.as_millis() as u64,
+                }),
+                Ok(Ok(Ok(out))) => check_output(&task_node, out, output_limit),
+                Ok(Ok(Err(guest))) => Err(guest_error(&task_node, guest)),
+                Ok(Err(trap)) => Err(classify_trap(&task_node, store.data(), &trap)),
+            };
+            (result, usage)
+        });
+        let (result, usage) = match handle.await {
+            Ok(r) => r,
+            Err(join) => (
+                Err(NodeError::Trap {
+                    node: node.to_string(),
+                    message: format!("host task failed: {join}"),
+                }),
+                Usage::default(),
+            ),
+        };
+        Invocation {
+            result,
+            usage,
+            elapsed: started.elapsed(),
+        }
+    }
+
+    /// Calls `describe` on a fresh instance with default limits.
+    pub(crate) async fn call_describe(
+        &self,
+        node: &str,
+        pre: &RolePre,
+    ) -> Result<wit::Description, NodeError> {
+        let ctx = Arc::new(NodeContext {
+            node: node.into(),
+            settings: Vec::new(),
+            granted: Vec::new(),
+            limits: crate::config::Limits::default(),
+        });
+        let hub = self.empty_hub();
+        let mut store = new_store(
+            self.wasmtime(),
+            NodeState::new(ctx, hub, Arc::new(Ledger::new())),
+        );
+        let wall = crate::config::Limits::default().wall;
+        let r = tokio::time::timeout(wall, async {
+            match pre {
+                RolePre::Router(p) => {
+                    p.instantiate_async(&mut store)
+                        .await?
+                        .switchyard_node_describe()
+                        .call_describe(&mut store)
+                        .await
+                }
+                RolePre::Worker(p) => {
+                    p.instantiate_async(&mut store)
+                        .await?
+                        .switchyard_node_describe()
+                        .call_describe(&mut store)
+                        .await
+                }
+                RolePre::Judge(p) => {
+                    p.instantiate_async(&mut store)
+                        .await?
+                        .switchyard_node_describe()
+                        .call_describe(&mut store)
+                        .await
+                }
+            }
+        })
+        .await;
+        match r {
+            Err(_) => Err(NodeError::WallTimeout {
+                node: node.into(),
+                limit_ms: wall.as_millis() as u64,
+            }),
+            Ok(Ok(d)) => Ok(d),
+            Ok(Err(trap)) => Err(classify_trap(node, store.data(), &trap)),
+        }
+    }
+}
+
+fn new_store(engine: &wasmtime::Engine, state: NodeState) -> Store<NodeState> {
+    let mut store = Store::new(engine, state);
+    store.limiter(|s| &mut s.memory);
+    store.set_epoch_deadline(1);
+    store.epoch_deadline_callback(|mut cx| {
+        let s = cx.data_mut();
+        s.usage.cpu_ticks += 1;
+        if s.usage.cpu_ticks > s.limits().cpu_ticks {
+            s.cpu_exhausted = true;
+            return Ok(UpdateDeadline::Interrupt);
+        }
+        // Yield through tokio's own yield so other tasks get the worker
+        // (a plain Yield starves them, wasmtime #10667).
+        Ok(UpdateDeadline::YieldCustom(
+            1,
+            Box::pin(tokio::task::yield_now()),
+        ))
+    });
+    store
+}
+
+async fn call_export(
+    store: &mut Store<NodeState>,
+    pre: &RolePre,
+    call: NodeCall,
+) -> wasmtime::Result<Result<NodeOutput, wit::NodeError>> {
+    Ok(match (pre, call) {
+        (RolePre::Router(p), NodeCall::Route { task, candidates }) => {
+            let inst = p.instantiate_async(&mut *store).await?;
+            inst.switchyard_node_router()
+                .call_route(&mut *store, &task.to_wit(), &candidates)
+                .await?
+                .map(|d| {
+                    NodeOutput::Route(RouteChoice {
+                        target: d.target,
+                        confidence: d.confidence,
+                        reason: d.reason,
+                    })
+                })
+        }
+        (RolePre::Worker(p), NodeCall::Run { task }) => {
+            let inst = p.instantiate_async(&mut *store).await?;
+            inst.switchyard_node_worker()
+                .call_run(&mut *store, &task.to_wit())
+                .await?
+                .map(NodeOutput::Output)
+        }
+        (RolePre::Judge(p), NodeCall::Judge { task, candidate }) => {
+            let inst = p.instantiate_async(&mut *store).await?;
+            inst.switchyard_node_judge()
+                .call_judge(&mut *store, &task.to_wit(), &candidate)
+                .await?
+                .map(|v| {
+                    NodeOutput::Verdict(match v {
+                        wit::Verdict::Accept => Verdict::Accept,
+                        wit::Verdict::Reject(reasons) => Verdict::Reject { reasons },
+                        wit::Verdict::Repair(output) => Verdict::Repair { output },
+                    })
+                })
+        }
+        (_, call) => {
+            return Err(wasmtime::Error::msg(format!(
+                "host bug: {call:?} does not match the component's role"
+            )))
+        }
+    })
+}
+
+/// Applies the output-size limit and checks JSON where the contract says
+/// the output is JSON.
+fn check_output(node: &str, out: NodeOutput, limit: u64) -> Result<NodeOutput, NodeError> {
+    let size = match &out {
+        NodeOutput::Output(s) => s.len(),
+        NodeOutput::Verdict(Verdict::Repair { output }) => output.len(),
+        NodeOutput::Verdict(Verdict::Reject { reasons }) => reasons.iter().map(String::len).sum(),
+        NodeOutput::Verdict(Verdict::Accept) => 0,
+        NodeOutput::Route(r) => r.target.len() + r.reason.len(),
+    } as u64;
+    if size > limit {
+        return Err(NodeError::OutputLimit {
+            node: node.into(),
+            size,
+            limit,
+        });
+    }
+    let json = match &out {
+        NodeOutput::Output(s) | NodeOutput::Verdict(Verdict::Repair { output: s }) => Some(s),
+        _ => None,
+    };
+    if let Some(text) = json {
+        if let Err(e) = serde_json::from_str::<serde::de::IgnoredAny>(text) {
+            return Err(NodeError::InvalidOutput {
+                node: node.into(),
+                message: format!("output is not valid JSON: {e}"),
+            });
+        }
+    }
+    Ok(out)
+}
+
+fn classify_trap(node: &str, state: &NodeState, e: &wasmtime::Error) -> NodeError {
+    let node = node.to_string();
+    if state.cpu_exhausted {
+        return NodeError::CpuLimit {
+            node,
+            limit_ms: state.limits().cpu_ticks,
+        };
+    }
+    if state.memory.refused {
+        return NodeError::MemoryLimit {
+            node,
+            limit_mb: state.limits().memory_bytes >> 20,
+        };
+    }
+    let message = match e.downcast_ref::<Trap>() {
+        Some(Trap::UnreachableCodeReached) => {
+            "unreachable code reached (a panic or abort in the guest)".to_string()
+        }
+        Some(Trap::StackOverflow) => "stack overflow".to_string(),
+        Some(t) => t.to_string(),
+        None => format!("{e:#}"),
+    };
+    NodeError::Trap { node, message }
+}

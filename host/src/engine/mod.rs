@@ -1,0 +1,173 @@
+//! The sandbox engine: one Wasmtime engine per process (pooling allocator,
+//! epoch interruption ticked from an OS thread, component-model concurrency
+//! off), the host linker with zero-capability WASI and the switchyard
+//! imports, the compiled-component cache, component loading and per-call
+//! fresh-Store invocation.
+
+pub mod bindings;
+mod cache;
+mod component;
+mod error;
+mod host;
+mod invoke;
+
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use tokio::sync::Semaphore;
+use wasmtime::component::{HasSelf, Linker};
+use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
+
+pub use cache::{CacheOutcome, CompileCache};
+pub use component::{exported_roles, Description, LoadInfo, NodeComponent, RolePre};
+pub use error::{LoadError, NodeError};
+pub use host::{NodeContext, NodeState, Usage};
+pub use invoke::{Invocation, NodeCall, NodeOutput, RouteChoice, RunScope, TaskInput, Verdict};
+
+use crate::models::ModelHub;
+
+/// How the engine is built.
+#[derive(Debug, Clone)]
+pub struct EngineOptions {
+    /// Compiled-component cache directory; `None` disables caching.
+    pub cache_dir: Option<PathBuf>,
+    /// Most component instances alive at once (pool size). Invocations past
+    /// it wait for a slot instead of failing.
+    pub max_instances: u32,
+    /// The largest memory any node may be granted, in bytes.
+    pub max_memory_bytes: u64,
+    /// Epoch tick interval; a node's CPU limit counts these ticks.
+    pub tick: Duration,
+}
+
+impl Default for EngineOptions {
+    fn default() -> Self {
+        Self {
+            cache_dir: CompileCache::default_dir(),
+            max_instances: 256,
+            max_memory_bytes: 1 << 30,
+            tick: Duration::from_millis(1),
+        }
+    }
+}
+
+/// Why the engine could not start.
+#[derive(Debug, thiserror::Error)]
+#[error("cannot start the wasm engine: {0}")]
+pub struct EngineError(String);
+
+/// The process-wide sandbox engine. Cheap to clone.
+#[derive(Clone)]
+pub struct NodeEngine {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    engine: wasmtime::Engine,
+    linker: Linker<NodeState>,
+    cache: CompileCache,
+    permits: Arc<Semaphore>,
+    max_memory_bytes: u64,
+    empty_hub: Arc<ModelHub>,
+}
+
+impl std::fmt::Debug for NodeEngine {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("NodeEngine")
+            .field("cache", &self.inner.cache)
+            .finish()
+    }
+}
+
+impl NodeEngine {
+    /// Builds the engine and starts its epoch ticker.
+    pub fn new(opts: EngineOptions) -> Result<Self, EngineError> {
+        let err = |e: wasmtime::Error| EngineError(format!("{e:#}"));
+        let mut pool = PoolingAllocationConfig::default();
+        // Rust components hold a handful of core instances and one or two
+        // memories; leave headroom for larger guests (Python, JS).
+        pool.total_component_instances(opts.max_instances)
+            .total_core_instances(opts.max_instances * 8)
+            .total_memories(opts.max_instances * 2)
+            .total_tables(opts.max_instances * 8)
+            .total_stacks(opts.max_instances)
+            .max_memory_size(usize::try_from(opts.max_memory_bytes).unwrap_or(usize::MAX))
+            .max_core_instances_per_component(64)
+            .max_memories_per_component(8)
+            .max_tables_per_component(32);
+        let mut config = Config::new();
+        config
+            .wasm_component_model(true)
+            .epoch_interruption(true)
+            .concurrency_support(false)
+            .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
+        let engine = wasmtime::Engine::new(&config).map_err(err)?;
+
+        let mut linker: Linker<NodeState> = Linker::new(&engine);
+        wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(err)?;
+        bindings::router::RouterNode::add_to_linker::<NodeState, HasSelf<NodeState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(err)?;
+
+        spawn_ticker(&engine, opts.tick);
+        let empty = crate::config::Manifest::empty();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                engine,
+                linker,
+                cache: CompileCache::new(opts.cache_dir),
+                permits: Arc::new(Semaphore::new(opts.max_instances as usize)),
+                max_memory_bytes: opts.max_memory_bytes,
+                empty_hub: Arc::new(
+                    ModelHub::build(&empty, |_| None).expect("an empty manifest needs no keys"),
+                ),
+            }),
+        })
+    }
+
+    /// The underlying Wasmtime engine.
+    pub fn wasmtime(&self) -> &wasmtime::Engine {
+        &self.inner.engine
+    }
+
+    /// The host linker (WASI + switchyard imports).
+    pub fn linker(&self) -> &Linker<NodeState> {
+        &self.inner.linker
+    }
+
+    /// The compiled-component cache.
+    pub fn cache(&self) -> &CompileCache {
+        &self.inner.cache
+    }
+
+    /// The largest memory limit a node may have.
+    pub fn max_memory_bytes(&self) -> u64 {
+        self.inner.max_memory_bytes
+    }
+
+    fn instance_permits(&self) -> &Semaphore {
+        &self.inner.permits
+    }
+
+    fn empty_hub(&self) -> Arc<ModelHub> {
+        self.inner.empty_hub.clone()
+    }
+}
+
+/// Ticks the engine's epoch from an OS thread until the engine is dropped.
+fn spawn_ticker(engine: &wasmtime::Engine, tick: Duration) {
+    let weak = engine.weak();
+    std::thread::Builder::new()
+        .name("switchyard-epoch".into())
+        .spawn(move || loop {
+            std::thread::sleep(tick);
+            match weak.upgrade() {
+                Some(engine) => engine.increment_epoch(),
+                None => return,
+            }
+        })
+        .expect("spawning the epoch thread");
+}

@@ -1,0 +1,113 @@
+//! The cost ledger: one entry per model-call attempt (successful or not),
+//! with tokens, exact cost and latency, and totals that are sums of entries.
+
+use std::collections::BTreeMap;
+use std::sync::Mutex;
+
+use serde::Serialize;
+
+use super::cost::Cost;
+
+/// One model-call attempt.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct LedgerEntry {
+    /// The node that made the call.
+    pub node: String,
+    /// Manifest model name.
+    pub model: String,
+    /// Provider-side model id.
+    pub upstream: String,
+    /// `ok` or the model-error kind (`timeout`, `denied`, …).
+    pub outcome: String,
+    /// Prompt tokens (0 when the call failed before an answer).
+    pub input_tokens: u64,
+    /// Generated tokens.
+    pub output_tokens: u64,
+    /// True when token counts are estimates.
+    pub estimated: bool,
+    /// Cost in USD (display); `cost_pusd` is exact.
+    pub cost: Cost,
+    /// Exact cost in picodollars.
+    pub cost_pusd: u64,
+    /// Wall time of the attempt, in microseconds.
+    pub latency_us: u64,
+}
+
+/// Sums over some entries.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct Totals {
+    /// Attempts.
+    pub calls: u64,
+    /// Attempts that failed.
+    pub failed: u64,
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Generated tokens.
+    pub output_tokens: u64,
+    /// Cost (USD in JSON).
+    pub cost: Cost,
+}
+
+impl Totals {
+    /// Adds one entry.
+    pub fn add(&mut self, e: &LedgerEntry) {
+        self.calls += 1;
+        self.failed += u64::from(e.outcome != "ok");
+        self.input_tokens += e.input_tokens;
+        self.output_tokens += e.output_tokens;
+        self.cost += e.cost;
+    }
+
+    /// Adds other totals.
+    pub fn merge(&mut self, o: &Totals) {
+        self.calls += o.calls;
+        self.failed += o.failed;
+        self.input_tokens += o.input_tokens;
+        self.output_tokens += o.output_tokens;
+        self.cost += o.cost;
+    }
+}
+
+/// The entries of one run. Cheap to share; appends are serialised.
+#[derive(Debug, Default)]
+pub struct Ledger {
+    entries: Mutex<Vec<LedgerEntry>>,
+}
+
+impl Ledger {
+    /// An empty ledger.
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Appends an entry.
+    pub fn record(&self, entry: LedgerEntry) {
+        self.lock().push(entry);
+    }
+
+    /// A copy of every entry, in the order recorded.
+    pub fn entries(&self) -> Vec<LedgerEntry> {
+        self.lock().clone()
+    }
+
+    /// Totals over every entry.
+    pub fn totals(&self) -> Totals {
+        let mut t = Totals::default();
+        self.lock().iter().for_each(|e| t.add(e));
+        t
+    }
+
+    /// Totals per node.
+    pub fn totals_by_node(&self) -> BTreeMap<String, Totals> {
+        let mut by: BTreeMap<String, Totals> = BTreeMap::new();
+        for e in self.lock().iter() {
+            by.entry(e.node.clone()).or_default().add(e);
+        }
+        by
+    }
+
+    fn lock(&self) -> std::sync::MutexGuard<'_, Vec<LedgerEntry>> {
+        // A panic while holding this lock cannot leave the Vec inconsistent.
+        self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}

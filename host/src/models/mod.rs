@@ -1,0 +1,31 @@
+//! The model layer: the [`ModelProvider`] trait, the `sim` and `openai`
+//! providers, prices and exact costs, the per-run cost ledger, and the
+//! [`ModelHub`] through which every model call from a node is made.
+
+mod cost;
+mod hub;
+mod ledger;
+pub mod openai;
+pub mod sim;
+mod types;
+
+use async_trait::async_trait;
+
+pub use cost::{Cost, Price};
+pub use hub::{Caller, HubError, ModelHub};
+pub use ledger::{Ledger, LedgerEntry, Totals};
+pub use types::{
+    estimate_prompt_tokens, estimate_tokens, ChatMessage, ChatRequest, ChatResponse, ChatRole,
+    ModelError, ResponseFormat, Usage,
+};
+
+/// Something that answers chat completions.
+///
+/// Providers do one attempt; the hub around them applies timeouts, grants and
+/// accounting.
+#[async_trait]
+pub trait ModelProvider: Send + Sync {
+    /// Sends `req` to model `upstream` (the provider's own id).
+    async fn complete(&self, upstream: &str, req: &ChatRequest)
+        -> Result<ChatResponse, ModelError>;
+}

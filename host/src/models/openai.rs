@@ -1,0 +1,239 @@
+//! `openai`: any OpenAI-compatible `/chat/completions` server (OpenAI, vLLM,
+//! Ollama, the llama.cpp server, LiteLLM, Together, Groq…).
+//!
+//! The API key is read once from the environment variable the manifest names
+//! and lives only in this provider; it never reaches a node, a log line or a
+//! trace (its `Debug` is redacted).
+
+use std::fmt;
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+
+use super::types::{
+    estimate_prompt_tokens, estimate_tokens, ChatRequest, ChatResponse, ModelError, ResponseFormat,
+    Usage,
+};
+use super::ModelProvider;
+
+/// A secret that never prints.
+#[derive(Clone)]
+pub struct ApiKey(String);
+
+impl ApiKey {
+    /// Wraps a key.
+    pub fn new(key: impl Into<String>) -> Self {
+        Self(key.into())
+    }
+}
+
+impl fmt::Debug for ApiKey {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str("ApiKey(<redacted>)")
+    }
+}
+
+/// An OpenAI-compatible upstream.
+#[derive(Debug, Clone)]
+pub struct OpenAiProvider {
+    client: reqwest::Client,
+    endpoint: String,
+    key: Option<ApiKey>,
+}
+
+impl OpenAiProvider {
+    /// A provider for the server at `base_url` (ending in `/v1` for most
+    /// servers); requests go to `{base_url}/chat/completions`.
+    pub fn new(client: reqwest::Client, base_url: &str, key: Option<ApiKey>) -> Self {
+        Self {
+            client,
+            endpoint: format!("{}/chat/completions", base_url.trim_end_matches('/')),
+            key,
+        }
+    }
+
+    /// The request body for `req` sent to model `upstream`.
+    pub fn body(upstream: &str, req: &ChatRequest) -> Value {
+        let mut body = json!({
+            "model": upstream,
+            "messages": req.messages,
+        });
+        let obj = body.as_object_mut().expect("object literal");
+        if let Some(m) = req.max_tokens {
+            obj.insert("max_tokens".into(), json!(m));
+        }
+        if let Some(t) = req.temperature {
+            obj.insert("temperature".into(), json!(t));
+        }
+        match &req.format {
+            ResponseFormat::Text => {}
+            ResponseFormat::JsonObject => {
+                obj.insert("response_format".into(), json!({"type": "json_object"}));
+            }
+            ResponseFormat::JsonSchema(schema) => {
+                let schema: Value = serde_json::from_str(schema).unwrap_or(Value::Null);
+                obj.insert(
+                    "response_format".into(),
+                    json!({"type": "json_schema", "json_schema": {"name": "output", "schema": schema}}),
+                );
+            }
+        }
+        if let Some(extra) = &req.extra {
+            for (k, v) in extra {
+                obj.insert(k.clone(), v.clone());
+            }
+        }
+        body
+    }
+}
+
+#[async_trait]
+impl ModelProvider for OpenAiProvider {
+    async fn complete(
+        &self,
+        upstream: &str,
+        req: &ChatRequest,
+    ) -> Result<ChatResponse, ModelError> {
+        let mut http = self
+            .client
+            .post(&self.endpoint)
+            .json(&Self::body(upstream, req));
+        if let Some(key) = &self.key {
+            http = http.bearer_auth(&key.0);
+        }
+        let resp = http.send().await.map_err(transport_error)?;
+        let status = resp.status();
+        let text = resp.text().await.map_err(transport_error)?;
+        if !status.is_success() {
+            return Err(status_error(status.as_u16(), &text));
+        }
+        parse_response(&text, req)
+    }
+}
+
+fn transport_error(e: reqwest::Error) -> ModelError {
+    if e.is_timeout() {
+        ModelError::Timeout
+    } else if e.is_connect() {
+        ModelError::Unavailable(format!("cannot connect: {}", root_cause(&e)))
+    } else {
+        ModelError::Unavailable(format!("transport error: {}", root_cause(&e)))
+    }
+}
+
+fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
+    let mut cur = e;
+    while let Some(next) = cur.source() {
+        cur = next;
+    }
+    cur.to_string()
+}
+
+fn excerpt(body: &str) -> String {
+    let t: String = body.chars().take(200).collect();
+    t.replace('\n', " ")
+}
+
+/// Maps an HTTP error status to a model error.
+pub fn status_error(status: u16, body: &str) -> ModelError {
+    match status {
+        429 => ModelError::RateLimited,
+        408 => ModelError::Timeout,
+        401 | 403 => ModelError::Unavailable(format!(
+            "upstream refused the credentials (HTTP {status}); check the key in the variable named by `api-key-env`"
+        )),
+        400..=499 => ModelError::InvalidRequest(format!("HTTP {status}: {}", excerpt(body))),
+        _ => ModelError::Unavailable(format!("HTTP {status}: {}", excerpt(body))),
+    }
+}
+
+/// Parses a chat-completions response body.
+pub fn parse_response(text: &str, req: &ChatRequest) -> Result<ChatResponse, ModelError> {
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| ModelError::Unavailable(format!("malformed response JSON: {e}")))?;
+    let content = v
+        .pointer("/choices/0/message/content")
+        .and_then(Value::as_str)
+        .ok_or_else(|| {
+            ModelError::Unavailable("response has no choices[0].message.content".into())
+        })?
+        .to_string();
+    let tokens = |p: &str| v.pointer(p).and_then(Value::as_u64);
+    let usage = match (
+        tokens("/usage/prompt_tokens"),
+        tokens("/usage/completion_tokens"),
+    ) {
+        (Some(i), Some(o)) => Usage {
+            input_tokens: i,
+            output_tokens: o,
+            estimated: false,
+        },
+        _ => Usage {
+            input_tokens: estimate_prompt_tokens(&req.messages),
+            output_tokens: estimate_tokens(&content),
+            estimated: true,
+        },
+    };
+    Ok(ChatResponse { content, usage })
+}
+
+/// The shared HTTP client: connection pooling, no proxy surprises, a connect
+/// timeout (per-call timeouts are applied by the model hub).
+pub fn http_client() -> reqwest::Client {
+    reqwest::Client::builder()
+        .connect_timeout(Duration::from_secs(10))
+        .pool_idle_timeout(Duration::from_secs(60))
+        .user_agent(concat!("switchyard/", env!("CARGO_PKG_VERSION")))
+        .build()
+        .unwrap_or_default()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn openai_parse_takes_usage_or_estimates() {
+        let req = ChatRequest::default();
+        let r = parse_response(r#"{"choices":[{"message":{"content":"hi"}}],"usage":{"prompt_tokens":9,"completion_tokens":1}}"#, &req).unwrap();
+        assert_eq!(
+            (
+                r.usage.input_tokens,
+                r.usage.output_tokens,
+                r.usage.estimated
+            ),
+            (9, 1, false)
+        );
+        let r = parse_response(
+            r#"{"choices":[{"message":{"content":"hello there"}}]}"#,
+            &req,
+        )
+        .unwrap();
+        assert!(r.usage.estimated);
+        assert!(matches!(
+            parse_response("{not json", &req),
+            Err(ModelError::Unavailable(_))
+        ));
+    }
+
+    #[test]
+    fn openai_status_mapping() {
+        assert_eq!(status_error(429, ""), ModelError::RateLimited);
+        assert!(matches!(status_error(503, ""), ModelError::Unavailable(_)));
+        assert!(matches!(
+            status_error(400, "bad"),
+            ModelError::InvalidRequest(_)
+        ));
+    }
+
+    #[test]
+    fn api_key_debug_is_redacted() {
+        let p = OpenAiProvider::new(
+            reqwest::Client::new(),
+            "http://x/v1",
+            Some(ApiKey::new("sk-secret")),
+        );
+        assert!(!format!("{p:?}").contains("sk-secret"));
+    }
+}

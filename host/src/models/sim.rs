@@ -1,0 +1,340 @@
+//! `sim`: a deterministic simulated model, the embedded default provider.
+//!
+//! The same seed and request always give the same answer, token counts and
+//! injected faults. Latency is time-to-first-token plus a per-token time, and
+//! is really slept so parallelism and deadlines behave as with a real model.
+//! Answers in JSON mode are minimal instances of the requested schema.
+
+use std::time::Duration;
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+
+use super::types::{
+    estimate_prompt_tokens, estimate_tokens, ChatRequest, ChatResponse, ChatRole, ModelError,
+    ResponseFormat, Usage,
+};
+use super::ModelProvider;
+use crate::config::SimSpec;
+
+/// The simulated provider for one manifest model.
+#[derive(Debug, Clone)]
+pub struct SimProvider {
+    spec: SimSpec,
+}
+
+impl SimProvider {
+    /// A simulated model with these settings.
+    pub fn new(spec: SimSpec) -> Self {
+        Self { spec }
+    }
+
+    /// The answer for `req`, without sleeping: exposed so tests can check
+    /// determinism cheaply.
+    pub fn answer(&self, upstream: &str, req: &ChatRequest) -> Result<ChatResponse, ModelError> {
+        let mut rng = fastrand::Rng::with_seed(self.request_hash(upstream, req));
+        if rng.f64() < self.spec.error_rate {
+            return Err(ModelError::Unavailable(format!(
+                "sim model `{upstream}`: injected fault"
+            )));
+        }
+        let last_user = req
+            .messages
+            .iter()
+            .rev()
+            .find(|m| m.role == ChatRole::User)
+            .map_or("", |m| m.content.as_str());
+        let mut content = match (&self.spec.reply, &req.format) {
+            (Some(reply), _) => reply.clone(),
+            (None, ResponseFormat::Text) => {
+                prose(&mut rng, upstream, last_user, self.spec.echo_rate)
+            }
+            (None, ResponseFormat::JsonObject) => {
+                json!({ "answer": prose(&mut rng, upstream, last_user, 0.0) }).to_string()
+            }
+            (None, ResponseFormat::JsonSchema(schema)) => {
+                let schema: Value = serde_json::from_str(schema).map_err(|e| {
+                    ModelError::InvalidRequest(format!("response json-schema is not JSON: {e}"))
+                })?;
+                instance_of(&schema, &mut rng, last_user).to_string()
+            }
+        };
+        if let Some(max) = req.max_tokens {
+            let max_chars = (max as usize).saturating_mul(4);
+            if matches!(req.format, ResponseFormat::Text) && content.chars().count() > max_chars {
+                content = content.chars().take(max_chars).collect();
+            }
+        }
+        let usage = Usage {
+            input_tokens: estimate_prompt_tokens(&req.messages),
+            output_tokens: estimate_tokens(&content),
+            estimated: false,
+        };
+        Ok(ChatResponse { content, usage })
+    }
+
+    /// The latency the simulated model takes to produce `output_tokens`.
+    pub fn latency(&self, output_tokens: u64) -> Duration {
+        self.spec.ttft + self.spec.per_token * u32::try_from(output_tokens).unwrap_or(u32::MAX)
+    }
+
+    fn request_hash(&self, upstream: &str, req: &ChatRequest) -> u64 {
+        let mut h = Fnv1a::new(self.spec.seed);
+        h.write(upstream.as_bytes());
+        for m in &req.messages {
+            h.write(&[m.role as u8]);
+            h.write(m.content.as_bytes());
+            h.write(&[0xff]);
+        }
+        h.write(&req.max_tokens.unwrap_or(0).to_le_bytes());
+        h.write(&req.temperature.unwrap_or(-1.0).to_le_bytes());
+        h.finish()
+    }
+}
+
+#[async_trait]
+impl ModelProvider for SimProvider {
+    async fn complete(
+        &self,
+        upstream: &str,
+        req: &ChatRequest,
+    ) -> Result<ChatResponse, ModelError> {
+        let answer = self.answer(upstream, req);
+        let tokens = answer.as_ref().map_or(0, |a| a.usage.output_tokens);
+        let latency = self.latency(tokens);
+        if !latency.is_zero() {
+            tokio::time::sleep(latency).await;
+        }
+        answer
+    }
+}
+
+/// FNV-1a, 64-bit: a tiny hash that is stable across Rust versions and
+/// platforms (std's hashers promise neither), seeded by XOR.
+struct Fnv1a(u64);
+
+impl Fnv1a {
+    fn new(seed: u64) -> Self {
+        Self(0xcbf2_9ce4_8422_2325 ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15))
+    }
+    fn write(&mut self, bytes: &[u8]) {
+        for b in bytes {
+            self.0 ^= u64::from(*b);
+            self.0 = self.0.wrapping_mul(0x0100_0000_01b3);
+        }
+    }
+    fn finish(&self) -> u64 {
+        self.0
+    }
+}
+
+const OPENERS: &[&str] = &[
+    "Thanks for getting in touch.",
+    "Thank you for the detailed report.",
+    "Sorry for the trouble, and thanks for your patience.",
+    "Happy to help with this.",
+    "Thanks for reaching out to us.",
+];
+
+const STEPS: &[&str] = &[
+    "Please sign out and back in, then try again.",
+    "You can change this under Settings > Account.",
+    "I have escalated this to the responsible team and will update you within one business day.",
+    "Our logs show the request reached us; we are checking why it failed.",
+    "Could you send the exact time the problem happened so we can trace it?",
+    "The change has been applied to your account.",
+    "You will find the document under Billing > Invoices.",
+    "This is a known issue and a fix is being rolled out.",
+];
+
+/// A short, plausible support-style answer that mentions the topic words.
+fn prose(rng: &mut fastrand::Rng, upstream: &str, user: &str, echo_rate: f64) -> String {
+    let mut words: Vec<&str> = user
+        .split(|c: char| !c.is_alphanumeric())
+        .filter(|w| w.len() >= 6 && w.chars().all(char::is_alphabetic))
+        .collect();
+    words.sort_by_key(|w| std::cmp::Reverse(w.len()));
+    words.dedup();
+    let topic = words
+        .iter()
+        .take(2)
+        .copied()
+        .collect::<Vec<_>>()
+        .join(" and ");
+    let mut out = String::new();
+    out.push_str(OPENERS[rng.usize(..OPENERS.len())]);
+    if !topic.is_empty() {
+        out.push_str(&format!(" About your {}: ", topic.to_lowercase()));
+    } else {
+        out.push(' ');
+    }
+    let n = 1 + rng.usize(..3);
+    for i in 0..n {
+        if i > 0 {
+            out.push(' ');
+        }
+        out.push_str(STEPS[rng.usize(..STEPS.len())]);
+    }
+    if echo_rate > 0.0 && rng.f64() < echo_rate && !user.is_empty() {
+        let quote: String = user.chars().take(160).collect();
+        out.push_str(&format!(" For reference, you wrote: \"{quote}\""));
+    }
+    out.push_str(&format!(" — {upstream}"));
+    out
+}
+
+/// A minimal JSON value conforming to (the common subset of) `schema`.
+fn instance_of(schema: &Value, rng: &mut fastrand::Rng, user: &str) -> Value {
+    if let Some(options) = schema.get("enum").and_then(Value::as_array) {
+        if !options.is_empty() {
+            return options[rng.usize(..options.len())].clone();
+        }
+    }
+    if let Some(c) = schema.get("const") {
+        return c.clone();
+    }
+    let ty = match schema.get("type") {
+        Some(Value::String(t)) => t.as_str(),
+        Some(Value::Array(ts)) => ts
+            .iter()
+            .filter_map(Value::as_str)
+            .find(|t| *t != "null")
+            .unwrap_or("null"),
+        _ if schema.get("properties").is_some() => "object",
+        _ => "string",
+    };
+    match ty {
+        "object" => {
+            let mut obj = serde_json::Map::new();
+            if let Some(props) = schema.get("properties").and_then(Value::as_object) {
+                for (k, v) in props {
+                    obj.insert(k.clone(), instance_of(v, rng, user));
+                }
+            }
+            Value::Object(obj)
+        }
+        "array" => {
+            let item = schema
+                .get("items")
+                .cloned()
+                .unwrap_or(json!({"type": "string"}));
+            let n = schema
+                .get("minItems")
+                .and_then(Value::as_u64)
+                .unwrap_or(1)
+                .max(1);
+            Value::Array((0..n).map(|_| instance_of(&item, rng, user)).collect())
+        }
+        "integer" => {
+            json!(schema.get("minimum").and_then(Value::as_i64).unwrap_or(0) + rng.i64(0..10))
+        }
+        "number" => json!(schema.get("minimum").and_then(Value::as_f64).unwrap_or(0.0) + rng.f64()),
+        "boolean" => json!(rng.bool()),
+        "null" => Value::Null,
+        _ => {
+            let words: Vec<&str> = user.split_whitespace().take(8).collect();
+            json!(if words.is_empty() {
+                "n/a".to_string()
+            } else {
+                words.join(" ")
+            })
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::types::ChatMessage;
+
+    fn req(text: &str) -> ChatRequest {
+        ChatRequest {
+            model: "m".into(),
+            messages: vec![ChatMessage {
+                role: ChatRole::User,
+                content: text.into(),
+            }],
+            ..Default::default()
+        }
+    }
+
+    #[test]
+    fn sim_is_deterministic_for_a_seed() {
+        let a = SimProvider::new(SimSpec {
+            seed: 7,
+            ..Default::default()
+        });
+        let b = SimProvider::new(SimSpec {
+            seed: 7,
+            ..Default::default()
+        });
+        let c = SimProvider::new(SimSpec {
+            seed: 8,
+            ..Default::default()
+        });
+        let prompts = [
+            "reset my password please",
+            "invoices are missing since the migration",
+            "hello",
+        ];
+        let mut differs = false;
+        for p in prompts {
+            assert_eq!(a.answer("small", &req(p)), b.answer("small", &req(p)));
+            differs |= a.answer("small", &req(p)) != c.answer("small", &req(p));
+        }
+        assert!(
+            differs,
+            "a different seed should change at least one answer"
+        );
+    }
+
+    #[test]
+    fn sim_error_rate_fails_about_that_fraction() {
+        let p = SimProvider::new(SimSpec {
+            seed: 1,
+            error_rate: 0.25,
+            ..Default::default()
+        });
+        let failures = (0..2000)
+            .filter(|i| p.answer("m", &req(&format!("ticket {i}"))).is_err())
+            .count();
+        assert!(
+            (400..600).contains(&failures),
+            "{failures} failures of 2000 at rate 0.25"
+        );
+    }
+
+    #[test]
+    fn sim_latency_is_ttft_plus_per_token() {
+        let p = SimProvider::new(SimSpec {
+            ttft: Duration::from_millis(100),
+            per_token: Duration::from_millis(2),
+            ..Default::default()
+        });
+        assert_eq!(p.latency(50), Duration::from_millis(200));
+    }
+
+    #[test]
+    fn sim_tokens_follow_text_length() {
+        let p = SimProvider::new(SimSpec {
+            reply: Some("x".repeat(400)),
+            ..Default::default()
+        });
+        let a = p.answer("m", &req(&"y".repeat(800))).unwrap();
+        assert_eq!(a.usage.output_tokens, 100);
+        assert_eq!(a.usage.input_tokens, 200 + 4 + 2);
+    }
+
+    #[test]
+    fn sim_json_schema_answers_conform() {
+        let p = SimProvider::new(SimSpec::default());
+        let mut r = req("my order is late");
+        r.format = ResponseFormat::JsonSchema(
+            r#"{"type":"object","properties":{"category":{"enum":["billing","shipping"]},"urgent":{"type":"boolean"},"items":{"type":"array","items":{"type":"string"}}}}"#.into(),
+        );
+        let v: Value = serde_json::from_str(&p.answer("m", &r).unwrap().content).unwrap();
+        assert!(["billing", "shipping"].contains(&v["category"].as_str().unwrap()));
+        assert!(v["urgent"].is_boolean());
+        assert!(v["items"].as_array().is_some_and(|a| !a.is_empty()));
+    }
+}

@@ -1,0 +1,129 @@
+//! Host-side model request and response types, independent of the WIT
+//! bindings so providers and policy can be used and tested without Wasm.
+
+use serde::Serialize;
+
+/// Who wrote a chat message.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[serde(rename_all = "lowercase")]
+pub enum ChatRole {
+    /// Framing instructions.
+    System,
+    /// The user.
+    User,
+    /// A model.
+    Assistant,
+}
+
+/// One chat message.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+pub struct ChatMessage {
+    /// Who wrote it.
+    pub role: ChatRole,
+    /// Its text.
+    pub content: String,
+}
+
+/// Requested answer format.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum ResponseFormat {
+    /// Free text.
+    #[default]
+    Text,
+    /// Any JSON object.
+    JsonObject,
+    /// JSON matching this schema (JSON text).
+    JsonSchema(String),
+}
+
+/// A completion request as the host sees it.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct ChatRequest {
+    /// Manifest model name.
+    pub model: String,
+    /// The conversation.
+    pub messages: Vec<ChatMessage>,
+    /// Generation cap.
+    pub max_tokens: Option<u32>,
+    /// Sampling temperature.
+    pub temperature: Option<f32>,
+    /// Answer format.
+    pub format: ResponseFormat,
+    /// Extra provider parameters (a JSON object), merged into the body.
+    pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+}
+
+/// Token counts of one call.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
+pub struct Usage {
+    /// Prompt tokens.
+    pub input_tokens: u64,
+    /// Generated tokens.
+    pub output_tokens: u64,
+    /// True when the provider reported no usage and these are estimates.
+    pub estimated: bool,
+}
+
+/// A provider's answer.
+#[derive(Debug, Clone, PartialEq)]
+pub struct ChatResponse {
+    /// Generated text.
+    pub content: String,
+    /// Tokens used.
+    pub usage: Usage,
+}
+
+/// Why a model call failed; mirrors the WIT `model-error`.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize)]
+#[serde(tag = "kind", content = "detail", rename_all = "kebab-case")]
+pub enum ModelError {
+    /// Past its deadline.
+    #[error("model call timed out")]
+    Timeout,
+    /// The upstream throttled us.
+    #[error("model upstream is rate limiting")]
+    RateLimited,
+    /// The upstream failed or was unreachable.
+    #[error("model unavailable: {0}")]
+    Unavailable(String),
+    /// Not granted, or the call grant is used up.
+    #[error("model call denied: {0}")]
+    Denied(String),
+    /// Would exceed a budget; not sent.
+    #[error("budget exceeded: {0}")]
+    BudgetExceeded(String),
+    /// Malformed request; retrying will not help.
+    #[error("invalid model request: {0}")]
+    InvalidRequest(String),
+}
+
+impl ModelError {
+    /// A short, stable name for ledgers and metrics.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            ModelError::Timeout => "timeout",
+            ModelError::RateLimited => "rate-limited",
+            ModelError::Unavailable(_) => "unavailable",
+            ModelError::Denied(_) => "denied",
+            ModelError::BudgetExceeded(_) => "budget-exceeded",
+            ModelError::InvalidRequest(_) => "invalid-request",
+        }
+    }
+}
+
+/// Rough token count of a text (about four characters per token, the usual
+/// rule of thumb for English with BPE tokenizers), used by `sim` and where a
+/// provider reports no usage.
+pub fn estimate_tokens(text: &str) -> u64 {
+    (text.chars().count() as u64).div_ceil(4)
+}
+
+/// Rough prompt token count of a conversation: text plus a few tokens of
+/// framing per message, as chat templates add.
+pub fn estimate_prompt_tokens(messages: &[ChatMessage]) -> u64 {
+    messages
+        .iter()
+        .map(|m| estimate_tokens(&m.content) + 4)
+        .sum::<u64>()
+        + 2
+}

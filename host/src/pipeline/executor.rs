@@ -1,0 +1,414 @@
+//! Executes one run through a pipeline generation: nodes whose inputs are
+//! ready run concurrently, routers pick a branch (the others are skipped),
+//! judges gate outputs, the run deadline covers everything, and a hard
+//! failure cancels the run's remaining work.
+
+use std::collections::BTreeMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use futures::stream::{FuturesUnordered, StreamExt};
+use serde_json::{json, Value};
+
+use super::outcome::{RunError, RunOutcome, TraceStep};
+use super::{LoadedNode, Pipeline};
+use crate::config::Role;
+use crate::engine::{Invocation, NodeCall, NodeError, NodeOutput, RunScope, TaskInput, Verdict};
+use crate::models::Ledger;
+
+/// One unit of work for a run.
+#[derive(Debug, Clone)]
+pub struct RunInput {
+    /// Run id.
+    pub id: String,
+    /// The input handed to the entry nodes.
+    pub input: Value,
+}
+
+#[derive(Debug, Clone)]
+enum Slot {
+    Pending,
+    Running,
+    Done(Value),
+    Skipped,
+}
+
+/// Shared, append-only record of a run's invocations.
+struct Recorder {
+    started: Instant,
+    steps: Mutex<Vec<TraceStep>>,
+}
+
+impl Recorder {
+    fn record(
+        &self,
+        node: &LoadedNode,
+        gates: Option<&str>,
+        attempt: u32,
+        inv: &Invocation,
+        started: Instant,
+    ) {
+        let (route, verdict) = match &inv.result {
+            Ok(NodeOutput::Route(r)) => (Some(r.clone()), None),
+            Ok(NodeOutput::Verdict(v)) => (None, Some(v.clone())),
+            _ => (None, None),
+        };
+        let step = TraceStep {
+            node: node.spec.name.clone(),
+            role: node.spec.role.as_str(),
+            gates: gates.map(str::to_string),
+            attempt,
+            start_us: started.duration_since(self.started).as_micros() as u64,
+            elapsed_us: inv.elapsed.as_micros() as u64,
+            outcome: inv.result.as_ref().map_or_else(NodeError::kind, |_| "ok"),
+            route,
+            verdict,
+            usage: inv.usage,
+        };
+        self.steps
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(step);
+    }
+}
+
+struct Run<'p> {
+    pipeline: &'p Pipeline,
+    id: String,
+    scope: RunScope,
+    deadline: Instant,
+    recorder: Arc<Recorder>,
+}
+
+impl Pipeline {
+    /// Runs one input to completion (or typed failure). Never panics on bad
+    /// input; every outcome carries its trace and ledger.
+    pub async fn run(&self, input: RunInput) -> RunOutcome {
+        let started = Instant::now();
+        let ledger = Arc::new(Ledger::new());
+        let recorder = Arc::new(Recorder {
+            started,
+            steps: Mutex::new(Vec::new()),
+        });
+        let run = Run {
+            pipeline: self,
+            id: input.id.clone(),
+            scope: RunScope {
+                hub: self.hub.clone(),
+                ledger: ledger.clone(),
+            },
+            deadline: started + self.manifest.deadline,
+            recorder: recorder.clone(),
+        };
+        let mut routes = BTreeMap::new();
+        let result = match tokio::time::timeout(
+            self.manifest.deadline,
+            run.execute(input.input, &mut routes),
+        )
+        .await
+        {
+            Ok(r) => r,
+            // Dropping the execution future cancels every in-flight node.
+            Err(_) => Err(RunError::Deadline {
+                limit_ms: self.manifest.deadline.as_millis() as u64,
+            }),
+        };
+        let mut trace =
+            std::mem::take(&mut *recorder.steps.lock().unwrap_or_else(|p| p.into_inner()));
+        trace.sort_by_key(|s| s.start_us);
+        RunOutcome {
+            id: input.id,
+            result,
+            routes,
+            trace,
+            totals: ledger.totals(),
+            ledger: ledger.entries(),
+            elapsed: started.elapsed(),
+        }
+    }
+}
+
+impl Run<'_> {
+    async fn execute(
+        &self,
+        input: Value,
+        routes: &mut BTreeMap<String, String>,
+    ) -> Result<Value, RunError> {
+        let manifest = &self.pipeline.manifest;
+        let mut slots: BTreeMap<&str, Slot> = manifest
+            .order
+            .iter()
+            .map(|n| (n.as_str(), Slot::Pending))
+            .collect();
+        let mut running = FuturesUnordered::new();
+        loop {
+            // Start everything that is ready; skip what cannot run.
+            let mut progressed = true;
+            while progressed {
+                progressed = false;
+                for name in &manifest.order {
+                    if !matches!(slots[name.as_str()], Slot::Pending) {
+                        continue;
+                    }
+                    let node = self.pipeline.node(name).expect("flow nodes are loaded");
+                    match self.readiness(node, &slots, routes) {
+                        Readiness::Wait => {}
+                        Readiness::Skip => {
+                            slots.insert(name, Slot::Skipped);
+                            progressed = true;
+                        }
+                        Readiness::Ready(node_input) => {
+                            slots.insert(name, Slot::Running);
+                            running.push(self.exec_node(node, node_input, &input, routes.clone()));
+                            progressed = true;
+                        }
+                    }
+                }
+            }
+            match running.next().await {
+                None => break,
+                Some((name, Ok(done))) => {
+                    if let Some(label) = done.route {
+                        routes.insert(name.clone(), label);
+                    }
+                    let key = manifest
+                        .order
+                        .iter()
+                        .find(|n| **n == name)
+                        .expect("known node");
+                    slots.insert(key, Slot::Done(done.output));
+                }
+                // Returning drops `running`, cancelling the other nodes.
+                Some((_, Err(e))) => return Err(e),
+            }
+        }
+        let mut done: Vec<(&String, Value)> = manifest
+            .outputs
+            .iter()
+            .filter_map(|n| match &slots[n.as_str()] {
+                Slot::Done(v) => Some((n, v.clone())),
+                _ => None,
+            })
+            .collect();
+        match done.len() {
+            0 => Err(RunError::InvalidInput {
+                message: "no output node ran for this input".into(),
+            }),
+            1 => Ok(done.pop().expect("one").1),
+            _ => Ok(Value::Object(
+                done.into_iter().map(|(k, v)| (k.clone(), v)).collect(),
+            )),
+        }
+    }
+
+    fn readiness(
+        &self,
+        node: &LoadedNode,
+        slots: &BTreeMap<&str, Slot>,
+        routes: &BTreeMap<String, String>,
+    ) -> Readiness {
+        let deps = &node.spec.deps;
+        if deps.is_empty() {
+            return Readiness::Ready(None);
+        }
+        let mut inputs = serde_json::Map::new();
+        for d in deps {
+            match &slots[d.as_str()] {
+                Slot::Pending | Slot::Running => return Readiness::Wait,
+                Slot::Skipped => {}
+                Slot::Done(v) => {
+                    // A branch target runs only if its router chose it.
+                    let dep = self.pipeline.node(d).expect("deps are loaded");
+                    if dep.spec.role == Role::Router {
+                        let chosen = routes.get(d).and_then(|label| dep.spec.branches.get(label));
+                        let is_target = dep.spec.branches.values().any(|t| *t == node.spec.name);
+                        if is_target && chosen != Some(&node.spec.name) {
+                            continue;
+                        }
+                    }
+                    inputs.insert(d.clone(), v.clone());
+                }
+            }
+        }
+        match inputs.len() {
+            0 => Readiness::Skip,
+            1 => Readiness::Ready(inputs.into_iter().next().map(|(_, v)| v)),
+            _ => Readiness::Ready(Some(Value::Object(inputs))),
+        }
+    }
+
+    fn task(
+        &self,
+        node: &LoadedNode,
+        input: &Value,
+        routes: &BTreeMap<String, String>,
+        attempt: u32,
+        feedback: Vec<String>,
+    ) -> TaskInput {
+        TaskInput {
+            id: self.id.clone(),
+            input: input.to_string(),
+            meta: json!({
+                "pipeline": self.pipeline.manifest.name,
+                "node": node.spec.name,
+                "routes": routes,
+            })
+            .to_string(),
+            attempt,
+            feedback,
+        }
+    }
+
+    async fn invoke(
+        &self,
+        node: &LoadedNode,
+        gates: Option<&str>,
+        attempt: u32,
+        call: NodeCall,
+    ) -> Invocation {
+        let started = Instant::now();
+        let inv = self
+            .pipeline
+            .engine
+            .invoke(
+                &node.component,
+                node.ctx.clone(),
+                self.scope.clone(),
+                call,
+                Some(self.deadline),
+            )
+            .await;
+        self.recorder.record(node, gates, attempt, &inv, started);
+        inv
+    }
+
+    /// Runs one flow node (and its judges). `None` input means the run input.
+    async fn exec_node(
+        &self,
+        node: &LoadedNode,
+        node_input: Option<Value>,
+        run_input: &Value,
+        routes: BTreeMap<String, String>,
+    ) -> (String, Result<Done, RunError>) {
+        let name = node.spec.name.clone();
+        let input = node_input.unwrap_or_else(|| run_input.clone());
+        let task = self.task(node, &input, &routes, 0, Vec::new());
+        let result = match node.spec.role {
+            Role::Router => self.exec_router(node, task, input).await,
+            _ => self.exec_worker(node, task).await,
+        };
+        (name, result)
+    }
+
+    async fn exec_router(
+        &self,
+        node: &LoadedNode,
+        task: TaskInput,
+        input: Value,
+    ) -> Result<Done, RunError> {
+        let candidates: Vec<String> = node.spec.branches.keys().cloned().collect();
+        let inv = self
+            .invoke(
+                node,
+                None,
+                0,
+                NodeCall::Route {
+                    task,
+                    candidates: candidates.clone(),
+                },
+            )
+            .await;
+        match inv.result {
+            Ok(NodeOutput::Route(choice)) if candidates.contains(&choice.target) => {
+                // Routers classify; their dependents receive the router's input.
+                Ok(Done {
+                    output: input,
+                    route: Some(choice.target),
+                })
+            }
+            Ok(NodeOutput::Route(choice)) => Err(RunError::Node {
+                error: NodeError::InvalidOutput {
+                    node: node.spec.name.clone(),
+                    message: format!(
+                        "route `{}` is not one of its branches ({})",
+                        choice.target,
+                        candidates.join(", ")
+                    ),
+                },
+            }),
+            Ok(other) => Err(unexpected(node, &other)),
+            Err(error) => Err(RunError::Node { error }),
+        }
+    }
+
+    async fn exec_worker(&self, node: &LoadedNode, task: TaskInput) -> Result<Done, RunError> {
+        let inv = self
+            .invoke(
+                node,
+                None,
+                task.attempt,
+                NodeCall::Run { task: task.clone() },
+            )
+            .await;
+        let text = match inv.result {
+            Ok(NodeOutput::Output(text)) => text,
+            Ok(other) => return Err(unexpected(node, &other)),
+            Err(error) => return Err(RunError::Node { error }),
+        };
+        let mut candidate = text;
+        for judge_name in &node.spec.judges {
+            let judge = self.pipeline.node(judge_name).expect("judges are loaded");
+            let call = NodeCall::Judge {
+                task: task.clone(),
+                candidate: candidate.clone(),
+            };
+            let inv = self
+                .invoke(judge, Some(&node.spec.name), task.attempt, call)
+                .await;
+            match inv.result {
+                Ok(NodeOutput::Verdict(Verdict::Accept)) => {}
+                Ok(NodeOutput::Verdict(Verdict::Repair { output })) => candidate = output,
+                Ok(NodeOutput::Verdict(Verdict::Reject { reasons })) => {
+                    return Err(RunError::Rejected {
+                        node: node.spec.name.clone(),
+                        judge: judge_name.clone(),
+                        reasons,
+                    })
+                }
+                Ok(other) => return Err(unexpected(judge, &other)),
+                Err(error) => return Err(RunError::Node { error }),
+            }
+        }
+        // Outputs were checked to be JSON by the sandbox.
+        let output = serde_json::from_str(&candidate).map_err(|e| RunError::Node {
+            error: NodeError::InvalidOutput {
+                node: node.spec.name.clone(),
+                message: e.to_string(),
+            },
+        })?;
+        Ok(Done {
+            output,
+            route: None,
+        })
+    }
+}
+
+enum Readiness {
+    Wait,
+    Skip,
+    Ready(Option<Value>),
+}
+
+struct Done {
+    output: Value,
+    route: Option<String>,
+}
+
+fn unexpected(node: &LoadedNode, out: &NodeOutput) -> RunError {
+    RunError::Node {
+        error: NodeError::InvalidOutput {
+            node: node.spec.name.clone(),
+            message: format!("unexpected answer for a {}: {out:?}", node.spec.role),
+        },
+    }
+}

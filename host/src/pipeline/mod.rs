@@ -1,0 +1,140 @@
+//! A pipeline generation: the resolved manifest, every node's loaded
+//! component and context, and the model hub, immutable once built. Runs
+//! execute against one generation; a hot-swap builds a new one.
+
+mod executor;
+mod outcome;
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+
+pub use executor::RunInput;
+pub use outcome::{RunError, RunOutcome, TraceStep};
+
+use crate::config::{ConfigError, Diagnostic, Manifest, NodeSpec};
+use crate::engine::{NodeComponent, NodeContext, NodeEngine};
+use crate::models::ModelHub;
+
+/// A node ready to run.
+#[derive(Debug, Clone)]
+pub struct LoadedNode {
+    /// Its manifest entry.
+    pub spec: NodeSpec,
+    /// Its component.
+    pub component: Arc<NodeComponent>,
+    /// What the sandbox gives it.
+    pub ctx: Arc<NodeContext>,
+}
+
+/// One immutable pipeline generation.
+#[derive(Debug, Clone)]
+pub struct Pipeline {
+    /// The manifest.
+    pub manifest: Arc<Manifest>,
+    engine: NodeEngine,
+    hub: Arc<ModelHub>,
+    nodes: BTreeMap<String, LoadedNode>,
+}
+
+impl Pipeline {
+    /// Loads every node's component (concurrently) and checks each against
+    /// its role. All problems are reported, each located at the node's
+    /// `component = …` line.
+    pub async fn load(
+        engine: &NodeEngine,
+        manifest: Manifest,
+        hub: ModelHub,
+    ) -> Result<Self, ConfigError> {
+        let loads = manifest.nodes.values().map(|spec| async move {
+            (
+                spec,
+                engine
+                    .load_component(&spec.name, spec.role, &spec.component)
+                    .await,
+            )
+        });
+        let results = futures::future::join_all(loads).await;
+        let mut nodes = BTreeMap::new();
+        let mut errors = Vec::new();
+        for (spec, result) in results {
+            if spec.limits.memory_bytes > engine.max_memory_bytes() {
+                errors.push(
+                    Diagnostic::at(
+                        &manifest.source,
+                        Some(spec.component_span.clone()),
+                        format!(
+                        "node `{}`: limits.memory-mb of {} MiB is above the engine's cap of {} MiB",
+                        spec.name,
+                        spec.limits.memory_bytes >> 20,
+                        engine.max_memory_bytes() >> 20
+                    ),
+                    )
+                    .with_hint("lower the node's limits.memory-mb"),
+                );
+                continue;
+            }
+            match result {
+                Ok(component) => {
+                    nodes.insert(
+                        spec.name.clone(),
+                        LoadedNode {
+                            ctx: Arc::new(context_of(spec)),
+                            spec: spec.clone(),
+                            component,
+                        },
+                    );
+                }
+                Err(e) => errors.push(
+                    Diagnostic::at(
+                        &manifest.source,
+                        Some(spec.component_span.clone()),
+                        e.to_string(),
+                    )
+                    .with_hint(e.hint()),
+                ),
+            }
+        }
+        if !errors.is_empty() {
+            return Err(ConfigError::Invalid(errors));
+        }
+        Ok(Self {
+            manifest: Arc::new(manifest),
+            engine: engine.clone(),
+            hub: Arc::new(hub),
+            nodes,
+        })
+    }
+
+    /// The loaded node `name`.
+    pub fn node(&self, name: &str) -> Option<&LoadedNode> {
+        self.nodes.get(name)
+    }
+
+    /// Every loaded node, by name.
+    pub fn nodes(&self) -> &BTreeMap<String, LoadedNode> {
+        &self.nodes
+    }
+
+    /// The model hub.
+    pub fn hub(&self) -> &Arc<ModelHub> {
+        &self.hub
+    }
+
+    /// The engine.
+    pub fn engine(&self) -> &NodeEngine {
+        &self.engine
+    }
+}
+
+fn context_of(spec: &NodeSpec) -> NodeContext {
+    NodeContext {
+        node: spec.name.as_str().into(),
+        settings: spec
+            .settings
+            .iter()
+            .map(|(k, v)| (k.clone(), v.to_string()))
+            .collect(),
+        granted: spec.models.clone(),
+        limits: spec.limits,
+    }
+}

@@ -1,0 +1,123 @@
+//! What a run produces: its output or typed error, the trace of every node
+//! invocation, and its cost-ledger entries and totals.
+
+use std::collections::BTreeMap;
+use std::time::Duration;
+
+use serde::Serialize;
+
+use crate::engine::{NodeError, RouteChoice, Usage, Verdict};
+use crate::models::{LedgerEntry, Totals};
+
+/// Why a run produced no output.
+#[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize)]
+#[serde(tag = "kind", rename_all = "kebab-case")]
+pub enum RunError {
+    /// The input record could not be used.
+    #[error("invalid input: {message}")]
+    InvalidInput {
+        /// What is wrong with it.
+        message: String,
+    },
+    /// A node failed.
+    #[error("{error}")]
+    Node {
+        /// The node's error.
+        error: NodeError,
+    },
+    /// A judge rejected a node's output.
+    #[error("judge `{judge}` rejected the output of `{node}`: {}", reasons.join("; "))]
+    Rejected {
+        /// The gated node.
+        node: String,
+        /// The judge.
+        judge: String,
+        /// Its reasons.
+        reasons: Vec<String>,
+    },
+    /// The run's deadline passed.
+    #[error("run exceeded its deadline of {limit_ms} ms ([pipeline] deadline-ms)")]
+    Deadline {
+        /// The deadline.
+        limit_ms: u64,
+    },
+}
+
+impl RunError {
+    /// A short, stable name for summaries.
+    pub fn kind(&self) -> &'static str {
+        match self {
+            RunError::InvalidInput { .. } => "invalid-input",
+            RunError::Node { error } => error.kind(),
+            RunError::Rejected { .. } => "rejected",
+            RunError::Deadline { .. } => "deadline",
+        }
+    }
+
+    /// The node at fault, if any.
+    pub fn node(&self) -> Option<&str> {
+        match self {
+            RunError::Node { error } => Some(match error {
+                NodeError::InvalidInput { node, .. }
+                | NodeError::Model { node, .. }
+                | NodeError::Internal { node, .. }
+                | NodeError::Trap { node, .. }
+                | NodeError::CpuLimit { node, .. }
+                | NodeError::MemoryLimit { node, .. }
+                | NodeError::WallTimeout { node, .. }
+                | NodeError::OutputLimit { node, .. }
+                | NodeError::InvalidOutput { node, .. }
+                | NodeError::Instantiate { node, .. } => node,
+            }),
+            RunError::Rejected { node, .. } => Some(node),
+            _ => None,
+        }
+    }
+}
+
+/// One node invocation in a run.
+#[derive(Debug, Clone, Serialize)]
+pub struct TraceStep {
+    /// Node name.
+    pub node: String,
+    /// `router`, `worker` or `judge`.
+    pub role: &'static str,
+    /// For judges: the node whose output was judged.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub gates: Option<String>,
+    /// Attempt number (0 first).
+    pub attempt: u32,
+    /// Start, in µs since the run began.
+    pub start_us: u64,
+    /// Duration in µs.
+    pub elapsed_us: u64,
+    /// `ok` or the error kind.
+    pub outcome: &'static str,
+    /// Routers: the choice.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub route: Option<RouteChoice>,
+    /// Judges: the verdict.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub verdict: Option<Verdict>,
+    /// Resources used.
+    pub usage: Usage,
+}
+
+/// Everything a run produced.
+#[derive(Debug, Clone)]
+pub struct RunOutcome {
+    /// The run id.
+    pub id: String,
+    /// The output, or why there is none.
+    pub result: Result<serde_json::Value, RunError>,
+    /// Router choices, router → branch label.
+    pub routes: BTreeMap<String, String>,
+    /// Every invocation, in start order.
+    pub trace: Vec<TraceStep>,
+    /// Every model-call attempt.
+    pub ledger: Vec<LedgerEntry>,
+    /// Sum of the ledger.
+    pub totals: Totals,
+    /// Wall time of the run.
+    pub elapsed: Duration,
+}

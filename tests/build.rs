@@ -1,0 +1,31 @@
+//! Builds the first-party Rust plugins and the test fixture components from
+//! source, so the integration tests always run against current guests.
+
+use std::path::Path;
+
+fn main() {
+    let root = Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("tests/ has a parent")
+        .to_path_buf();
+    let workspaces = [root.join("plugins/rust"), root.join("tests/fixtures")];
+    for dir in &workspaces {
+        for f in guest_build::inputs(dir) {
+            println!("cargo:rerun-if-changed={}", f.display());
+        }
+    }
+    for f in guest_build::inputs(&root.join("wit")) {
+        println!("cargo:rerun-if-changed={}", f.display());
+    }
+    let plugins = guest_build::build_workspace(&workspaces[0]).unwrap_or_else(|e| panic!("{e}"));
+    let fixtures = guest_build::build_workspace(&workspaces[1]).unwrap_or_else(|e| panic!("{e}"));
+    println!(
+        "cargo:rustc-env=SWITCHYARD_PLUGINS_DIR={}",
+        plugins.display()
+    );
+    println!(
+        "cargo:rustc-env=SWITCHYARD_FIXTURES_DIR={}",
+        fixtures.display()
+    );
+    println!("cargo:rustc-env=SWITCHYARD_ROOT={}", root.display());
+}

@@ -1,0 +1,9 @@
+//! switchyard's integration tests: one binary, real components built from
+//! source by `tests/build.rs`, `sim` models and local HTTP servers only.
+
+mod batch_input;
+mod example;
+mod loading;
+mod manifest_errors;
+mod openai;
+mod sandbox;

@@ -1,0 +1,113 @@
+//! `switchyard validate` errors: a misspelled key, an unknown node, a
+//! component of the wrong role, a cycle — each located at file:line:col with
+//! a hint.
+
+use switchyard::config::ConfigError;
+use switchyard::models::ModelHub;
+use switchyard::pipeline::Pipeline;
+use switchyard_tests::{engine, manifest, plugin, toml_path};
+
+fn base(extra_node_field: &str, branches: &str) -> String {
+    format!(
+        r#"[pipeline]
+name = "t"
+
+[models.small]
+provider = "sim"
+
+[nodes.triage]
+role = "router"
+component = {router}
+branches = {branches}
+
+[nodes.draft]
+role = "worker"
+component = {worker}
+models = ["small"]
+{extra_node_field}
+"#,
+        router = toml_path(&plugin("router_triage")),
+        worker = toml_path(&plugin("worker_draft")),
+    )
+}
+
+fn errors(text: &str) -> String {
+    let dir = tempfile::tempdir().unwrap();
+    match manifest(dir.path(), text) {
+        Ok(_) => panic!("manifest should be rejected"),
+        Err(e) => e
+            .to_string()
+            .replace(&dir.path().display().to_string(), "<dir>"),
+    }
+}
+
+#[test]
+fn manifest_misspelled_key_is_located_with_a_suggestion() {
+    let text = base(
+        "judgs = [\"x\"]",
+        r#"{ simple = "draft", complex = "draft" }"#,
+    );
+    let msg = errors(&text);
+    assert!(msg.contains("unknown field `judgs`"), "{msg}");
+    assert!(msg.contains("<dir>/pipeline.toml:16:1"), "{msg}");
+    assert!(msg.contains("did you mean `judges`?"), "{msg}");
+}
+
+#[test]
+fn manifest_unknown_node_is_located_with_a_suggestion() {
+    let text = base("", r#"{ simple = "draft", complex = "drafts" }"#);
+    let msg = errors(&text);
+    assert!(
+        msg.contains("node `triage`: `branches` names unknown node `drafts`"),
+        "{msg}"
+    );
+    assert!(msg.contains("<dir>/pipeline.toml:10:42"), "{msg}");
+    assert!(msg.contains("did you mean `draft`?"), "{msg}");
+    assert!(msg.contains("10 | branches = "), "shows the line: {msg}");
+}
+
+#[test]
+fn manifest_cycles_and_bad_references_are_all_reported() {
+    let text = base("after = [\"loop2\"]\n\n[nodes.loop2]\nrole = \"worker\"\ncomponent = \"x.wasm\"\nafter = [\"draft\"]\nmodels = [\"smal\"]", r#"{ simple = "draft", complex = "draft" }"#);
+    let msg = errors(&text);
+    assert!(
+        msg.contains("the flow has a cycle through nodes: draft, loop2"),
+        "{msg}"
+    );
+    assert!(msg.contains("granted unknown model `smal`"), "{msg}");
+    assert!(msg.contains("did you mean `small`?"), "{msg}");
+    assert!(msg.contains("2 errors in the manifest"), "{msg}");
+}
+
+#[test]
+fn manifest_api_key_must_be_a_variable_name() {
+    let text = "[pipeline]\nname = \"t\"\n[models.m]\nprovider = \"openai\"\nbase-url = \"http://127.0.0.1:1/v1\"\napi-key-env = \"sk-live-123\"\n";
+    let msg = errors(text);
+    assert!(
+        msg.contains("must name an environment variable, not hold a key"),
+        "{msg}"
+    );
+}
+
+#[tokio::test]
+async fn manifest_component_of_the_wrong_role_is_located_at_its_component_line() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = base(
+        "judges = [\"guard\"]",
+        r#"{ simple = "draft", complex = "draft" }"#,
+    ) + &format!(
+        "\n[nodes.guard]\nrole = \"judge\"\ncomponent = {}\n",
+        toml_path(&plugin("worker_draft"))
+    );
+    let m = manifest(dir.path(), &text).unwrap();
+    let hub = ModelHub::from_manifest(&m).unwrap();
+    let err = Pipeline::load(&engine(None), m, hub).await.unwrap_err();
+    assert!(matches!(err, ConfigError::Invalid(_)));
+    let msg = err.to_string();
+    assert!(msg.contains("node `guard` is declared as a judge"), "{msg}");
+    assert!(msg.contains("pipeline.toml:20:13"), "{msg}");
+    assert!(
+        msg.contains("help: point `component` at a judge component"),
+        "{msg}"
+    );
+}

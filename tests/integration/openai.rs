@@ -1,0 +1,144 @@
+//! The `openai` provider against a local OpenAI-compatible server on
+//! 127.0.0.1: the request carries the upstream id and the key from the
+//! named environment variable; usage and cost come from the response; the
+//! key appears in no output, trace or ledger.
+
+use serde_json::json;
+use switchyard::engine::NodeError;
+use switchyard::models::ModelHub;
+use switchyard::pipeline::{Pipeline, RunError};
+use switchyard_tests::{engine, fixture, manifest, run, toml_path, MockUpstream};
+
+const KEY: &str = "sk-test-7f3a9c-never-leak";
+
+async fn remote_pipeline(dir: &std::path::Path, base_url: &str) -> Pipeline {
+    let text = format!(
+        r#"[pipeline]
+name = "remote"
+
+[models.remote]
+provider = "openai"
+upstream = "gpt-test-mini"
+base-url = "{base_url}"
+api-key-env = "SWITCHYARD_TEST_OPENAI_KEY"
+price = {{ input = 0.5, output = 1.5 }}
+timeout-ms = 5000
+
+[nodes.w]
+role = "worker"
+component = {}
+models = ["remote"]
+"#,
+        toml_path(&fixture("worker_hostile"))
+    );
+    let m = manifest(dir, &text).unwrap();
+    let hub = ModelHub::build(&m, |var| {
+        (var == "SWITCHYARD_TEST_OPENAI_KEY").then(|| KEY.to_string())
+    })
+    .unwrap();
+    Pipeline::load(&engine(None), m, hub).await.unwrap()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_provider_calls_a_local_server_and_prices_its_usage() {
+    let server = MockUpstream::start(vec![(
+        200,
+        json!({"id": "x", "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello from upstream"}}],
+               "usage": {"prompt_tokens": 11, "completion_tokens": 7}})
+        .to_string(),
+    )])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = remote_pipeline(dir.path(), &server.base_url).await;
+    let o = run(&p, "r1", json!({"do": "model", "model": "remote"})).await;
+    let out = o.result.as_ref().expect("run succeeds");
+    assert_eq!(out["content"], "hello from upstream");
+    assert_eq!(out["model"], "remote");
+
+    let reqs = server.requests.lock().unwrap().clone();
+    assert_eq!(reqs.len(), 1);
+    assert_eq!(reqs[0].request_line, "POST /v1/chat/completions HTTP/1.1");
+    let auth = reqs[0]
+        .headers
+        .iter()
+        .find(|(k, _)| k == "authorization")
+        .map(|(_, v)| v.clone());
+    assert_eq!(auth.as_deref(), Some(format!("Bearer {KEY}").as_str()));
+    assert_eq!(reqs[0].body["model"], "gpt-test-mini");
+    assert_eq!(reqs[0].body["messages"][0]["role"], "user");
+
+    assert_eq!(o.ledger.len(), 1);
+    let e = &o.ledger[0];
+    assert_eq!(
+        (e.input_tokens, e.output_tokens, e.estimated),
+        (11, 7, false)
+    );
+    assert_eq!(
+        e.cost.0,
+        11 * 500_000 + 7 * 1_500_000,
+        "cost from the manifest's prices, exactly"
+    );
+    assert_eq!(o.totals.cost, e.cost);
+
+    // The key reaches no output, trace, ledger or debug print.
+    let record = switchyard::batch::OutputRecord::of_run(
+        &switchyard::batch::parse_line(1, br#"{"id":"r1","input":{}}"#),
+        &o,
+    );
+    let everything = format!(
+        "{} {:?} {:?}",
+        serde_json::to_string(&record).unwrap(),
+        o,
+        p
+    );
+    assert!(!everything.contains(KEY), "the API key leaked");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn openai_provider_maps_http_errors_to_typed_model_errors() {
+    let server = MockUpstream::start(vec![
+        (500, "{\"error\":\"boom\"}".into()),
+        (429, "{\"error\":\"slow down\"}".into()),
+        (200, "{not json".into()),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let p = remote_pipeline(dir.path(), &server.base_url).await;
+    let mut kinds = Vec::new();
+    for i in 0..3 {
+        let o = run(
+            &p,
+            &format!("e{i}"),
+            json!({"do": "model", "model": "remote"}),
+        )
+        .await;
+        match &o.result {
+            Err(RunError::Node {
+                error: NodeError::Model { node, error },
+            }) => {
+                assert_eq!(node, "w");
+                kinds.push(error.kind());
+            }
+            other => panic!("expected a model error, got {other:?}"),
+        }
+        assert_eq!(o.ledger.len(), 1, "failed attempts are in the ledger too");
+        assert_eq!(o.ledger[0].cost.0, 0);
+    }
+    assert_eq!(kinds, ["unavailable", "rate-limited", "unavailable"]);
+}
+
+#[tokio::test]
+async fn openai_missing_key_variable_is_a_clear_startup_error() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(
+        dir.path(),
+        "[pipeline]\nname = \"t\"\n[models.m]\nprovider = \"openai\"\nbase-url = \"http://127.0.0.1:9/v1\"\napi-key-env = \"NOT_SET_ANYWHERE_42\"\n",
+    )
+    .unwrap();
+    let err = ModelHub::build(&m, |_| None).unwrap_err().to_string();
+    assert!(
+        err.contains("model `m`: environment variable `NOT_SET_ANYWHERE_42`"),
+        "{err}"
+    );
+    assert!(err.contains("provider = \"sim\""), "{err}");
+}

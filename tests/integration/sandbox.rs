@@ -1,0 +1,182 @@
+//! A guest that traps, loops forever or exhausts its memory gets a typed
+//! error for its run; the host carries on and the next runs succeed.
+
+use serde_json::json;
+use switchyard::engine::NodeError;
+use switchyard::pipeline::RunError;
+use switchyard_tests::{hostile_manifest, pipeline, run};
+
+fn node_error(outcome: &switchyard::pipeline::RunOutcome) -> NodeError {
+    match &outcome.result {
+        Err(RunError::Node { error }) => error.clone(),
+        other => panic!("expected a node error, got {other:?}"),
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_contains_trap_loop_and_memory_bomb_then_serves_next_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(
+        dir.path(),
+        &hostile_manifest("cpu-ms = 100, memory-mb = 16"),
+    )
+    .await
+    .unwrap();
+
+    let ok = run(&p, "before", json!({"do": "echo", "n": 1})).await;
+    assert_eq!(ok.result.as_ref().unwrap()["do"], "echo");
+
+    let trap = node_error(&run(&p, "panic", json!({"do": "panic"})).await);
+    assert!(
+        matches!(&trap, NodeError::Trap { node, message } if node == "w" && message.contains("unreachable")),
+        "{trap:?}"
+    );
+
+    let looped = node_error(&run(&p, "loop", json!({"do": "loop"})).await);
+    assert_eq!(
+        looped,
+        NodeError::CpuLimit {
+            node: "w".into(),
+            limit_ms: 100
+        }
+    );
+
+    let bomb = node_error(&run(&p, "alloc", json!({"do": "alloc"})).await);
+    assert_eq!(
+        bomb,
+        NodeError::MemoryLimit {
+            node: "w".into(),
+            limit_mb: 16
+        }
+    );
+
+    // The host is unharmed: many runs afterwards, concurrently, all succeed.
+    let later = futures_join(&p, 20).await;
+    assert!(later.iter().all(|o| o.result.is_ok()), "{later:?}");
+}
+
+async fn futures_join(
+    p: &switchyard::pipeline::Pipeline,
+    n: usize,
+) -> Vec<switchyard::pipeline::RunOutcome> {
+    let mut handles = Vec::new();
+    for i in 0..n {
+        let p = p.clone();
+        handles.push(tokio::spawn(async move {
+            run(&p, &format!("after-{i}"), json!({"do": "echo", "i": i})).await
+        }));
+    }
+    let mut out = Vec::new();
+    for h in handles {
+        out.push(h.await.unwrap());
+    }
+    out
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_loop_does_not_block_concurrent_benign_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path(), &hostile_manifest("cpu-ms = 300"))
+        .await
+        .unwrap();
+    let spinner = {
+        let p = p.clone();
+        tokio::spawn(async move { run(&p, "spin", json!({"do": "loop"})).await })
+    };
+    // While one guest spins on CPU, benign runs still complete: the epoch
+    // callback yields to the scheduler.
+    let benign = futures_join(&p, 10).await;
+    assert!(benign.iter().all(|o| o.result.is_ok()));
+    let spun = spinner.await.unwrap();
+    assert!(matches!(node_error(&spun), NodeError::CpuLimit { .. }));
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_output_limits_and_json_are_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path(), &hostile_manifest("output-kb = 1"))
+        .await
+        .unwrap();
+    let big = node_error(&run(&p, "big", json!({"do": "big", "n": 5000})).await);
+    assert!(
+        matches!(
+            big,
+            NodeError::OutputLimit {
+                size: 5002,
+                limit: 1024,
+                ..
+            }
+        ),
+        "{big:?}"
+    );
+    let bad = node_error(&run(&p, "nj", json!({"do": "not-json"})).await);
+    assert!(matches!(bad, NodeError::InvalidOutput { .. }), "{bad:?}");
+    let fine = run(&p, "small", json!({"do": "big", "n": 100})).await;
+    assert!(fine.result.is_ok());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_wall_limit_covers_model_calls() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = hostile_manifest("wall-ms = 100").replace(
+        "price = { input = 1.0, output = 2.0 }",
+        "price = { input = 1.0, output = 2.0 }\nsim = { ttft-ms = 5000 }",
+    );
+    let p = pipeline(dir.path(), &text).await.unwrap();
+    let started = std::time::Instant::now();
+    let slow = node_error(&run(&p, "slow", json!({"do": "model", "model": "small"})).await);
+    assert_eq!(
+        slow,
+        NodeError::WallTimeout {
+            node: "w".into(),
+            limit_ms: 100
+        }
+    );
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(4),
+        "the 5 s model call was not cut short"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_model_grant_and_call_cap_are_enforced() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        "{}\n[models.big]\nprovider = \"sim\"\n",
+        hostile_manifest("model-calls = 1")
+    );
+    let p = pipeline(dir.path(), &text).await.unwrap();
+    // Granted model: works, and is recorded in the ledger with its cost.
+    let ok = run(&p, "granted", json!({"do": "model", "model": "small"})).await;
+    let out = ok.result.as_ref().unwrap();
+    assert_eq!(out["model"], "small");
+    assert_eq!(ok.ledger.len(), 1);
+    let e = &ok.ledger[0];
+    assert_eq!(
+        e.cost.0,
+        e.input_tokens * 1_000_000 + e.output_tokens * 2_000_000
+    );
+    // Declared but not granted: denied, and the attempt is in the ledger.
+    let denied = run(&p, "denied", json!({"do": "model", "model": "big"})).await;
+    match &denied.result {
+        Err(RunError::Node {
+            error: NodeError::Model { error, .. },
+        }) => assert_eq!(error.kind(), "denied"),
+        other => panic!("expected denied, got {other:?}"),
+    }
+    assert_eq!(denied.ledger[0].outcome, "denied");
+    assert_eq!(denied.ledger[0].cost.0, 0);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_log_volume_is_capped() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path(), &hostile_manifest("log-kb = 1"))
+        .await
+        .unwrap();
+    let o = run(&p, "log", json!({"do": "log", "n": 1000})).await;
+    assert!(o.result.is_ok());
+    let usage = o.trace[0].usage;
+    assert!(usage.log_bytes <= 1024, "{usage:?}");
+    assert!(usage.logs_dropped > 800, "{usage:?}");
+}

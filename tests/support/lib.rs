@@ -1,0 +1,190 @@
+//! Shared helpers for the integration tests: where the built components
+//! are, writing manifests into temporary directories, loading pipelines and
+//! running inputs through them.
+
+use std::path::{Path, PathBuf};
+
+use serde_json::Value;
+use switchyard::config::Manifest;
+use switchyard::engine::{EngineOptions, NodeEngine};
+use switchyard::models::ModelHub;
+use switchyard::pipeline::{Pipeline, RunInput, RunOutcome};
+
+/// The repository root.
+pub fn root() -> PathBuf {
+    PathBuf::from(env!("SWITCHYARD_ROOT"))
+}
+
+/// A first-party plugin component, e.g. `judge_pii`.
+pub fn plugin(name: &str) -> PathBuf {
+    Path::new(env!("SWITCHYARD_PLUGINS_DIR")).join(format!("{name}.wasm"))
+}
+
+/// A test fixture component, e.g. `worker_hostile`.
+pub fn fixture(name: &str) -> PathBuf {
+    Path::new(env!("SWITCHYARD_FIXTURES_DIR")).join(format!("{name}.wasm"))
+}
+
+/// An engine with a private compile cache in `cache` (or none).
+pub fn engine(cache: Option<&Path>) -> NodeEngine {
+    NodeEngine::new(EngineOptions {
+        cache_dir: cache.map(Path::to_path_buf),
+        ..EngineOptions::default()
+    })
+    .expect("engine starts")
+}
+
+/// A manifest written to `dir/pipeline.toml` and parsed.
+pub fn manifest(dir: &Path, text: &str) -> Result<Manifest, switchyard::config::ConfigError> {
+    let path = dir.join("pipeline.toml");
+    std::fs::write(&path, text).expect("write manifest");
+    switchyard::config::load(&path)
+}
+
+/// Loads a pipeline from manifest text (components given as absolute paths).
+pub async fn pipeline(dir: &Path, text: &str) -> anyhow::Result<Pipeline> {
+    let m = manifest(dir, text)?;
+    let hub = ModelHub::from_manifest(&m)?;
+    Ok(Pipeline::load(&engine(None), m, hub).await?)
+}
+
+/// Runs one input.
+pub async fn run(p: &Pipeline, id: &str, input: Value) -> RunOutcome {
+    p.run(RunInput {
+        id: id.into(),
+        input,
+    })
+    .await
+}
+
+/// TOML string literal for a path.
+pub fn toml_path(p: &Path) -> String {
+    format!("{:?}", p.display().to_string())
+}
+
+/// A one-worker pipeline around the hostile fixture, with `limits` (TOML
+/// inline-table body, e.g. `cpu-ms = 50`) and a zero-latency sim model
+/// `small` granted.
+pub fn hostile_manifest(limits: &str) -> String {
+    format!(
+        r#"
+[pipeline]
+name = "hostile"
+deadline-ms = 20000
+
+[models.small]
+provider = "sim"
+price = {{ input = 1.0, output = 2.0 }}
+
+[nodes.w]
+role = "worker"
+component = {}
+models = ["small"]
+limits = {{ {limits} }}
+"#,
+        toml_path(&fixture("worker_hostile"))
+    )
+}
+
+/// A request captured by [`MockUpstream`].
+#[derive(Debug, Clone)]
+pub struct Captured {
+    /// Request line, e.g. `POST /v1/chat/completions HTTP/1.1`.
+    pub request_line: String,
+    /// Headers, names lowercased.
+    pub headers: Vec<(String, String)>,
+    /// Body.
+    pub body: Value,
+}
+
+/// A scripted OpenAI-compatible server on 127.0.0.1: answers each request
+/// with the next (status, body) from its script (repeating the last), and
+/// records what it received.
+pub struct MockUpstream {
+    /// Base URL, e.g. `http://127.0.0.1:PORT/v1`.
+    pub base_url: String,
+    /// Requests received.
+    pub requests: std::sync::Arc<std::sync::Mutex<Vec<Captured>>>,
+}
+
+impl MockUpstream {
+    /// Starts the server.
+    pub async fn start(script: Vec<(u16, String)>) -> Self {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
+            .await
+            .expect("bind 127.0.0.1");
+        let addr = listener.local_addr().unwrap();
+        let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
+        let seen = requests.clone();
+        tokio::spawn(async move {
+            let mut n = 0usize;
+            loop {
+                let Ok((mut sock, _)) = listener.accept().await else {
+                    return;
+                };
+                let mut buf = Vec::new();
+                let mut chunk = [0u8; 4096];
+                // Read headers, then Content-Length bytes of body.
+                let (head_end, len) = loop {
+                    let Ok(k) = sock.read(&mut chunk).await else {
+                        break (0, 0);
+                    };
+                    if k == 0 {
+                        break (0, 0);
+                    }
+                    buf.extend_from_slice(&chunk[..k]);
+                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                        let head = String::from_utf8_lossy(&buf[..i]).to_string();
+                        let len = head
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        break (i + 4, len);
+                    }
+                };
+                if head_end == 0 {
+                    continue;
+                }
+                while buf.len() < head_end + len {
+                    let Ok(k) = sock.read(&mut chunk).await else {
+                        break;
+                    };
+                    if k == 0 {
+                        break;
+                    }
+                    buf.extend_from_slice(&chunk[..k]);
+                }
+                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                let mut lines = head.lines();
+                let request_line = lines.next().unwrap_or_default().to_string();
+                let headers = lines
+                    .filter_map(|l| l.split_once(':'))
+                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                    .collect();
+                let body = serde_json::from_slice(&buf[head_end..]).unwrap_or(Value::Null);
+                seen.lock().unwrap().push(Captured {
+                    request_line,
+                    headers,
+                    body,
+                });
+                let (status, reply) = script[n.min(script.len() - 1)].clone();
+                n += 1;
+                let resp = format!(
+                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
+                    reply.len()
+                );
+                let _ = sock.write_all(resp.as_bytes()).await;
+                let _ = sock.shutdown().await;
+            }
+        });
+        Self {
+            base_url: format!("http://{addr}/v1"),
+            requests,
+        }
+    }
+}

@@ -1,0 +1,147 @@
+//! `cargo xtask <task>`: the project's set-up and everyday tasks, in Rust so
+//! they work on a machine with nothing but rustup-installed Rust. Each task
+//! does its own set-up (the wasm32-wasip2 target, the guest components).
+
+use std::path::{Path, PathBuf};
+use std::process::{Command, ExitCode};
+
+const HELP: &str = "\
+usage: cargo xtask <task>
+
+tasks:
+  example   build the plugins and run the support-triage example on sim models
+  test      build plugins and fixtures, run the whole test suite
+  plugins   build the first-party Rust plugins (wasm32-wasip2 components)
+  lint      cargo fmt --check and clippy -D warnings (host and guests)
+  bench     run `switchyard bench` on the example (release build)
+";
+
+fn main() -> ExitCode {
+    let task = std::env::args().nth(1).unwrap_or_default();
+    let result = match task.as_str() {
+        "example" => example(),
+        "test" => test(),
+        "plugins" => plugins().map(|_| ()),
+        "lint" => lint(),
+        "bench" => bench(),
+        "" | "help" | "-h" | "--help" => {
+            eprint!("{HELP}");
+            Ok(())
+        }
+        other => Err(format!("unknown task `{other}`\n\n{HELP}")),
+    };
+    match result {
+        Ok(()) => ExitCode::SUCCESS,
+        Err(e) => {
+            eprintln!("xtask: {e}");
+            ExitCode::FAILURE
+        }
+    }
+}
+
+fn root() -> PathBuf {
+    Path::new(env!("CARGO_MANIFEST_DIR"))
+        .parent()
+        .expect("xtask/ has a parent")
+        .to_path_buf()
+}
+
+fn run(cmd: &mut Command) -> Result<(), String> {
+    let shown = format!("{cmd:?}");
+    let status = cmd
+        .current_dir(root())
+        .status()
+        .map_err(|e| format!("cannot run {shown}: {e}"))?;
+    if status.success() {
+        Ok(())
+    } else {
+        Err(format!("{shown} failed ({status})"))
+    }
+}
+
+fn cargo() -> Command {
+    Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+}
+
+fn plugins() -> Result<PathBuf, String> {
+    eprintln!("xtask: building Rust plugins for {}", guest_build::TARGET);
+    guest_build::build_workspace(&root().join("plugins/rust"))
+}
+
+fn example() -> Result<(), String> {
+    plugins()?;
+    let out = root().join("target/support-triage.out.jsonl");
+    eprintln!(
+        "xtask: running the support-triage example (first build of the host takes a few minutes)"
+    );
+    run(cargo()
+        .args([
+            "run",
+            "--release",
+            "--quiet",
+            "--package",
+            "switchyard",
+            "--",
+            "run",
+        ])
+        .args([
+            "examples/support-triage/pipeline.toml",
+            "--input",
+            "examples/support-triage/tickets.jsonl",
+            "--output",
+        ])
+        .arg(&out))?;
+    eprintln!("xtask: one record per ticket written to {}", out.display());
+    Ok(())
+}
+
+fn test() -> Result<(), String> {
+    // tests/build.rs builds the plugins and fixtures itself; installing the
+    // target here first gives a clearer error if rustup cannot.
+    guest_build::ensure_target()?;
+    run(cargo().args(["test", "--workspace"]))
+}
+
+fn lint() -> Result<(), String> {
+    guest_build::ensure_target()?;
+    run(cargo().args(["fmt", "--all", "--", "--check"]))?;
+    run(cargo().args([
+        "clippy",
+        "--workspace",
+        "--all-targets",
+        "--",
+        "-D",
+        "warnings",
+    ]))?;
+    for dir in ["plugins/rust", "tests/fixtures"] {
+        run(cargo()
+            .args(["fmt", "--all", "--manifest-path"])
+            .arg(root().join(dir).join("Cargo.toml"))
+            .args(["--", "--check"]))?;
+        run(cargo()
+            .args([
+                "clippy",
+                "--workspace",
+                "--target",
+                guest_build::TARGET,
+                "--manifest-path",
+            ])
+            .arg(root().join(dir).join("Cargo.toml"))
+            .args(["--", "-D", "warnings"]))?;
+    }
+    Ok(())
+}
+
+fn bench() -> Result<(), String> {
+    plugins()?;
+    run(cargo().args([
+        "run",
+        "--release",
+        "--quiet",
+        "--package",
+        "switchyard",
+        "--",
+        "bench",
+        "examples/support-triage/pipeline.toml",
+    ]))
+}
