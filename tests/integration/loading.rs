@@ -81,6 +81,7 @@ async fn loading_twice_hits_the_compile_cache() {
         .unwrap();
     assert_eq!(second.load.cache, CacheOutcome::Hit);
     assert_eq!(second.description, first.description);
+    drop((first, second));
     // A corrupt entry is recompiled, not trusted.
     for entry in walk(cache.path()) {
         std::fs::write(&entry, b"garbage").unwrap();

@@ -132,7 +132,7 @@ async fn openai_missing_key_variable_is_a_clear_startup_error() {
     let dir = tempfile::tempdir().unwrap();
     let m = manifest(
         dir.path(),
-        "[pipeline]\nname = \"t\"\n[models.m]\nprovider = \"openai\"\nbase-url = \"http://127.0.0.1:9/v1\"\napi-key-env = \"NOT_SET_ANYWHERE_42\"\n",
+        "[pipeline]\nname = \"t\"\n[models.m]\nprovider = \"openai\"\nbase-url = \"http://127.0.0.1:9/v1\"\napi-key-env = \"NOT_SET_ANYWHERE_42\"\n[nodes.w]\nrole = \"worker\"\ncomponent = \"w.wasm\"\n",
     )
     .unwrap();
     let err = ModelHub::build(&m, |_| None).unwrap_err().to_string();

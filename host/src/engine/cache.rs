@@ -69,14 +69,17 @@ impl CompileCache {
         let Some(path) = self.entry_path(engine, bytes) else {
             return Ok((Component::new(engine, bytes)?, CacheOutcome::Disabled));
         };
-        if path.is_file() {
-            // SAFETY: `deserialize_file` trusts its input to be an artifact
+        // Read the artifact into memory rather than mmap it: a mapped file
+        // that someone truncates later would crash the process (SIGBUS).
+        if let Ok(artifact) = std::fs::read(&path) {
+            // SAFETY: `deserialize` trusts its input to be an artifact
             // produced by `serialize` for a compatible engine. The file name
             // carries this engine's compatibility hash and the content hash,
             // and files in this directory are only written by `store` below
-            // (atomically), so the bytes are ours. Wasmtime additionally
-            // checks the artifact header and engine settings on load.
-            match unsafe { Component::deserialize_file(engine, &path) } {
+            // (atomically, in a directory only this user may write), so the
+            // bytes are ours. Wasmtime also checks the artifact's header and
+            // engine settings before using it.
+            match unsafe { Component::deserialize(engine, &artifact) } {
                 Ok(c) => return Ok((c, CacheOutcome::Hit)),
                 Err(e) => {
                     tracing::warn!(path = %path.display(), error = %e, "discarding unusable cached component")
