@@ -1,1 +1,368 @@
-//! Benchmarks (placeholder until written).
+//! `switchyard bench`: measures what the host adds on top of Wasmtime, with
+//! ratios against a baseline measured in the same run.
+//!
+//! - **bare**: a fresh Store, instantiate from the `InstancePre`, call
+//!   `describe` — the floor any Wasmtime host pays per fresh instance;
+//! - **node**: a full sandboxed invocation of each node (fresh Store, limits,
+//!   epoch budget, wall deadline, own task, ledger) with its real call;
+//! - **pipeline**: whole runs of the pipeline with every `sim` model's latency
+//!   set to zero, sequentially and with many runs in flight.
+
+use std::fmt;
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::Serialize;
+use serde_json::{json, Value};
+use wasmtime::Store;
+
+use crate::config::{Manifest, ProviderSpec, Role};
+use crate::engine::{NodeCall, NodeEngine, NodeState, RolePre, RunScope, TaskInput};
+use crate::models::{Ledger, ModelHub};
+use crate::pipeline::{LoadedNode, Pipeline, RunInput};
+
+/// Why a benchmark could not run.
+#[derive(Debug, thiserror::Error)]
+pub enum BenchError {
+    /// A model is not `sim`.
+    #[error("model `{0}` is not a sim model; bench measures host overhead and needs every model to be provider = \"sim\"")]
+    NotSim(String),
+    /// A run or invocation failed.
+    #[error("benchmark {what} failed: {message}")]
+    Failed {
+        /// What was measured.
+        what: String,
+        /// The failure.
+        message: String,
+    },
+}
+
+/// Benchmark settings.
+#[derive(Debug, Clone)]
+pub struct BenchOptions {
+    /// Measured iterations per series (after a warm-up of a tenth as many).
+    pub iterations: u32,
+    /// Runs in flight for the throughput series.
+    pub concurrency: usize,
+    /// Inputs to cycle through.
+    pub inputs: Vec<Value>,
+}
+
+/// Latency distribution of one series.
+#[derive(Debug, Clone, Serialize)]
+pub struct Series {
+    /// What was measured.
+    pub name: String,
+    /// Median, µs.
+    pub p50_us: f64,
+    /// 99th percentile, µs.
+    pub p99_us: f64,
+    /// Completed operations per second.
+    pub per_sec: f64,
+    /// p50 divided by the series' baseline p50, if it has one.
+    pub ratio: Option<f64>,
+    /// What the ratio is against.
+    pub baseline: Option<String>,
+}
+
+/// Everything measured.
+#[derive(Debug, Clone, Serialize)]
+pub struct BenchReport {
+    /// Pipeline name.
+    pub pipeline: String,
+    /// Each series, in order.
+    pub series: Vec<Series>,
+}
+
+/// Sets every sim model's latency and fault rate to zero.
+pub fn zero_latency(manifest: &mut Manifest) -> Result<(), BenchError> {
+    for (name, m) in manifest.models.iter_mut() {
+        match &mut m.provider {
+            ProviderSpec::Sim(sim) => {
+                sim.ttft = Duration::ZERO;
+                sim.per_token = Duration::ZERO;
+                sim.error_rate = 0.0;
+            }
+            _ => return Err(BenchError::NotSim(name.clone())),
+        }
+    }
+    Ok(())
+}
+
+struct Timer {
+    hist: Histogram<u64>,
+    total: Duration,
+}
+
+impl Timer {
+    fn new() -> Self {
+        Self {
+            hist: Histogram::new_with_bounds(1, 60_000_000_000, 3).expect("static bounds"),
+            total: Duration::ZERO,
+        }
+    }
+    fn record(&mut self, d: Duration) {
+        self.hist.saturating_record((d.as_nanos() as u64).max(1));
+        self.total += d;
+    }
+    fn series(&self, name: String, baseline: Option<(&Series, &str)>) -> Series {
+        let p50 = self.hist.value_at_quantile(0.5) as f64 / 1e3;
+        Series {
+            name,
+            p50_us: p50,
+            p99_us: self.hist.value_at_quantile(0.99) as f64 / 1e3,
+            per_sec: self.hist.len() as f64 / self.total.as_secs_f64().max(1e-9),
+            ratio: baseline.map(|(b, _)| p50 / b.p50_us.max(1e-9)),
+            baseline: baseline.map(|(_, n)| n.to_string()),
+        }
+    }
+}
+
+/// Runs every series against `pipeline` (whose sim models should already
+/// be zero-latency, see [`zero_latency`]).
+pub async fn run(pipeline: &Pipeline, opts: &BenchOptions) -> Result<BenchReport, BenchError> {
+    let engine = pipeline.engine().clone();
+    let n = opts.iterations.max(10);
+    let warm = n / 10;
+    let mut series = Vec::new();
+    let input = |i: u32| opts.inputs[i as usize % opts.inputs.len()].clone();
+
+    // Bare Wasmtime floor, on the first worker (else any node).
+    let probe = pipeline
+        .nodes()
+        .values()
+        .find(|n| n.spec.role == Role::Worker)
+        .or_else(|| pipeline.nodes().values().next())
+        .expect("a pipeline has nodes");
+    let mut t = Timer::new();
+    for i in 0..warm + n {
+        let d = bare_describe(&engine, probe).await?;
+        if i >= warm {
+            t.record(d);
+        }
+    }
+    let bare = t.series(
+        format!(
+            "bare wasmtime: fresh instance + describe ({})",
+            probe.spec.name
+        ),
+        None,
+    );
+    let bare_name = "bare".to_string();
+    series.push(bare.clone());
+
+    // Each node, fully sandboxed, with its real call.
+    let mut node_p50_sum = 0.0;
+    for node in pipeline.nodes().values() {
+        let mut t = Timer::new();
+        for i in 0..warm + n {
+            let call = sample_call(node, input(i));
+            let scope = RunScope {
+                hub: pipeline.hub().clone(),
+                ledger: Arc::new(Ledger::new()),
+            };
+            let started = Instant::now();
+            let inv = engine
+                .invoke(&node.component, node.ctx.clone(), scope, call, None)
+                .await;
+            let d = started.elapsed();
+            if let Err(e) = inv.result {
+                return Err(BenchError::Failed {
+                    what: format!("node `{}`", node.spec.name),
+                    message: e.to_string(),
+                });
+            }
+            if i >= warm {
+                t.record(d);
+            }
+        }
+        let s = t.series(
+            format!("node {} ({})", node.spec.name, node.spec.role),
+            Some((&bare, &bare_name)),
+        );
+        node_p50_sum += s.p50_us;
+        series.push(s);
+    }
+    let nodes_baseline = Series {
+        name: "sum of node p50s".into(),
+        p50_us: node_p50_sum,
+        p99_us: 0.0,
+        per_sec: 0.0,
+        ratio: None,
+        baseline: None,
+    };
+
+    // Whole pipeline, one run at a time.
+    let mut t = Timer::new();
+    for i in 0..warm + n {
+        let started = Instant::now();
+        let out = pipeline
+            .run(RunInput {
+                id: format!("bench-{i}"),
+                input: input(i),
+            })
+            .await;
+        let d = started.elapsed();
+        check_run(&out)?;
+        if i >= warm {
+            t.record(d);
+        }
+    }
+    series.push(t.series(
+        "pipeline run, sequential".into(),
+        Some((&nodes_baseline, "sum of node p50s")),
+    ));
+
+    // Whole pipeline, many in flight: throughput. A warm-up pass first, so
+    // every pool slot the measured pass uses has been touched once.
+    concurrent(pipeline, opts, warm.max(opts.concurrency as u32 * 2)).await?;
+    let t = concurrent(pipeline, opts, n).await?;
+    series.push(t.series(
+        format!("pipeline run, {} in flight", opts.concurrency),
+        None,
+    ));
+    Ok(BenchReport {
+        pipeline: pipeline.manifest.name.clone(),
+        series,
+    })
+}
+
+/// Runs `n` pipeline runs with `opts.concurrency` in flight.
+async fn concurrent(pipeline: &Pipeline, opts: &BenchOptions, n: u32) -> Result<Timer, BenchError> {
+    let mut t = Timer::new();
+    let started = Instant::now();
+    let mut handles = futures::stream::FuturesUnordered::new();
+    let mut launched = 0u32;
+    let mut first_error = None;
+    while launched < n || !handles.is_empty() {
+        while launched < n && handles.len() < opts.concurrency.max(1) {
+            let p = pipeline.clone();
+            let inp = opts.inputs[launched as usize % opts.inputs.len()].clone();
+            launched += 1;
+            handles.push(tokio::spawn(async move {
+                let s = Instant::now();
+                let out = p
+                    .run(RunInput {
+                        id: "bench".into(),
+                        input: inp,
+                    })
+                    .await;
+                (s.elapsed(), out)
+            }));
+        }
+        if let Some(done) = futures::StreamExt::next(&mut handles).await {
+            let (d, out) = done.map_err(|e| BenchError::Failed {
+                what: "pipeline run".into(),
+                message: e.to_string(),
+            })?;
+            if let Err(e) = check_run(&out) {
+                first_error.get_or_insert(e);
+            }
+            t.hist.saturating_record((d.as_nanos() as u64).max(1));
+        }
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    t.total = started.elapsed();
+    Ok(t)
+}
+
+fn check_run(out: &crate::pipeline::RunOutcome) -> Result<(), BenchError> {
+    match &out.result {
+        // A guardrail rejection is a legitimate outcome of the pipeline.
+        Ok(_) | Err(crate::pipeline::RunError::Rejected { .. }) => Ok(()),
+        Err(e) => Err(BenchError::Failed {
+            what: "pipeline run".into(),
+            message: e.to_string(),
+        }),
+    }
+}
+
+fn sample_call(node: &LoadedNode, input: Value) -> NodeCall {
+    let task = TaskInput {
+        id: "bench".into(),
+        input: input.to_string(),
+        meta: "{}".into(),
+        attempt: 0,
+        feedback: Vec::new(),
+    };
+    match node.spec.role {
+        Role::Router => NodeCall::Route { task, candidates: node.spec.branches.keys().cloned().collect() },
+        Role::Worker => NodeCall::Run { task },
+        Role::Judge => NodeCall::Judge {
+            task,
+            candidate: json!({"reply": "Thanks for reaching out. You can reset your password under Settings > Account."}).to_string(),
+        },
+    }
+}
+
+/// Fresh Store, instantiate, `describe`: no limits, no task, no ledger.
+async fn bare_describe(engine: &NodeEngine, node: &LoadedNode) -> Result<Duration, BenchError> {
+    let hub = Arc::new(ModelHub::build(&Manifest::empty(), |_| None).expect("no models, no keys"));
+    let state = NodeState::new(node.ctx.clone(), hub, Arc::new(Ledger::new()));
+    let started = Instant::now();
+    let mut store = Store::new(engine.wasmtime(), state);
+    store.set_epoch_deadline(u64::MAX / 2);
+    let r = match &node.component.pre {
+        RolePre::Router(p) => match p.instantiate_async(&mut store).await {
+            Ok(i) => i
+                .switchyard_node_describe()
+                .call_describe(&mut store)
+                .await
+                .map(drop),
+            Err(e) => Err(e),
+        },
+        RolePre::Worker(p) => match p.instantiate_async(&mut store).await {
+            Ok(i) => i
+                .switchyard_node_describe()
+                .call_describe(&mut store)
+                .await
+                .map(drop),
+            Err(e) => Err(e),
+        },
+        RolePre::Judge(p) => match p.instantiate_async(&mut store).await {
+            Ok(i) => i
+                .switchyard_node_describe()
+                .call_describe(&mut store)
+                .await
+                .map(drop),
+            Err(e) => Err(e),
+        },
+    };
+    drop(store);
+    let d = started.elapsed();
+    r.map_err(|e| BenchError::Failed {
+        what: "bare instantiate".into(),
+        message: format!("{e:#}"),
+    })?;
+    Ok(d)
+}
+
+impl fmt::Display for BenchReport {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        writeln!(
+            f,
+            "{}: host overhead with zero-latency sim models\n",
+            self.pipeline
+        )?;
+        writeln!(
+            f,
+            "{:<52} {:>10} {:>10} {:>11}  ratio",
+            "series", "p50 µs", "p99 µs", "ops/s"
+        )?;
+        for s in &self.series {
+            let ratio = match (&s.ratio, &s.baseline) {
+                (Some(r), Some(b)) => format!("{r:.2}x {b}"),
+                _ => String::new(),
+            };
+            writeln!(
+                f,
+                "{:<52} {:>10.1} {:>10.1} {:>11.0}  {ratio}",
+                s.name, s.p50_us, s.p99_us, s.per_sec
+            )?;
+        }
+        Ok(())
+    }
+}

@@ -180,3 +180,36 @@ async fn sandbox_log_volume_is_capped() {
     assert!(usage.log_bytes <= 1024, "{usage:?}");
     assert!(usage.logs_dropped > 800, "{usage:?}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_run_deadline_cancels_the_running_guest() {
+    use switchyard::engine::{EngineOptions, NodeEngine};
+    use switchyard::models::ModelHub;
+    use switchyard::pipeline::Pipeline;
+    let dir = tempfile::tempdir().unwrap();
+    let text = hostile_manifest("cpu-ms = 60000, wall-ms = 60000")
+        .replace("deadline-ms = 20000", "deadline-ms = 300");
+    let m = switchyard_tests::manifest(dir.path(), &text).unwrap();
+    let hub = ModelHub::from_manifest(&m).unwrap();
+    // One instance slot: the next run can only start once the cancelled
+    // guest has really been stopped and its slot released.
+    let engine = NodeEngine::new(EngineOptions {
+        cache_dir: None,
+        max_instances: 1,
+        ..EngineOptions::default()
+    })
+    .unwrap();
+    let p = Pipeline::load(&engine, m, hub).await.unwrap();
+    let spun = run(&p, "spin", json!({"do": "loop"})).await;
+    assert_eq!(
+        spun.result.unwrap_err(),
+        RunError::Deadline { limit_ms: 300 }
+    );
+    let started = std::time::Instant::now();
+    let next = run(&p, "next", json!({"do": "echo"})).await;
+    assert!(next.result.is_ok(), "{:?}", next.result);
+    assert!(
+        started.elapsed() < std::time::Duration::from_secs(10),
+        "the spinning guest was not cancelled"
+    );
+}

@@ -186,20 +186,10 @@ impl fmt::Display for Summary {
             write!(f, " ({})", kinds.join(", "))?;
         }
         writeln!(f, "\n")?;
+        // Columns match the row format below.
         writeln!(
             f,
-            "{:<18} {:<7} {:>6} {:>6} {:>9} {:>9} {:>6} {:>9} {:>9} {:>11}  {}",
-            "node",
-            "role",
-            "calls",
-            "errors",
-            "p50 ms",
-            "p95 ms",
-            "model",
-            "tok in",
-            "tok out",
-            "cost",
-            "notes"
+            "node               role     calls errors    p50 ms    p95 ms  model    tok in   tok out        cost  notes"
         )?;
         for (name, s) in &self.nodes {
             let mut notes = String::new();

@@ -10,6 +10,7 @@ use std::process::ExitCode;
 
 use clap::{Parser, Subcommand};
 
+use crate::config::ConfigError;
 use crate::engine::{CompileCache, EngineOptions, NodeEngine};
 
 /// switchyard: run compound AI pipelines of small sandboxed WebAssembly nodes.
@@ -78,7 +79,11 @@ pub fn main() -> ExitCode {
     match result {
         Ok(code) => code,
         Err(e) => {
-            eprintln!("error: {e:#}");
+            // Manifest diagnostics carry their own `error:` headers.
+            match e.downcast_ref::<ConfigError>() {
+                Some(ConfigError::Invalid(_)) => eprintln!("{e}"),
+                _ => eprintln!("error: {e:#}"),
+            }
             ExitCode::FAILURE
         }
     }

@@ -344,7 +344,7 @@ impl Resolver<'_> {
                     ),
                 }
             }
-            let component = self.src.dir().join(n.component.get_ref());
+            let component = normalize(&self.src.dir().join(n.component.get_ref()));
             out.insert(
                 name_s.clone(),
                 NodeSpec {
@@ -463,5 +463,42 @@ impl Resolver<'_> {
             .filter(|n| n.role != Role::Judge && !nodes.values().any(|m| m.deps.contains(&n.name)))
             .map(|n| n.name.clone())
             .collect()
+    }
+}
+
+/// Removes `.` and `name/..` pairs lexically, so messages show
+/// `plugins/x.wasm` rather than `examples/a/../../plugins/x.wasm`.
+fn normalize(path: &std::path::Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    if out.is_empty() {
+        return std::path::PathBuf::from(".");
+    }
+    out.iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+    use std::path::Path;
+
+    #[test]
+    fn normalize_folds_parent_components() {
+        assert_eq!(
+            normalize(Path::new("examples/a/../../plugins/x.wasm")),
+            Path::new("plugins/x.wasm")
+        );
+        assert_eq!(normalize(Path::new("./x.wasm")), Path::new("x.wasm"));
+        assert_eq!(normalize(Path::new("../x.wasm")), Path::new("../x.wasm"));
+        assert_eq!(normalize(Path::new("/a/./b/../c")), Path::new("/a/c"));
     }
 }

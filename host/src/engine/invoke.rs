@@ -7,7 +7,9 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use futures::FutureExt;
 use serde::Serialize;
+use std::panic::AssertUnwindSafe;
 use wasmtime::{Store, Trap, UpdateDeadline};
 
 use super::bindings::wit;
@@ -172,9 +174,11 @@ impl NodeEngine {
         let output_limit = ctx.limits.output_bytes;
         let state = NodeState::new(ctx, scope.hub, scope.ledger);
         let task_node = node.clone();
-        // Each invocation runs in its own task: a host-side panic becomes a
-        // JoinError for this run only.
-        let handle = tokio::spawn(async move {
+        // A host-side panic while serving this invocation fails this run
+        // only. The invocation runs inline in the caller's task (a task per
+        // call costs cross-thread wake-ups), so dropping this future (run
+        // deadline, cancellation) drops the Store and stops the guest at once.
+        let work = async move {
             let mut store = new_store(&engine, state);
             let answer = tokio::time::timeout(wall, call_export(&mut store, &pre, call)).await;
             let usage = store.data().final_usage();
@@ -188,13 +192,16 @@ impl NodeEngine {
                 Ok(Err(trap)) => Err(classify_trap(&task_node, store.data(), &trap)),
             };
             (result, usage)
-        });
-        let (result, usage) = match handle.await {
+        };
+        let (result, usage) = match AssertUnwindSafe(work).catch_unwind().await {
             Ok(r) => r,
-            Err(join) => (
+            Err(panic) => (
                 Err(NodeError::Trap {
                     node: node.to_string(),
-                    message: format!("host task failed: {join}"),
+                    message: format!(
+                        "host panicked while serving the node: {}",
+                        panic_message(&panic)
+                    ),
                 }),
                 Usage::default(),
             ),
@@ -259,6 +266,14 @@ impl NodeEngine {
             Ok(Err(trap)) => Err(classify_trap(node, store.data(), &trap)),
         }
     }
+}
+
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
+    panic
+        .downcast_ref::<&str>()
+        .copied()
+        .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
+        .unwrap_or("unknown panic")
 }
 
 fn new_store(engine: &wasmtime::Engine, state: NodeState) -> Store<NodeState> {

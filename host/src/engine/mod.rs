@@ -96,6 +96,23 @@ impl NodeEngine {
             .max_core_instances_per_component(64)
             .max_memories_per_component(8)
             .max_tables_per_component(32);
+        // Fresh-instance cost is dominated by resetting pooled memory and
+        // stacks after use. With PAGEMAP_SCAN (Linux 6.7+) Wasmtime resets
+        // only the pages a guest dirtied, so keeping a generous 1 MiB
+        // resident is cheapest (measured: ~15 µs per invocation against ~55
+        // with the defaults); without it, zeroing 1 MiB by hand would cost
+        // more than decommitting, so keep only 64 KiB. Decommits are
+        // batched.
+        let keep = if PoolingAllocationConfig::is_pagemap_scan_available() {
+            1 << 20
+        } else {
+            64 << 10
+        };
+        pool.pagemap_scan(wasmtime::Enabled::Auto)
+            .linear_memory_keep_resident(keep)
+            .table_keep_resident(keep)
+            .async_stack_keep_resident(keep)
+            .decommit_batch_size(16);
         let mut config = Config::new();
         config
             .wasm_component_model(true)

@@ -100,6 +100,7 @@ impl Pipeline {
             deadline: started + self.manifest.deadline,
             recorder: recorder.clone(),
         };
+        let run_deadline = run.deadline;
         let mut routes = BTreeMap::new();
         let result = match tokio::time::timeout(
             self.manifest.deadline,
@@ -112,6 +113,16 @@ impl Pipeline {
             Err(_) => Err(RunError::Deadline {
                 limit_ms: self.manifest.deadline.as_millis() as u64,
             }),
+        };
+        // A node's wall limit is cut to what is left of the run; when that
+        // is what expired, the run's deadline is the cause to report.
+        let result = match result {
+            Err(RunError::Node {
+                error: NodeError::WallTimeout { .. },
+            }) if Instant::now() >= run_deadline => Err(RunError::Deadline {
+                limit_ms: self.manifest.deadline.as_millis() as u64,
+            }),
+            other => other,
         };
         let mut trace =
             std::mem::take(&mut *recorder.steps.lock().unwrap_or_else(|p| p.into_inner()));

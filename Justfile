@@ -1,0 +1,34 @@
+# Everyday recipes. Each one calls `cargo xtask` or cargo directly, so
+# nothing here is needed on a machine without `just`.
+
+# List recipes.
+default:
+    @just --list
+
+# Build the host (release).
+build:
+    cargo build --release -p switchyard
+
+# Build the first-party Rust plugins (wasm32-wasip2 components).
+plugins:
+    cargo xtask plugins
+
+# Run the whole test suite (builds plugins and fixtures first).
+test:
+    cargo xtask test
+
+# cargo fmt --check and clippy -D warnings, host and guests.
+lint:
+    cargo xtask lint
+
+# Run the support-triage example on sim models.
+run:
+    cargo xtask example
+
+# Check the example manifest and load every component.
+validate manifest="examples/support-triage/pipeline.toml": plugins
+    cargo run --release -q -p switchyard -- validate {{manifest}}
+
+# Measure sandbox and pipeline overhead (release build).
+bench:
+    cargo xtask bench
