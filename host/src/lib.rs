@@ -14,3 +14,4 @@ pub mod config;
 pub mod engine;
 pub mod models;
 pub mod pipeline;
+pub mod schema;

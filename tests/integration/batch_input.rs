@@ -26,7 +26,10 @@ async fn batch_malformed_lines_become_error_records_and_others_run() {
         &p,
         input.as_bytes(),
         &mut out,
-        BatchOptions { concurrency: 4 },
+        BatchOptions {
+            concurrency: 4,
+            ..Default::default()
+        },
         |_| {},
     )
     .await

@@ -3,6 +3,7 @@
 
 mod batch_input;
 mod example;
+mod flow;
 mod loading;
 mod manifest_errors;
 mod openai;

@@ -111,3 +111,47 @@ async fn manifest_component_of_the_wrong_role_is_located_at_its_component_line()
         "{msg}"
     );
 }
+
+#[test]
+fn manifest_on_reject_and_schema_mistakes_are_located() {
+    let text = r#"[pipeline]
+name = "t"
+
+[nodes.w]
+role = "worker"
+component = "w.wasm"
+judges = ["j"]
+on-reject = { retries = 1, escalate = "j" }
+output-schema = { type = 12 }
+
+[nodes.v]
+role = "worker"
+component = "w.wasm"
+on-reject = { escalate = "v" }
+input-schema = "missing.json"
+
+[nodes.j]
+role = "judge"
+component = "j.wasm"
+on-reject = { retries = 2 }
+"#;
+    let msg = errors(text);
+    assert!(
+        msg.contains("node `w`: `on-reject.escalate` names `j`, a judge, but needs a worker"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("node `w`: `output-schema` is not a valid JSON Schema"),
+        "{msg}"
+    );
+    assert!(msg.contains("pipeline.toml:9:17"), "{msg}");
+    assert!(msg.contains("node `v` escalates to itself"), "{msg}");
+    assert!(
+        msg.contains("node `v`: cannot read `input-schema` file"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("node `j` is a judge; only workers have `on-reject`"),
+        "{msg}"
+    );
+}

@@ -188,3 +188,26 @@ impl MockUpstream {
         }
     }
 }
+
+/// A manifest for flow tests: `[pipeline]` (deadline 20 s), a zero-latency
+/// sim model `fast`, a sim model `slow` (200 ms to first token, fixed
+/// reply), then `body`, in which `{W}` stands for the hostile worker
+/// fixture and `{J}` for the scripted judge fixture.
+pub fn flow_manifest(body: &str) -> String {
+    let header = r#"[pipeline]
+name = "flow"
+deadline-ms = 20000
+
+[models.fast]
+provider = "sim"
+
+[models.slow]
+provider = "sim"
+sim = { ttft-ms = 200, reply = "slow answer" }
+"#;
+    format!(
+        "{header}\n{}",
+        body.replace("{W}", &toml_path(&fixture("worker_hostile")))
+            .replace("{J}", &toml_path(&fixture("judge_scripted")))
+    )
+}

@@ -2,6 +2,7 @@
 //! write exactly one output record per input line, in input order, whether
 //! the run succeeded, failed, or the line was unusable.
 
+mod baseline;
 mod input;
 mod record;
 mod summary;
@@ -13,26 +14,35 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
 pub use input::{parse_line, InputLine};
 pub use record::{ErrorRecord, OutputRecord};
-pub use summary::{Accuracy, NodeStats, Summary};
+pub use summary::{Accuracy, Baseline, NodeStats, Summary};
 
 use crate::pipeline::Pipeline;
 
 /// How a batch runs.
-#[derive(Debug, Clone, Copy)]
+#[derive(Debug, Clone)]
 pub struct BatchOptions {
     /// Runs in flight at once (at least 1).
     pub concurrency: usize,
+    /// Also send every input straight to this model (a manifest model
+    /// name) and report what that monolith would have cost.
+    pub baseline_model: Option<String>,
 }
 
 impl Default for BatchOptions {
     fn default() -> Self {
-        Self { concurrency: 16 }
+        Self {
+            concurrency: 16,
+            baseline_model: None,
+        }
     }
 }
 
 /// Why a batch stopped early. Records written before it are complete lines.
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
+    /// The baseline model is not in the manifest.
+    #[error("baseline model `{0}` is not declared in the manifest; use one of its [models.<name>] names")]
+    UnknownBaselineModel(String),
     /// Reading the input failed.
     #[error("cannot read input at line {line}: {source}")]
     Read {
@@ -66,6 +76,12 @@ where
     W: AsyncWrite + Unpin,
 {
     let started = Instant::now();
+    if let Some(m) = &opts.baseline_model {
+        if pipeline.hub().spec(m).is_none() {
+            return Err(BatchError::UnknownBaselineModel(m.clone()));
+        }
+    }
+    let baseline = opts.baseline_model.as_deref();
     let lines = stream::unfold((input, 0u64), |(mut reader, mut n)| async move {
         let mut buf = Vec::new();
         loop {
@@ -89,18 +105,35 @@ where
     let results = lines
         .map(|line| async move {
             let line = line?;
-            let run = match &line.input {
-                Ok(input) => Ok(pipeline.run(input.clone()).await),
-                Err(unusable) => Err(unusable.clone()),
+            let (run, monolith) = match &line.input {
+                Ok(input) => {
+                    let monolith = async {
+                        match baseline {
+                            Some(m) => {
+                                Some(baseline::monolith_cost(pipeline.hub(), m, &input.input).await)
+                            }
+                            None => None,
+                        }
+                    };
+                    let (run, monolith) = tokio::join!(pipeline.run(input.clone()), monolith);
+                    (Ok(run), monolith)
+                }
+                Err(unusable) => (Err(unusable.clone()), None),
             };
-            Ok::<_, BatchError>((line, run))
+            Ok::<_, BatchError>((line, run, monolith))
         })
         .buffered(opts.concurrency.max(1));
     let mut results = std::pin::pin!(results);
 
     let mut summary = Summary::new(&pipeline.manifest.name);
+    if let Some(m) = baseline {
+        summary.baseline = Some(Baseline {
+            model: m.to_string(),
+            totals: Default::default(),
+        });
+    }
     while let Some(item) = results.next().await {
-        let (line, run) = item?;
+        let (line, run, monolith) = item?;
         let record = match &run {
             Err(unusable) => {
                 summary.add_unusable();
@@ -116,6 +149,11 @@ where
                 OutputRecord::of_run(&line, run)
             }
         };
+        let mut record = record;
+        if let (Some(cost), Some(b)) = (monolith, summary.baseline.as_mut()) {
+            b.totals.merge(&cost);
+            record.baseline = Some(cost);
+        }
         let mut bytes = serde_json::to_vec(&record).expect("records serialise");
         bytes.push(b'\n');
         output

@@ -8,7 +8,7 @@ use serde_json::Value;
 
 use super::input::InputLine;
 use crate::models::{LedgerEntry, Totals};
-use crate::pipeline::{RunError, RunOutcome, TraceStep};
+use crate::pipeline::{PolicyEvent, RunError, RunOutcome, TraceStep};
 
 /// One line of batch output.
 #[derive(Debug, Serialize)]
@@ -41,6 +41,12 @@ pub struct OutputRecord {
     pub trace: Vec<TraceStep>,
     /// Every model-call attempt.
     pub ledger: Vec<LedgerEntry>,
+    /// Every `on-reject` decision.
+    #[serde(skip_serializing_if = "Vec::is_empty")]
+    pub events: Vec<PolicyEvent>,
+    /// What the input cost sent straight to the baseline model, if asked.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Totals>,
 }
 
 /// A typed error with its message.
@@ -84,6 +90,8 @@ impl OutputRecord {
             latency_ms: 0.0,
             trace: Vec::new(),
             ledger: Vec::new(),
+            events: Vec::new(),
+            baseline: None,
         }
     }
 
@@ -106,6 +114,8 @@ impl OutputRecord {
             latency_ms: run.elapsed.as_secs_f64() * 1e3,
             trace: run.trace.clone(),
             ledger: run.ledger.clone(),
+            events: run.events.clone(),
+            baseline: None,
         }
     }
 }

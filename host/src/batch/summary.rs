@@ -32,6 +32,10 @@ pub struct NodeStats {
     /// Routers: branch label counts.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub routes: BTreeMap<String, u64>,
+    /// Gated workers: what the `on-reject` policy did (`retry`,
+    /// `escalate`, `fallback`, `give-up`).
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub policy: BTreeMap<&'static str, u64>,
     /// Model-call totals.
     pub model: Totals,
     #[serde(skip)]
@@ -45,6 +49,15 @@ pub struct Accuracy {
     pub labelled: u64,
     /// Of those, routed as labelled.
     pub correct: u64,
+}
+
+/// What the same inputs cost sent straight to one model.
+#[derive(Debug, Clone, Serialize)]
+pub struct Baseline {
+    /// The model.
+    pub model: String,
+    /// Its calls, tokens and cost.
+    pub totals: Totals,
 }
 
 /// The whole batch.
@@ -64,6 +77,11 @@ pub struct Summary {
     pub totals: Totals,
     /// Router accuracy, when inputs carry `expect.route`.
     pub accuracy: Accuracy,
+    /// `on-reject` decisions over every gated node.
+    pub policy: BTreeMap<&'static str, u64>,
+    /// The same inputs sent straight to one model, when measured.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub baseline: Option<Baseline>,
     /// Batch wall time, seconds.
     pub wall_s: f64,
 }
@@ -83,6 +101,8 @@ impl Summary {
             nodes: BTreeMap::new(),
             totals: Totals::default(),
             accuracy: Accuracy::default(),
+            policy: BTreeMap::new(),
+            baseline: None,
             wall_s: 0.0,
         }
     }
@@ -112,6 +132,7 @@ impl Summary {
                     p95_ms: 0.0,
                     verdicts: BTreeMap::new(),
                     routes: BTreeMap::new(),
+                    policy: BTreeMap::new(),
                     model: Totals::default(),
                     latency_us: histogram(),
                 });
@@ -129,6 +150,12 @@ impl Summary {
             if let Some(r) = &step.route {
                 *s.routes.entry(r.target.clone()).or_default() += 1;
             }
+        }
+        for ev in &run.events {
+            if let Some(s) = self.nodes.get_mut(&ev.node) {
+                *s.policy.entry(ev.action.as_str()).or_default() += 1;
+            }
+            *self.policy.entry(ev.action.as_str()).or_default() += 1;
         }
         for e in &run.ledger {
             if let Some(s) = self.nodes.get_mut(&e.node) {
@@ -199,6 +226,9 @@ impl fmt::Display for Summary {
             for (k, n) in &s.routes {
                 let _ = write!(notes, "{k} {n}  ");
             }
+            for (k, n) in &s.policy {
+                let _ = write!(notes, "{k} {n}  ");
+            }
             writeln!(
                 f,
                 "{:<18} {:<7} {:>6} {:>6} {:>9.3} {:>9.3} {:>6} {:>9} {:>9} {:>11}  {}",
@@ -229,6 +259,33 @@ impl fmt::Display for Summary {
             self.totals.output_tokens,
             self.totals.cost.to_string()
         )?;
+        if !self.policy.is_empty() {
+            let parts: Vec<String> = self
+                .policy
+                .iter()
+                .map(|(k, n)| format!("{k} {n}"))
+                .collect();
+            write!(f, "\n\non-reject decisions: {}", parts.join(", "))?;
+        }
+        if let Some(b) = &self.baseline {
+            let ours = self.totals.cost;
+            let theirs = b.totals.cost;
+            write!(
+                f,
+                "\n\ncost: orchestrated {ours} vs monolith on `{}` {theirs} ({} tokens)",
+                b.model,
+                b.totals.input_tokens + b.totals.output_tokens
+            )?;
+            if theirs.0 > 0 {
+                let saved = 100.0 * (1.0 - ours.0 as f64 / theirs.0 as f64);
+                write!(
+                    f,
+                    ": {:.1}% {}",
+                    saved.abs(),
+                    if saved >= 0.0 { "saved" } else { "more" }
+                )?;
+            }
+        }
         if self.accuracy.labelled > 0 {
             write!(
                 f,

@@ -30,6 +30,10 @@ pub struct RunArgs {
     /// Runs in flight at once.
     #[arg(short, long, default_value_t = 16, value_name = "N", value_parser = clap::value_parser!(u16).range(1..))]
     pub concurrency: u16,
+    /// Also send every input straight to this manifest model, as one
+    /// monolithic prompt, and report that cost next to the pipeline's.
+    #[arg(long, value_name = "MODEL")]
+    pub baseline_model: Option<String>,
     /// Also write the summary as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
@@ -70,11 +74,14 @@ pub(super) async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let bar = progress_bar(total);
     let opts = BatchOptions {
         concurrency: usize::from(args.concurrency),
+        baseline_model: args.baseline_model.clone(),
     };
+    let mut failed = 0u64;
     let summary = run_batch(&pipeline, reader, BufWriter::new(writer), opts, |rec| {
         bar.inc(1);
         if !rec.ok {
-            bar.set_message(format!("{} failed", bar.position()));
+            failed += 1;
+            bar.set_message(format!("{failed} failed"));
         }
     })
     .await;
@@ -105,8 +112,10 @@ fn progress_bar(total: Option<u64>) -> ProgressBar {
     }
     let bar = match total {
         Some(n) => ProgressBar::new(n).with_style(
-            ProgressStyle::with_template("{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} runs ({per_sec}, eta {eta}) {msg}")
-                .unwrap_or_else(|_| ProgressStyle::default_bar()),
+            ProgressStyle::with_template(
+                "{spinner} [{elapsed_precise}] {wide_bar} {pos}/{len} runs, eta {eta} {msg}",
+            )
+            .unwrap_or_else(|_| ProgressStyle::default_bar()),
         ),
         None => ProgressBar::new_spinner(),
     };

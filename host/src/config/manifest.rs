@@ -28,7 +28,8 @@ pub struct Manifest {
     pub models: BTreeMap<String, ModelSpec>,
     /// Nodes by name.
     pub nodes: BTreeMap<String, NodeSpec>,
-    /// Flow nodes (routers and workers) in a topological order.
+    /// Flow nodes (routers and workers, not standby ones) in a topological
+    /// order.
     pub order: Vec<String>,
     /// The nodes whose output is the run's output.
     pub outputs: Vec<String>,
@@ -114,6 +115,25 @@ pub struct NodeSpec {
     pub settings: BTreeMap<String, serde_json::Value>,
     /// Sandbox limits.
     pub limits: Limits,
+    /// Rejection policy.
+    pub on_reject: OnReject,
+    /// Input JSON Schema declared in the manifest.
+    pub input_schema: Option<serde_json::Value>,
+    /// Output JSON Schema declared in the manifest.
+    pub output_schema: Option<serde_json::Value>,
+    /// True for a worker that only runs as an escalation target.
+    pub standby: bool,
+}
+
+/// What happens when a node's output is rejected (by a judge or a schema).
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct OnReject {
+    /// Retries of the node itself, told the reasons each time.
+    pub retries: u32,
+    /// The worker to escalate to after the retries.
+    pub escalate: Option<String>,
+    /// The fixed output to fall back to last; none means a typed error.
+    pub fallback: Option<serde_json::Value>,
 }
 
 impl NodeSpec {

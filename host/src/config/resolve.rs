@@ -10,8 +10,8 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::limits::Limits;
-use super::manifest::{Manifest, ModelSpec, NodeSpec, ProviderSpec, SimSpec};
-use super::schema::{ManifestFile, ModelSection, NodeSection, Role};
+use super::manifest::{Manifest, ModelSpec, NodeSpec, OnReject, ProviderSpec, SimSpec};
+use super::schema::{ManifestFile, ModelSection, NodeSection, Role, SchemaSource};
 use super::source::{did_you_mean, Diagnostic, SourceFile};
 use crate::models::Price;
 
@@ -344,6 +344,9 @@ impl Resolver<'_> {
                     ),
                 }
             }
+            let on_reject = self.on_reject(file, &name_s, role, n);
+            let input_schema = self.schema(&name_s, "input-schema", n.input_schema.as_ref());
+            let output_schema = self.schema(&name_s, "output-schema", n.output_schema.as_ref());
             let component = normalize(&self.src.dir().join(n.component.get_ref()));
             out.insert(
                 name_s.clone(),
@@ -358,10 +361,142 @@ impl Resolver<'_> {
                     models: granted,
                     settings,
                     limits: defaults.overridden_by(&n.limits),
+                    on_reject,
+                    input_schema,
+                    output_schema,
+                    standby: false,
                 },
             );
         }
+        // A worker reached only through `escalate` waits on standby instead
+        // of running as an entry node.
+        let targets: BTreeSet<String> = out
+            .values()
+            .filter_map(|n| n.on_reject.escalate.clone())
+            .collect();
+        let depended_on: BTreeSet<String> =
+            out.values().flat_map(|n| n.deps.iter().cloned()).collect();
+        for n in out.values_mut() {
+            n.standby = n.role == Role::Worker
+                && n.deps.is_empty()
+                && targets.contains(&n.name)
+                && !depended_on.contains(&n.name);
+        }
         out
+    }
+
+    fn on_reject(
+        &mut self,
+        file: &ManifestFile,
+        name: &str,
+        role: Role,
+        n: &NodeSection,
+    ) -> OnReject {
+        let Some(section) = &n.on_reject else {
+            return OnReject::default();
+        };
+        if role != Role::Worker {
+            self.error(
+                section,
+                format!("node `{name}` is a {role}; only workers have `on-reject`"),
+                "remove `on-reject`, or gate a worker instead",
+            );
+            return OnReject::default();
+        }
+        let r = section.get_ref();
+        let escalate = match &r.escalate {
+            Some(t) if t.get_ref() == name => {
+                self.error(
+                    t,
+                    format!("node `{name}` escalates to itself"),
+                    "use `retries` to run the same node again, or escalate to another worker",
+                );
+                None
+            }
+            Some(t) => self
+                .node_ref(file, name, "on-reject.escalate", t, &[Role::Worker])
+                .then(|| t.get_ref().clone()),
+            None => None,
+        };
+        let fallback = match &r.fallback {
+            None => None,
+            Some(v) => {
+                match serde_json::to_value(v) {
+                    Ok(json) => Some(json),
+                    Err(e) => {
+                        self.error(section, format!("node `{name}`: `on-reject.fallback` cannot be expressed as JSON: {e}"), "use strings, numbers, booleans, arrays and tables");
+                        None
+                    }
+                }
+            }
+        };
+        OnReject {
+            retries: r.retries,
+            escalate,
+            fallback,
+        }
+    }
+
+    fn schema(
+        &mut self,
+        node: &str,
+        field: &str,
+        source: Option<&Spanned<SchemaSource>>,
+    ) -> Option<serde_json::Value> {
+        let source = source?;
+        let value = match source.get_ref() {
+            SchemaSource::Inline(table) => match serde_json::to_value(table) {
+                Ok(v) => v,
+                Err(e) => {
+                    self.error(
+                        source,
+                        format!("node `{node}`: `{field}` cannot be expressed as JSON: {e}"),
+                        "write the schema as a JSON file and give its path",
+                    );
+                    return None;
+                }
+            },
+            SchemaSource::File(path) => {
+                let full = self.src.dir().join(path);
+                let text = match std::fs::read_to_string(&full) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        self.error(
+                            source,
+                            format!(
+                                "node `{node}`: cannot read `{field}` file {}: {e}",
+                                full.display()
+                            ),
+                            "the path is relative to the manifest",
+                        );
+                        return None;
+                    }
+                };
+                match serde_json::from_str(&text) {
+                    Ok(v) => v,
+                    Err(e) => {
+                        self.error(
+                            source,
+                            format!(
+                                "node `{node}`: `{field}` file {} is not JSON: {e}",
+                                full.display()
+                            ),
+                            "a schema file holds one JSON Schema object",
+                        );
+                        return None;
+                    }
+                }
+            }
+        };
+        if let Err(e) = crate::schema::Schema::compile(&value) {
+            self.error(
+                source,
+                format!("node `{node}`: `{field}` is not a valid JSON Schema: {e}"),
+                "see https://json-schema.org/understanding-json-schema/",
+            );
+            return None;
+        }
+        Some(value)
     }
 
     fn check_role_fields(&mut self, name: &str, role: Role, n: &NodeSection) {
@@ -393,7 +528,10 @@ impl Resolver<'_> {
 
     /// Kahn's algorithm over flow nodes; on a cycle, reports one edge of it.
     fn order(&mut self, file: &ManifestFile, nodes: &BTreeMap<String, NodeSpec>) -> Vec<String> {
-        let flow: Vec<&NodeSpec> = nodes.values().filter(|n| n.role != Role::Judge).collect();
+        let flow: Vec<&NodeSpec> = nodes
+            .values()
+            .filter(|n| n.role != Role::Judge && !n.standby)
+            .collect();
         let mut indegree: BTreeMap<&str, usize> = flow
             .iter()
             .map(|n| (n.name.as_str(), n.deps.len()))
@@ -460,7 +598,11 @@ impl Resolver<'_> {
         // Default: every flow node nothing else depends on.
         nodes
             .values()
-            .filter(|n| n.role != Role::Judge && !nodes.values().any(|m| m.deps.contains(&n.name)))
+            .filter(|n| {
+                n.role != Role::Judge
+                    && !n.standby
+                    && !nodes.values().any(|m| m.deps.contains(&n.name))
+            })
             .map(|n| n.name.clone())
             .collect()
     }

@@ -184,4 +184,41 @@ pub struct NodeSection {
     /// Per-node limits, overriding `[defaults.limits]`.
     #[serde(default)]
     pub limits: LimitsSection,
+    /// What to do when a judge rejects this node's output or it breaks a
+    /// schema.
+    #[serde(default)]
+    pub on_reject: Option<Spanned<OnRejectSection>>,
+    /// JSON Schema of this node's input: an inline table or a path to a
+    /// `.json` file (relative to the manifest). Overrides the component's.
+    #[serde(default)]
+    pub input_schema: Option<Spanned<SchemaSource>>,
+    /// JSON Schema of this node's output, likewise.
+    #[serde(default)]
+    pub output_schema: Option<Spanned<SchemaSource>>,
+}
+
+/// `on-reject = { retries = 2, escalate = "node", fallback = {...} }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct OnRejectSection {
+    /// Retries of the same node, each told the reasons of the last rejection.
+    #[serde(default)]
+    pub retries: u32,
+    /// A worker to hand the task to once retries are used up.
+    #[serde(default)]
+    pub escalate: Option<Spanned<String>>,
+    /// A fixed output to return when everything else was rejected; without
+    /// it the run fails with a `rejected` error.
+    #[serde(default)]
+    pub fallback: Option<toml::Value>,
+}
+
+/// A JSON Schema given inline or by file.
+#[derive(Debug, Deserialize)]
+#[serde(untagged)]
+pub enum SchemaSource {
+    /// Path to a JSON file, relative to the manifest.
+    File(String),
+    /// The schema itself as a TOML table.
+    Inline(toml::Table),
 }

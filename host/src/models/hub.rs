@@ -140,12 +140,19 @@ impl ModelHub {
                 caller,
                 &model.spec,
                 Usage::default(),
-                &Err(err.clone()),
+                err.kind(),
                 Instant::now(),
             );
             return Err(err);
         }
-        let started = Instant::now();
+        // If this future is dropped mid-call (run cancelled or past its
+        // deadline), the guard still records the attempt, as `cancelled`.
+        let mut attempt = Attempt {
+            caller,
+            spec: &model.spec,
+            started: Instant::now(),
+            finished: false,
+        };
         let result = match tokio::time::timeout(
             model.spec.timeout,
             model.provider.complete(&model.spec.upstream, &req),
@@ -155,9 +162,11 @@ impl ModelHub {
             Ok(r) => r,
             Err(_) => Err(ModelError::Timeout),
         };
+        attempt.finished = true;
         let usage = result.as_ref().map_or(Usage::default(), |r| r.usage);
-        record(caller, &model.spec, usage, &result, started);
-        tracing::debug!(node = caller.node, model = %req.model, ok = result.is_ok(), "model call");
+        let outcome = result.as_ref().map_or_else(ModelError::kind, |_| "ok");
+        record(caller, &model.spec, usage, outcome, attempt.started);
+        tracing::debug!(node = caller.node, model = %req.model, outcome, "model call");
         result
     }
 
@@ -171,22 +180,35 @@ impl ModelHub {
     }
 }
 
-fn record(
-    caller: Caller<'_>,
-    spec: &ModelSpec,
-    usage: Usage,
-    result: &Result<ChatResponse, ModelError>,
+/// An attempt in flight; records itself as `cancelled` if dropped unfinished.
+struct Attempt<'a> {
+    caller: Caller<'a>,
+    spec: &'a ModelSpec,
     started: Instant,
-) {
+    finished: bool,
+}
+
+impl Drop for Attempt<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            record(
+                self.caller,
+                self.spec,
+                Usage::default(),
+                "cancelled",
+                self.started,
+            );
+        }
+    }
+}
+
+fn record(caller: Caller<'_>, spec: &ModelSpec, usage: Usage, outcome: &str, started: Instant) {
     let cost = spec.price.cost(usage.input_tokens, usage.output_tokens);
     caller.ledger.record(LedgerEntry {
         node: caller.node.to_string(),
         model: spec.name.clone(),
         upstream: spec.upstream.clone(),
-        outcome: match result {
-            Ok(_) => "ok".to_string(),
-            Err(e) => e.kind().to_string(),
-        },
+        outcome: outcome.to_string(),
         input_tokens: usage.input_tokens,
         output_tokens: usage.output_tokens,
         estimated: usage.estimated,

@@ -10,10 +10,10 @@ use std::time::Instant;
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde_json::{json, Value};
 
-use super::outcome::{RunError, RunOutcome, TraceStep};
+use super::outcome::{PolicyEvent, RunError, RunOutcome, TraceStep};
 use super::{LoadedNode, Pipeline};
 use crate::config::Role;
-use crate::engine::{Invocation, NodeCall, NodeError, NodeOutput, RunScope, TaskInput, Verdict};
+use crate::engine::{Invocation, NodeCall, NodeError, NodeOutput, RunScope, TaskInput};
 use crate::models::Ledger;
 
 /// One unit of work for a run.
@@ -34,12 +34,20 @@ enum Slot {
 }
 
 /// Shared, append-only record of a run's invocations.
-struct Recorder {
+pub(super) struct Recorder {
     started: Instant,
     steps: Mutex<Vec<TraceStep>>,
+    events: Mutex<Vec<PolicyEvent>>,
 }
 
 impl Recorder {
+    pub(super) fn event(&self, event: PolicyEvent) {
+        self.events
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .push(event);
+    }
+
     fn record(
         &self,
         node: &LoadedNode,
@@ -72,12 +80,12 @@ impl Recorder {
     }
 }
 
-struct Run<'p> {
-    pipeline: &'p Pipeline,
-    id: String,
-    scope: RunScope,
-    deadline: Instant,
-    recorder: Arc<Recorder>,
+pub(super) struct Run<'p> {
+    pub(super) pipeline: &'p Pipeline,
+    pub(super) id: String,
+    pub(super) scope: RunScope,
+    pub(super) deadline: Instant,
+    pub(super) recorder: Arc<Recorder>,
 }
 
 impl Pipeline {
@@ -89,6 +97,7 @@ impl Pipeline {
         let recorder = Arc::new(Recorder {
             started,
             steps: Mutex::new(Vec::new()),
+            events: Mutex::new(Vec::new()),
         });
         let run = Run {
             pipeline: self,
@@ -127,11 +136,14 @@ impl Pipeline {
         let mut trace =
             std::mem::take(&mut *recorder.steps.lock().unwrap_or_else(|p| p.into_inner()));
         trace.sort_by_key(|s| s.start_us);
+        let events =
+            std::mem::take(&mut *recorder.events.lock().unwrap_or_else(|p| p.into_inner()));
         RunOutcome {
             id: input.id,
             result,
             routes,
             trace,
+            events,
             totals: ledger.totals(),
             ledger: ledger.entries(),
             elapsed: started.elapsed(),
@@ -248,7 +260,7 @@ impl Run<'_> {
         }
     }
 
-    fn task(
+    pub(super) fn task(
         &self,
         node: &LoadedNode,
         input: &Value,
@@ -270,7 +282,7 @@ impl Run<'_> {
         }
     }
 
-    async fn invoke(
+    pub(super) async fn invoke(
         &self,
         node: &LoadedNode,
         gates: Option<&str>,
@@ -303,10 +315,23 @@ impl Run<'_> {
     ) -> (String, Result<Done, RunError>) {
         let name = node.spec.name.clone();
         let input = node_input.unwrap_or_else(|| run_input.clone());
-        let task = self.task(node, &input, &routes, 0, Vec::new());
+        if let Some(schema) = &node.input_schema {
+            if let Err(errors) = schema.check(&input) {
+                return (name.clone(), Err(RunError::Schema { node: name, errors }));
+            }
+        }
         let result = match node.spec.role {
-            Role::Router => self.exec_router(node, task, input).await,
-            _ => self.exec_worker(node, task).await,
+            Role::Router => {
+                let task = self.task(node, &input, &routes, 0, Vec::new());
+                self.exec_router(node, task, input).await
+            }
+            _ => self
+                .exec_gated(node, &input, &routes)
+                .await
+                .map(|output| Done {
+                    output,
+                    route: None,
+                }),
         };
         (name, result)
     }
@@ -351,57 +376,6 @@ impl Run<'_> {
             Err(error) => Err(RunError::Node { error }),
         }
     }
-
-    async fn exec_worker(&self, node: &LoadedNode, task: TaskInput) -> Result<Done, RunError> {
-        let inv = self
-            .invoke(
-                node,
-                None,
-                task.attempt,
-                NodeCall::Run { task: task.clone() },
-            )
-            .await;
-        let text = match inv.result {
-            Ok(NodeOutput::Output(text)) => text,
-            Ok(other) => return Err(unexpected(node, &other)),
-            Err(error) => return Err(RunError::Node { error }),
-        };
-        let mut candidate = text;
-        for judge_name in &node.spec.judges {
-            let judge = self.pipeline.node(judge_name).expect("judges are loaded");
-            let call = NodeCall::Judge {
-                task: task.clone(),
-                candidate: candidate.clone(),
-            };
-            let inv = self
-                .invoke(judge, Some(&node.spec.name), task.attempt, call)
-                .await;
-            match inv.result {
-                Ok(NodeOutput::Verdict(Verdict::Accept)) => {}
-                Ok(NodeOutput::Verdict(Verdict::Repair { output })) => candidate = output,
-                Ok(NodeOutput::Verdict(Verdict::Reject { reasons })) => {
-                    return Err(RunError::Rejected {
-                        node: node.spec.name.clone(),
-                        judge: judge_name.clone(),
-                        reasons,
-                    })
-                }
-                Ok(other) => return Err(unexpected(judge, &other)),
-                Err(error) => return Err(RunError::Node { error }),
-            }
-        }
-        // Outputs were checked to be JSON by the sandbox.
-        let output = serde_json::from_str(&candidate).map_err(|e| RunError::Node {
-            error: NodeError::InvalidOutput {
-                node: node.spec.name.clone(),
-                message: e.to_string(),
-            },
-        })?;
-        Ok(Done {
-            output,
-            route: None,
-        })
-    }
 }
 
 enum Readiness {
@@ -415,7 +389,7 @@ struct Done {
     route: Option<String>,
 }
 
-fn unexpected(node: &LoadedNode, out: &NodeOutput) -> RunError {
+pub(super) fn unexpected(node: &LoadedNode, out: &NodeOutput) -> RunError {
     RunError::Node {
         error: NodeError::InvalidOutput {
             node: node.spec.name.clone(),

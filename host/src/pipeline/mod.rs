@@ -3,17 +3,19 @@
 //! execute against one generation; a hot-swap builds a new one.
 
 mod executor;
+mod gate;
 mod outcome;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use executor::RunInput;
-pub use outcome::{RunError, RunOutcome, TraceStep};
+pub use outcome::{PolicyAction, PolicyEvent, RunError, RunOutcome, TraceStep};
 
 use crate::config::{ConfigError, Diagnostic, Manifest, NodeSpec};
 use crate::engine::{NodeComponent, NodeContext, NodeEngine};
 use crate::models::ModelHub;
+use crate::schema::Schema;
 
 /// A node ready to run.
 #[derive(Debug, Clone)]
@@ -24,6 +26,10 @@ pub struct LoadedNode {
     pub component: Arc<NodeComponent>,
     /// What the sandbox gives it.
     pub ctx: Arc<NodeContext>,
+    /// Its input schema: the manifest's, else the component's own.
+    pub input_schema: Option<Schema>,
+    /// Its output schema: the manifest's, else the component's own.
+    pub output_schema: Option<Schema>,
 }
 
 /// One immutable pipeline generation.
@@ -75,14 +81,31 @@ impl Pipeline {
             }
             match result {
                 Ok(component) => {
-                    nodes.insert(
-                        spec.name.clone(),
-                        LoadedNode {
-                            ctx: Arc::new(context_of(spec)),
-                            spec: spec.clone(),
-                            component,
-                        },
-                    );
+                    let d = &component.description;
+                    let input = effective_schema(&spec.input_schema, &d.input_schema);
+                    let output = effective_schema(&spec.output_schema, &d.output_schema);
+                    match (input, output) {
+                        (Ok(input_schema), Ok(output_schema)) => {
+                            nodes.insert(
+                                spec.name.clone(),
+                                LoadedNode {
+                                    ctx: Arc::new(context_of(spec)),
+                                    spec: spec.clone(),
+                                    component,
+                                    input_schema,
+                                    output_schema,
+                                },
+                            );
+                        }
+                        (Err(e), _) | (_, Err(e)) => errors.push(
+                            Diagnostic::at(
+                                &manifest.source,
+                                Some(spec.component_span.clone()),
+                                format!("node `{}`: the component declares an invalid JSON Schema: {e}", spec.name),
+                            )
+                            .with_hint("declare `input-schema` / `output-schema` in the manifest to override it"),
+                        ),
+                    }
                 }
                 Err(e) => errors.push(
                     Diagnostic::at(
@@ -124,6 +147,18 @@ impl Pipeline {
     pub fn engine(&self) -> &NodeEngine {
         &self.engine
     }
+}
+
+/// The manifest's schema if declared, else the component's own, compiled.
+fn effective_schema(
+    declared: &Option<serde_json::Value>,
+    own: &Option<serde_json::Value>,
+) -> Result<Option<Schema>, String> {
+    declared
+        .as_ref()
+        .or(own.as_ref())
+        .map(Schema::compile)
+        .transpose()
 }
 
 fn context_of(spec: &NodeSpec) -> NodeContext {

@@ -25,15 +25,24 @@ pub enum RunError {
         /// The node's error.
         error: NodeError,
     },
-    /// A judge rejected a node's output.
-    #[error("judge `{judge}` rejected the output of `{node}`: {}", reasons.join("; "))]
+    /// A node's output was rejected (by a judge or a schema) and its
+    /// `on-reject` policy had nothing left to try.
+    #[error("{by} rejected the output of `{node}`: {}", reasons.join("; "))]
     Rejected {
         /// The gated node.
         node: String,
-        /// The judge.
-        judge: String,
-        /// Its reasons.
+        /// The judge (`judge `name``) or schema (`output-schema`, `input-schema of `x``).
+        by: String,
+        /// The reasons.
         reasons: Vec<String>,
+    },
+    /// A node's input does not match its input schema.
+    #[error("input of `{node}` does not match its input-schema: {}", errors.join("; "))]
+    Schema {
+        /// The node.
+        node: String,
+        /// The violations.
+        errors: Vec<String>,
     },
     /// The run's deadline passed.
     #[error("run exceeded its deadline of {limit_ms} ms ([pipeline] deadline-ms)")]
@@ -50,6 +59,7 @@ impl RunError {
             RunError::InvalidInput { .. } => "invalid-input",
             RunError::Node { error } => error.kind(),
             RunError::Rejected { .. } => "rejected",
+            RunError::Schema { .. } => "schema",
             RunError::Deadline { .. } => "deadline",
         }
     }
@@ -69,7 +79,7 @@ impl RunError {
                 | NodeError::InvalidOutput { node, .. }
                 | NodeError::Instantiate { node, .. } => node,
             }),
-            RunError::Rejected { node, .. } => Some(node),
+            RunError::Rejected { node, .. } | RunError::Schema { node, .. } => Some(node),
             _ => None,
         }
     }
@@ -103,6 +113,48 @@ pub struct TraceStep {
     pub usage: Usage,
 }
 
+/// What a gate's `on-reject` policy did.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum PolicyAction {
+    /// Ran the same node again with the reasons as feedback.
+    Retry,
+    /// Handed the task to the escalation node.
+    Escalate,
+    /// Returned the manifest's fixed fallback output.
+    Fallback,
+    /// Gave up: the run fails with `rejected`.
+    GiveUp,
+}
+
+impl PolicyAction {
+    /// Its name in summaries.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            PolicyAction::Retry => "retry",
+            PolicyAction::Escalate => "escalate",
+            PolicyAction::Fallback => "fallback",
+            PolicyAction::GiveUp => "give-up",
+        }
+    }
+}
+
+/// One decision of a gate after a rejection.
+#[derive(Debug, Clone, Serialize)]
+pub struct PolicyEvent {
+    /// The gated node.
+    pub node: String,
+    /// The node whose output was rejected (the gated node or its
+    /// escalation target).
+    pub producer: String,
+    /// Who rejected: `judge `x``, `output-schema`, `input-schema of `y``.
+    pub by: String,
+    /// The reasons.
+    pub reasons: Vec<String>,
+    /// What the policy did next.
+    pub action: PolicyAction,
+}
+
 /// Everything a run produced.
 #[derive(Debug, Clone)]
 pub struct RunOutcome {
@@ -114,6 +166,8 @@ pub struct RunOutcome {
     pub routes: BTreeMap<String, String>,
     /// Every invocation, in start order.
     pub trace: Vec<TraceStep>,
+    /// Every rejection and what the gate's policy did about it.
+    pub events: Vec<PolicyEvent>,
     /// Every model-call attempt.
     pub ledger: Vec<LedgerEntry>,
     /// Sum of the ledger.
