@@ -19,7 +19,7 @@ use wasmtime::Store;
 
 use crate::config::{Manifest, ProviderSpec, Role};
 use crate::engine::{NodeCall, NodeEngine, NodeState, RolePre, RunScope, TaskInput};
-use crate::models::{Ledger, ModelHub};
+use crate::models::ModelHub;
 use crate::pipeline::{LoadedNode, Pipeline, RunInput};
 
 /// Why a benchmark could not run.
@@ -158,10 +158,7 @@ pub async fn run(pipeline: &Pipeline, opts: &BenchOptions) -> Result<BenchReport
         let mut t = Timer::new();
         for i in 0..warm + n {
             let call = sample_call(node, input(i));
-            let scope = RunScope {
-                hub: pipeline.hub().clone(),
-                ledger: Arc::new(Ledger::new()),
-            };
+            let scope = RunScope::detached(pipeline.hub().clone());
             let started = Instant::now();
             let inv = engine
                 .invoke(&node.component, node.ctx.clone(), scope, call, None)
@@ -301,7 +298,7 @@ fn sample_call(node: &LoadedNode, input: Value) -> NodeCall {
 /// Fresh Store, instantiate, `describe`: no limits, no task, no ledger.
 async fn bare_describe(engine: &NodeEngine, node: &LoadedNode) -> Result<Duration, BenchError> {
     let hub = Arc::new(ModelHub::build(&Manifest::empty(), |_| None).expect("no models, no keys"));
-    let state = NodeState::new(node.ctx.clone(), hub, Arc::new(Ledger::new()));
+    let state = NodeState::new(node.ctx.clone(), RunScope::detached(hub));
     let started = Instant::now();
     let mut store = Store::new(engine.wasmtime(), state);
     store.set_epoch_deadline(u64::MAX / 2);

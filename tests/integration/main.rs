@@ -3,6 +3,7 @@
 
 mod batch_input;
 mod example;
+mod faults;
 mod flow;
 mod loading;
 mod manifest_errors;

@@ -7,7 +7,9 @@ use serde_json::json;
 use switchyard::engine::NodeError;
 use switchyard::models::ModelHub;
 use switchyard::pipeline::{Pipeline, RunError};
-use switchyard_tests::{engine, fixture, manifest, run, toml_path, MockUpstream};
+use switchyard_tests::{
+    completion, engine, fixture, manifest, run, toml_path, MockUpstream, Reply,
+};
 
 const KEY: &str = "sk-test-7f3a9c-never-leak";
 
@@ -41,13 +43,7 @@ models = ["remote"]
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn openai_provider_calls_a_local_server_and_prices_its_usage() {
-    let server = MockUpstream::start(vec![(
-        200,
-        json!({"id": "x", "choices": [{"index": 0, "message": {"role": "assistant", "content": "hello from upstream"}}],
-               "usage": {"prompt_tokens": 11, "completion_tokens": 7}})
-        .to_string(),
-    )])
-    .await;
+    let server = MockUpstream::start(vec![completion("hello from upstream", 11, 7)]).await;
     let dir = tempfile::tempdir().unwrap();
     let p = remote_pipeline(dir.path(), &server.base_url).await;
     let o = run(&p, "r1", json!({"do": "model", "model": "remote"})).await;
@@ -95,11 +91,11 @@ async fn openai_provider_calls_a_local_server_and_prices_its_usage() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn openai_provider_maps_http_errors_to_typed_model_errors() {
+async fn openai_provider_maps_client_errors_to_typed_model_errors_without_retrying() {
     let server = MockUpstream::start(vec![
-        (500, "{\"error\":\"boom\"}".into()),
-        (429, "{\"error\":\"slow down\"}".into()),
-        (200, "{not json".into()),
+        Reply::Json(400, "{\"error\":\"bad request\"}".into()),
+        Reply::Json(401, "{\"error\":\"who are you\"}".into()),
+        Reply::Json(404, "{\"error\":\"no such model\"}".into()),
     ])
     .await;
     let dir = tempfile::tempdir().unwrap();
@@ -124,7 +120,11 @@ async fn openai_provider_maps_http_errors_to_typed_model_errors() {
         assert_eq!(o.ledger.len(), 1, "failed attempts are in the ledger too");
         assert_eq!(o.ledger[0].cost.0, 0);
     }
-    assert_eq!(kinds, ["unavailable", "rate-limited", "unavailable"]);
+    assert_eq!(
+        kinds,
+        ["invalid-request", "denied", "invalid-request"],
+        "4xx answers are not retried"
+    );
 }
 
 #[tokio::test]

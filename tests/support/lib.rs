@@ -97,9 +97,36 @@ pub struct Captured {
     pub body: Value,
 }
 
+/// One scripted answer of [`MockUpstream`].
+#[derive(Debug, Clone)]
+pub enum Reply {
+    /// Status and JSON body.
+    Json(u16, String),
+    /// Status, extra headers and body.
+    Headers(u16, Vec<(String, String)>, String),
+    /// Wait, then answer.
+    Delay(std::time::Duration, Box<Reply>),
+    /// Send the status line, headers and half the body, then stall.
+    SlowBody(String),
+    /// Close the connection without answering.
+    Reset,
+    /// Promise more body than is sent, then close.
+    Truncated(String),
+}
+
+/// A successful chat-completions body with this content and usage.
+pub fn completion(content: &str, prompt_tokens: u64, completion_tokens: u64) -> Reply {
+    Reply::Json(
+        200,
+        serde_json::json!({"choices": [{"index": 0, "message": {"role": "assistant", "content": content}}],
+                           "usage": {"prompt_tokens": prompt_tokens, "completion_tokens": completion_tokens}})
+        .to_string(),
+    )
+}
+
 /// A scripted OpenAI-compatible server on 127.0.0.1: answers each request
-/// with the next (status, body) from its script (repeating the last), and
-/// records what it received.
+/// with the next reply of its script (repeating the last), and records what
+/// it received.
 pub struct MockUpstream {
     /// Base URL, e.g. `http://127.0.0.1:PORT/v1`.
     pub base_url: String,
@@ -108,8 +135,13 @@ pub struct MockUpstream {
 }
 
 impl MockUpstream {
+    /// Requests received so far.
+    pub fn count(&self) -> usize {
+        self.requests.lock().unwrap().len()
+    }
+
     /// Starts the server.
-    pub async fn start(script: Vec<(u16, String)>) -> Self {
+    pub async fn start(script: Vec<Reply>) -> Self {
         use tokio::io::{AsyncReadExt, AsyncWriteExt};
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
@@ -117,69 +149,111 @@ impl MockUpstream {
         let addr = listener.local_addr().unwrap();
         let requests = std::sync::Arc::new(std::sync::Mutex::new(Vec::new()));
         let seen = requests.clone();
+        let next = std::sync::Arc::new(std::sync::atomic::AtomicUsize::new(0));
         tokio::spawn(async move {
-            let mut n = 0usize;
             loop {
                 let Ok((mut sock, _)) = listener.accept().await else {
                     return;
                 };
-                let mut buf = Vec::new();
-                let mut chunk = [0u8; 4096];
-                // Read headers, then Content-Length bytes of body.
-                let (head_end, len) = loop {
-                    let Ok(k) = sock.read(&mut chunk).await else {
-                        break (0, 0);
+                let seen = seen.clone();
+                let next = next.clone();
+                let script = script.clone();
+                tokio::spawn(async move {
+                    let mut buf = Vec::new();
+                    let mut chunk = [0u8; 4096];
+                    // Read headers, then Content-Length bytes of body.
+                    let (head_end, len) = loop {
+                        let Ok(k) = sock.read(&mut chunk).await else {
+                            return;
+                        };
+                        if k == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..k]);
+                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+                            let head = String::from_utf8_lossy(&buf[..i]).to_string();
+                            let len = head
+                                .lines()
+                                .find_map(|l| {
+                                    l.to_ascii_lowercase()
+                                        .strip_prefix("content-length:")
+                                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                                })
+                                .unwrap_or(0);
+                            break (i + 4, len);
+                        }
                     };
-                    if k == 0 {
-                        break (0, 0);
+                    while buf.len() < head_end + len {
+                        let Ok(k) = sock.read(&mut chunk).await else {
+                            return;
+                        };
+                        if k == 0 {
+                            return;
+                        }
+                        buf.extend_from_slice(&chunk[..k]);
                     }
-                    buf.extend_from_slice(&chunk[..k]);
-                    if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                        let head = String::from_utf8_lossy(&buf[..i]).to_string();
-                        let len = head
-                            .lines()
-                            .find_map(|l| {
-                                l.to_ascii_lowercase()
-                                    .strip_prefix("content-length:")
-                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                            })
-                            .unwrap_or(0);
-                        break (i + 4, len);
+                    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+                    let mut lines = head.lines();
+                    let request_line = lines.next().unwrap_or_default().to_string();
+                    let headers = lines
+                        .filter_map(|l| l.split_once(':'))
+                        .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
+                        .collect();
+                    let body = serde_json::from_slice(&buf[head_end..]).unwrap_or(Value::Null);
+                    seen.lock().unwrap().push(Captured {
+                        request_line,
+                        headers,
+                        body,
+                    });
+                    let n = next.fetch_add(1, std::sync::atomic::Ordering::SeqCst);
+                    let mut reply = script[n.min(script.len() - 1)].clone();
+                    while let Reply::Delay(d, inner) = reply {
+                        tokio::time::sleep(d).await;
+                        reply = *inner;
                     }
-                };
-                if head_end == 0 {
-                    continue;
-                }
-                while buf.len() < head_end + len {
-                    let Ok(k) = sock.read(&mut chunk).await else {
-                        break;
+                    let response = |status: u16,
+                                    extra: &[(String, String)],
+                                    body: &str,
+                                    claimed: usize| {
+                        let mut r = format!("HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {claimed}\r\nconnection: close\r\n");
+                        for (k, v) in extra {
+                            r.push_str(&format!("{k}: {v}\r\n"));
+                        }
+                        r.push_str("\r\n");
+                        r.push_str(body);
+                        r
                     };
-                    if k == 0 {
-                        break;
+                    match reply {
+                        Reply::Json(status, body) => {
+                            let _ = sock
+                                .write_all(response(status, &[], &body, body.len()).as_bytes())
+                                .await;
+                        }
+                        Reply::Headers(status, extra, body) => {
+                            let _ = sock
+                                .write_all(response(status, &extra, &body, body.len()).as_bytes())
+                                .await;
+                        }
+                        Reply::SlowBody(body) => {
+                            let half = &body[..body.len() / 2];
+                            let _ = sock
+                                .write_all(response(200, &[], half, body.len()).as_bytes())
+                                .await;
+                            let _ = sock.flush().await;
+                            tokio::time::sleep(std::time::Duration::from_secs(30)).await;
+                        }
+                        Reply::Truncated(body) => {
+                            let _ = sock
+                                .write_all(
+                                    response(200, &[], &body[..body.len() / 2], body.len())
+                                        .as_bytes(),
+                                )
+                                .await;
+                        }
+                        Reply::Reset | Reply::Delay(..) => {}
                     }
-                    buf.extend_from_slice(&chunk[..k]);
-                }
-                let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
-                let mut lines = head.lines();
-                let request_line = lines.next().unwrap_or_default().to_string();
-                let headers = lines
-                    .filter_map(|l| l.split_once(':'))
-                    .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
-                    .collect();
-                let body = serde_json::from_slice(&buf[head_end..]).unwrap_or(Value::Null);
-                seen.lock().unwrap().push(Captured {
-                    request_line,
-                    headers,
-                    body,
+                    let _ = sock.shutdown().await;
                 });
-                let (status, reply) = script[n.min(script.len() - 1)].clone();
-                n += 1;
-                let resp = format!(
-                    "HTTP/1.1 {status} X\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{reply}",
-                    reply.len()
-                );
-                let _ = sock.write_all(resp.as_bytes()).await;
-                let _ = sock.shutdown().await;
             }
         });
         Self {

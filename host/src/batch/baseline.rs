@@ -26,11 +26,7 @@ pub const MONOLITH_SCHEMA: &str = r#"{"type":"object","required":["route","categ
 pub async fn monolith_cost(hub: &ModelHub, model: &str, input: &Value) -> Totals {
     let ledger = Ledger::new();
     let granted = [model.to_string()];
-    let caller = Caller {
-        node: "<monolith>",
-        granted: &granted,
-        ledger: &ledger,
-    };
+    let caller = Caller::new("<monolith>", &granted, &ledger);
     let text = match input {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -51,6 +47,7 @@ pub async fn monolith_cost(hub: &ModelHub, model: &str, input: &Value) -> Totals
         temperature: Some(0.2),
         format: ResponseFormat::JsonSchema(MONOLITH_SCHEMA.into()),
         extra: None,
+        attempt: 0,
     };
     // The outcome (including failures) is in the ledger; only cost matters.
     let _ = hub.complete(caller, req).await;

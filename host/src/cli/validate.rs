@@ -24,6 +24,10 @@ pub(super) async fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<ExitCo
         if let ProviderSpec::OpenAi {
             api_key_env: Some(var),
             ..
+        }
+        | ProviderSpec::Anthropic {
+            api_key_env: Some(var),
+            ..
         } = &m.provider
         {
             if std::env::var_os(var).is_none() {

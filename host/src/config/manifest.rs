@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::limits::Limits;
 use super::schema::Role;
 use super::source::{SourceFile, Span};
-use crate::models::Price;
+use crate::models::{BreakerSpec, BudgetSpec, CacheSpec, Price};
 
 /// A checked `pipeline.toml`.
 #[derive(Debug, Clone)]
@@ -24,6 +24,8 @@ pub struct Manifest {
     pub description: Option<String>,
     /// Wall-clock budget for one run.
     pub deadline: Duration,
+    /// Token and cost budget of one run.
+    pub budget: BudgetSpec,
     /// Models by manifest name.
     pub models: BTreeMap<String, ModelSpec>,
     /// Nodes by name.
@@ -46,8 +48,36 @@ pub struct ModelSpec {
     pub provider: ProviderSpec,
     /// USD per million tokens.
     pub price: Price,
-    /// Per-call timeout.
+    /// Per-call timeout, retries, backoff and fallback chain.
+    pub policy: CallPolicy,
+    /// The upstream's circuit breaker; none when disabled.
+    pub breaker: Option<BreakerSpec>,
+}
+
+/// How calls to a model are made.
+#[derive(Debug, Clone, PartialEq)]
+pub struct CallPolicy {
+    /// Per-attempt timeout.
     pub timeout: Duration,
+    /// Retries after a transient failure.
+    pub retries: u32,
+    /// First backoff; doubles each retry (full jitter).
+    pub backoff: Duration,
+    /// Longest backoff, and the cap on a honoured `Retry-After`.
+    pub max_backoff: Duration,
+    /// Models to try next, in order.
+    pub fallback: Vec<String>,
+}
+
+/// A node's overrides of its models' call policies.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct PolicyOverride {
+    /// Per-attempt timeout.
+    pub timeout: Option<Duration>,
+    /// Retries.
+    pub retries: Option<u32>,
+    /// Fallback chain.
+    pub fallback: Option<Vec<String>>,
 }
 
 /// A provider and its settings.
@@ -55,6 +85,13 @@ pub struct ModelSpec {
 pub enum ProviderSpec {
     /// The deterministic simulated model.
     Sim(SimSpec),
+    /// The Anthropic Messages API.
+    Anthropic {
+        /// e.g. `https://api.anthropic.com/v1`.
+        base_url: String,
+        /// The environment variable holding the key.
+        api_key_env: Option<String>,
+    },
     /// Any OpenAI-compatible chat-completions server.
     OpenAi {
         /// e.g. `https://api.openai.com/v1`.
@@ -70,6 +107,7 @@ impl ProviderSpec {
         match self {
             ProviderSpec::Sim(_) => "sim",
             ProviderSpec::OpenAi { .. } => "openai",
+            ProviderSpec::Anthropic { .. } => "anthropic",
         }
     }
 }
@@ -123,6 +161,12 @@ pub struct NodeSpec {
     pub output_schema: Option<serde_json::Value>,
     /// True for a worker that only runs as an escalation target.
     pub standby: bool,
+    /// Overrides of its models' call policies.
+    pub model_policy: PolicyOverride,
+    /// Its response cache settings, if it opted in.
+    pub cache: Option<CacheSpec>,
+    /// Its budget within one run.
+    pub budget: BudgetSpec,
 }
 
 /// What happens when a node's output is rejected (by a judge or a schema).
@@ -155,6 +199,7 @@ impl Manifest {
             name: String::new(),
             description: None,
             deadline: super::resolve::DEFAULT_DEADLINE,
+            budget: BudgetSpec::default(),
             models: BTreeMap::new(),
             nodes: BTreeMap::new(),
             order: Vec::new(),

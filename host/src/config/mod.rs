@@ -12,8 +12,13 @@ use std::path::Path;
 use std::sync::Arc;
 
 pub use limits::Limits;
-pub use manifest::{Manifest, ModelSpec, NodeSpec, ProviderSpec, SimSpec};
-pub use resolve::{DEFAULT_DEADLINE, DEFAULT_MODEL_TIMEOUT};
+pub use manifest::{
+    CallPolicy, Manifest, ModelSpec, NodeSpec, OnReject, PolicyOverride, ProviderSpec, SimSpec,
+};
+pub use resolve::{
+    ANTHROPIC_BASE_URL, DEFAULT_BACKOFF, DEFAULT_DEADLINE, DEFAULT_MAX_BACKOFF,
+    DEFAULT_MODEL_TIMEOUT, DEFAULT_RETRIES,
+};
 pub use schema::Role;
 pub use source::{did_you_mean, Diagnostic, Location, SourceFile, Span};
 

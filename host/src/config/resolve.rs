@@ -10,15 +10,26 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::limits::Limits;
-use super::manifest::{Manifest, ModelSpec, NodeSpec, OnReject, ProviderSpec, SimSpec};
-use super::schema::{ManifestFile, ModelSection, NodeSection, Role, SchemaSource};
+use super::manifest::{
+    CallPolicy, Manifest, ModelSpec, NodeSpec, OnReject, PolicyOverride, ProviderSpec, SimSpec,
+};
+use super::schema::{BudgetSection, ManifestFile, ModelSection, NodeSection, Role, SchemaSource};
 use super::source::{did_you_mean, Diagnostic, SourceFile};
 use crate::models::Price;
+use crate::models::{BreakerSpec, BudgetSpec, CacheSpec, Cost};
 
 /// Default per-run deadline when `[pipeline] deadline-ms` is not set.
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
 /// Default per-call model timeout when `timeout-ms` is not set.
 pub const DEFAULT_MODEL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default retries after a transient model failure.
+pub const DEFAULT_RETRIES: u32 = 2;
+/// Default first backoff.
+pub const DEFAULT_BACKOFF: Duration = Duration::from_millis(200);
+/// Default longest backoff.
+pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(10);
+/// Default Anthropic API base URL.
+pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com/v1";
 
 /// Resolves `file`, collecting every problem found (not just the first).
 pub fn resolve(source: Arc<SourceFile>, file: ManifestFile) -> Result<Manifest, Vec<Diagnostic>> {
@@ -36,6 +47,7 @@ pub fn resolve(source: Arc<SourceFile>, file: ManifestFile) -> Result<Manifest, 
         .deadline_ms
         .as_ref()
         .map_or(DEFAULT_DEADLINE, |d| Duration::from_millis(*d.get_ref()));
+    let budget = r.budget("the pipeline", file.pipeline.budget.as_ref());
     if file.pipeline.name.get_ref().trim().is_empty() {
         r.error(
             &file.pipeline.name,
@@ -48,6 +60,7 @@ pub fn resolve(source: Arc<SourceFile>, file: ManifestFile) -> Result<Manifest, 
             name: file.pipeline.name.into_inner(),
             description: file.pipeline.description,
             deadline,
+            budget,
             models,
             nodes,
             order,
@@ -77,7 +90,50 @@ impl Resolver<'_> {
                 out.insert(name.get_ref().clone(), spec);
             }
         }
+        for (name, section) in &file.models {
+            for f in &section.fallback {
+                self.model_ref(file, &format!("model `{}`: `fallback`", name.get_ref()), f);
+            }
+        }
         out
+    }
+
+    fn model_ref(&mut self, file: &ManifestFile, context: &str, m: &Spanned<String>) -> bool {
+        if file.models.keys().any(|k| k.get_ref() == m.get_ref()) {
+            return true;
+        }
+        let names: Vec<&str> = file.models.keys().map(|k| k.get_ref().as_str()).collect();
+        let hint = match did_you_mean(m.get_ref(), names.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None if names.is_empty() => "declare it in a [models.<name>] table".to_string(),
+            None => format!("declared models are: {}", names.join(", ")),
+        };
+        self.error(
+            m,
+            format!("{context} names unknown model `{}`", m.get_ref()),
+            hint,
+        );
+        false
+    }
+
+    fn budget(&mut self, scope: &str, b: Option<&Spanned<BudgetSection>>) -> BudgetSpec {
+        let Some(b) = b else {
+            return BudgetSpec::default();
+        };
+        let usd = b.get_ref().usd;
+        if usd.is_some_and(|u| !u.is_finite() || u < 0.0) {
+            self.error(
+                b,
+                format!("{scope}'s budget has a negative or non-finite `usd`"),
+                "e.g. budget = { usd = 0.05, tokens = 20000 }",
+            );
+        }
+        BudgetSpec {
+            tokens: b.get_ref().tokens,
+            cost: usd
+                .filter(|u| u.is_finite() && *u >= 0.0)
+                .map(|u| Cost((u * 1e12).round() as u64)),
+        }
     }
 
     fn model(&mut self, name: &Spanned<String>, m: &ModelSection) -> Option<ModelSpec> {
@@ -99,6 +155,34 @@ impl Resolver<'_> {
         let timeout = m.timeout_ms.as_ref().map_or(DEFAULT_MODEL_TIMEOUT, |t| {
             Duration::from_millis(*t.get_ref())
         });
+        let policy = CallPolicy {
+            timeout,
+            retries: m.retries.unwrap_or(DEFAULT_RETRIES),
+            backoff: m.backoff_ms.map_or(DEFAULT_BACKOFF, Duration::from_millis),
+            max_backoff: m
+                .max_backoff_ms
+                .map_or(DEFAULT_MAX_BACKOFF, Duration::from_millis),
+            fallback: m.fallback.iter().map(|f| f.get_ref().clone()).collect(),
+        };
+        for f in &m.fallback {
+            if f.get_ref() == n {
+                self.error(
+                    f,
+                    format!("model `{n}` lists itself as a fallback"),
+                    "a fallback chain names other models",
+                );
+            }
+        }
+        let breaker = match &m.circuit_breaker {
+            None => Some(BreakerSpec::default()),
+            Some(b) if b.failures == 0 => None,
+            Some(b) => Some(BreakerSpec {
+                failures: b.failures,
+                cool_down: b
+                    .cool_down_ms
+                    .map_or(BreakerSpec::default().cool_down, Duration::from_millis),
+            }),
+        };
         let provider = match m.provider.get_ref().as_str() {
             "sim" => {
                 for (field, set) in [
@@ -158,10 +242,31 @@ impl Resolver<'_> {
                     api_key_env: m.api_key_env.as_ref().map(|e| e.get_ref().clone()),
                 }
             }
+            "anthropic" => {
+                if let Some(sim) = &m.sim {
+                    self.error(
+                        sim,
+                        format!(
+                            "model `{n}` uses provider `anthropic`, which takes no `[sim]` table"
+                        ),
+                        "remove the sim table, or set provider = \"sim\"",
+                    );
+                }
+                let url = m
+                    .base_url
+                    .as_ref()
+                    .map_or(ANTHROPIC_BASE_URL.to_string(), |u| {
+                        u.get_ref().trim_end_matches('/').to_string()
+                    });
+                ProviderSpec::Anthropic {
+                    base_url: url,
+                    api_key_env: m.api_key_env.as_ref().map(|e| e.get_ref().clone()),
+                }
+            }
             other => {
-                let hint = match did_you_mean(other, ["sim", "openai"]) {
+                let hint = match did_you_mean(other, ["sim", "openai", "anthropic"]) {
                     Some(s) => format!("did you mean `{s}`?"),
-                    None => "providers are `sim` (simulated, no key needed) and `openai` (any OpenAI-compatible server)".into(),
+                    None => "providers are `sim` (simulated, no key needed), `openai` (any OpenAI-compatible server) and `anthropic`".into(),
                 };
                 self.error(
                     &m.provider,
@@ -176,7 +281,8 @@ impl Resolver<'_> {
             upstream: m.upstream.clone().unwrap_or_else(|| n.clone()),
             provider,
             price,
-            timeout,
+            policy,
+            breaker,
         })
     }
 
@@ -345,6 +451,25 @@ impl Resolver<'_> {
                 }
             }
             let on_reject = self.on_reject(file, &name_s, role, n);
+            let mut model_policy = PolicyOverride {
+                timeout: n.model_policy.timeout_ms.map(Duration::from_millis),
+                retries: n.model_policy.retries,
+                fallback: None,
+            };
+            if let Some(chain) = &n.model_policy.fallback {
+                let context = format!("node `{name_s}`: `model-policy.fallback`");
+                let valid: Vec<String> = chain
+                    .iter()
+                    .filter(|f| self.model_ref(file, &context, f))
+                    .map(|f| f.get_ref().clone())
+                    .collect();
+                model_policy.fallback = Some(valid);
+            }
+            let cache = n.cache.as_ref().map(|c| CacheSpec {
+                ttl: Duration::from_millis(c.ttl_ms.unwrap_or(300_000)),
+                max_entries: c.max_entries.unwrap_or(1000),
+            });
+            let budget = self.budget(&format!("node `{name_s}`"), n.budget.as_ref());
             let input_schema = self.schema(&name_s, "input-schema", n.input_schema.as_ref());
             let output_schema = self.schema(&name_s, "output-schema", n.output_schema.as_ref());
             let component = normalize(&self.src.dir().join(n.component.get_ref()));
@@ -365,6 +490,9 @@ impl Resolver<'_> {
                     input_schema,
                     output_schema,
                     standby: false,
+                    model_policy,
+                    cache,
+                    budget,
                 },
             );
         }

@@ -40,6 +40,59 @@ pub struct PipelineSection {
     /// Wall-clock budget for one whole run, in milliseconds.
     #[serde(default)]
     pub deadline_ms: Option<Spanned<u64>>,
+    /// Token and cost budget of one whole run.
+    #[serde(default)]
+    pub budget: Option<Spanned<BudgetSection>>,
+}
+
+/// `budget = { tokens = 10000, usd = 0.05 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BudgetSection {
+    /// Prompt + generated tokens.
+    #[serde(default)]
+    pub tokens: Option<u64>,
+    /// US dollars.
+    #[serde(default)]
+    pub usd: Option<f64>,
+}
+
+/// `circuit-breaker = { failures = 5, cool-down-ms = 30000 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BreakerSection {
+    /// Consecutive failures that open the circuit (0 disables it).
+    pub failures: u32,
+    /// How long it stays open before one probe, in ms.
+    #[serde(default)]
+    pub cool_down_ms: Option<u64>,
+}
+
+/// Per-node overrides of the models' call policy.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ModelPolicySection {
+    /// Per-call timeout, ms.
+    #[serde(default)]
+    pub timeout_ms: Option<u64>,
+    /// Retries after a transient failure.
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// Fallback chain of models.
+    #[serde(default)]
+    pub fallback: Option<Vec<Spanned<String>>>,
+}
+
+/// `cache = { ttl-ms = 300000, max-entries = 1000 }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct CacheSection {
+    /// Time to live, milliseconds.
+    #[serde(default)]
+    pub ttl_ms: Option<u64>,
+    /// Most answers kept.
+    #[serde(default)]
+    pub max_entries: Option<usize>,
 }
 
 /// `[defaults]`.
@@ -93,6 +146,22 @@ pub struct ModelSection {
     /// `sim`: the simulated model's behaviour.
     #[serde(default)]
     pub sim: Option<Spanned<SimSection>>,
+    /// Retries after a transient failure (timeouts, connection errors, 408,
+    /// 409, 429, 5xx).
+    #[serde(default)]
+    pub retries: Option<u32>,
+    /// First backoff, ms; doubles each retry, with full jitter.
+    #[serde(default)]
+    pub backoff_ms: Option<u64>,
+    /// Longest backoff, ms (a longer `Retry-After` is honoured up to it).
+    #[serde(default)]
+    pub max_backoff_ms: Option<u64>,
+    /// Models to try, in order, when this one keeps failing.
+    #[serde(default)]
+    pub fallback: Vec<Spanned<String>>,
+    /// The circuit breaker of this upstream.
+    #[serde(default)]
+    pub circuit_breaker: Option<BreakerSection>,
 }
 
 /// `price = { input = …, output = … }`, USD per million tokens.
@@ -195,6 +264,16 @@ pub struct NodeSection {
     /// JSON Schema of this node's output, likewise.
     #[serde(default)]
     pub output_schema: Option<Spanned<SchemaSource>>,
+    /// Overrides of the models' timeout, retries and fallback chain for
+    /// calls this node makes.
+    #[serde(default)]
+    pub model_policy: ModelPolicySection,
+    /// Opt in to the response cache for this node's model calls.
+    #[serde(default)]
+    pub cache: Option<CacheSection>,
+    /// This node's token and cost budget within one run.
+    #[serde(default)]
+    pub budget: Option<Spanned<BudgetSection>>,
 }
 
 /// `on-reject = { retries = 2, escalate = "node", fallback = {...} }`.

@@ -11,9 +11,11 @@ use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{config, log, models, wit};
-use crate::config::Limits;
+use super::invoke::RunScope;
+use crate::config::{Limits, PolicyOverride};
 use crate::models::{
-    Caller, ChatMessage, ChatRequest, ChatRole, Ledger, ModelError, ModelHub, ResponseFormat,
+    Caller, ChatMessage, ChatRequest, ChatRole, Ledger, ModelError, ModelHub, ResponseCache,
+    ResponseFormat, RunBudget,
 };
 
 /// What a node is, for the duration of a pipeline generation.
@@ -27,6 +29,24 @@ pub struct NodeContext {
     pub granted: Vec<String>,
     /// Its limits.
     pub limits: Limits,
+    /// Overrides of its models' call policies.
+    pub policy: PolicyOverride,
+    /// Its response cache, if it opted in (shared by its invocations).
+    pub cache: Option<Arc<ResponseCache>>,
+}
+
+impl NodeContext {
+    /// A context with no settings, grant or cache and default limits.
+    pub fn bare(node: &str) -> Self {
+        Self {
+            node: node.into(),
+            settings: Vec::new(),
+            granted: Vec::new(),
+            limits: Limits::default(),
+            policy: PolicyOverride::default(),
+            cache: None,
+        }
+    }
 }
 
 /// What one invocation used, reported in the run trace.
@@ -89,6 +109,7 @@ pub struct NodeState {
     node: Arc<NodeContext>,
     hub: Arc<ModelHub>,
     ledger: Arc<Ledger>,
+    budget: Arc<RunBudget>,
     /// Resource use so far.
     pub usage: Usage,
     /// Set by the epoch callback when the CPU budget ran out.
@@ -97,7 +118,12 @@ pub struct NodeState {
 
 impl NodeState {
     /// Fresh state with zero-capability WASI.
-    pub fn new(node: Arc<NodeContext>, hub: Arc<ModelHub>, ledger: Arc<Ledger>) -> Self {
+    pub fn new(node: Arc<NodeContext>, scope: RunScope) -> Self {
+        let RunScope {
+            hub,
+            ledger,
+            budget,
+        } = scope;
         let memory = MemoryGuard {
             limit: usize::try_from(node.limits.memory_bytes).unwrap_or(usize::MAX),
             refused: false,
@@ -112,6 +138,7 @@ impl NodeState {
             node,
             hub,
             ledger,
+            budget,
             usage: Usage::default(),
             cpu_exhausted: false,
         }
@@ -127,6 +154,17 @@ impl NodeState {
         Usage {
             peak_memory: self.memory.peak as u64,
             ..self.usage
+        }
+    }
+
+    fn caller(&self) -> Caller<'_> {
+        Caller {
+            node: &self.node.node,
+            granted: &self.node.granted,
+            ledger: &self.ledger,
+            overrides: &self.node.policy,
+            cache: self.node.cache.as_deref(),
+            budget: Some(&self.budget),
         }
     }
 
@@ -199,6 +237,7 @@ fn to_chat(r: wit::CompletionRequest) -> Result<ChatRequest, ModelError> {
         temperature: r.temperature,
         format,
         extra,
+        attempt: 0,
     })
 }
 
@@ -224,11 +263,7 @@ impl models::Host for NodeState {
         self.reserve_calls(1).map_err(to_wit_error)?;
         let req = to_chat(request).map_err(to_wit_error)?;
         let model = req.model.clone();
-        let caller = Caller {
-            node: &self.node.node,
-            granted: &self.node.granted,
-            ledger: &self.ledger,
-        };
+        let caller = self.caller();
         let resp = self.hub.complete(caller, req).await.map_err(to_wit_error)?;
         Ok(wit::Completion {
             content: resp.content,
@@ -263,11 +298,7 @@ impl models::Host for NodeState {
             }
         }
         let names: Vec<String> = valid.iter().map(|r| r.model.clone()).collect();
-        let caller = Caller {
-            node: &self.node.node,
-            granted: &self.node.granted,
-            ledger: &self.ledger,
-        };
+        let caller = self.caller();
         let mut answers = self
             .hub
             .complete_batch(caller, valid)

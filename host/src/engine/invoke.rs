@@ -17,7 +17,7 @@ use super::component::{NodeComponent, RolePre};
 use super::error::NodeError;
 use super::host::{NodeContext, NodeState, Usage};
 use super::NodeEngine;
-use crate::models::{Ledger, ModelHub};
+use crate::models::{Ledger, ModelHub, RunBudget};
 
 /// A task as handed to a node (host form of WIT `task`).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -128,6 +128,19 @@ pub struct RunScope {
     pub hub: Arc<ModelHub>,
     /// The run's ledger.
     pub ledger: Arc<Ledger>,
+    /// The run's budgets.
+    pub budget: Arc<RunBudget>,
+}
+
+impl RunScope {
+    /// A scope outside any run: a fresh ledger, no budget.
+    pub fn detached(hub: Arc<ModelHub>) -> Self {
+        Self {
+            hub,
+            ledger: Arc::new(Ledger::new()),
+            budget: Arc::new(RunBudget::default()),
+        }
+    }
 }
 
 fn guest_error(node: &str, e: wit::NodeError) -> NodeError {
@@ -172,7 +185,7 @@ impl NodeEngine {
         let engine = self.wasmtime().clone();
         let pre = component.pre.clone();
         let output_limit = ctx.limits.output_bytes;
-        let state = NodeState::new(ctx, scope.hub, scope.ledger);
+        let state = NodeState::new(ctx, scope);
         let task_node = node.clone();
         // A host-side panic while serving this invocation fails this run
         // only. The invocation runs inline in the caller's task (a task per
@@ -219,16 +232,11 @@ impl NodeEngine {
         node: &str,
         pre: &RolePre,
     ) -> Result<wit::Description, NodeError> {
-        let ctx = Arc::new(NodeContext {
-            node: node.into(),
-            settings: Vec::new(),
-            granted: Vec::new(),
-            limits: crate::config::Limits::default(),
-        });
+        let ctx = Arc::new(NodeContext::bare(node));
         let hub = self.empty_hub();
         let mut store = new_store(
             self.wasmtime(),
-            NodeState::new(ctx, hub, Arc::new(Ledger::new())),
+            NodeState::new(ctx, RunScope::detached(hub)),
         );
         let wall = crate::config::Limits::default().wall;
         let r = tokio::time::timeout(wall, async {

@@ -1,19 +1,31 @@
-//! The model hub: the one path every model call from a node takes. It checks
-//! the node's grant, applies the model's timeout, dispatches to the provider,
-//! prices the answer and records every attempt in the run's ledger.
+//! The model hub: the one path every model call from a node takes. For each
+//! call it checks the node's grant, answers from the node's response cache
+//! when it opted in, then walks the model's fallback chain: for each model,
+//! the circuit breaker must admit the call, the run's and node's budgets
+//! must hold its worst case, and transient failures are retried with
+//! exponential backoff and full jitter (honouring `Retry-After`). Every
+//! attempt — answered, failed, refused, cancelled or served from cache — is
+//! priced and recorded in the run's ledger.
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::Instant;
+use std::time::{Duration, Instant};
 
 use futures::future::join_all;
 
+use super::anthropic::AnthropicProvider;
+use super::breaker::Breaker;
+use super::budget::RunBudget;
+use super::cache::ResponseCache;
 use super::ledger::{Ledger, LedgerEntry};
 use super::openai::{http_client, ApiKey, OpenAiProvider};
 use super::sim::SimProvider;
-use super::types::{ChatRequest, ChatResponse, ModelError, Usage};
+use super::types::{estimate_prompt_tokens, ChatRequest, ChatResponse, ModelError, Usage};
 use super::ModelProvider;
-use crate::config::{Manifest, ModelSpec, ProviderSpec};
+use crate::config::{CallPolicy, Manifest, ModelSpec, PolicyOverride, ProviderSpec};
+
+/// Output tokens reserved against budgets when a call sets no `max_tokens`.
+pub const DEFAULT_RESERVED_OUTPUT: u64 = 1024;
 
 /// Why the hub could not be built.
 #[derive(Debug, thiserror::Error)]
@@ -31,9 +43,10 @@ pub enum HubError {
 struct HubModel {
     spec: ModelSpec,
     provider: Arc<dyn ModelProvider>,
+    breaker: Option<Breaker>,
 }
 
-/// Models by manifest name, with their providers.
+/// Models by manifest name, with their providers and circuit breakers.
 pub struct ModelHub {
     models: BTreeMap<String, HubModel>,
 }
@@ -46,7 +59,13 @@ impl std::fmt::Debug for ModelHub {
     }
 }
 
-/// Who is calling: the node, its grant, and the run's ledger.
+static NO_OVERRIDE: PolicyOverride = PolicyOverride {
+    timeout: None,
+    retries: None,
+    fallback: None,
+};
+
+/// Who is calling, and under which grant, policy, cache and budget.
 #[derive(Debug, Clone, Copy)]
 pub struct Caller<'a> {
     /// Node name.
@@ -55,6 +74,26 @@ pub struct Caller<'a> {
     pub granted: &'a [String],
     /// Where attempts are recorded.
     pub ledger: &'a Ledger,
+    /// The node's overrides of its models' call policies.
+    pub overrides: &'a PolicyOverride,
+    /// The node's response cache, if it opted in.
+    pub cache: Option<&'a ResponseCache>,
+    /// The run's budgets, if any apply.
+    pub budget: Option<&'a RunBudget>,
+}
+
+impl<'a> Caller<'a> {
+    /// A caller with no overrides, cache or budget.
+    pub fn new(node: &'a str, granted: &'a [String], ledger: &'a Ledger) -> Self {
+        Self {
+            node,
+            granted,
+            ledger,
+            overrides: &NO_OVERRIDE,
+            cache: None,
+            budget: None,
+        }
+    }
 }
 
 impl ModelHub {
@@ -70,6 +109,18 @@ impl ModelHub {
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, HubError> {
         let client = http_client();
+        let key = |name: &str, var: &Option<String>| -> Result<Option<ApiKey>, HubError> {
+            match var {
+                None => Ok(None),
+                Some(var) => env(var)
+                    .filter(|k| !k.is_empty())
+                    .map(|k| Some(ApiKey::new(k)))
+                    .ok_or_else(|| HubError::MissingKey {
+                        model: name.to_string(),
+                        var: var.clone(),
+                    }),
+            }
+        };
         let mut models = BTreeMap::new();
         for (name, spec) in &manifest.models {
             let provider: Arc<dyn ModelProvider> = match &spec.provider {
@@ -77,26 +128,27 @@ impl ModelHub {
                 ProviderSpec::OpenAi {
                     base_url,
                     api_key_env,
-                } => {
-                    let key = match api_key_env {
-                        None => None,
-                        Some(var) => {
-                            Some(ApiKey::new(env(var).filter(|k| !k.is_empty()).ok_or_else(
-                                || HubError::MissingKey {
-                                    model: name.clone(),
-                                    var: var.clone(),
-                                },
-                            )?))
-                        }
-                    };
-                    Arc::new(OpenAiProvider::new(client.clone(), base_url, key))
-                }
+                } => Arc::new(OpenAiProvider::new(
+                    client.clone(),
+                    base_url,
+                    key(name, api_key_env)?,
+                )),
+                ProviderSpec::Anthropic {
+                    base_url,
+                    api_key_env,
+                } => Arc::new(AnthropicProvider::new(
+                    client.clone(),
+                    base_url,
+                    key(name, api_key_env)?,
+                )),
             };
+            let breaker = spec.breaker.map(Breaker::new);
             models.insert(
                 name.clone(),
                 HubModel {
                     spec: spec.clone(),
                     provider,
+                    breaker,
                 },
             );
         }
@@ -119,13 +171,19 @@ impl ModelHub {
         self.models.get(name).map(|m| &m.spec)
     }
 
-    /// Makes one call on behalf of `caller`, recording the attempt.
+    /// The circuit breaker of model `name`, if it has one.
+    pub fn breaker(&self, name: &str) -> Option<&Breaker> {
+        self.models.get(name).and_then(|m| m.breaker.as_ref())
+    }
+
+    /// Makes one logical call on behalf of `caller`: cache, fallback chain,
+    /// breaker, budget, retries. Every attempt is recorded.
     pub async fn complete(
         &self,
         caller: Caller<'_>,
         req: ChatRequest,
     ) -> Result<ChatResponse, ModelError> {
-        let Some(model) = self.models.get(&req.model) else {
+        let Some(primary) = self.models.get(&req.model) else {
             return Err(ModelError::Denied(format!(
                 "node `{}` asked for model `{}`, which the manifest does not declare",
                 caller.node, req.model
@@ -138,36 +196,183 @@ impl ModelHub {
             ));
             record(
                 caller,
-                &model.spec,
+                &primary.spec,
+                0,
+                None,
                 Usage::default(),
                 err.kind(),
                 Instant::now(),
             );
             return Err(err);
         }
-        // If this future is dropped mid-call (run cancelled or past its
-        // deadline), the guard still records the attempt, as `cancelled`.
-        let mut attempt = Attempt {
-            caller,
-            spec: &model.spec,
-            started: Instant::now(),
-            finished: false,
-        };
-        let result = match tokio::time::timeout(
-            model.spec.timeout,
-            model.provider.complete(&model.spec.upstream, &req),
-        )
-        .await
-        {
-            Ok(r) => r,
-            Err(_) => Err(ModelError::Timeout),
-        };
-        attempt.finished = true;
-        let usage = result.as_ref().map_or(Usage::default(), |r| r.usage);
-        let outcome = result.as_ref().map_or_else(ModelError::kind, |_| "ok");
-        record(caller, &model.spec, usage, outcome, attempt.started);
-        tracing::debug!(node = caller.node, model = %req.model, outcome, "model call");
-        result
+        if let Some(hit) = caller.cache.and_then(|c| c.get(&req)) {
+            record(
+                caller,
+                &primary.spec,
+                0,
+                None,
+                Usage::default(),
+                "cache-hit",
+                Instant::now(),
+            );
+            return Ok(hit);
+        }
+        let policy = effective(&primary.spec.policy, caller.overrides);
+        let chain = std::iter::once(req.model.clone()).chain(policy.fallback.iter().cloned());
+        let mut last = ModelError::Unavailable(format!("model `{}` was not tried", req.model));
+        for (i, name) in chain.enumerate() {
+            let Some(model) = self.models.get(&name) else {
+                continue;
+            };
+            let fallback_from = (i > 0).then_some(req.model.as_str());
+            // A fallback model keeps its own timeout and retries (unless the
+            // node overrides them) but never chains further.
+            let p = if i == 0 {
+                policy.clone()
+            } else {
+                effective(&model.spec.policy, caller.overrides)
+            };
+            let mut attempt_req = req.clone();
+            attempt_req.model = name.clone();
+            match self
+                .try_model(caller, model, &p, attempt_req, fallback_from)
+                .await
+            {
+                Ok(resp) => {
+                    if let Some(c) = caller.cache {
+                        c.put(&req, &resp);
+                    }
+                    return Ok(resp);
+                }
+                // Budgets and malformed requests do not improve elsewhere.
+                Err(
+                    e @ (ModelError::BudgetExceeded(_)
+                    | ModelError::InvalidRequest(_)
+                    | ModelError::Denied(_)),
+                ) => return Err(e),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// Up to `1 + retries` attempts at one model.
+    async fn try_model(
+        &self,
+        caller: Caller<'_>,
+        model: &HubModel,
+        policy: &CallPolicy,
+        mut req: ChatRequest,
+        fallback_from: Option<&str>,
+    ) -> Result<ChatResponse, ModelError> {
+        let spec = &model.spec;
+        let prompt = estimate_prompt_tokens(&req.messages);
+        let output = req.max_tokens.map_or(DEFAULT_RESERVED_OUTPUT, u64::from);
+        let mut last = ModelError::Unavailable(format!("model `{}` was not tried", spec.name));
+        for attempt in 0..=policy.retries {
+            if let Some(b) = &model.breaker {
+                if !b.admit() {
+                    record(
+                        caller,
+                        spec,
+                        attempt,
+                        fallback_from,
+                        Usage::default(),
+                        "circuit-open",
+                        Instant::now(),
+                    );
+                    return Err(ModelError::Unavailable(format!(
+                        "circuit open for model `{}` after repeated failures",
+                        spec.name
+                    )));
+                }
+            }
+            let reservation = match caller.budget {
+                None => None,
+                Some(b) => match b.reserve(
+                    caller.node,
+                    prompt + output,
+                    spec.price.cost(prompt, output),
+                ) {
+                    Ok(r) => Some(r),
+                    Err(why) => {
+                        let err = ModelError::BudgetExceeded(format!(
+                            "{why}; the call to `{}` was not sent",
+                            spec.name
+                        ));
+                        record(
+                            caller,
+                            spec,
+                            attempt,
+                            fallback_from,
+                            Usage::default(),
+                            err.kind(),
+                            Instant::now(),
+                        );
+                        return Err(err);
+                    }
+                },
+            };
+            req.attempt = attempt;
+            // If this future is dropped mid-call (run cancelled or past its
+            // deadline), the guard still records the attempt, as `cancelled`.
+            let mut guard = Attempt {
+                caller,
+                spec,
+                attempt,
+                fallback_from,
+                started: Instant::now(),
+                finished: false,
+            };
+            let result = match tokio::time::timeout(
+                policy.timeout,
+                model.provider.complete(&spec.upstream, &req),
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(super::ProviderError::transient(ModelError::Timeout)),
+            };
+            guard.finished = true;
+            let usage = result.as_ref().map_or(Usage::default(), |r| r.usage);
+            if let (Some(b), Some(r)) = (caller.budget, reservation) {
+                b.settle(
+                    r,
+                    usage.input_tokens + usage.output_tokens,
+                    spec.price.cost(usage.input_tokens, usage.output_tokens),
+                );
+            }
+            let outcome = result.as_ref().map_or_else(|e| e.error.kind(), |_| "ok");
+            record(
+                caller,
+                spec,
+                attempt,
+                fallback_from,
+                usage,
+                outcome,
+                guard.started,
+            );
+            tracing::debug!(node = caller.node, model = %spec.name, attempt, outcome, "model call");
+            match result {
+                Ok(resp) => {
+                    if let Some(b) = &model.breaker {
+                        b.success();
+                    }
+                    return Ok(resp);
+                }
+                Err(e) if !e.retryable => return Err(e.error),
+                Err(e) => {
+                    if let Some(b) = &model.breaker {
+                        b.failure();
+                    }
+                    if attempt < policy.retries {
+                        tokio::time::sleep(backoff(policy, attempt, e.retry_after)).await;
+                    }
+                    last = e.error;
+                }
+            }
+        }
+        Err(last)
     }
 
     /// Makes several calls concurrently; answers come back in order.
@@ -180,10 +385,38 @@ impl ModelHub {
     }
 }
 
+/// A model's policy with a node's overrides applied.
+fn effective(base: &CallPolicy, o: &PolicyOverride) -> CallPolicy {
+    CallPolicy {
+        timeout: o.timeout.unwrap_or(base.timeout),
+        retries: o.retries.unwrap_or(base.retries),
+        backoff: base.backoff,
+        max_backoff: base.max_backoff,
+        fallback: o.fallback.clone().unwrap_or_else(|| base.fallback.clone()),
+    }
+}
+
+/// Exponential backoff with full jitter: a random wait up to
+/// `backoff × 2^attempt` (capped), but never less than the upstream's
+/// `Retry-After` (also capped at `max_backoff`).
+pub fn backoff(policy: &CallPolicy, attempt: u32, retry_after: Option<Duration>) -> Duration {
+    let ceiling = policy
+        .backoff
+        .saturating_mul(1u32 << attempt.min(16))
+        .min(policy.max_backoff);
+    let jittered = ceiling.mul_f64(fastrand::f64());
+    match retry_after {
+        Some(ra) => jittered.max(ra.min(policy.max_backoff)),
+        None => jittered,
+    }
+}
+
 /// An attempt in flight; records itself as `cancelled` if dropped unfinished.
 struct Attempt<'a> {
     caller: Caller<'a>,
     spec: &'a ModelSpec,
+    attempt: u32,
+    fallback_from: Option<&'a str>,
     started: Instant,
     finished: bool,
 }
@@ -194,6 +427,8 @@ impl Drop for Attempt<'_> {
             record(
                 self.caller,
                 self.spec,
+                self.attempt,
+                self.fallback_from,
                 Usage::default(),
                 "cancelled",
                 self.started,
@@ -202,12 +437,22 @@ impl Drop for Attempt<'_> {
     }
 }
 
-fn record(caller: Caller<'_>, spec: &ModelSpec, usage: Usage, outcome: &str, started: Instant) {
+fn record(
+    caller: Caller<'_>,
+    spec: &ModelSpec,
+    attempt: u32,
+    fallback_from: Option<&str>,
+    usage: Usage,
+    outcome: &str,
+    started: Instant,
+) {
     let cost = spec.price.cost(usage.input_tokens, usage.output_tokens);
     caller.ledger.record(LedgerEntry {
         node: caller.node.to_string(),
         model: spec.name.clone(),
         upstream: spec.upstream.clone(),
+        attempt,
+        fallback_from: fallback_from.map(str::to_string),
         outcome: outcome.to_string(),
         input_tokens: usage.input_tokens,
         output_tokens: usage.output_tokens,
@@ -216,4 +461,31 @@ fn record(caller: Caller<'_>, spec: &ModelSpec, usage: Usage, outcome: &str, sta
         cost_pusd: cost.0,
         latency_us: started.elapsed().as_micros() as u64,
     });
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn backoff_grows_jitters_and_honours_retry_after() {
+        let p = CallPolicy {
+            timeout: Duration::from_secs(1),
+            retries: 5,
+            backoff: Duration::from_millis(100),
+            max_backoff: Duration::from_secs(1),
+            fallback: vec![],
+        };
+        for _ in 0..100 {
+            assert!(backoff(&p, 0, None) <= Duration::from_millis(100));
+            assert!(backoff(&p, 3, None) <= Duration::from_millis(800));
+            assert!(backoff(&p, 10, None) <= Duration::from_secs(1));
+            assert!(backoff(&p, 0, Some(Duration::from_millis(700))) >= Duration::from_millis(700));
+            assert_eq!(
+                backoff(&p, 0, Some(Duration::from_secs(30))),
+                Duration::from_secs(1),
+                "capped"
+            );
+        }
+    }
 }

@@ -17,7 +17,14 @@ pub struct LedgerEntry {
     pub model: String,
     /// Provider-side model id.
     pub upstream: String,
-    /// `ok` or the model-error kind (`timeout`, `denied`, …).
+    /// Attempt number at this model (0 first; retries count up).
+    pub attempt: u32,
+    /// When this model was tried as a fallback: the model the node asked for.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub fallback_from: Option<String>,
+    /// `ok`, `cache-hit`, `cancelled`, `circuit-open`, or the model-error
+    /// kind (`timeout`, `rate-limited`, `unavailable`, `denied`,
+    /// `budget-exceeded`, `invalid-request`).
     pub outcome: String,
     /// Prompt tokens (0 when the call failed before an answer).
     pub input_tokens: u64,
@@ -52,7 +59,7 @@ impl Totals {
     /// Adds one entry.
     pub fn add(&mut self, e: &LedgerEntry) {
         self.calls += 1;
-        self.failed += u64::from(e.outcome != "ok");
+        self.failed += u64::from(e.outcome != "ok" && e.outcome != "cache-hit");
         self.input_tokens += e.input_tokens;
         self.output_tokens += e.output_tokens;
         self.cost += e.cost;

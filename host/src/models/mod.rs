@@ -2,6 +2,10 @@
 //! providers, prices and exact costs, the per-run cost ledger, and the
 //! [`ModelHub`] through which every model call from a node is made.
 
+pub mod anthropic;
+mod breaker;
+mod budget;
+mod cache;
 mod cost;
 mod hub;
 mod ledger;
@@ -11,21 +15,28 @@ mod types;
 
 use async_trait::async_trait;
 
+pub use breaker::{Breaker, BreakerSpec, BreakerState};
+pub use budget::{BudgetSpec, Reservation, RunBudget};
+pub use cache::{CacheSpec, ResponseCache};
 pub use cost::{Cost, Price};
 pub use hub::{Caller, HubError, ModelHub};
 pub use ledger::{Ledger, LedgerEntry, Totals};
 pub use types::{
     estimate_prompt_tokens, estimate_tokens, ChatMessage, ChatRequest, ChatResponse, ChatRole,
-    ModelError, ResponseFormat, Usage,
+    ModelError, ProviderError, ResponseFormat, Usage,
 };
 
 /// Something that answers chat completions.
 ///
-/// Providers do one attempt; the hub around them applies timeouts, grants and
-/// accounting.
+/// Providers make one attempt and say whether retrying may help; the hub
+/// around them applies grants, budgets, timeouts, retries, fallbacks, the
+/// circuit breaker, the cache and accounting.
 #[async_trait]
 pub trait ModelProvider: Send + Sync {
     /// Sends `req` to model `upstream` (the provider's own id).
-    async fn complete(&self, upstream: &str, req: &ChatRequest)
-        -> Result<ChatResponse, ModelError>;
+    async fn complete(
+        &self,
+        upstream: &str,
+        req: &ChatRequest,
+    ) -> Result<ChatResponse, ProviderError>;
 }

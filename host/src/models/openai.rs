@@ -12,8 +12,8 @@ use async_trait::async_trait;
 use serde_json::{json, Value};
 
 use super::types::{
-    estimate_prompt_tokens, estimate_tokens, ChatRequest, ChatResponse, ModelError, ResponseFormat,
-    Usage,
+    estimate_prompt_tokens, estimate_tokens, ChatRequest, ChatResponse, ModelError, ProviderError,
+    ResponseFormat, Usage,
 };
 use super::ModelProvider;
 
@@ -25,6 +25,11 @@ impl ApiKey {
     /// Wraps a key.
     pub fn new(key: impl Into<String>) -> Self {
         Self(key.into())
+    }
+
+    /// The key itself, for the one header that carries it.
+    pub(crate) fn expose(&self) -> &str {
+        &self.0
     }
 }
 
@@ -94,7 +99,7 @@ impl ModelProvider for OpenAiProvider {
         &self,
         upstream: &str,
         req: &ChatRequest,
-    ) -> Result<ChatResponse, ModelError> {
+    ) -> Result<ChatResponse, ProviderError> {
         let mut http = self
             .client
             .post(&self.endpoint)
@@ -102,24 +107,52 @@ impl ModelProvider for OpenAiProvider {
         if let Some(key) = &self.key {
             http = http.bearer_auth(&key.0);
         }
-        let resp = http.send().await.map_err(transport_error)?;
-        let status = resp.status();
-        let text = resp.text().await.map_err(transport_error)?;
-        if !status.is_success() {
-            return Err(status_error(status.as_u16(), &text));
-        }
-        parse_response(&text, req)
+        let text = send(http).await?;
+        parse_response(&text, req).map_err(ProviderError::transient)
     }
 }
 
-fn transport_error(e: reqwest::Error) -> ModelError {
-    if e.is_timeout() {
+/// Sends a request and returns the body of a 2xx answer; anything else
+/// becomes a classified [`ProviderError`]. Shared by the HTTP providers.
+pub(crate) async fn send(http: reqwest::RequestBuilder) -> Result<String, ProviderError> {
+    let resp = http.send().await.map_err(transport_error)?;
+    let status = resp.status().as_u16();
+    let retry_after = retry_after(resp.headers());
+    // A body cut short (connection reset, truncated Content-Length) is a
+    // transport error here, and transient.
+    let text = resp.text().await.map_err(transport_error)?;
+    if (200..300).contains(&status) {
+        return Ok(text);
+    }
+    let mut err = status_error(status, &text);
+    err.retry_after = retry_after;
+    Err(err)
+}
+
+/// `Retry-After` (seconds; OpenAI also sends `retry-after-ms`).
+fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
+    let get = |name: &str| {
+        headers
+            .get(name)
+            .and_then(|v| v.to_str().ok())
+            .map(str::trim)
+    };
+    if let Some(ms) = get("retry-after-ms").and_then(|v| v.parse::<f64>().ok()) {
+        return Some(Duration::from_secs_f64((ms / 1000.0).clamp(0.0, 3600.0)));
+    }
+    get("retry-after")
+        .and_then(|v| v.parse::<f64>().ok())
+        .map(|s| Duration::from_secs_f64(s.clamp(0.0, 3600.0)))
+}
+
+fn transport_error(e: reqwest::Error) -> ProviderError {
+    ProviderError::transient(if e.is_timeout() {
         ModelError::Timeout
     } else if e.is_connect() {
         ModelError::Unavailable(format!("cannot connect: {}", root_cause(&e)))
     } else {
         ModelError::Unavailable(format!("transport error: {}", root_cause(&e)))
-    }
+    })
 }
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
@@ -135,16 +168,24 @@ fn excerpt(body: &str) -> String {
     t.replace('\n', " ")
 }
 
-/// Maps an HTTP error status to a model error.
-pub fn status_error(status: u16, body: &str) -> ModelError {
-    match status {
+/// Classifies an HTTP error status: 408, 409, 429 and 5xx are transient;
+/// other 4xx are not.
+pub fn status_error(status: u16, body: &str) -> ProviderError {
+    let error = match status {
         429 => ModelError::RateLimited,
         408 => ModelError::Timeout,
-        401 | 403 => ModelError::Unavailable(format!(
+        401 | 403 => ModelError::Denied(format!(
             "upstream refused the credentials (HTTP {status}); check the key in the variable named by `api-key-env`"
         )),
+        409 => ModelError::Unavailable(format!("HTTP 409: {}", excerpt(body))),
         400..=499 => ModelError::InvalidRequest(format!("HTTP {status}: {}", excerpt(body))),
         _ => ModelError::Unavailable(format!("HTTP {status}: {}", excerpt(body))),
+    };
+    let retryable = matches!(status, 408 | 409 | 429) || status >= 500;
+    ProviderError {
+        error,
+        retryable,
+        retry_after: None,
     }
 }
 
@@ -219,12 +260,26 @@ mod tests {
 
     #[test]
     fn openai_status_mapping() {
-        assert_eq!(status_error(429, ""), ModelError::RateLimited);
-        assert!(matches!(status_error(503, ""), ModelError::Unavailable(_)));
+        assert_eq!(status_error(429, "").error, ModelError::RateLimited);
+        assert!(status_error(429, "").retryable);
         assert!(matches!(
-            status_error(400, "bad"),
+            status_error(503, "").error,
+            ModelError::Unavailable(_)
+        ));
+        assert!(
+            status_error(503, "").retryable
+                && status_error(408, "").retryable
+                && status_error(409, "").retryable
+        );
+        assert!(matches!(
+            status_error(400, "bad").error,
             ModelError::InvalidRequest(_)
         ));
+        assert!(
+            !status_error(400, "").retryable
+                && !status_error(401, "").retryable
+                && !status_error(404, "").retryable
+        );
     }
 
     #[test]

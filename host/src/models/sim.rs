@@ -12,7 +12,7 @@ use serde_json::{json, Value};
 
 use super::types::{
     estimate_prompt_tokens, estimate_tokens, ChatRequest, ChatResponse, ChatRole, ModelError,
-    ResponseFormat, Usage,
+    ProviderError, ResponseFormat, Usage,
 };
 use super::ModelProvider;
 use crate::config::SimSpec;
@@ -33,7 +33,15 @@ impl SimProvider {
     /// determinism cheaply.
     pub fn answer(&self, upstream: &str, req: &ChatRequest) -> Result<ChatResponse, ModelError> {
         let mut rng = fastrand::Rng::with_seed(self.request_hash(upstream, req));
-        if rng.f64() < self.spec.error_rate {
+        // Faults are drawn per attempt, so a retry of a failed call can
+        // succeed, deterministically; the answer itself does not change.
+        let fault = fastrand::Rng::with_seed(
+            self.request_hash(upstream, req)
+                ^ u64::from(req.attempt).wrapping_mul(0x9e37_79b9_7f4a_7c15),
+        )
+        .f64();
+        let _ = rng.f64();
+        if fault < self.spec.error_rate {
             return Err(ModelError::Unavailable(format!(
                 "sim model `{upstream}`: injected fault"
             )));
@@ -98,14 +106,18 @@ impl ModelProvider for SimProvider {
         &self,
         upstream: &str,
         req: &ChatRequest,
-    ) -> Result<ChatResponse, ModelError> {
+    ) -> Result<ChatResponse, ProviderError> {
         let answer = self.answer(upstream, req);
         let tokens = answer.as_ref().map_or(0, |a| a.usage.output_tokens);
         let latency = self.latency(tokens);
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
-        answer
+        // Injected faults are transient, like a real upstream's 503.
+        answer.map_err(|e| match e {
+            ModelError::InvalidRequest(_) => ProviderError::permanent(e),
+            other => ProviderError::transient(other),
+        })
     }
 }
 

@@ -51,6 +51,9 @@ pub struct ChatRequest {
     pub format: ResponseFormat,
     /// Extra provider parameters (a JSON object), merged into the body.
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Which attempt at this call this is (0 first); set by the hub, never
+    /// sent upstream.
+    pub attempt: u32,
 }
 
 /// Token counts of one call.
@@ -126,4 +129,37 @@ pub fn estimate_prompt_tokens(messages: &[ChatMessage]) -> u64 {
         .map(|m| estimate_tokens(&m.content) + 4)
         .sum::<u64>()
         + 2
+}
+
+/// One failed provider attempt: the model error, whether trying again may
+/// help, and how long the upstream asked us to wait.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ProviderError {
+    /// What failed.
+    pub error: ModelError,
+    /// True for transient failures: timeouts, connection errors, 408, 409,
+    /// 429, 5xx, malformed or truncated bodies.
+    pub retryable: bool,
+    /// The upstream's `Retry-After`, if it sent one.
+    pub retry_after: Option<std::time::Duration>,
+}
+
+impl ProviderError {
+    /// A transient failure.
+    pub fn transient(error: ModelError) -> Self {
+        Self {
+            error,
+            retryable: true,
+            retry_after: None,
+        }
+    }
+
+    /// A failure that will not go away by retrying.
+    pub fn permanent(error: ModelError) -> Self {
+        Self {
+            error,
+            retryable: false,
+            retry_after: None,
+        }
+    }
 }

@@ -105,6 +105,7 @@ impl Pipeline {
             scope: RunScope {
                 hub: self.hub.clone(),
                 ledger: ledger.clone(),
+                budget: Arc::new(self.run_budget()),
             },
             deadline: started + self.manifest.deadline,
             recorder: recorder.clone(),

@@ -14,7 +14,7 @@ pub use outcome::{PolicyAction, PolicyEvent, RunError, RunOutcome, TraceStep};
 
 use crate::config::{ConfigError, Diagnostic, Manifest, NodeSpec};
 use crate::engine::{NodeComponent, NodeContext, NodeEngine};
-use crate::models::ModelHub;
+use crate::models::{ModelHub, ResponseCache, RunBudget};
 use crate::schema::Schema;
 
 /// A node ready to run.
@@ -138,6 +138,18 @@ impl Pipeline {
         &self.nodes
     }
 
+    /// Fresh budgets for one run: the pipeline's and each node's.
+    pub fn run_budget(&self) -> RunBudget {
+        RunBudget::new(
+            self.manifest.budget,
+            self.manifest
+                .nodes
+                .iter()
+                .map(|(n, s)| (n.clone(), s.budget))
+                .collect(),
+        )
+    }
+
     /// The model hub.
     pub fn hub(&self) -> &Arc<ModelHub> {
         &self.hub
@@ -171,5 +183,7 @@ fn context_of(spec: &NodeSpec) -> NodeContext {
             .collect(),
         granted: spec.models.clone(),
         limits: spec.limits,
+        policy: spec.model_policy.clone(),
+        cache: spec.cache.map(|c| Arc::new(ResponseCache::new(c))),
     }
 }

@@ -1,0 +1,173 @@
+//! The response cache, opt-in per node: exact match on the normalised
+//! request (model, messages, generation settings), with a TTL and a bound
+//! on entries (oldest evicted first). A hit costs nothing and is recorded in
+//! the ledger as `cache-hit`.
+
+use std::collections::{HashMap, VecDeque};
+use std::sync::Mutex;
+use std::time::{Duration, Instant};
+
+use sha2::{Digest, Sha256};
+
+use super::types::{ChatRequest, ChatResponse, ResponseFormat};
+
+/// Cache settings.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CacheSpec {
+    /// How long an answer stays valid.
+    pub ttl: Duration,
+    /// Most answers kept.
+    pub max_entries: usize,
+}
+
+/// Answers by key, and keys in insertion order (for eviction).
+type Entries = (HashMap<[u8; 32], (Instant, ChatResponse)>, VecDeque<[u8; 32]>);
+
+/// One node's cache.
+#[derive(Debug)]
+pub struct ResponseCache {
+    spec: CacheSpec,
+    inner: Mutex<Entries>,
+}
+
+/// The cache key: a digest of everything that shapes the answer, with
+/// message text trimmed (so trailing whitespace does not miss).
+pub fn key(req: &ChatRequest) -> [u8; 32] {
+    let mut h = Sha256::new();
+    h.update(req.model.as_bytes());
+    for m in &req.messages {
+        h.update([0, m.role as u8]);
+        h.update(m.content.trim().as_bytes());
+    }
+    h.update(req.max_tokens.unwrap_or(0).to_le_bytes());
+    h.update(req.temperature.map_or(-1.0f32, |t| t).to_le_bytes());
+    match &req.format {
+        ResponseFormat::Text => h.update([1]),
+        ResponseFormat::JsonObject => h.update([2]),
+        ResponseFormat::JsonSchema(s) => {
+            h.update([3]);
+            h.update(s.as_bytes());
+        }
+    }
+    if let Some(extra) = &req.extra {
+        h.update(serde_json::to_vec(extra).unwrap_or_default());
+    }
+    h.finalize().into()
+}
+
+impl ResponseCache {
+    /// An empty cache.
+    pub fn new(spec: CacheSpec) -> Self {
+        Self {
+            spec,
+            inner: Mutex::new((HashMap::new(), VecDeque::new())),
+        }
+    }
+
+    /// A fresh cached answer for `req`, if any.
+    pub fn get(&self, req: &ChatRequest) -> Option<ChatResponse> {
+        let k = key(req);
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        match g.0.get(&k) {
+            Some((at, resp)) if at.elapsed() < self.spec.ttl => Some(resp.clone()),
+            Some(_) => {
+                g.0.remove(&k);
+                None
+            }
+            None => None,
+        }
+    }
+
+    /// Stores an answer, evicting the oldest past the bound.
+    pub fn put(&self, req: &ChatRequest, resp: &ChatResponse) {
+        if self.spec.max_entries == 0 {
+            return;
+        }
+        let k = key(req);
+        let mut g = self.inner.lock().unwrap_or_else(|p| p.into_inner());
+        if g.0.insert(k, (Instant::now(), resp.clone())).is_none() {
+            g.1.push_back(k);
+        }
+        while g.0.len() > self.spec.max_entries {
+            match g.1.pop_front() {
+                Some(old) => {
+                    g.0.remove(&old);
+                }
+                None => break,
+            }
+        }
+        // Keep the order queue from growing with keys already evicted by TTL.
+        if g.1.len() > self.spec.max_entries * 2 {
+            let live: Vec<[u8; 32]> =
+                g.1.iter()
+                    .filter(|k| g.0.contains_key(*k))
+                    .copied()
+                    .collect();
+            g.1 = live.into();
+        }
+    }
+
+    /// Entries held.
+    pub fn len(&self) -> usize {
+        self.inner.lock().unwrap_or_else(|p| p.into_inner()).0.len()
+    }
+
+    /// True when empty.
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::models::{ChatMessage, ChatRole, Usage};
+
+    fn req(t: &str) -> ChatRequest {
+        ChatRequest {
+            model: "m".into(),
+            messages: vec![ChatMessage {
+                role: ChatRole::User,
+                content: t.into(),
+            }],
+            ..Default::default()
+        }
+    }
+    fn resp(t: &str) -> ChatResponse {
+        ChatResponse {
+            content: t.into(),
+            usage: Usage::default(),
+        }
+    }
+
+    #[test]
+    fn cache_hits_normalised_requests_and_expires() {
+        let c = ResponseCache::new(CacheSpec {
+            ttl: Duration::from_millis(40),
+            max_entries: 10,
+        });
+        c.put(&req("hello"), &resp("a"));
+        assert_eq!(
+            c.get(&req("hello  ")).unwrap().content,
+            "a",
+            "trailing space still hits"
+        );
+        assert!(c.get(&req("other")).is_none());
+        std::thread::sleep(Duration::from_millis(50));
+        assert!(c.get(&req("hello")).is_none(), "expired");
+    }
+
+    #[test]
+    fn cache_is_bounded_oldest_first() {
+        let c = ResponseCache::new(CacheSpec {
+            ttl: Duration::from_secs(60),
+            max_entries: 2,
+        });
+        for t in ["a", "b", "c"] {
+            c.put(&req(t), &resp(t));
+        }
+        assert_eq!(c.len(), 2);
+        assert!(c.get(&req("a")).is_none());
+        assert!(c.get(&req("c")).is_some());
+    }
+}
