@@ -257,3 +257,68 @@ async fn example_sim_outputs_are_deterministic_across_runs() {
     assert_eq!(a.len(), 60);
     assert_eq!(a, b);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_with_the_frontier_upstream_down_falls_back_and_costs_add_up() {
+    let tickets = std::fs::read(root().join("examples/support-triage/tickets.jsonl")).unwrap();
+    let first_60: Vec<u8> = tickets
+        .split_inclusive(|b| *b == b'\n')
+        .take(60)
+        .flatten()
+        .copied()
+        .collect();
+    let m = switchyard::config::load(&root().join("examples/support-triage/frontier-down.toml"))
+        .unwrap();
+    let hub = ModelHub::from_manifest(&m).unwrap();
+    let p = Pipeline::load(&engine(None), m, hub).await.unwrap();
+    let mut out = Vec::new();
+    let summary = run_batch(
+        &p,
+        &first_60[..],
+        &mut out,
+        BatchOptions {
+            concurrency: 16,
+            ..Default::default()
+        },
+        |_| {},
+    )
+    .await
+    .unwrap();
+    let records: Vec<Value> = String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(records.len(), 60, "no ticket lost");
+    assert!(
+        records.iter().all(|r| r["ok"] == true),
+        "fallbacks absorbed the outage"
+    );
+    let entries: Vec<&Value> = records
+        .iter()
+        .flat_map(|r| r["ledger"].as_array().unwrap().iter())
+        .collect();
+    assert!(
+        entries
+            .iter()
+            .all(|e| e["model"] != "frontier" || e["outcome"] != "ok"),
+        "the frontier upstream never answers"
+    );
+    assert!(entries.iter().any(|e| e["model"] == "frontier-backup"
+        && e["fallback_from"] == "frontier"
+        && e["outcome"] == "ok"));
+    assert!(
+        entries.iter().any(|e| e["outcome"] == "circuit-open"),
+        "repeated failures open the frontier's circuit"
+    );
+    assert!(summary.calls.fallbacks > 0 && summary.calls.failed > 0);
+    let sum: u64 = entries
+        .iter()
+        .map(|e| e["cost_pusd"].as_u64().unwrap())
+        .sum();
+    assert_eq!(
+        summary.totals.cost.0, sum,
+        "the summary's cost is exactly the ledger's"
+    );
+    assert!(summary.to_string().contains("fallbacks"), "{summary}");
+}

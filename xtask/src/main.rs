@@ -134,14 +134,22 @@ fn lint() -> Result<(), String> {
 
 fn bench() -> Result<(), String> {
     plugins()?;
-    run(cargo().args([
-        "run",
-        "--release",
-        "--quiet",
-        "--package",
-        "switchyard",
-        "--",
-        "bench",
+    for manifest in [
+        "examples/support-triage/basic.toml",
         "examples/support-triage/pipeline.toml",
-    ]))
+    ] {
+        run(cargo()
+            .args([
+                "run",
+                "--release",
+                "--quiet",
+                "--package",
+                "switchyard",
+                "--",
+                "bench",
+                manifest,
+            ])
+            .args(["--input", "examples/support-triage/tickets.jsonl"]))?;
+    }
+    Ok(())
 }

@@ -14,7 +14,7 @@ use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
 pub use input::{parse_line, InputLine};
 pub use record::{ErrorRecord, OutputRecord};
-pub use summary::{Accuracy, Baseline, NodeStats, Summary};
+pub use summary::{Accuracy, Baseline, CallStats, NodeStats, Summary};
 
 use crate::pipeline::Pipeline;
 

@@ -51,6 +51,23 @@ pub struct Accuracy {
     pub correct: u64,
 }
 
+/// Model-layer counts over every ledger entry.
+#[derive(Debug, Clone, Copy, Default, Serialize, PartialEq, Eq)]
+pub struct CallStats {
+    /// Attempts that failed (any outcome but `ok` and `cache-hit`).
+    pub failed: u64,
+    /// Retries (attempts after the first, at the same model).
+    pub retries: u64,
+    /// Switches to a fallback model.
+    pub fallbacks: u64,
+    /// Answers served from a response cache.
+    pub cache_hits: u64,
+    /// Calls refused by the circuit breaker.
+    pub circuit_open: u64,
+    /// Calls refused by a budget.
+    pub budget_refused: u64,
+}
+
 /// What the same inputs cost sent straight to one model.
 #[derive(Debug, Clone, Serialize)]
 pub struct Baseline {
@@ -79,6 +96,8 @@ pub struct Summary {
     pub accuracy: Accuracy,
     /// `on-reject` decisions over every gated node.
     pub policy: BTreeMap<&'static str, u64>,
+    /// What the model layer did over every call.
+    pub calls: CallStats,
     /// The same inputs sent straight to one model, when measured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<Baseline>,
@@ -102,6 +121,7 @@ impl Summary {
             totals: Totals::default(),
             accuracy: Accuracy::default(),
             policy: BTreeMap::new(),
+            calls: CallStats::default(),
             baseline: None,
             wall_s: 0.0,
         }
@@ -158,6 +178,13 @@ impl Summary {
             *self.policy.entry(ev.action.as_str()).or_default() += 1;
         }
         for e in &run.ledger {
+            let c = &mut self.calls;
+            c.failed += u64::from(e.outcome != "ok" && e.outcome != "cache-hit");
+            c.retries += u64::from(e.attempt > 0);
+            c.fallbacks += u64::from(e.fallback_from.is_some() && e.attempt == 0);
+            c.cache_hits += u64::from(e.outcome == "cache-hit");
+            c.circuit_open += u64::from(e.outcome == "circuit-open");
+            c.budget_refused += u64::from(e.outcome == "budget-exceeded");
             if let Some(s) = self.nodes.get_mut(&e.node) {
                 s.model.add(e);
             }
@@ -259,6 +286,14 @@ impl fmt::Display for Summary {
             self.totals.output_tokens,
             self.totals.cost.to_string()
         )?;
+        let c = &self.calls;
+        if c.failed + c.retries + c.fallbacks + c.cache_hits > 0 {
+            write!(
+                f,
+                "\n\nmodel calls: {} failed attempts, {} retries, {} fallbacks, {} cache hits, {} refused by circuit breakers, {} by budgets",
+                c.failed, c.retries, c.fallbacks, c.cache_hits, c.circuit_open, c.budget_refused
+            )?;
+        }
         if !self.policy.is_empty() {
             let parts: Vec<String> = self
                 .policy

@@ -21,7 +21,10 @@ pub struct CacheSpec {
 }
 
 /// Answers by key, and keys in insertion order (for eviction).
-type Entries = (HashMap<[u8; 32], (Instant, ChatResponse)>, VecDeque<[u8; 32]>);
+type Entries = (
+    HashMap<[u8; 32], (Instant, ChatResponse)>,
+    VecDeque<[u8; 32]>,
+);
 
 /// One node's cache.
 #[derive(Debug)]
