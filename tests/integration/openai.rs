@@ -142,3 +142,62 @@ async fn openai_missing_key_variable_is_a_clear_startup_error() {
     );
     assert!(err.contains("provider = \"sim\""), "{err}");
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn anthropic_provider_calls_a_local_messages_server() {
+    let server = MockUpstream::start(vec![Reply::Json(
+        200,
+        json!({"id": "msg_1", "type": "message", "role": "assistant",
+               "content": [{"type": "text", "text": "hello from "}, {"type": "text", "text": "claude"}],
+               "usage": {"input_tokens": 13, "output_tokens": 4}})
+        .to_string(),
+    )])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"[pipeline]
+name = "anthropic"
+
+[models.claude]
+provider = "anthropic"
+upstream = "claude-test"
+base-url = "{}"
+api-key-env = "SWITCHYARD_TEST_ANTHROPIC_KEY"
+price = {{ input = 3.0, output = 15.0 }}
+
+[nodes.w]
+role = "worker"
+component = {}
+models = ["claude"]
+settings = {{ do = "model", model = "claude" }}
+"#,
+        server.base_url,
+        toml_path(&fixture("worker_hostile"))
+    );
+    let m = manifest(dir.path(), &text).unwrap();
+    let hub = ModelHub::build(&m, |var| {
+        (var == "SWITCHYARD_TEST_ANTHROPIC_KEY").then(|| KEY.to_string())
+    })
+    .unwrap();
+    let p = Pipeline::load(&engine(None), m, hub).await.unwrap();
+    let o = run(&p, "a1", json!({})).await;
+    assert_eq!(o.result.as_ref().unwrap()["content"], "hello from claude");
+    let req = server.requests.lock().unwrap()[0].clone();
+    assert_eq!(req.request_line, "POST /v1/messages HTTP/1.1");
+    let header = |name: &str| {
+        req.headers
+            .iter()
+            .find(|(k, _)| k == name)
+            .map(|(_, v)| v.clone())
+    };
+    assert_eq!(header("x-api-key").as_deref(), Some(KEY));
+    assert_eq!(header("anthropic-version").as_deref(), Some("2023-06-01"));
+    assert_eq!(req.body["model"], "claude-test");
+    assert_eq!(req.body["max_tokens"], 1024);
+    let e = &o.ledger[0];
+    assert_eq!(
+        (e.input_tokens, e.output_tokens, e.estimated),
+        (13, 4, false)
+    );
+    assert_eq!(e.cost.0, 13 * 3_000_000 + 4 * 15_000_000);
+}
