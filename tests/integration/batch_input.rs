@@ -1,9 +1,8 @@
 //! Batch mode writes exactly one record per input line, in order: malformed
 //! lines become error records for that line and never stop the batch.
 
-use serde_json::Value;
-use switchyard::batch::{run_batch, BatchOptions};
-use switchyard_tests::{hostile_manifest, pipeline};
+use switchyard::batch::BatchOptions;
+use switchyard_tests::{batch, hostile_manifest, pipeline};
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn batch_malformed_lines_become_error_records_and_others_run() {
@@ -21,24 +20,15 @@ async fn batch_malformed_lines_become_error_records_and_others_run() {
         "{\"id\":7,\"input\":{\"do\":\"echo\"},\"expect\":{\"route\":\"x\"}}\n",
         "{\"input\":{\"do\":\"echo\"}}", // last line without newline
     );
-    let mut out = Vec::new();
-    let summary = run_batch(
+    let (records, summary) = batch(
         &p,
         input.as_bytes(),
-        &mut out,
         BatchOptions {
             concurrency: 4,
             ..Default::default()
         },
-        |_| {},
     )
-    .await
-    .unwrap();
-    let records: Vec<Value> = String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    .await;
     let ids: Vec<&str> = records.iter().map(|r| r["id"].as_str().unwrap()).collect();
     assert_eq!(
         ids,

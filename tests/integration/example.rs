@@ -5,45 +5,21 @@
 
 use serde_json::Value;
 use switchyard::batch::{run_batch, BatchOptions};
-use switchyard::engine::NodeEngine;
-use switchyard::models::ModelHub;
-use switchyard::pipeline::Pipeline;
-use switchyard_tests::{engine, root};
+use switchyard_tests::{batch, engine, example, tickets};
 
-async fn example_pipeline(engine: &NodeEngine) -> Pipeline {
-    let m =
-        switchyard::config::load(&root().join("examples/support-triage/pipeline.toml")).unwrap();
-    let hub = ModelHub::from_manifest(&m).unwrap();
-    Pipeline::load(engine, m, hub).await.unwrap()
-}
-
-async fn run_tickets(p: &Pipeline, tickets: &[u8]) -> (Vec<Value>, switchyard::batch::Summary) {
-    let mut out = Vec::new();
-    let summary = run_batch(
-        p,
-        tickets,
-        &mut out,
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn example_support_triage_runs_every_ticket_with_costs() {
+    let tickets = tickets(usize::MAX);
+    let p = example(&engine(None), "pipeline.toml").await;
+    let (records, summary) = batch(
+        &p,
+        &tickets,
         BatchOptions {
             concurrency: 64,
             ..Default::default()
         },
-        |_| {},
     )
-    .await
-    .unwrap();
-    let records = String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
-    (records, summary)
-}
-
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn example_support_triage_runs_every_ticket_with_costs() {
-    let tickets = std::fs::read(root().join("examples/support-triage/tickets.jsonl")).unwrap();
-    let p = example_pipeline(&engine(None)).await;
-    let (records, summary) = run_tickets(&p, &tickets).await;
+    .await;
 
     let input_ids: Vec<String> = tickets
         .split(|b| *b == b'\n')
@@ -165,14 +141,8 @@ async fn example_support_triage_runs_every_ticket_with_costs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn example_reports_monolith_cost_next_to_the_pipeline() {
-    let tickets = std::fs::read(root().join("examples/support-triage/tickets.jsonl")).unwrap();
-    let first_40: Vec<u8> = tickets
-        .split_inclusive(|b| *b == b'\n')
-        .take(40)
-        .flatten()
-        .copied()
-        .collect();
-    let p = example_pipeline(&engine(None)).await;
+    let first_40 = tickets(40);
+    let p = example(&engine(None), "pipeline.toml").await;
     let mut out = Vec::new();
     let opts = BatchOptions {
         concurrency: 40,
@@ -223,13 +193,7 @@ async fn example_reports_monolith_cost_next_to_the_pipeline() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn example_sim_outputs_are_deterministic_across_runs() {
-    let tickets = std::fs::read(root().join("examples/support-triage/tickets.jsonl")).unwrap();
-    let first_60: Vec<u8> = tickets
-        .split_inclusive(|b| *b == b'\n')
-        .take(60)
-        .flatten()
-        .copied()
-        .collect();
+    let first_60 = tickets(60);
     let strip = |records: Vec<Value>| -> Vec<Value> {
         records
             .into_iter()
@@ -245,14 +209,28 @@ async fn example_sim_outputs_are_deterministic_across_runs() {
             .collect()
     };
     let a = strip(
-        run_tickets(&example_pipeline(&engine(None)).await, &first_60)
-            .await
-            .0,
+        batch(
+            &example(&engine(None), "pipeline.toml").await,
+            &first_60,
+            BatchOptions {
+                concurrency: 64,
+                ..Default::default()
+            },
+        )
+        .await
+        .0,
     );
     let b = strip(
-        run_tickets(&example_pipeline(&engine(None)).await, &first_60)
-            .await
-            .0,
+        batch(
+            &example(&engine(None), "pipeline.toml").await,
+            &first_60,
+            BatchOptions {
+                concurrency: 64,
+                ..Default::default()
+            },
+        )
+        .await
+        .0,
     );
     assert_eq!(a.len(), 60);
     assert_eq!(a, b);
@@ -260,35 +238,17 @@ async fn example_sim_outputs_are_deterministic_across_runs() {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn example_with_the_frontier_upstream_down_falls_back_and_costs_add_up() {
-    let tickets = std::fs::read(root().join("examples/support-triage/tickets.jsonl")).unwrap();
-    let first_60: Vec<u8> = tickets
-        .split_inclusive(|b| *b == b'\n')
-        .take(60)
-        .flatten()
-        .copied()
-        .collect();
-    let m = switchyard::config::load(&root().join("examples/support-triage/frontier-down.toml"))
-        .unwrap();
-    let hub = ModelHub::from_manifest(&m).unwrap();
-    let p = Pipeline::load(&engine(None), m, hub).await.unwrap();
-    let mut out = Vec::new();
-    let summary = run_batch(
+    let first_60 = tickets(60);
+    let p = example(&engine(None), "frontier-down.toml").await;
+    let (records, summary) = batch(
         &p,
         &first_60[..],
-        &mut out,
         BatchOptions {
             concurrency: 16,
             ..Default::default()
         },
-        |_| {},
     )
-    .await
-    .unwrap();
-    let records: Vec<Value> = String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    .await;
     assert_eq!(records.len(), 60, "no ticket lost");
     assert!(
         records.iter().all(|r| r["ok"] == true),

@@ -6,12 +6,12 @@
 
 use std::time::{Duration, Instant};
 
-use serde_json::{json, Value};
-use switchyard::batch::{run_batch, BatchOptions};
+use serde_json::json;
+use switchyard::batch::BatchOptions;
 use switchyard::models::{BreakerState, ModelHub};
 use switchyard::pipeline::{Pipeline, RunError, RunOutcome};
 use switchyard_tests::{
-    completion, engine, fixture, manifest, run, toml_path, MockUpstream, Reply,
+    batch, completion, engine, fixture, manifest, run, toml_path, MockUpstream, Reply,
 };
 
 /// A worker calling `remote` (the mock server, 2 retries, 10 ms backoff,
@@ -330,24 +330,15 @@ async fn faults_flaky_upstream_loses_no_input_and_the_ledger_adds_up() {
     let input: String = (0..30)
         .map(|i| format!("{{\"id\":\"t{i}\",\"input\":{{\"n\":{i}}}}}\n"))
         .collect();
-    let mut out = Vec::new();
-    let summary = run_batch(
+    let (records, summary) = batch(
         &p,
         input.as_bytes(),
-        &mut out,
         BatchOptions {
             concurrency: 8,
             ..Default::default()
         },
-        |_| {},
     )
-    .await
-    .unwrap();
-    let records: Vec<Value> = String::from_utf8(out)
-        .unwrap()
-        .lines()
-        .map(|l| serde_json::from_str(l).unwrap())
-        .collect();
+    .await;
     assert_eq!(records.len(), 30, "one record per input");
     assert!(
         records.iter().all(|r| r["ok"] == true),

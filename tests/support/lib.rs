@@ -285,3 +285,40 @@ sim = { ttft-ms = 200, reply = "slow answer" }
             .replace("{J}", &toml_path(&fixture("judge_scripted")))
     )
 }
+
+/// Runs JSONL `input` through `p` as `switchyard run` does; returns the
+/// parsed output records and the summary.
+pub async fn batch(
+    p: &Pipeline,
+    input: &[u8],
+    opts: switchyard::batch::BatchOptions,
+) -> (Vec<Value>, switchyard::batch::Summary) {
+    let mut out = Vec::new();
+    let summary = switchyard::batch::run_batch(p, input, &mut out, opts, |_| {})
+        .await
+        .expect("batch completes");
+    let records = String::from_utf8(out)
+        .expect("UTF-8 output")
+        .lines()
+        .map(|l| serde_json::from_str(l).expect("JSON record"))
+        .collect();
+    (records, summary)
+}
+
+/// The first `n` lines of the support-triage example's tickets.
+pub fn tickets(n: usize) -> Vec<u8> {
+    let all = std::fs::read(root().join("examples/support-triage/tickets.jsonl")).expect("tickets");
+    all.split_inclusive(|b| *b == b'\n')
+        .take(n)
+        .flatten()
+        .copied()
+        .collect()
+}
+
+/// Loads `examples/support-triage/<file>` on `engine`.
+pub async fn example(engine: &NodeEngine, file: &str) -> Pipeline {
+    let m = switchyard::config::load(&root().join("examples/support-triage").join(file))
+        .expect("example manifest");
+    let hub = ModelHub::from_manifest(&m).expect("sim models need no keys");
+    Pipeline::load(engine, m, hub).await.expect("example loads")
+}
