@@ -12,6 +12,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod inspect;
 pub mod models;
 pub mod pipeline;
 pub mod schema;

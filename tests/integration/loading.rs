@@ -105,3 +105,33 @@ fn walk(dir: &std::path::Path) -> Vec<std::path::PathBuf> {
     }
     out
 }
+
+#[tokio::test]
+async fn inspect_reports_role_description_and_imports() {
+    use switchyard::inspect::{inspect, ImportKind};
+    let e = engine(None);
+    let r = inspect(&e, &plugin("judge_pii")).await.unwrap();
+    assert_eq!(r.roles, [Role::Judge]);
+    assert_eq!(r.description.as_ref().unwrap().name, "judge-pii");
+    assert!(r.load_error.is_none());
+    assert!(r.exports.iter().any(|x| x == "switchyard:node/judge@0.1.0"));
+    assert!(r
+        .imports
+        .iter()
+        .any(|i| i.name == "switchyard:node/config@0.1.0" && i.kind == ImportKind::Contract));
+    assert_eq!(r.beyond_contract().count(), 0, "{:?}", r.imports);
+    assert_eq!(r.sha256.len(), 64);
+    let text = r.to_string();
+    assert!(text.contains("role     judge (world judge-node)"), "{text}");
+    assert!(text.contains("beyond the contract: nothing"), "{text}");
+
+    let worker = inspect(&e, &plugin("worker_draft")).await.unwrap();
+    assert!(worker
+        .imports
+        .iter()
+        .any(|i| i.name == "switchyard:node/models@0.1.0"));
+    assert!(
+        worker.description.unwrap().output_schema.is_some(),
+        "the drafting worker declares its output schema"
+    );
+}

@@ -2,6 +2,7 @@
 //! subcommand to library code. Nothing here holds logic of its own.
 
 mod bench;
+mod inspect;
 mod run;
 mod validate;
 
@@ -39,6 +40,10 @@ pub enum Command {
     Validate(validate::ValidateArgs),
     /// Measure sandbox and pipeline overhead with zero-latency sim models.
     Bench(bench::BenchArgs),
+    /// Show what a component is and what it asks for: role, imports,
+    /// exports, self-description, schemas, size, and anything beyond the
+    /// contract. Exits 2 if it cannot serve as a node.
+    Inspect(inspect::InspectArgs),
 }
 
 impl Cli {
@@ -74,6 +79,7 @@ pub fn main() -> ExitCode {
             Command::Run(args) => run::run(&cli, args).await,
             Command::Validate(args) => validate::run(&cli, args).await,
             Command::Bench(args) => bench::run(&cli, args).await,
+            Command::Inspect(args) => inspect::run(&cli, args).await,
         }
     });
     match result {
