@@ -213,3 +213,59 @@ async fn sandbox_run_deadline_cancels_the_running_guest() {
         "the spinning guest was not cancelled"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_grants_no_files_environment_or_network() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path(), &hostile_manifest("")).await.unwrap();
+    assert!(
+        std::path::Path::new("/etc/passwd").exists(),
+        "the host has the file the guest will try"
+    );
+
+    let fs = run(&p, "fs", json!({"do": "fs"})).await;
+    assert_eq!(
+        fs.result.as_ref().unwrap()["fs"],
+        "denied",
+        "{:?}",
+        fs.result
+    );
+
+    let env = run(&p, "env", json!({"do": "env"})).await;
+    assert_eq!(
+        env.result.as_ref().unwrap(),
+        &json!({"vars": 0, "args": 0, "home": false})
+    );
+
+    // A real listener on 127.0.0.1: the guest's connect must fail and
+    // nothing may arrive.
+    let listener = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    listener.set_nonblocking(true).unwrap();
+    let port = listener.local_addr().unwrap().port();
+    let net = run(&p, "net", json!({"do": "net", "port": port})).await;
+    assert_eq!(
+        net.result.as_ref().unwrap()["net"],
+        "denied",
+        "{:?}",
+        net.result
+    );
+    assert!(
+        listener.accept().is_err(),
+        "a connection reached the host's listener"
+    );
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_contains_unbounded_recursion() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path(), &hostile_manifest("")).await.unwrap();
+    let deep = node_error(&run(&p, "deep", json!({"do": "recurse"})).await);
+    // Rust keeps its stack in linear memory: overflowing it is an
+    // out-of-bounds access; a wasm-stack overflow would say so. Either way
+    // a typed trap for this run only.
+    assert!(
+        matches!(&deep, NodeError::Trap { node, message } if node == "w" && (message.contains("stack overflow") || message.contains("shadow stack"))),
+        "{deep:?}"
+    );
+    assert!(run(&p, "after", json!({"do": "echo"})).await.result.is_ok());
+}

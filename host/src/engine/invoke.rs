@@ -403,6 +403,9 @@ fn classify_trap(node: &str, state: &NodeState, e: &wasmtime::Error) -> NodeErro
             "unreachable code reached (a panic or abort in the guest)".to_string()
         }
         Some(Trap::StackOverflow) => "stack overflow".to_string(),
+        Some(Trap::MemoryOutOfBounds) => {
+            "out-of-bounds memory access (in Rust and C guests often the shadow stack in linear memory overflowing)".to_string()
+        }
         Some(t) => t.to_string(),
         None => format!("{e:#}"),
     };
