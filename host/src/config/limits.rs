@@ -20,6 +20,8 @@ pub struct Limits {
     pub model_calls: u64,
     /// Log bytes per invocation; lines past it are dropped and counted.
     pub log_bytes: u64,
+    /// Calls into the host per invocation (`models`, `log`, `config`).
+    pub host_calls: u64,
 }
 
 impl Default for Limits {
@@ -31,6 +33,7 @@ impl Default for Limits {
             output_bytes: 1 << 20,
             model_calls: 16,
             log_bytes: 64 << 10,
+            host_calls: 10_000,
         }
     }
 }
@@ -46,6 +49,7 @@ impl Limits {
             output_bytes: get(&section.output_kb).map_or(self.output_bytes, |kb| kb << 10),
             model_calls: get(&section.model_calls).unwrap_or(self.model_calls),
             log_bytes: get(&section.log_kb).map_or(self.log_bytes, |kb| kb << 10),
+            host_calls: get(&section.host_calls).unwrap_or(self.host_calls),
         }
     }
 }

@@ -120,6 +120,8 @@ pub struct LimitsSection {
     pub model_calls: Option<Spanned<u64>>,
     /// Log bytes per invocation; lines past it are dropped.
     pub log_kb: Option<Spanned<u64>>,
+    /// Calls into the host per invocation.
+    pub host_calls: Option<Spanned<u64>>,
 }
 
 /// `[models.<name>]`.

@@ -11,7 +11,7 @@ pub mod router {
     wasmtime::component::bindgen!({
         path: "../wit/node@0.1.0",
         world: "router-node",
-        imports: { default: async },
+        imports: { default: async | trappable },
         exports: { default: async },
     });
 }
@@ -21,7 +21,7 @@ pub mod worker {
     wasmtime::component::bindgen!({
         path: "../wit/node@0.1.0",
         world: "worker-node",
-        imports: { default: async },
+        imports: { default: async | trappable },
         exports: { default: async },
         with: {
             "switchyard:node/types": super::router::switchyard::node::types,
@@ -37,7 +37,7 @@ pub mod judge {
     wasmtime::component::bindgen!({
         path: "../wit/node@0.1.0",
         world: "judge-node",
-        imports: { default: async },
+        imports: { default: async | trappable },
         exports: { default: async },
         with: {
             "switchyard:node/types": super::router::switchyard::node::types,

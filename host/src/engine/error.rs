@@ -162,6 +162,14 @@ pub enum NodeError {
         /// The limit that applied (node limit or what was left of the run).
         limit_ms: u64,
     },
+    /// Too many calls into the host.
+    #[error("node `{node}` exceeded its limit of {limit} host calls per invocation (limits.host-calls)")]
+    HostCallLimit {
+        /// Node name.
+        node: String,
+        /// The limit.
+        limit: u64,
+    },
     /// The output is larger than allowed.
     #[error("node `{node}` returned {size} bytes, over its output limit of {limit} bytes (limits.output-kb)")]
     OutputLimit {
@@ -201,6 +209,7 @@ impl NodeError {
             NodeError::CpuLimit { .. } => "cpu-limit",
             NodeError::MemoryLimit { .. } => "memory-limit",
             NodeError::WallTimeout { .. } => "wall-timeout",
+            NodeError::HostCallLimit { .. } => "host-call-limit",
             NodeError::OutputLimit { .. } => "output-limit",
             NodeError::InvalidOutput { .. } => "invalid-output",
             NodeError::Instantiate { .. } => "instantiate",

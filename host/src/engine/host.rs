@@ -60,6 +60,8 @@ pub struct Usage {
     pub log_bytes: u64,
     /// Log lines dropped past the log limit.
     pub logs_dropped: u64,
+    /// Calls into the host (every `models`, `log` and `config` call).
+    pub host_calls: u64,
     /// Peak linear memory, in bytes.
     pub peak_memory: u64,
 }
@@ -114,6 +116,8 @@ pub struct NodeState {
     pub usage: Usage,
     /// Set by the epoch callback when the CPU budget ran out.
     pub cpu_exhausted: bool,
+    /// Set when the host-call limit was hit.
+    pub host_calls_exhausted: bool,
 }
 
 impl NodeState {
@@ -141,6 +145,7 @@ impl NodeState {
             budget,
             usage: Usage::default(),
             cpu_exhausted: false,
+            host_calls_exhausted: false,
         }
     }
 
@@ -166,6 +171,16 @@ impl NodeState {
             cache: self.node.cache.as_deref(),
             budget: Some(&self.budget),
         }
+    }
+
+    /// Counts one host call; past the limit, sets the flag and traps.
+    fn host_call(&mut self) -> wasmtime::Result<()> {
+        self.usage.host_calls += 1;
+        if self.usage.host_calls > self.node.limits.host_calls {
+            self.host_calls_exhausted = true;
+            return Err(wasmtime::Error::msg("host-call limit reached"));
+        }
+        Ok(())
     }
 
     fn reserve_calls(&mut self, n: u64) -> Result<(), ModelError> {
@@ -255,8 +270,8 @@ pub fn to_wit_error(e: ModelError) -> wit::ModelError {
 
 impl wit::Host for NodeState {}
 
-impl models::Host for NodeState {
-    async fn complete(
+impl NodeState {
+    async fn model_complete(
         &mut self,
         request: wit::CompletionRequest,
     ) -> Result<wit::Completion, wit::ModelError> {
@@ -275,7 +290,7 @@ impl models::Host for NodeState {
         })
     }
 
-    async fn complete_batch(
+    async fn model_complete_batch(
         &mut self,
         requests: Vec<wit::CompletionRequest>,
     ) -> Vec<Result<wit::Completion, wit::ModelError>> {
@@ -329,8 +344,8 @@ impl models::Host for NodeState {
     }
 }
 
-impl log::Host for NodeState {
-    async fn emit(&mut self, level: log::Level, message: String) {
+impl NodeState {
+    fn log_emit(&mut self, level: log::Level, message: String) {
         let len = message.len() as u64;
         if self.usage.log_bytes + len > self.node.limits.log_bytes {
             self.usage.logs_dropped += 1;
@@ -348,8 +363,8 @@ impl log::Host for NodeState {
     }
 }
 
-impl config::Host for NodeState {
-    async fn get(&mut self, key: String) -> Option<String> {
+impl NodeState {
+    fn config_get(&mut self, key: String) -> Option<String> {
         self.node
             .settings
             .iter()
@@ -357,8 +372,45 @@ impl config::Host for NodeState {
             .map(|(_, v)| v.clone())
     }
 
-    async fn all(&mut self) -> Vec<(String, String)> {
+    fn config_all(&mut self) -> Vec<(String, String)> {
         self.node.settings.clone()
+    }
+}
+
+// Every import counts against the node's host-call limit; past it the call
+// traps, which ends the invocation with a `host-call-limit` error.
+impl models::Host for NodeState {
+    async fn complete(&mut self, request: wit::CompletionRequest) -> wasmtime::Result<Result<wit::Completion, wit::ModelError>> {
+        self.host_call()?;
+        Ok(self.model_complete(request).await)
+    }
+
+    async fn complete_batch(
+        &mut self,
+        requests: Vec<wit::CompletionRequest>,
+    ) -> wasmtime::Result<Vec<Result<wit::Completion, wit::ModelError>>> {
+        self.host_call()?;
+        Ok(self.model_complete_batch(requests).await)
+    }
+}
+
+impl log::Host for NodeState {
+    async fn emit(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        self.host_call()?;
+        self.log_emit(level, message);
+        Ok(())
+    }
+}
+
+impl config::Host for NodeState {
+    async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
+        self.host_call()?;
+        Ok(self.config_get(key))
+    }
+
+    async fn all(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
+        self.host_call()?;
+        Ok(self.config_all())
     }
 }
 

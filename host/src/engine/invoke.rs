@@ -392,6 +392,9 @@ fn classify_trap(node: &str, state: &NodeState, e: &wasmtime::Error) -> NodeErro
             limit_ms: state.limits().cpu_ticks,
         };
     }
+    if state.host_calls_exhausted {
+        return NodeError::HostCallLimit { node, limit: state.limits().host_calls };
+    }
     if state.memory.refused {
         return NodeError::MemoryLimit {
             node,

@@ -76,6 +76,7 @@ impl RunError {
                 | NodeError::MemoryLimit { node, .. }
                 | NodeError::WallTimeout { node, .. }
                 | NodeError::OutputLimit { node, .. }
+                | NodeError::HostCallLimit { node, .. }
                 | NodeError::InvalidOutput { node, .. }
                 | NodeError::Instantiate { node, .. } => node,
             }),
