@@ -135,3 +135,29 @@ async fn inspect_reports_role_description_and_imports() {
         "the drafting worker declares its output schema"
     );
 }
+
+#[tokio::test]
+async fn loading_rejects_a_component_importing_what_the_host_does_not_provide() {
+    let e = engine(None);
+    let err = e
+        .load_component(
+            "w",
+            Role::Worker,
+            &switchyard_tests::fixture("worker_smuggler"),
+        )
+        .await
+        .unwrap_err();
+    assert!(matches!(err, LoadError::Contract { .. }), "{err:?}");
+    let msg = err.to_string();
+    assert!(msg.contains("node `w`"), "{msg}");
+    assert!(
+        msg.contains("acme:secrets/vault@1.0.0"),
+        "names the missing import: {msg}"
+    );
+    let report = switchyard::inspect::inspect(&e, &switchyard_tests::fixture("worker_smuggler"))
+        .await
+        .unwrap();
+    let beyond: Vec<&str> = report.beyond_contract().map(|i| i.name.as_str()).collect();
+    assert_eq!(beyond, ["acme:secrets/vault@1.0.0"]);
+    assert!(report.load_error.is_some());
+}

@@ -273,10 +273,21 @@ async fn sandbox_contains_unbounded_recursion() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn sandbox_host_call_flood_is_stopped() {
     let dir = tempfile::tempdir().unwrap();
-    let p = pipeline(dir.path(), &hostile_manifest("host-calls = 50")).await.unwrap();
+    let p = pipeline(dir.path(), &hostile_manifest("host-calls = 50"))
+        .await
+        .unwrap();
     let flood = run(&p, "flood", json!({"do": "log", "n": 100000})).await;
-    assert_eq!(node_error(&flood), NodeError::HostCallLimit { node: "w".into(), limit: 50 });
-    assert_eq!(flood.trace[0].usage.host_calls, 51, "the 51st call was refused");
+    assert_eq!(
+        node_error(&flood),
+        NodeError::HostCallLimit {
+            node: "w".into(),
+            limit: 50
+        }
+    );
+    assert_eq!(
+        flood.trace[0].usage.host_calls, 51,
+        "the 51st call was refused"
+    );
     let fine = run(&p, "fine", json!({"do": "log", "n": 10})).await;
     assert!(fine.result.is_ok());
 }

@@ -163,7 +163,9 @@ pub enum NodeError {
         limit_ms: u64,
     },
     /// Too many calls into the host.
-    #[error("node `{node}` exceeded its limit of {limit} host calls per invocation (limits.host-calls)")]
+    #[error(
+        "node `{node}` exceeded its limit of {limit} host calls per invocation (limits.host-calls)"
+    )]
     HostCallLimit {
         /// Node name.
         node: String,

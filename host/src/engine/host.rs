@@ -380,7 +380,10 @@ impl NodeState {
 // Every import counts against the node's host-call limit; past it the call
 // traps, which ends the invocation with a `host-call-limit` error.
 impl models::Host for NodeState {
-    async fn complete(&mut self, request: wit::CompletionRequest) -> wasmtime::Result<Result<wit::Completion, wit::ModelError>> {
+    async fn complete(
+        &mut self,
+        request: wit::CompletionRequest,
+    ) -> wasmtime::Result<Result<wit::Completion, wit::ModelError>> {
         self.host_call()?;
         Ok(self.model_complete(request).await)
     }

@@ -393,7 +393,10 @@ fn classify_trap(node: &str, state: &NodeState, e: &wasmtime::Error) -> NodeErro
         };
     }
     if state.host_calls_exhausted {
-        return NodeError::HostCallLimit { node, limit: state.limits().host_calls };
+        return NodeError::HostCallLimit {
+            node,
+            limit: state.limits().host_calls,
+        };
     }
     if state.memory.refused {
         return NodeError::MemoryLimit {
