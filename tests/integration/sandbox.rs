@@ -291,3 +291,82 @@ async fn sandbox_host_call_flood_is_stopped() {
     let fine = run(&p, "fine", json!({"do": "log", "n": 10})).await;
     assert!(fine.result.is_ok());
 }
+
+fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("Linux /proc");
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS line");
+    kb * 1024
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_thousand_hostile_invocations_leak_nothing_and_spare_benign_runs() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(
+        dir.path(),
+        &hostile_manifest("cpu-ms = 5, memory-mb = 16, output-kb = 64, host-calls = 100"),
+    )
+    .await
+    .unwrap();
+    let hostile = [
+        json!({"do": "panic"}),
+        json!({"do": "loop"}),
+        json!({"do": "alloc"}),
+        json!({"do": "recurse"}),
+        json!({"do": "big", "n": 200000}),
+        json!({"do": "log", "n": 100000}),
+        json!({"do": "not-json"}),
+        json!({"do": "fs"}),
+    ];
+    // Warm up: every pool slot this test will use has been touched once.
+    for i in 0..100 {
+        let _ = run(&p, "warm", hostile[i % hostile.len()].clone()).await;
+    }
+    let baseline = rss_bytes();
+
+    // Benign runs keep going, concurrently, the whole time.
+    let benign = {
+        let p = p.clone();
+        tokio::spawn(async move {
+            let mut errors = 0;
+            for i in 0..300 {
+                let o = run(&p, &format!("benign-{i}"), json!({"do": "echo", "i": i})).await;
+                errors += usize::from(o.result.is_err());
+            }
+            errors
+        })
+    };
+    let mut contained = 0;
+    for i in 0..1000 {
+        let o = run(
+            &p,
+            &format!("hostile-{i}"),
+            hostile[i % hostile.len()].clone(),
+        )
+        .await;
+        // `fs` is answered (with "denied"); every other case is a typed error.
+        contained += usize::from(o.result.is_err() || o.result.as_ref().unwrap()["fs"] == "denied");
+    }
+    assert_eq!(contained, 1000);
+    assert_eq!(
+        benign.await.unwrap(),
+        0,
+        "benign runs alongside hostile ones all succeeded"
+    );
+
+    let after = rss_bytes();
+    let grown = after.saturating_sub(baseline);
+    eprintln!(
+        "RSS: baseline {} MiB, after 1000 hostile invocations {} MiB (+{} KiB)",
+        baseline >> 20,
+        after >> 20,
+        grown >> 10
+    );
+    // 125 memory bombs touched 16 MiB each (2 GiB in all): any leak of
+    // their memory would show up many times over this bound, which only
+    // leaves room for allocator noise and other tests in this process.
+    assert!(grown < 96 << 20, "RSS grew by {} MiB", grown >> 20);
+}
