@@ -161,3 +161,27 @@ async fn loading_rejects_a_component_importing_what_the_host_does_not_provide() 
     assert_eq!(beyond, ["acme:secrets/vault@1.0.0"]);
     assert!(report.load_error.is_some());
 }
+
+#[tokio::test]
+async fn loading_rejects_a_component_built_for_the_async_abi() {
+    let e = engine(None);
+    let err = e
+        .load_component(
+            "w",
+            Role::Worker,
+            &switchyard_tests::fixture("worker_async"),
+        )
+        .await
+        .unwrap_err();
+    let msg = err.to_string();
+    assert!(msg.contains("node `w`"), "{msg}");
+    assert!(
+        msg.contains("requires the component model async feature"),
+        "says why: {msg}"
+    );
+    assert!(
+        err.hint().contains("synchronous component ABI"),
+        "{}",
+        err.hint()
+    );
+}

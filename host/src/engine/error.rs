@@ -79,6 +79,9 @@ impl LoadError {
     pub fn hint(&self) -> String {
         match self {
             LoadError::Read { .. } => "build the plugins first (`cargo xtask plugins` or `just plugins`), or fix the path; it is relative to the manifest".into(),
+            LoadError::NotAComponent { reason, .. } if reason.contains("component model async") => {
+                "switchyard runs the synchronous component ABI; rebuild without async exports and imports (e.g. drop `async: true` in wit-bindgen)".into()
+            }
             LoadError::NotAComponent { .. } => "build it as a component, e.g. `cargo build --target wasm32-wasip2` for Rust (see docs/plugins.md)".into(),
             LoadError::WrongWorld { expected_role, .. } => format!(
                 "point `component` at a {expected_role} component (built against world `{expected_role}-node`), or change the node's `role`"
