@@ -19,6 +19,8 @@ fn main() {
     }
     let plugins = guest_build::build_workspace(&workspaces[0]).unwrap_or_else(|e| panic!("{e}"));
     let fixtures = guest_build::build_workspace(&workspaces[1]).unwrap_or_else(|e| panic!("{e}"));
+    let hostile = guest_build::build_examples(&workspaces[1], "hostile-suite")
+        .unwrap_or_else(|e| panic!("{e}"));
     println!(
         "cargo:rustc-env=SWITCHYARD_PLUGINS_DIR={}",
         plugins.display()
@@ -26,6 +28,10 @@ fn main() {
     println!(
         "cargo:rustc-env=SWITCHYARD_FIXTURES_DIR={}",
         fixtures.display()
+    );
+    println!(
+        "cargo:rustc-env=SWITCHYARD_HOSTILE_DIR={}",
+        hostile.display()
     );
     println!("cargo:rustc-env=SWITCHYARD_ROOT={}", root.display());
 }

@@ -25,6 +25,11 @@ pub fn fixture(name: &str) -> PathBuf {
     Path::new(env!("SWITCHYARD_FIXTURES_DIR")).join(format!("{name}.wasm"))
 }
 
+/// A component of the hostile suite, e.g. `memory_bomb`.
+pub fn hostile(name: &str) -> PathBuf {
+    Path::new(env!("SWITCHYARD_HOSTILE_DIR")).join(format!("{name}.wasm"))
+}
+
 /// An engine with a private compile cache in `cache` (or none).
 pub fn engine(cache: Option<&Path>) -> NodeEngine {
     NodeEngine::new(EngineOptions {
@@ -321,4 +326,36 @@ pub async fn example(engine: &NodeEngine, file: &str) -> Pipeline {
         .expect("example manifest");
     let hub = ModelHub::from_manifest(&m).expect("sim models need no keys");
     Pipeline::load(engine, m, hub).await.expect("example loads")
+}
+
+/// Invokes one worker node of `p` directly (outside the flow) on `input`.
+pub async fn run_node(
+    p: &Pipeline,
+    node: &switchyard::pipeline::LoadedNode,
+    input: Value,
+) -> Result<Value, switchyard::engine::NodeError> {
+    use switchyard::engine::{NodeCall, NodeOutput, RunScope, TaskInput};
+    let task = TaskInput {
+        id: "direct".into(),
+        input: input.to_string(),
+        meta: "{}".into(),
+        attempt: 0,
+        feedback: Vec::new(),
+    };
+    let inv = p
+        .engine()
+        .invoke(
+            &node.component,
+            node.ctx.clone(),
+            RunScope::detached(p.hub().clone()),
+            NodeCall::Run { task },
+            None,
+        )
+        .await;
+    match inv.result? {
+        NodeOutput::Output(text) => {
+            Ok(serde_json::from_str(&text).expect("the sandbox checked the JSON"))
+        }
+        other => panic!("a worker answered {other:?}"),
+    }
 }

@@ -122,6 +122,8 @@ fn lint() -> Result<(), String> {
             .args([
                 "clippy",
                 "--workspace",
+                "--lib",
+                "--examples",
                 "--target",
                 guest_build::TARGET,
                 "--manifest-path",

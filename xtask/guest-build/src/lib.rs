@@ -98,6 +98,36 @@ pub fn build_workspace(dir: &Path) -> Result<PathBuf, String> {
     Ok(dir.join("target").join(TARGET).join("release"))
 }
 
+/// Builds the examples of `package` in the guest workspace at `dir` (each
+/// example a component: `dir/target/wasm32-wasip2/release/examples/`).
+pub fn build_examples(dir: &Path, package: &str) -> Result<PathBuf, String> {
+    ensure_target()?;
+    let status = cargo()
+        .current_dir(dir)
+        .args([
+            "build",
+            "--release",
+            "--target",
+            TARGET,
+            "--package",
+            package,
+            "--examples",
+        ])
+        .status()
+        .map_err(|e| format!("cannot run cargo in {}: {e}", dir.display()))?;
+    if !status.success() {
+        return Err(format!(
+            "building the examples of {package} in {} failed (see the cargo output above)",
+            dir.display()
+        ));
+    }
+    Ok(dir
+        .join("target")
+        .join(TARGET)
+        .join("release")
+        .join("examples"))
+}
+
 /// Files whose change should trigger a rebuild of the guest workspace at
 /// `dir` (sources, manifests, data), excluding its `target/`.
 pub fn inputs(dir: &Path) -> Vec<PathBuf> {
