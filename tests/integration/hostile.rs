@@ -50,7 +50,7 @@ const CASES: &[(&str, &str, &str)] = &[
     ("spin", "cpu-limit", "CPU limit of 50 ms"),
     ("spin_host_calls", "host-call-limit", "1000 host calls"),
     ("memory_bomb", "memory-limit", "memory limit of 32 MiB"),
-    ("deep_recursion", "trap", "stack"),
+    ("deep_recursion", "stack-limit", "stack limit of 512 KiB"),
     ("panic", "trap", "unreachable"),
     ("unreachable", "trap", "unreachable"),
     ("huge_output", "output-limit", "output limit of 65536 bytes"),

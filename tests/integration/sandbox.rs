@@ -264,7 +264,8 @@ async fn sandbox_contains_unbounded_recursion() {
     // out-of-bounds access; a wasm-stack overflow would say so. Either way
     // a typed trap for this run only.
     assert!(
-        matches!(&deep, NodeError::Trap { node, message } if node == "w" && (message.contains("stack overflow") || message.contains("shadow stack"))),
+        matches!(&deep, NodeError::StackLimit { node, .. } | NodeError::Trap { node, .. } if node == "w")
+            && (deep.kind() == "stack-limit" || deep.to_string().contains("shadow stack")),
         "{deep:?}"
     );
     assert!(run(&p, "after", json!({"do": "echo"})).await.result.is_ok());

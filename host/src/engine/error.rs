@@ -165,6 +165,14 @@ pub enum NodeError {
         /// The limit that applied (node limit or what was left of the run).
         limit_ms: u64,
     },
+    /// The wasm call stack overflowed.
+    #[error("node `{node}` exceeded the stack limit of {limit_kb} KiB (engine-wide)")]
+    StackLimit {
+        /// Node name.
+        node: String,
+        /// The engine's wasm stack limit.
+        limit_kb: u64,
+    },
     /// Too many calls into the host.
     #[error(
         "node `{node}` exceeded its limit of {limit} host calls per invocation (limits.host-calls)"
@@ -215,6 +223,7 @@ impl NodeError {
             NodeError::MemoryLimit { .. } => "memory-limit",
             NodeError::WallTimeout { .. } => "wall-timeout",
             NodeError::HostCallLimit { .. } => "host-call-limit",
+            NodeError::StackLimit { .. } => "stack-limit",
             NodeError::OutputLimit { .. } => "output-limit",
             NodeError::InvalidOutput { .. } => "invalid-output",
             NodeError::Instantiate { .. } => "instantiate",

@@ -118,6 +118,7 @@ pub struct NodeState {
     pub cpu_exhausted: bool,
     /// Set when the host-call limit was hit.
     pub host_calls_exhausted: bool,
+    max_stack: usize,
 }
 
 impl NodeState {
@@ -146,7 +147,13 @@ impl NodeState {
             usage: Usage::default(),
             cpu_exhausted: false,
             host_calls_exhausted: false,
+            max_stack: super::MAX_WASM_STACK,
         }
+    }
+
+    /// The engine's wasm stack limit (engine-wide).
+    pub fn max_stack_bytes(&self) -> usize {
+        self.max_stack
     }
 
     /// The node's limits.

@@ -408,7 +408,7 @@ fn classify_trap(node: &str, state: &NodeState, e: &wasmtime::Error) -> NodeErro
         Some(Trap::UnreachableCodeReached) => {
             "unreachable code reached (a panic or abort in the guest)".to_string()
         }
-        Some(Trap::StackOverflow) => "stack overflow".to_string(),
+        Some(Trap::StackOverflow) => return NodeError::StackLimit { node, limit_kb: (state.max_stack_bytes() >> 10) as u64 },
         Some(Trap::MemoryOutOfBounds) => {
             "out-of-bounds memory access (in Rust and C guests often the shadow stack in linear memory overflowing)".to_string()
         }

@@ -27,6 +27,11 @@ pub use invoke::{Invocation, NodeCall, NodeOutput, RouteChoice, RunScope, TaskIn
 
 use crate::models::ModelHub;
 
+/// The wasm call-stack limit of every node (engine-wide: Wasmtime sets it per
+/// engine, not per store). Rust and C guests keep most of their stack in
+/// linear memory, which each node's memory limit bounds.
+pub const MAX_WASM_STACK: usize = 512 << 10;
+
 /// How the engine is built.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
@@ -118,6 +123,7 @@ impl NodeEngine {
             .wasm_component_model(true)
             .epoch_interruption(true)
             .concurrency_support(false)
+            .max_wasm_stack(MAX_WASM_STACK)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = wasmtime::Engine::new(&config).map_err(err)?;
 

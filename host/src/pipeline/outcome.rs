@@ -77,6 +77,7 @@ impl RunError {
                 | NodeError::WallTimeout { node, .. }
                 | NodeError::OutputLimit { node, .. }
                 | NodeError::HostCallLimit { node, .. }
+                | NodeError::StackLimit { node, .. }
                 | NodeError::InvalidOutput { node, .. }
                 | NodeError::Instantiate { node, .. } => node,
             }),
