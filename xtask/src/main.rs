@@ -99,7 +99,12 @@ fn test() -> Result<(), String> {
     // tests/build.rs builds the plugins and fixtures itself; installing the
     // target here first gives a clearer error if rustup cannot.
     guest_build::ensure_target()?;
-    run(cargo().args(["test", "--workspace"]))
+    run(cargo().args(["test", "--workspace"]))?;
+    // The plugins' own unit tests (detectors, classifier accuracy, parsers),
+    // natively: only their libraries, not the wasm-only component glue.
+    run(cargo()
+        .args(["test", "--workspace", "--lib", "--manifest-path"])
+        .arg(root().join("plugins/rust/Cargo.toml")))
 }
 
 fn lint() -> Result<(), String> {
