@@ -18,7 +18,7 @@ use serde_json::{json, Value};
 use wasmtime::Store;
 
 use crate::config::{Manifest, ProviderSpec, Role};
-use crate::engine::{NodeCall, NodeEngine, NodeState, RolePre, RunScope, TaskInput};
+use crate::engine::{NodeCall, NodeEngine, NodeState, RunScope, TaskInput};
 use crate::models::ModelHub;
 use crate::pipeline::{LoadedNode, Pipeline, RunInput};
 
@@ -302,32 +302,7 @@ async fn bare_describe(engine: &NodeEngine, node: &LoadedNode) -> Result<Duratio
     let started = Instant::now();
     let mut store = Store::new(engine.wasmtime(), state);
     store.set_epoch_deadline(u64::MAX / 2);
-    let r = match &node.component.pre {
-        RolePre::Router(p) => match p.instantiate_async(&mut store).await {
-            Ok(i) => i
-                .switchyard_node_describe()
-                .call_describe(&mut store)
-                .await
-                .map(drop),
-            Err(e) => Err(e),
-        },
-        RolePre::Worker(p) => match p.instantiate_async(&mut store).await {
-            Ok(i) => i
-                .switchyard_node_describe()
-                .call_describe(&mut store)
-                .await
-                .map(drop),
-            Err(e) => Err(e),
-        },
-        RolePre::Judge(p) => match p.instantiate_async(&mut store).await {
-            Ok(i) => i
-                .switchyard_node_describe()
-                .call_describe(&mut store)
-                .await
-                .map(drop),
-            Err(e) => Err(e),
-        },
-    };
+    let r = node.component.pre.describe(&mut store).await.map(drop);
     drop(store);
     let d = started.elapsed();
     r.map_err(|e| BenchError::Failed {

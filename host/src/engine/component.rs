@@ -28,6 +28,38 @@ pub enum RolePre {
     Judge(judge::JudgeNodePre<super::host::NodeState>),
 }
 
+impl RolePre {
+    /// Instantiates into `store` and calls the `describe` export.
+    pub async fn describe(
+        &self,
+        store: &mut wasmtime::Store<super::host::NodeState>,
+    ) -> wasmtime::Result<wit::Description> {
+        match self {
+            RolePre::Router(p) => {
+                p.instantiate_async(&mut *store)
+                    .await?
+                    .switchyard_node_describe()
+                    .call_describe(&mut *store)
+                    .await
+            }
+            RolePre::Worker(p) => {
+                p.instantiate_async(&mut *store)
+                    .await?
+                    .switchyard_node_describe()
+                    .call_describe(&mut *store)
+                    .await
+            }
+            RolePre::Judge(p) => {
+                p.instantiate_async(&mut *store)
+                    .await?
+                    .switchyard_node_describe()
+                    .call_describe(&mut *store)
+                    .await
+            }
+        }
+    }
+}
+
 /// What a component says about itself (its `describe` export).
 #[derive(Debug, Clone, Serialize, PartialEq)]
 pub struct Description {

@@ -239,32 +239,7 @@ impl NodeEngine {
             NodeState::new(ctx, RunScope::detached(hub)),
         );
         let wall = crate::config::Limits::default().wall;
-        let r = tokio::time::timeout(wall, async {
-            match pre {
-                RolePre::Router(p) => {
-                    p.instantiate_async(&mut store)
-                        .await?
-                        .switchyard_node_describe()
-                        .call_describe(&mut store)
-                        .await
-                }
-                RolePre::Worker(p) => {
-                    p.instantiate_async(&mut store)
-                        .await?
-                        .switchyard_node_describe()
-                        .call_describe(&mut store)
-                        .await
-                }
-                RolePre::Judge(p) => {
-                    p.instantiate_async(&mut store)
-                        .await?
-                        .switchyard_node_describe()
-                        .call_describe(&mut store)
-                        .await
-                }
-            }
-        })
-        .await;
+        let r = tokio::time::timeout(wall, pre.describe(&mut store)).await;
         match r {
             Err(_) => Err(NodeError::WallTimeout {
                 node: node.into(),
