@@ -73,11 +73,7 @@ impl AnthropicProvider {
         if let Some(t) = req.temperature {
             obj.insert("temperature".into(), json!(t));
         }
-        if let Some(extra) = &req.extra {
-            for (k, v) in extra {
-                obj.insert(k.clone(), v.clone());
-            }
-        }
+        req.merge_extra(obj);
         body
     }
 }

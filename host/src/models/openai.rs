@@ -84,11 +84,7 @@ impl OpenAiProvider {
                 );
             }
         }
-        if let Some(extra) = &req.extra {
-            for (k, v) in extra {
-                obj.insert(k.clone(), v.clone());
-            }
-        }
+        req.merge_extra(obj);
         body
     }
 }
@@ -279,6 +275,31 @@ mod tests {
             !status_error(400, "").retryable
                 && !status_error(401, "").retryable
                 && !status_error(404, "").retryable
+        );
+    }
+
+    #[test]
+    fn openai_body_carries_format_and_extra_parameters() {
+        let req = ChatRequest {
+            model: "m".into(),
+            max_tokens: Some(50),
+            format: ResponseFormat::JsonSchema(r#"{"type":"object"}"#.into()),
+            extra: serde_json::json!({"top_p": 0.5, "seed": 7})
+                .as_object()
+                .cloned(),
+            ..Default::default()
+        };
+        let b = OpenAiProvider::body("gpt-x", &req);
+        assert_eq!(b["model"], "gpt-x");
+        assert_eq!(b["max_tokens"], 50);
+        assert_eq!(b["response_format"]["type"], "json_schema");
+        assert_eq!(
+            b["response_format"]["json_schema"]["schema"]["type"],
+            "object"
+        );
+        assert_eq!(
+            (b["top_p"].as_f64(), b["seed"].as_u64()),
+            (Some(0.5), Some(7))
         );
     }
 

@@ -56,6 +56,16 @@ pub struct ChatRequest {
     pub attempt: u32,
 }
 
+impl ChatRequest {
+    /// Merges the node's extra provider parameters into a request body
+    /// object (they override the host's fields of the same name).
+    pub fn merge_extra(&self, body: &mut serde_json::Map<String, serde_json::Value>) {
+        if let Some(extra) = &self.extra {
+            body.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+        }
+    }
+}
+
 /// Token counts of one call.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default, Serialize)]
 pub struct Usage {
