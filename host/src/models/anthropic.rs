@@ -11,8 +11,7 @@ use serde_json::{json, Value};
 
 use super::openai::{send, ApiKey};
 use super::types::{
-    estimate_prompt_tokens, estimate_tokens, ChatRequest, ChatResponse, ChatRole, ModelError,
-    ProviderError, ResponseFormat, Usage,
+    ChatRequest, ChatResponse, ChatRole, ModelError, ProviderError, ResponseFormat, Usage,
 };
 use super::ModelProvider;
 
@@ -111,21 +110,12 @@ pub fn parse_response(text: &str, req: &ChatRequest) -> Result<ChatResponse, Mod
         .filter_map(|b| b["text"].as_str())
         .collect();
     let tokens = |p: &str| v.pointer(p).and_then(Value::as_u64);
-    let usage = match (
+    let usage = Usage::reported_or_estimated(
         tokens("/usage/input_tokens"),
         tokens("/usage/output_tokens"),
-    ) {
-        (Some(i), Some(o)) => Usage {
-            input_tokens: i,
-            output_tokens: o,
-            estimated: false,
-        },
-        _ => Usage {
-            input_tokens: estimate_prompt_tokens(&req.messages),
-            output_tokens: estimate_tokens(&content),
-            estimated: true,
-        },
-    };
+        &req.messages,
+        &content,
+    );
     Ok(ChatResponse { content, usage })
 }
 

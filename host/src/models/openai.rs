@@ -11,10 +11,7 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::types::{
-    estimate_prompt_tokens, estimate_tokens, ChatRequest, ChatResponse, ModelError, ProviderError,
-    ResponseFormat, Usage,
-};
+use super::types::{ChatRequest, ChatResponse, ModelError, ProviderError, ResponseFormat, Usage};
 use super::ModelProvider;
 
 /// A secret that never prints.
@@ -197,21 +194,12 @@ pub fn parse_response(text: &str, req: &ChatRequest) -> Result<ChatResponse, Mod
         })?
         .to_string();
     let tokens = |p: &str| v.pointer(p).and_then(Value::as_u64);
-    let usage = match (
+    let usage = Usage::reported_or_estimated(
         tokens("/usage/prompt_tokens"),
         tokens("/usage/completion_tokens"),
-    ) {
-        (Some(i), Some(o)) => Usage {
-            input_tokens: i,
-            output_tokens: o,
-            estimated: false,
-        },
-        _ => Usage {
-            input_tokens: estimate_prompt_tokens(&req.messages),
-            output_tokens: estimate_tokens(&content),
-            estimated: true,
-        },
-    };
+        &req.messages,
+        &content,
+    );
     Ok(ChatResponse { content, usage })
 }
 

@@ -77,6 +77,30 @@ pub struct Usage {
     pub estimated: bool,
 }
 
+impl Usage {
+    /// The upstream's reported counts when it sent both; otherwise
+    /// estimates from the conversation and the answer, marked as such.
+    pub fn reported_or_estimated(
+        input: Option<u64>,
+        output: Option<u64>,
+        messages: &[ChatMessage],
+        content: &str,
+    ) -> Self {
+        match (input, output) {
+            (Some(input_tokens), Some(output_tokens)) => Usage {
+                input_tokens,
+                output_tokens,
+                estimated: false,
+            },
+            _ => Usage {
+                input_tokens: estimate_prompt_tokens(messages),
+                output_tokens: estimate_tokens(content),
+                estimated: true,
+            },
+        }
+    }
+}
+
 /// A provider's answer.
 #[derive(Debug, Clone, PartialEq)]
 pub struct ChatResponse {
