@@ -127,7 +127,13 @@ pub async fn inspect(engine: &NodeEngine, path: &Path) -> Result<Inspection, Loa
     let roles = exported_roles(engine.wasmtime(), &component);
     let (description, load_error) = match roles.as_slice() {
         [role] => match engine
-            .load_component_bytes("<inspect>", *role, path, &bytes)
+            .load_component_bytes(
+                "<inspect>",
+                *role,
+                path,
+                &bytes,
+                crate::engine::DEFAULT_WASM_STACK,
+            )
             .await
         {
             Ok(c) => (Some(c.description.clone()), None),

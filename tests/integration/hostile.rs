@@ -1,4 +1,4 @@
-//! The hostile suite: fourteen components, each built from source to do one
+//! The hostile suite: fifteen components, each built from source to do one
 //! bad thing. Every one gets a typed error naming the node and what stopped
 //! it, while benign runs go on beside them with zero errors.
 
@@ -54,7 +54,8 @@ const CASES: &[(&str, &str, &str)] = &[
     ("panic", "trap", "unreachable"),
     ("unreachable", "trap", "unreachable"),
     ("huge_output", "output-limit", "output limit of 65536 bytes"),
-    ("log_spam", "host-call-limit", "1000 host calls"),
+    ("log_spam", "log-limit", "log limit of 4 KiB"),
+    ("print_spam", "log-limit", "log limit of 4 KiB"),
     ("model_flood", "model", "grant of 8 model calls"),
     ("ungranted_model", "model", "not granted model `frontier`"),
     ("escape_fs", "invalid-input", "no file access"),

@@ -155,3 +155,24 @@ on-reject = { retries = 2 }
         "{msg}"
     );
 }
+
+#[test]
+fn manifest_limits_out_of_range_are_located() {
+    let text = base(
+        "limits = { stack-kb = 4096, cpu-ms = 0 }",
+        r#"{ simple = "draft", complex = "draft" }"#,
+    )
+    .replace(
+        "[models.small]",
+        "[defaults.limits]\nwall-ms = 0\n\n[models.small]",
+    );
+    let msg = errors(&text);
+    assert!(
+        msg.contains("`limits.stack-kb` is 4096, outside 16..=1024"),
+        "{msg}"
+    );
+    assert!(msg.contains("<dir>/pipeline.toml:19:23"), "{msg}");
+    assert!(msg.contains("`limits.cpu-ms` is 0"), "{msg}");
+    assert!(msg.contains("`limits.wall-ms` is 0"), "{msg}");
+    assert!(msg.contains("<dir>/pipeline.toml:5:11"), "{msg}");
+}

@@ -4,7 +4,12 @@
 use serde_json::json;
 use switchyard::engine::NodeError;
 use switchyard::pipeline::RunError;
-use switchyard_tests::{hostile_manifest, pipeline, run};
+use switchyard_tests::{hostile, hostile_manifest, pipeline, run, run_node, toml_path};
+
+/// A recursion depth that needs between 512 and 1024 KiB of wasm stack.
+/// (Measured: the frames are ~64 bytes; 8,100 deep fits in 512 KiB and
+/// 16,300 in 1024 KiB.)
+const DEPTH: u64 = 12_000;
 
 fn node_error(outcome: &switchyard::pipeline::RunOutcome) -> NodeError {
     match &outcome.result {
@@ -169,16 +174,124 @@ async fn sandbox_model_grant_and_call_cap_are_enforced() {
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn sandbox_log_volume_is_capped() {
+async fn sandbox_log_volume_past_the_limit_is_a_typed_error() {
     let dir = tempfile::tempdir().unwrap();
     let p = pipeline(dir.path(), &hostile_manifest("log-kb = 1"))
         .await
         .unwrap();
-    let o = run(&p, "log", json!({"do": "log", "n": 1000})).await;
-    assert!(o.result.is_ok());
-    let usage = o.trace[0].usage;
-    assert!(usage.log_bytes <= 1024, "{usage:?}");
-    assert!(usage.logs_dropped > 800, "{usage:?}");
+    let quiet = run(&p, "quiet", json!({"do": "log", "n": 10})).await;
+    assert!(quiet.result.is_ok(), "{:?}", quiet.result);
+    assert!(
+        quiet.trace[0].usage.log_bytes >= 60,
+        "{:?}",
+        quiet.trace[0].usage
+    );
+
+    let spam = node_error(&run(&p, "spam", json!({"do": "log", "n": 1000})).await);
+    assert_eq!(spam.kind(), "log-limit", "{spam}");
+    assert!(
+        spam.to_string()
+            .contains("node `w` exceeded its log limit of 1 KiB"),
+        "{spam}"
+    );
+    // stdout and stderr count against the same limit.
+    let print = node_error(&run(&p, "print", json!({"do": "print", "n": 1000})).await);
+    assert_eq!(print.kind(), "log-limit", "{print}");
+}
+
+/// Captures everything the `tracing` subscriber writes on this thread.
+#[derive(Clone, Default)]
+struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl std::io::Write for Captured {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+// A current-thread runtime: the guest runs inline on this thread, so the
+// thread-local subscriber sees its output.
+#[tokio::test]
+async fn sandbox_guest_stdout_and_stderr_go_to_tracing_with_the_node_name() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path(), &hostile_manifest("log-kb = 64"))
+        .await
+        .unwrap();
+    let captured = Captured::default();
+    let sink = captured.clone();
+    let subscriber = tracing_subscriber::fmt()
+        .with_max_level(tracing::Level::INFO)
+        .with_ansi(false)
+        .with_writer(move || sink.clone())
+        .finish();
+    let guard = tracing::subscriber::set_default(subscriber);
+    let o = run(&p, "print", json!({"do": "print", "n": 3})).await;
+    drop(guard);
+    assert!(o.result.is_ok(), "{:?}", o.result);
+    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    for want in ["out 0", "out 2", "err 1", "no newline at the end"] {
+        let line = text
+            .lines()
+            .find(|l| l.contains(&format!(": {want} ")))
+            .unwrap_or_else(|| panic!("no `{want}` line in:\n{text}"));
+        assert!(line.contains("switchyard::guest"), "{line}");
+        assert!(line.contains("node=\"w\""), "{line}");
+    }
+    assert!(text.contains("stream=\"stderr\""), "{text}");
+    // Every byte counted: 3 × ("out i\n" + "err i\n") + the unfinished line.
+    assert_eq!(o.trace[0].usage.log_bytes, 3 * 12 + 21);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn sandbox_stack_limit_is_per_node() {
+    let dir = tempfile::tempdir().unwrap();
+    let component = toml_path(&hostile("bounded_recursion"));
+    let text = format!(
+        r#"
+[pipeline]
+name = "stacks"
+
+[nodes.small-stack]
+role = "worker"
+component = {component}
+limits = {{ stack-kb = 64 }}
+
+[nodes.large-stack]
+role = "worker"
+component = {component}
+limits = {{ stack-kb = 1024 }}
+
+[nodes.default-stack]
+role = "worker"
+component = {component}
+"#
+    );
+    let p = pipeline(dir.path(), &text).await.unwrap();
+    let small = p.node("small-stack").unwrap().clone();
+    let large = p.node("large-stack").unwrap().clone();
+    let default = p.node("default-stack").unwrap().clone();
+
+    // Shallow recursion fits everywhere.
+    for node in [&small, &large, &default] {
+        let o = run_node(&p, node, json!(100)).await;
+        assert!(o.is_ok(), "{}: {o:?}", node.spec.name);
+    }
+    // DEPTH needs more than 512 KiB of wasm stack but less than 1024.
+    let o = run_node(&p, &large, json!(DEPTH)).await;
+    assert!(o.is_ok(), "large-stack: {o:?}");
+    for (node, kb) in [(&small, 64), (&default, 512)] {
+        let e = run_node(&p, node, json!(DEPTH)).await.unwrap_err();
+        assert_eq!(e.kind(), "stack-limit", "{e}");
+        assert!(
+            e.to_string()
+                .contains(&format!("stack limit of {kb} KiB (limits.stack-kb)")),
+            "{e}"
+        );
+    }
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -18,11 +18,22 @@ pub struct Limits {
     pub output_bytes: u64,
     /// Model calls per invocation (a batch counts each request).
     pub model_calls: u64,
-    /// Log bytes per invocation; lines past it are dropped and counted.
+    /// Log bytes per invocation (`log` import plus stdout/stderr); going
+    /// past it ends the invocation with a `log-limit` error.
     pub log_bytes: u64,
     /// Calls into the host per invocation (`models`, `log`, `config`).
     pub host_calls: u64,
+    /// Wasm call-stack size, in bytes.
+    pub stack_bytes: u64,
 }
+
+/// The default `stack-kb`.
+pub const DEFAULT_STACK_KB: u64 = 512;
+/// The smallest `stack-kb` a node may ask for.
+pub const MIN_STACK_KB: u64 = 16;
+/// The largest `stack-kb` a node may ask for: guests run on the host's
+/// worker threads, whose stacks must also hold the host's own frames.
+pub const MAX_STACK_KB: u64 = 1024;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -34,6 +45,7 @@ impl Default for Limits {
             model_calls: 16,
             log_bytes: 64 << 10,
             host_calls: 10_000,
+            stack_bytes: DEFAULT_STACK_KB << 10,
         }
     }
 }
@@ -50,6 +62,7 @@ impl Limits {
             model_calls: get(&section.model_calls).unwrap_or(self.model_calls),
             log_bytes: get(&section.log_kb).map_or(self.log_bytes, |kb| kb << 10),
             host_calls: get(&section.host_calls).unwrap_or(self.host_calls),
+            stack_bytes: get(&section.stack_kb).map_or(self.stack_bytes, |kb| kb << 10),
         }
     }
 }

@@ -11,7 +11,7 @@ mod source;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use limits::Limits;
+pub use limits::{Limits, DEFAULT_STACK_KB, MAX_STACK_KB, MIN_STACK_KB};
 pub use manifest::{
     CallPolicy, Manifest, ModelSpec, NodeSpec, OnReject, PolicyOverride, ProviderSpec, SimSpec,
 };

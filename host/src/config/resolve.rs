@@ -9,11 +9,13 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::limits::Limits;
+use super::limits::{Limits, DEFAULT_STACK_KB, MAX_STACK_KB, MIN_STACK_KB};
 use super::manifest::{
     CallPolicy, Manifest, ModelSpec, NodeSpec, OnReject, PolicyOverride, ProviderSpec, SimSpec,
 };
-use super::schema::{BudgetSection, ManifestFile, ModelSection, NodeSection, Role, SchemaSource};
+use super::schema::{
+    BudgetSection, LimitsSection, ManifestFile, ModelSection, NodeSection, Role, SchemaSource,
+};
 use super::source::{did_you_mean, Diagnostic, SourceFile};
 use crate::models::Price;
 use crate::models::{BreakerSpec, BudgetSpec, CacheSpec, Cost};
@@ -38,6 +40,7 @@ pub fn resolve(source: Arc<SourceFile>, file: ManifestFile) -> Result<Manifest, 
         errors: Vec::new(),
     };
     let models = r.models(&file);
+    r.check_limits(&file.defaults.limits);
     let defaults = Limits::default().overridden_by(&file.defaults.limits);
     let nodes = r.nodes(&file, &models, defaults);
     let order = r.order(&file, &nodes);
@@ -81,6 +84,42 @@ impl Resolver<'_> {
     fn error<T>(&mut self, at: &Spanned<T>, message: impl Into<String>, hint: impl Into<String>) {
         self.errors
             .push(Diagnostic::at(self.src, Some(at.span()), message).with_hint(hint));
+    }
+
+    /// Every limit must be positive; `stack-kb` must lie in the range
+    /// the engine can honour.
+    fn check_limits(&mut self, section: &LimitsSection) {
+        let fields = [
+            ("memory-mb", &section.memory_mb),
+            ("cpu-ms", &section.cpu_ms),
+            ("wall-ms", &section.wall_ms),
+            ("output-kb", &section.output_kb),
+            ("log-kb", &section.log_kb),
+            ("host-calls", &section.host_calls),
+        ];
+        for (name, value) in fields {
+            if let Some(v) = value {
+                if *v.get_ref() == 0 {
+                    self.error(
+                        v,
+                        format!("`limits.{name}` is 0, so no invocation could run"),
+                        "give a positive value, or leave it out for the default",
+                    );
+                }
+            }
+        }
+        if let Some(v) = &section.stack_kb {
+            if !(MIN_STACK_KB..=MAX_STACK_KB).contains(v.get_ref()) {
+                self.error(
+                    v,
+                    format!(
+                        "`limits.stack-kb` is {}, outside {MIN_STACK_KB}..={MAX_STACK_KB}",
+                        v.get_ref()
+                    ),
+                    format!("the default is {DEFAULT_STACK_KB}; guests run on the host's worker threads, so at most {MAX_STACK_KB} KiB"),
+                );
+            }
+        }
     }
 
     fn models(&mut self, file: &ManifestFile) -> BTreeMap<String, ModelSpec> {
@@ -485,7 +524,10 @@ impl Resolver<'_> {
                     judges,
                     models: granted,
                     settings,
-                    limits: defaults.overridden_by(&n.limits),
+                    limits: {
+                        self.check_limits(&n.limits);
+                        defaults.overridden_by(&n.limits)
+                    },
                     on_reject,
                     input_schema,
                     output_schema,

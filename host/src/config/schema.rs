@@ -118,10 +118,12 @@ pub struct LimitsSection {
     pub output_kb: Option<Spanned<u64>>,
     /// Model calls per invocation.
     pub model_calls: Option<Spanned<u64>>,
-    /// Log bytes per invocation; lines past it are dropped.
+    /// Log bytes per invocation (log import plus stdout/stderr).
     pub log_kb: Option<Spanned<u64>>,
     /// Calls into the host per invocation.
     pub host_calls: Option<Spanned<u64>>,
+    /// Wasm call-stack size, in KiB.
+    pub stack_kb: Option<Spanned<u64>>,
 }
 
 /// `[models.<name>]`.

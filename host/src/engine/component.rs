@@ -92,6 +92,10 @@ pub struct LoadInfo {
 pub struct NodeComponent {
     /// Its role.
     pub role: Role,
+    /// The engine it was compiled for (the variant for its stack size).
+    pub engine: wasmtime::Engine,
+    /// Its wasm stack limit, in bytes.
+    pub stack_bytes: usize,
     /// Pre-instantiated form.
     pub pre: RolePre,
     /// Its self-description.
@@ -124,32 +128,56 @@ pub fn exported_roles(engine: &wasmtime::Engine, component: &Component) -> Vec<R
 }
 
 impl NodeEngine {
-    /// Loads the component at `path` for node `node` of role `role`.
+    /// Loads the component at `path` for node `node` of role `role`, with
+    /// the default wasm stack size.
     pub async fn load_component(
         &self,
         node: &str,
         role: Role,
         path: &Path,
     ) -> Result<Arc<NodeComponent>, LoadError> {
+        self.load_component_sized(node, role, path, super::DEFAULT_WASM_STACK)
+            .await
+    }
+
+    /// Loads the component at `path` to run with a wasm stack of
+    /// `stack_bytes` (the node's `limits.stack-kb`).
+    pub async fn load_component_sized(
+        &self,
+        node: &str,
+        role: Role,
+        path: &Path,
+        stack_bytes: usize,
+    ) -> Result<Arc<NodeComponent>, LoadError> {
         let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
             node: node.into(),
             path: path.into(),
             source,
         })?;
-        self.load_component_bytes(node, role, path, &bytes).await
+        self.load_component_bytes(node, role, path, &bytes, stack_bytes)
+            .await
     }
 
-    /// Loads a component from bytes (`path` is only used in messages).
+    /// Loads a component from bytes (`path` is only used in messages) to
+    /// run with a wasm stack of `stack_bytes`.
     pub async fn load_component_bytes(
         &self,
         node: &str,
         role: Role,
         path: &Path,
         bytes: &[u8],
+        stack_bytes: usize,
     ) -> Result<Arc<NodeComponent>, LoadError> {
         let started = Instant::now();
+        let variant = self
+            .variant(stack_bytes)
+            .map_err(|e| LoadError::NotAComponent {
+                node: node.into(),
+                path: path.into(),
+                reason: e.to_string(),
+            })?;
         let (component, cache) = {
-            let engine = self.wasmtime().clone();
+            let engine = variant.engine.clone();
             let cache = self.cache().clone();
             let bytes = bytes.to_vec();
             // Compilation is CPU-heavy; keep it off the async workers.
@@ -172,7 +200,7 @@ impl NodeEngine {
             cache,
         };
 
-        let roles = exported_roles(self.wasmtime(), &component);
+        let roles = exported_roles(&variant.engine, &component);
         if !roles.contains(&role) {
             let found = match roles.as_slice() {
                 [] => format!(
@@ -198,8 +226,8 @@ impl NodeEngine {
             path: path.into(),
             reason: format!("{e:#}"),
         };
-        let instance_pre = self
-            .linker()
+        let instance_pre = variant
+            .linker
             .instantiate_pre(&component)
             .map_err(contract)?;
         let pre = match role {
@@ -213,9 +241,14 @@ impl NodeEngine {
                 RolePre::Judge(judge::JudgeNodePre::new(instance_pre).map_err(contract)?)
             }
         };
-        let description = self.describe(node, path, role, &pre).await?;
+        let engine = variant.engine.clone();
+        let description = self
+            .describe(node, path, role, &engine, stack_bytes, &pre)
+            .await?;
         Ok(Arc::new(NodeComponent {
             role,
+            engine,
+            stack_bytes,
             pre,
             description,
             load,
@@ -227,6 +260,8 @@ impl NodeEngine {
         node: &str,
         path: &Path,
         role: Role,
+        engine: &wasmtime::Engine,
+        stack_bytes: usize,
         pre: &RolePre,
     ) -> Result<Description, LoadError> {
         let fail = |reason: String| LoadError::Describe {
@@ -235,7 +270,7 @@ impl NodeEngine {
             reason,
         };
         let d = self
-            .call_describe(node, pre)
+            .call_describe(node, engine, stack_bytes, pre)
             .await
             .map_err(|e| fail(e.to_string()))?;
         let got = match d.role {

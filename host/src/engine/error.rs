@@ -166,11 +166,11 @@ pub enum NodeError {
         limit_ms: u64,
     },
     /// The wasm call stack overflowed.
-    #[error("node `{node}` exceeded the stack limit of {limit_kb} KiB (engine-wide)")]
+    #[error("node `{node}` exceeded its wasm stack limit of {limit_kb} KiB (limits.stack-kb)")]
     StackLimit {
         /// Node name.
         node: String,
-        /// The engine's wasm stack limit.
+        /// The limit.
         limit_kb: u64,
     },
     /// Too many calls into the host.
@@ -182,6 +182,16 @@ pub enum NodeError {
         node: String,
         /// The limit.
         limit: u64,
+    },
+    /// Too many log bytes (`log` import plus stdout/stderr).
+    #[error(
+        "node `{node}` exceeded its log limit of {limit_kb} KiB per invocation (limits.log-kb)"
+    )]
+    LogLimit {
+        /// Node name.
+        node: String,
+        /// The limit.
+        limit_kb: u64,
     },
     /// The output is larger than allowed.
     #[error("node `{node}` returned {size} bytes, over its output limit of {limit} bytes (limits.output-kb)")]
@@ -212,6 +222,25 @@ pub enum NodeError {
 }
 
 impl NodeError {
+    /// The node the error is about.
+    pub fn node(&self) -> &str {
+        match self {
+            NodeError::InvalidInput { node, .. }
+            | NodeError::Model { node, .. }
+            | NodeError::Internal { node, .. }
+            | NodeError::Trap { node, .. }
+            | NodeError::CpuLimit { node, .. }
+            | NodeError::MemoryLimit { node, .. }
+            | NodeError::WallTimeout { node, .. }
+            | NodeError::OutputLimit { node, .. }
+            | NodeError::HostCallLimit { node, .. }
+            | NodeError::StackLimit { node, .. }
+            | NodeError::LogLimit { node, .. }
+            | NodeError::InvalidOutput { node, .. }
+            | NodeError::Instantiate { node, .. } => node,
+        }
+    }
+
     /// A short, stable name for summaries and metrics.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -224,6 +253,7 @@ impl NodeError {
             NodeError::WallTimeout { .. } => "wall-timeout",
             NodeError::HostCallLimit { .. } => "host-call-limit",
             NodeError::StackLimit { .. } => "stack-limit",
+            NodeError::LogLimit { .. } => "log-limit",
             NodeError::OutputLimit { .. } => "output-limit",
             NodeError::InvalidOutput { .. } => "invalid-output",
             NodeError::Instantiate { .. } => "instantiate",

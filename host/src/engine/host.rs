@@ -2,7 +2,7 @@
 //! `models` (through the [`ModelHub`], with the node's grant and call cap),
 //! `log` (into tracing, byte-capped) and `config` (the node's settings).
 //! WASI is present but grants nothing: no files, env, args, clocks beyond the
-//! defaults, sockets or stdio.
+//! defaults, sockets or stdin; stdout and stderr go into tracing.
 
 use std::sync::Arc;
 
@@ -12,6 +12,7 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{config, log, models, wit};
 use super::invoke::RunScope;
+use super::stdio::{GuestStream, LogLimitReached, LogMeter, Which};
 use crate::config::{Limits, PolicyOverride};
 use crate::models::{
     Caller, ChatMessage, ChatRequest, ChatRole, Ledger, ModelError, ModelHub, ResponseCache,
@@ -56,10 +57,8 @@ pub struct Usage {
     pub cpu_ticks: u64,
     /// Model calls attempted (a batch counts each request).
     pub model_calls: u64,
-    /// Log bytes accepted.
+    /// Log bytes written (`log` import plus stdout/stderr).
     pub log_bytes: u64,
-    /// Log lines dropped past the log limit.
-    pub logs_dropped: u64,
     /// Calls into the host (every `models`, `log` and `config` call).
     pub host_calls: u64,
     /// Peak linear memory, in bytes.
@@ -118,7 +117,8 @@ pub struct NodeState {
     pub cpu_exhausted: bool,
     /// Set when the host-call limit was hit.
     pub host_calls_exhausted: bool,
-    max_stack: usize,
+    /// Log bytes written, shared with the stdout/stderr streams.
+    pub log: Arc<LogMeter>,
 }
 
 impl NodeState {
@@ -134,10 +134,23 @@ impl NodeState {
             refused: false,
             peak: 0,
         };
+        let log = Arc::new(LogMeter::new(node.limits.log_bytes));
+        // The builder's defaults grant nothing: stdin closed, no env, args,
+        // preopens or network. stdout and stderr go to tracing, metered.
+        let wasi = WasiCtx::builder()
+            .stdout(GuestStream::new(
+                node.node.clone(),
+                Which::Stdout,
+                log.clone(),
+            ))
+            .stderr(GuestStream::new(
+                node.node.clone(),
+                Which::Stderr,
+                log.clone(),
+            ))
+            .build();
         Self {
-            // The builder's defaults grant nothing: stdin closed, stdout and
-            // stderr discarded, no env, args, preopens or network.
-            wasi: WasiCtx::builder().build(),
+            wasi,
             table: ResourceTable::new(),
             memory,
             node,
@@ -147,13 +160,8 @@ impl NodeState {
             usage: Usage::default(),
             cpu_exhausted: false,
             host_calls_exhausted: false,
-            max_stack: super::MAX_WASM_STACK,
+            log,
         }
-    }
-
-    /// The engine's wasm stack limit (engine-wide).
-    pub fn max_stack_bytes(&self) -> usize {
-        self.max_stack
     }
 
     /// The node's limits.
@@ -165,6 +173,7 @@ impl NodeState {
     pub fn final_usage(&self) -> Usage {
         Usage {
             peak_memory: self.memory.peak as u64,
+            log_bytes: self.log.used(),
             ..self.usage
         }
     }
@@ -352,13 +361,11 @@ impl NodeState {
 }
 
 impl NodeState {
-    fn log_emit(&mut self, level: log::Level, message: String) {
-        let len = message.len() as u64;
-        if self.usage.log_bytes + len > self.node.limits.log_bytes {
-            self.usage.logs_dropped += 1;
-            return;
+    /// Emits one guest log line; past the log limit, traps (`log-limit`).
+    fn log_emit(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+        if !self.log.charge(message.len() as u64) {
+            return Err(LogLimitReached.into());
         }
-        self.usage.log_bytes += len;
         let node = &*self.node.node;
         match level {
             log::Level::Trace => tracing::trace!(target: "switchyard::guest", node, "{message}"),
@@ -367,6 +374,7 @@ impl NodeState {
             log::Level::Warn => tracing::warn!(target: "switchyard::guest", node, "{message}"),
             log::Level::Error => tracing::error!(target: "switchyard::guest", node, "{message}"),
         }
+        Ok(())
     }
 }
 
@@ -407,8 +415,7 @@ impl models::Host for NodeState {
 impl log::Host for NodeState {
     async fn emit(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
         self.host_call()?;
-        self.log_emit(level, message);
-        Ok(())
+        self.log_emit(level, message)
     }
 }
 

@@ -182,7 +182,7 @@ impl NodeEngine {
                 elapsed: started.elapsed(),
             };
         };
-        let engine = self.wasmtime().clone();
+        let engine = component.engine.clone();
         let pre = component.pre.clone();
         let output_limit = ctx.limits.output_bytes;
         let state = NodeState::new(ctx, scope);
@@ -230,14 +230,15 @@ impl NodeEngine {
     pub(crate) async fn call_describe(
         &self,
         node: &str,
+        engine: &wasmtime::Engine,
+        stack_bytes: usize,
         pre: &RolePre,
     ) -> Result<wit::Description, NodeError> {
-        let ctx = Arc::new(NodeContext::bare(node));
+        let mut ctx = NodeContext::bare(node);
+        ctx.limits.stack_bytes = stack_bytes as u64;
+        let ctx = Arc::new(ctx);
         let hub = self.empty_hub();
-        let mut store = new_store(
-            self.wasmtime(),
-            NodeState::new(ctx, RunScope::detached(hub)),
-        );
+        let mut store = new_store(engine, NodeState::new(ctx, RunScope::detached(hub)));
         let wall = crate::config::Limits::default().wall;
         let r = tokio::time::timeout(wall, pre.describe(&mut store)).await;
         match r {
@@ -373,6 +374,12 @@ fn classify_trap(node: &str, state: &NodeState, e: &wasmtime::Error) -> NodeErro
             limit: state.limits().host_calls,
         };
     }
+    if state.log.exhausted() {
+        return NodeError::LogLimit {
+            node,
+            limit_kb: state.limits().log_bytes >> 10,
+        };
+    }
     if state.memory.refused {
         return NodeError::MemoryLimit {
             node,
@@ -383,7 +390,12 @@ fn classify_trap(node: &str, state: &NodeState, e: &wasmtime::Error) -> NodeErro
         Some(Trap::UnreachableCodeReached) => {
             "unreachable code reached (a panic or abort in the guest)".to_string()
         }
-        Some(Trap::StackOverflow) => return NodeError::StackLimit { node, limit_kb: (state.max_stack_bytes() >> 10) as u64 },
+        Some(Trap::StackOverflow) => {
+            return NodeError::StackLimit {
+                node,
+                limit_kb: state.limits().stack_bytes >> 10,
+            }
+        }
         Some(Trap::MemoryOutOfBounds) => {
             "out-of-bounds memory access (in Rust and C guests often the shadow stack in linear memory overflowing)".to_string()
         }

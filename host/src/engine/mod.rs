@@ -10,9 +10,11 @@ mod component;
 mod error;
 mod host;
 mod invoke;
+mod stdio;
 
+use std::collections::HashMap;
 use std::path::PathBuf;
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use tokio::sync::Semaphore;
@@ -27,10 +29,10 @@ pub use invoke::{Invocation, NodeCall, NodeOutput, RouteChoice, RunScope, TaskIn
 
 use crate::models::ModelHub;
 
-/// The wasm call-stack limit of every node (engine-wide: Wasmtime sets it per
-/// engine, not per store). Rust and C guests keep most of their stack in
-/// linear memory, which each node's memory limit bounds.
-pub const MAX_WASM_STACK: usize = 512 << 10;
+/// The default wasm call-stack limit of a node (`limits.stack-kb`). Rust and
+/// C guests keep most of their stack in linear memory, which each node's
+/// memory limit bounds.
+pub const DEFAULT_WASM_STACK: usize = (crate::config::DEFAULT_STACK_KB as usize) << 10;
 
 /// How the engine is built.
 #[derive(Debug, Clone)]
@@ -69,8 +71,11 @@ pub struct NodeEngine {
 }
 
 struct Inner {
-    engine: wasmtime::Engine,
-    linker: Linker<NodeState>,
+    opts: EngineOptions,
+    /// The variant for the default stack size.
+    default: Arc<Variant>,
+    /// Variants for other stack sizes, made on first use.
+    others: Mutex<HashMap<usize, Arc<Variant>>>,
     cache: CompileCache,
     permits: Arc<Semaphore>,
     max_memory_bytes: u64,
@@ -88,6 +93,73 @@ impl std::fmt::Debug for NodeEngine {
 impl NodeEngine {
     /// Builds the engine and starts its epoch ticker.
     pub fn new(opts: EngineOptions) -> Result<Self, EngineError> {
+        let default = Arc::new(Variant::new(&opts, DEFAULT_WASM_STACK)?);
+        let empty = crate::config::Manifest::empty();
+        Ok(Self {
+            inner: Arc::new(Inner {
+                cache: CompileCache::new(opts.cache_dir.clone()),
+                permits: Arc::new(Semaphore::new(opts.max_instances as usize)),
+                max_memory_bytes: opts.max_memory_bytes,
+                empty_hub: Arc::new(
+                    ModelHub::build(&empty, |_| None).expect("an empty manifest needs no keys"),
+                ),
+                default,
+                others: Mutex::new(HashMap::new()),
+                opts,
+            }),
+        })
+    }
+
+    /// The engine variant whose wasm stack limit is `stack_bytes`.
+    /// Wasmtime fixes the stack limit per engine, not per store, so each
+    /// distinct `limits.stack-kb` gets its own engine (made once, on first
+    /// use); every node on the default shares one.
+    pub(crate) fn variant(&self, stack_bytes: usize) -> Result<Arc<Variant>, EngineError> {
+        if stack_bytes == self.inner.default.stack_bytes {
+            return Ok(self.inner.default.clone());
+        }
+        let mut others = self.inner.others.lock().unwrap_or_else(|p| p.into_inner());
+        if let Some(v) = others.get(&stack_bytes) {
+            return Ok(v.clone());
+        }
+        let v = Arc::new(Variant::new(&self.inner.opts, stack_bytes)?);
+        others.insert(stack_bytes, v.clone());
+        Ok(v)
+    }
+
+    /// The underlying Wasmtime engine.
+    pub fn wasmtime(&self) -> &wasmtime::Engine {
+        &self.inner.default.engine
+    }
+
+    /// The compiled-component cache.
+    pub fn cache(&self) -> &CompileCache {
+        &self.inner.cache
+    }
+
+    /// The largest memory limit a node may have.
+    pub fn max_memory_bytes(&self) -> u64 {
+        self.inner.max_memory_bytes
+    }
+
+    fn instance_permits(&self) -> &Semaphore {
+        &self.inner.permits
+    }
+
+    fn empty_hub(&self) -> Arc<ModelHub> {
+        self.inner.empty_hub.clone()
+    }
+}
+
+/// One Wasmtime engine with its host linker, for one wasm stack size.
+pub(crate) struct Variant {
+    pub(crate) engine: wasmtime::Engine,
+    pub(crate) linker: Linker<NodeState>,
+    pub(crate) stack_bytes: usize,
+}
+
+impl Variant {
+    fn new(opts: &EngineOptions, stack_bytes: usize) -> Result<Self, EngineError> {
         let err = |e: wasmtime::Error| EngineError(format!("{e:#}"));
         let mut pool = PoolingAllocationConfig::default();
         // Rust components hold a handful of core instances and one or two
@@ -123,7 +195,7 @@ impl NodeEngine {
             .wasm_component_model(true)
             .epoch_interruption(true)
             .concurrency_support(false)
-            .max_wasm_stack(MAX_WASM_STACK)
+            .max_wasm_stack(stack_bytes)
             .allocation_strategy(InstanceAllocationStrategy::Pooling(pool));
         let engine = wasmtime::Engine::new(&config).map_err(err)?;
 
@@ -134,49 +206,12 @@ impl NodeEngine {
             |s| s,
         )
         .map_err(err)?;
-
         spawn_ticker(&engine, opts.tick);
-        let empty = crate::config::Manifest::empty();
         Ok(Self {
-            inner: Arc::new(Inner {
-                engine,
-                linker,
-                cache: CompileCache::new(opts.cache_dir),
-                permits: Arc::new(Semaphore::new(opts.max_instances as usize)),
-                max_memory_bytes: opts.max_memory_bytes,
-                empty_hub: Arc::new(
-                    ModelHub::build(&empty, |_| None).expect("an empty manifest needs no keys"),
-                ),
-            }),
+            engine,
+            linker,
+            stack_bytes,
         })
-    }
-
-    /// The underlying Wasmtime engine.
-    pub fn wasmtime(&self) -> &wasmtime::Engine {
-        &self.inner.engine
-    }
-
-    /// The host linker (WASI + switchyard imports).
-    pub fn linker(&self) -> &Linker<NodeState> {
-        &self.inner.linker
-    }
-
-    /// The compiled-component cache.
-    pub fn cache(&self) -> &CompileCache {
-        &self.inner.cache
-    }
-
-    /// The largest memory limit a node may have.
-    pub fn max_memory_bytes(&self) -> u64 {
-        self.inner.max_memory_bytes
-    }
-
-    fn instance_permits(&self) -> &Semaphore {
-        &self.inner.permits
-    }
-
-    fn empty_hub(&self) -> Arc<ModelHub> {
-        self.inner.empty_hub.clone()
     }
 }
 

@@ -55,7 +55,12 @@ impl Pipeline {
             (
                 spec,
                 engine
-                    .load_component(&spec.name, spec.role, &spec.component)
+                    .load_component_sized(
+                        &spec.name,
+                        spec.role,
+                        &spec.component,
+                        spec.limits.stack_bytes as usize,
+                    )
                     .await,
             )
         });

@@ -67,20 +67,7 @@ impl RunError {
     /// The node at fault, if any.
     pub fn node(&self) -> Option<&str> {
         match self {
-            RunError::Node { error } => Some(match error {
-                NodeError::InvalidInput { node, .. }
-                | NodeError::Model { node, .. }
-                | NodeError::Internal { node, .. }
-                | NodeError::Trap { node, .. }
-                | NodeError::CpuLimit { node, .. }
-                | NodeError::MemoryLimit { node, .. }
-                | NodeError::WallTimeout { node, .. }
-                | NodeError::OutputLimit { node, .. }
-                | NodeError::HostCallLimit { node, .. }
-                | NodeError::StackLimit { node, .. }
-                | NodeError::InvalidOutput { node, .. }
-                | NodeError::Instantiate { node, .. } => node,
-            }),
+            RunError::Node { error } => Some(error.node()),
             RunError::Rejected { node, .. } | RunError::Schema { node, .. } => Some(node),
             _ => None,
         }
