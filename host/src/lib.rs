@@ -16,3 +16,4 @@ pub mod inspect;
 pub mod models;
 pub mod pipeline;
 pub mod schema;
+pub mod serve;

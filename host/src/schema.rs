@@ -78,3 +78,112 @@ mod tests {
         assert!(Schema::compile(&json!({"type": 12})).is_err());
     }
 }
+
+/// What `consumer` requires that values matching `producer` are not
+/// guaranteed to give: a type the consumer does not take, or a required
+/// property the producer does not require. Only what both schemas state
+/// is compared (`type`, `required`, `properties`, recursively), so an
+/// empty result means "no provable break", not "equivalent"; values are
+/// still checked on every run.
+pub fn edge_breaks(producer: &Value, consumer: &Value) -> Vec<String> {
+    let mut out = Vec::new();
+    compare(producer, consumer, "", &mut out, 0);
+    out
+}
+
+fn types(schema: &Value) -> Option<Vec<&str>> {
+    match schema.get("type")? {
+        Value::String(t) => Some(vec![t.as_str()]),
+        Value::Array(ts) => Some(ts.iter().filter_map(Value::as_str).collect()),
+        _ => None,
+    }
+}
+
+fn compare(producer: &Value, consumer: &Value, at: &str, out: &mut Vec<String>, depth: usize) {
+    if depth > 16 {
+        return;
+    }
+    let here = if at.is_empty() { "/" } else { at };
+    if let (Some(given), Some(taken)) = (types(producer), types(consumer)) {
+        let fits = |t: &&str| taken.contains(t) || (*t == "integer" && taken.contains(&"number"));
+        let extra: Vec<&str> = given.iter().filter(|t| !fits(t)).copied().collect();
+        if !extra.is_empty() {
+            out.push(format!(
+                "at {here}: the output may be {}, but the consumer takes only {}",
+                extra.join(" or "),
+                taken.join(" or ")
+            ));
+            return;
+        }
+    }
+    let names = |s: &Value, key: &str| -> Vec<String> {
+        s.get(key)
+            .and_then(Value::as_array)
+            .map(|a| {
+                a.iter()
+                    .filter_map(|v| v.as_str().map(String::from))
+                    .collect()
+            })
+            .unwrap_or_default()
+    };
+    let guaranteed = names(producer, "required");
+    for field in names(consumer, "required") {
+        if !guaranteed.contains(&field) {
+            out.push(format!(
+                "at {here}: the consumer requires `{field}`, which the output does not guarantee"
+            ));
+        }
+    }
+    if let (Some(Value::Object(given)), Some(Value::Object(taken))) =
+        (producer.get("properties"), consumer.get("properties"))
+    {
+        for (name, taken_sub) in taken {
+            if let Some(given_sub) = given.get(name) {
+                compare(
+                    given_sub,
+                    taken_sub,
+                    &format!("{at}/{name}"),
+                    out,
+                    depth + 1,
+                );
+            }
+        }
+    }
+}
+
+#[cfg(test)]
+mod edge_tests {
+    use super::edge_breaks;
+    use serde_json::json;
+
+    #[test]
+    fn edge_breaks_finds_a_dropped_requirement_and_a_type_change() {
+        let consumer = json!({"type": "object", "required": ["reply"],
+            "properties": {"reply": {"type": "string"}, "n": {"type": "number"}}});
+        let same = json!({"type": "object", "required": ["reply", "model"],
+            "properties": {"reply": {"type": "string"}, "n": {"type": "integer"}}});
+        assert!(edge_breaks(&same, &consumer).is_empty());
+
+        let dropped = json!({"type": "object", "properties": {"reply": {"type": "string"}}});
+        let b = edge_breaks(&dropped, &consumer);
+        assert_eq!(
+            b,
+            ["at /: the consumer requires `reply`, which the output does not guarantee"]
+        );
+
+        let retyped = json!({"type": "object", "required": ["reply"],
+            "properties": {"reply": {"type": ["string", "null"]}}});
+        let b = edge_breaks(&retyped, &consumer);
+        assert_eq!(
+            b,
+            ["at /reply: the output may be null, but the consumer takes only string"]
+        );
+
+        assert_eq!(edge_breaks(&json!({"type": "array"}), &consumer).len(), 1);
+        assert!(
+            edge_breaks(&json!({}), &consumer).len() == 1,
+            "required not guaranteed"
+        );
+        assert!(edge_breaks(&dropped, &json!({})).is_empty());
+    }
+}

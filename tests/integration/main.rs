@@ -10,3 +10,4 @@ mod loading;
 mod manifest_errors;
 mod openai;
 mod sandbox;
+mod serve;

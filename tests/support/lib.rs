@@ -359,3 +359,110 @@ pub async fn run_node(
         other => panic!("a worker answered {other:?}"),
     }
 }
+
+/// A `switchyard serve` running in this process on 127.0.0.1.
+pub struct TestServer {
+    /// `http://127.0.0.1:PORT`.
+    pub url: String,
+    /// The live pipeline it serves.
+    pub live: std::sync::Arc<switchyard::serve::LivePipeline>,
+    shutdown: Option<tokio::sync::oneshot::Sender<()>>,
+    task: Option<tokio::task::JoinHandle<std::io::Result<()>>>,
+}
+
+impl TestServer {
+    /// Serves `pipeline` with admin token `token` (none: admin off).
+    pub async fn start(pipeline: Pipeline, token: Option<&str>) -> Self {
+        use switchyard::serve::{AppState, LivePipeline, Metrics};
+        let live = std::sync::Arc::new(LivePipeline::new(
+            pipeline,
+            std::sync::Arc::new(Metrics::new()),
+        ));
+        let state = std::sync::Arc::new(AppState::new(live.clone(), token.map(String::from), 4096));
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}", listener.local_addr().unwrap());
+        let (tx, rx) = tokio::sync::oneshot::channel::<()>();
+        let task = tokio::spawn(switchyard::serve::serve(listener, state, async move {
+            let _ = rx.await;
+        }));
+        Self {
+            url,
+            live,
+            shutdown: Some(tx),
+            task: Some(task),
+        }
+    }
+
+    /// Starts a graceful shutdown and waits until every request in flight
+    /// has been answered and the server has stopped.
+    pub async fn stop(mut self) -> std::io::Result<()> {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+        self.task.take().unwrap().await.unwrap()
+    }
+
+    /// Starts a graceful shutdown without waiting.
+    pub fn begin_shutdown(&mut self) {
+        if let Some(tx) = self.shutdown.take() {
+            let _ = tx.send(());
+        }
+    }
+
+    /// Waits for the server task (after [`begin_shutdown`](Self::begin_shutdown)).
+    pub async fn join(mut self) -> std::io::Result<()> {
+        self.task.take().unwrap().await.unwrap()
+    }
+}
+
+/// A Python interpreter with the official `openai` package, in a virtual
+/// environment under `target/` made on first use (pip install from PyPI).
+pub fn python_with_openai() -> PathBuf {
+    static ONCE: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+    let mut done = ONCE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = done.as_ref() {
+        return p.clone();
+    }
+    let venv = root().join("target/test-venv");
+    let python = venv.join("bin/python");
+    let ok = |py: &Path| {
+        std::process::Command::new(py)
+            .args(["-c", "import openai"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !ok(&python) {
+        let status = std::process::Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("python3 is needed to test with the official openai client");
+        assert!(
+            status.success(),
+            "python3 -m venv {} failed",
+            venv.display()
+        );
+        let status = std::process::Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "openai>=1.40,<3",
+            ])
+            .status()
+            .expect("running pip");
+        assert!(
+            status.success(),
+            "pip install openai failed (PyPI must be reachable)"
+        );
+        assert!(
+            ok(&python),
+            "openai still not importable from {}",
+            python.display()
+        );
+    }
+    *done = Some(python.clone());
+    python
+}

@@ -15,8 +15,9 @@ use crate::pipeline::{PolicyEvent, RunError, RunOutcome, TraceStep};
 pub struct OutputRecord {
     /// The input's id (or `line-<n>`).
     pub id: String,
-    /// The input's 1-based line number.
-    pub line: u64,
+    /// The input's 1-based line number (batch runs only).
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub line: Option<u64>,
     /// True when `output` is present, false when `error` is.
     pub ok: bool,
     /// The run's output.
@@ -79,7 +80,7 @@ impl OutputRecord {
     pub fn unusable(line: &InputLine, error: &RunError) -> Self {
         Self {
             id: line.id.clone(),
-            line: line.line,
+            line: Some(line.line),
             ok: false,
             output: None,
             error: Some(ErrorRecord::of(error)),
@@ -95,20 +96,29 @@ impl OutputRecord {
         }
     }
 
-    /// The record for a run.
+    /// The record for the run of a batch input line.
     pub fn of_run(line: &InputLine, run: &RunOutcome) -> Self {
+        Self {
+            line: Some(line.line),
+            expect: line.expect.clone(),
+            ..Self::of_outcome(run)
+        }
+    }
+
+    /// The record for a run outside a batch (served over HTTP).
+    pub fn of_outcome(run: &RunOutcome) -> Self {
         let (output, error) = match &run.result {
             Ok(v) => (Some(v.clone()), None),
             Err(e) => (None, Some(ErrorRecord::of(e))),
         };
         Self {
-            id: line.id.clone(),
-            line: line.line,
+            id: run.id.clone(),
+            line: None,
             ok: output.is_some(),
             output,
             error,
             routes: run.routes.clone(),
-            expect: line.expect.clone(),
+            expect: None,
             usage: run.totals,
             cost_pusd: run.totals.cost.0,
             latency_ms: run.elapsed.as_secs_f64() * 1e3,

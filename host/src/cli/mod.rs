@@ -4,6 +4,8 @@
 mod bench;
 mod inspect;
 mod run;
+mod serve;
+mod swap;
 mod validate;
 
 use std::path::PathBuf;
@@ -44,6 +46,11 @@ pub enum Command {
     /// exports, self-description, schemas, size, and anything beyond the
     /// contract. Exits 2 if it cannot serve as a node.
     Inspect(inspect::InspectArgs),
+    /// Serve a pipeline over HTTP: a runs API, an OpenAI-compatible chat
+    /// endpoint, health, Prometheus metrics, and hot-swap of single nodes.
+    Serve(serve::ServeArgs),
+    /// Hot-swap one node of a running `switchyard serve`.
+    Swap(swap::SwapArgs),
 }
 
 impl Cli {
@@ -80,6 +87,8 @@ pub fn main() -> ExitCode {
             Command::Validate(args) => validate::run(&cli, args).await,
             Command::Bench(args) => bench::run(&cli, args).await,
             Command::Inspect(args) => inspect::run(&cli, args).await,
+            Command::Serve(args) => serve::run(&cli, args).await,
+            Command::Swap(args) => swap::run(&cli, args).await,
         }
     });
     match result {

@@ -35,6 +35,27 @@ pub struct Manifest {
     pub order: Vec<String>,
     /// The nodes whose output is the run's output.
     pub outputs: Vec<String>,
+    /// `[chat]`.
+    pub chat: ChatSpec,
+}
+
+/// How `/v1/chat/completions` maps a conversation to a run and back.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ChatSpec {
+    /// A plain-text user message becomes `{ <input_field>: text, "messages": [..] }`.
+    pub input_field: String,
+    /// JSON Pointers into the output; the first naming a string is the
+    /// reply. With none matching, the reply is the output as JSON text.
+    pub reply: Vec<String>,
+}
+
+impl Default for ChatSpec {
+    fn default() -> Self {
+        Self {
+            input_field: "text".into(),
+            reply: Vec::new(),
+        }
+    }
 }
 
 /// One `[models.<name>]`.
@@ -204,6 +225,7 @@ impl Manifest {
             nodes: BTreeMap::new(),
             order: Vec::new(),
             outputs: Vec::new(),
+            chat: ChatSpec::default(),
         }
     }
 }

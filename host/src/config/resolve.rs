@@ -11,10 +11,12 @@ use toml::Spanned;
 
 use super::limits::{Limits, DEFAULT_STACK_KB, MAX_STACK_KB, MIN_STACK_KB};
 use super::manifest::{
-    CallPolicy, Manifest, ModelSpec, NodeSpec, OnReject, PolicyOverride, ProviderSpec, SimSpec,
+    CallPolicy, ChatSpec, Manifest, ModelSpec, NodeSpec, OnReject, PolicyOverride, ProviderSpec,
+    SimSpec,
 };
 use super::schema::{
-    BudgetSection, LimitsSection, ManifestFile, ModelSection, NodeSection, Role, SchemaSource,
+    BudgetSection, ChatSection, LimitsSection, ManifestFile, ModelSection, NodeSection, Role,
+    SchemaSource,
 };
 use super::source::{did_you_mean, Diagnostic, SourceFile};
 use crate::models::Price;
@@ -58,8 +60,10 @@ pub fn resolve(source: Arc<SourceFile>, file: ManifestFile) -> Result<Manifest, 
             "give the pipeline a short name such as \"support-triage\"",
         );
     }
+    let chat = r.chat(&file.chat);
     if r.errors.is_empty() {
         Ok(Manifest {
+            chat,
             name: file.pipeline.name.into_inner(),
             description: file.pipeline.description,
             deadline,
@@ -84,6 +88,31 @@ impl Resolver<'_> {
     fn error<T>(&mut self, at: &Spanned<T>, message: impl Into<String>, hint: impl Into<String>) {
         self.errors
             .push(Diagnostic::at(self.src, Some(at.span()), message).with_hint(hint));
+    }
+
+    fn chat(&mut self, section: &ChatSection) -> ChatSpec {
+        let mut spec = ChatSpec::default();
+        if let Some(field) = &section.input_field {
+            if field.get_ref().trim().is_empty() {
+                self.error(
+                    field,
+                    "`chat.input-field` is empty",
+                    "name the input field the user's message goes into, e.g. \"body\"",
+                );
+            }
+            spec.input_field = field.get_ref().clone();
+        }
+        for p in &section.reply {
+            if !p.get_ref().starts_with('/') {
+                self.error(
+                    p,
+                    format!("`chat.reply` entry {:?} is not a JSON Pointer", p.get_ref()),
+                    "JSON Pointers start with `/`, e.g. \"/answer/reply\"",
+                );
+            }
+            spec.reply.push(p.get_ref().clone());
+        }
+        spec
     }
 
     /// Every limit must be positive; `stack-kb` must lie in the range

@@ -23,6 +23,22 @@ pub struct ManifestFile {
     /// `[nodes.<name>]`.
     #[serde(default)]
     pub nodes: BTreeMap<Spanned<String>, NodeSection>,
+    /// `[chat]`: how `/v1/chat/completions` maps messages to a run.
+    #[serde(default)]
+    pub chat: ChatSection,
+}
+
+/// `[chat]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct ChatSection {
+    /// The input field the last user message's text goes into.
+    #[serde(default)]
+    pub input_field: Option<Spanned<String>>,
+    /// JSON Pointers into the output; the first that is a string is the
+    /// assistant's reply.
+    #[serde(default)]
+    pub reply: Vec<Spanned<String>>,
 }
 
 /// `[pipeline]`.

@@ -60,13 +60,21 @@ impl CompileCache {
         self.dir.as_deref()
     }
 
-    /// The component for `bytes`, from the cache or freshly compiled.
+    /// The hex SHA-256 of `bytes`: a component's identity in the cache,
+    /// traces and metrics.
+    pub fn digest(bytes: &[u8]) -> String {
+        hex::encode(Sha256::digest(bytes))
+    }
+
+    /// The component for `bytes` (whose [`digest`](Self::digest) is
+    /// `digest`), from the cache or freshly compiled.
     pub fn load(
         &self,
         engine: &Engine,
         bytes: &[u8],
+        digest: &str,
     ) -> wasmtime::Result<(Component, CacheOutcome)> {
-        let Some(path) = self.entry_path(engine, bytes) else {
+        let Some(path) = self.entry_path(engine, digest) else {
             return Ok((Component::new(engine, bytes)?, CacheOutcome::Disabled));
         };
         // Read the artifact into memory rather than mmap it: a mapped file
@@ -93,13 +101,12 @@ impl CompileCache {
         Ok((component, CacheOutcome::Miss))
     }
 
-    fn entry_path(&self, engine: &Engine, bytes: &[u8]) -> Option<PathBuf> {
+    fn entry_path(&self, engine: &Engine, digest: &str) -> Option<PathBuf> {
         let dir = self.dir.as_ref()?;
         let mut h = std::collections::hash_map::DefaultHasher::new();
         engine.precompile_compatibility_hash().hash(&mut h);
         let engine_key = format!("{:016x}", h.finish());
-        let content = hex::encode(Sha256::digest(bytes));
-        Some(dir.join(engine_key).join(format!("{content}.cwasm")))
+        Some(dir.join(engine_key).join(format!("{digest}.cwasm")))
     }
 }
 

@@ -12,7 +12,7 @@ use wasmtime::component::types::ComponentItem;
 use wasmtime::component::Component;
 
 use super::bindings::{interface_name, judge, router, wit, worker};
-use super::cache::CacheOutcome;
+use super::cache::{CacheOutcome, CompileCache};
 use super::error::LoadError;
 use super::NodeEngine;
 use crate::config::Role;
@@ -78,10 +78,12 @@ pub struct Description {
 }
 
 /// How a load went.
-#[derive(Debug, Clone, Copy, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct LoadInfo {
     /// Component size in bytes.
     pub bytes: u64,
+    /// Hex SHA-256 of the component bytes.
+    pub sha256: String,
     /// Time to compile or deserialize.
     pub compile: Duration,
     /// Whether the cache was used.
@@ -176,26 +178,32 @@ impl NodeEngine {
                 path: path.into(),
                 reason: e.to_string(),
             })?;
-        let (component, cache) = {
+        let (component, cache, sha256) = {
             let engine = variant.engine.clone();
             let cache = self.cache().clone();
             let bytes = bytes.to_vec();
             // Compilation is CPU-heavy; keep it off the async workers.
-            tokio::task::spawn_blocking(move || cache.load(&engine, &bytes))
-                .await
-                .map_err(|e| LoadError::NotAComponent {
-                    node: node.into(),
-                    path: path.into(),
-                    reason: e.to_string(),
-                })?
-                .map_err(|e| LoadError::NotAComponent {
-                    node: node.into(),
-                    path: path.into(),
-                    reason: format!("{e:#}"),
-                })?
+            tokio::task::spawn_blocking(move || {
+                let digest = CompileCache::digest(&bytes);
+                cache
+                    .load(&engine, &bytes, &digest)
+                    .map(|(c, outcome)| (c, outcome, digest))
+            })
+            .await
+            .map_err(|e| LoadError::NotAComponent {
+                node: node.into(),
+                path: path.into(),
+                reason: e.to_string(),
+            })?
+            .map_err(|e| LoadError::NotAComponent {
+                node: node.into(),
+                path: path.into(),
+                reason: format!("{e:#}"),
+            })?
         };
         let load = LoadInfo {
             bytes: bytes.len() as u64,
+            sha256,
             compile: started.elapsed(),
             cache,
         };

@@ -5,12 +5,14 @@
 mod executor;
 mod gate;
 mod outcome;
+mod swap;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use executor::RunInput;
 pub use outcome::{PolicyAction, PolicyEvent, RunError, RunOutcome, TraceStep};
+pub use swap::SwapError;
 
 use crate::config::{ConfigError, Diagnostic, Manifest, NodeSpec};
 use crate::engine::{NodeComponent, NodeContext, NodeEngine};
@@ -30,6 +32,8 @@ pub struct LoadedNode {
     pub input_schema: Option<Schema>,
     /// Its output schema: the manifest's, else the component's own.
     pub output_schema: Option<Schema>,
+    /// How many components this node has had: 1 as loaded, +1 per swap.
+    pub revision: u64,
 }
 
 /// One immutable pipeline generation.
@@ -37,6 +41,8 @@ pub struct LoadedNode {
 pub struct Pipeline {
     /// The manifest.
     pub manifest: Arc<Manifest>,
+    /// 0 as loaded, +1 per hot-swap.
+    pub generation: u64,
     engine: NodeEngine,
     hub: Arc<ModelHub>,
     nodes: BTreeMap<String, LoadedNode>,
@@ -99,6 +105,7 @@ impl Pipeline {
                                     component,
                                     input_schema,
                                     output_schema,
+                                    revision: 1,
                                 },
                             );
                         }
@@ -127,6 +134,7 @@ impl Pipeline {
         }
         Ok(Self {
             manifest: Arc::new(manifest),
+            generation: 0,
             engine: engine.clone(),
             hub: Arc::new(hub),
             nodes,

@@ -1,0 +1,79 @@
+//! `switchyard serve`: loads a pipeline and serves it over HTTP (native
+//! runs API, OpenAI-compatible chat completions, health, metrics, admin
+//! hot-swap), optionally watching component files, until SIGINT/SIGTERM.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+use std::time::Duration;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::run::load_pipeline;
+use super::Cli;
+use crate::serve::{self, AppState, LivePipeline, Metrics, ADMIN_TOKEN_ENV};
+
+/// Arguments of `switchyard serve`.
+#[derive(Debug, Args)]
+#[command(after_help = "\
+Routes:
+  POST /v1/runs                   {\"input\": <task>, \"id\": \"optional\"} → output, trace, cost, node versions
+  POST /v1/pipelines/{name}/runs  the same, naming the pipeline
+  POST /v1/chat/completions       OpenAI-compatible; `model` is the pipeline name
+  GET  /v1/models                 the pipeline, as a model
+  GET  /healthz                   liveness and the serving generation
+  GET  /metrics                   Prometheus text format
+  PUT  /admin/nodes/{node}        hot-swap one node: the body is the component (bearer token)
+  GET  /admin/nodes               every node's live component (bearer token)
+
+The admin routes need `Authorization: Bearer $SWITCHYARD_ADMIN_TOKEN`; without that
+variable set they are refused. SIGINT or SIGTERM stops accepting connections and
+drains the runs in flight before exiting.")]
+pub struct ServeArgs {
+    /// The pipeline manifest.
+    pub manifest: PathBuf,
+    /// Address to listen on (port 0 picks a free port; the address is
+    /// printed on stderr).
+    #[arg(long, default_value = "127.0.0.1:8080", value_name = "ADDR")]
+    pub listen: SocketAddr,
+    /// Hot-swap a node whenever its component file changes.
+    #[arg(long)]
+    pub watch: bool,
+    /// Quiet period before a changed file is swapped in (--watch).
+    #[arg(long, default_value_t = 300, value_name = "MS")]
+    pub debounce_ms: u64,
+    /// Runs in flight at once; requests past it get 503 with Retry-After.
+    #[arg(long, default_value_t = 1024, value_name = "N")]
+    pub max_in_flight: usize,
+}
+
+pub(super) async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
+    let pipeline = load_pipeline(cli, &args.manifest).await?;
+    let name = pipeline.manifest.name.clone();
+    let live = Arc::new(LivePipeline::new(pipeline, Arc::new(Metrics::new())));
+    let token = std::env::var(ADMIN_TOKEN_ENV)
+        .ok()
+        .filter(|t| !t.is_empty());
+    if token.is_none() {
+        eprintln!("switchyard: ${ADMIN_TOKEN_ENV} is not set; the admin API (hot-swap) is off");
+    }
+    let _watcher = if args.watch {
+        Some(serve::watch::watch(
+            live.clone(),
+            Duration::from_millis(args.debounce_ms),
+        )?)
+    } else {
+        None
+    };
+    let listener = tokio::net::TcpListener::bind(args.listen)
+        .await
+        .with_context(|| format!("cannot listen on {}", args.listen))?;
+    let addr = listener.local_addr()?;
+    eprintln!("switchyard: serving `{name}` on http://{addr}");
+    let state = Arc::new(AppState::new(live, token, args.max_in_flight));
+    serve::serve(listener, state, serve::shutdown_signal()).await?;
+    eprintln!("switchyard: stopped; every run in flight was answered");
+    Ok(ExitCode::SUCCESS)
+}

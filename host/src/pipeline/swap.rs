@@ -1,0 +1,170 @@
+//! Hot-swapping one node: the next pipeline generation, identical but for
+//! one node's component, checked before it may serve. The new component
+//! must target the node's role (checked when it is loaded) and must not
+//! break a typed edge: its effective input and output schemas are compared
+//! with its neighbours' and a break the old component did not have is
+//! refused.
+
+use std::sync::Arc;
+
+use super::{effective_schema, LoadedNode, Pipeline};
+use crate::engine::NodeComponent;
+use crate::schema::{edge_breaks, Schema};
+
+/// Why a swap was refused. The running generation is untouched.
+#[derive(Debug, thiserror::Error)]
+pub enum SwapError {
+    /// No such node.
+    #[error("pipeline `{pipeline}` has no node `{node}`{}", suggestion.as_ref().map(|s| format!("; did you mean `{s}`?")).unwrap_or_default())]
+    UnknownNode {
+        /// The pipeline.
+        pipeline: String,
+        /// The name asked for.
+        node: String,
+        /// The closest known name.
+        suggestion: Option<String>,
+    },
+    /// The component could not be loaded for the node's role.
+    #[error("{0}")]
+    Load(#[from] crate::engine::LoadError),
+    /// The component declares a schema that does not compile.
+    #[error("node `{node}`: the new component declares an invalid JSON Schema: {reason}")]
+    InvalidSchema {
+        /// The node.
+        node: String,
+        /// What is wrong.
+        reason: String,
+    },
+    /// The new schemas break an edge the old ones kept.
+    #[error("node `{node}`: the new component's {side} schema breaks the edge {edge}: {}", reasons.join("; "))]
+    EdgeBroken {
+        /// The node being swapped.
+        node: String,
+        /// `output` or `input`.
+        side: &'static str,
+        /// `a → b`.
+        edge: String,
+        /// What no longer fits.
+        reasons: Vec<String>,
+    },
+}
+
+impl Pipeline {
+    /// The next generation, with node `name` running `component`. Fails,
+    /// leaving `self` as it was, if the node does not exist or the new
+    /// component would break a typed edge.
+    pub fn with_component(
+        &self,
+        name: &str,
+        component: Arc<NodeComponent>,
+    ) -> Result<Pipeline, SwapError> {
+        let old = self.node(name).ok_or_else(|| self.unknown_node(name))?;
+        let d = &component.description;
+        let invalid = |reason: String| SwapError::InvalidSchema {
+            node: name.into(),
+            reason,
+        };
+        let input_schema =
+            effective_schema(&old.spec.input_schema, &d.input_schema).map_err(invalid)?;
+        let output_schema =
+            effective_schema(&old.spec.output_schema, &d.output_schema).map_err(invalid)?;
+        let new = LoadedNode {
+            spec: old.spec.clone(),
+            component,
+            ctx: old.ctx.clone(),
+            input_schema,
+            output_schema,
+            revision: old.revision + 1,
+        };
+        self.check_edges(old, &new)?;
+        let mut next = self.clone();
+        next.generation += 1;
+        next.nodes.insert(name.to_string(), new);
+        Ok(next)
+    }
+
+    /// The error for a swap naming a node this pipeline does not have.
+    pub fn unknown_node(&self, name: &str) -> SwapError {
+        SwapError::UnknownNode {
+            pipeline: self.manifest.name.clone(),
+            node: name.into(),
+            suggestion: crate::config::did_you_mean(name, self.nodes.keys().map(String::as_str))
+                .map(str::to_string),
+        }
+    }
+
+    /// Edges are a producer's output feeding a node whose only dependency
+    /// it is (the edges checked on every run).
+    fn check_edges(&self, old: &LoadedNode, new: &LoadedNode) -> Result<(), SwapError> {
+        let name = &new.spec.name;
+        for consumer in self.nodes.values() {
+            if consumer.spec.deps.len() == 1 && consumer.spec.deps[0] == *name {
+                let edge = format!("`{name}` → `{}`", consumer.spec.name);
+                new_breaks(
+                    &old.output_schema,
+                    &new.output_schema,
+                    &consumer.input_schema,
+                )
+                .map_err(|reasons| SwapError::EdgeBroken {
+                    node: name.clone(),
+                    side: "output",
+                    edge,
+                    reasons,
+                })?;
+            }
+        }
+        if let [producer] = new.spec.deps.as_slice() {
+            if let Some(p) = self.nodes.get(producer) {
+                let edge = format!("`{producer}` → `{name}`");
+                // Here the consumer side changes: compare the producer's
+                // output against the old and the new input schema.
+                let old_breaks = breaks(&p.output_schema, &old.input_schema);
+                let new_breaks = breaks(&p.output_schema, &new.input_schema);
+                let fresh: Vec<String> = new_breaks
+                    .into_iter()
+                    .filter(|b| !old_breaks.contains(b))
+                    .collect();
+                if !fresh.is_empty() {
+                    return Err(SwapError::EdgeBroken {
+                        node: name.clone(),
+                        side: "input",
+                        edge,
+                        reasons: fresh,
+                    });
+                }
+            }
+        }
+        Ok(())
+    }
+}
+
+fn breaks(producer: &Option<Schema>, consumer: &Option<Schema>) -> Vec<String> {
+    match (producer, consumer) {
+        (Some(p), Some(c)) => edge_breaks(p.source(), c.source()),
+        // The consumer takes anything, or the producer promises nothing:
+        // nothing to prove broken (runs still check values).
+        _ => Vec::new(),
+    }
+}
+
+/// The breaks of `new` → `consumer` that `old` → `consumer` did not have.
+fn new_breaks(
+    old: &Option<Schema>,
+    new: &Option<Schema>,
+    consumer: &Option<Schema>,
+) -> Result<(), Vec<String>> {
+    let before = breaks(old, consumer);
+    let mut after = breaks(new, consumer);
+    // A producer that drops its schema promises nothing any more.
+    if old.is_some() && new.is_none() {
+        if let Some(c) = consumer {
+            after = edge_breaks(&serde_json::json!({}), c.source());
+        }
+    }
+    let fresh: Vec<String> = after.into_iter().filter(|b| !before.contains(b)).collect();
+    if fresh.is_empty() {
+        Ok(())
+    } else {
+        Err(fresh)
+    }
+}

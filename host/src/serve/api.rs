@@ -1,0 +1,339 @@
+//! The HTTP API's native routes: `POST /v1/runs` (and
+//! `/v1/pipelines/{name}/runs`), `GET /healthz`, `GET /metrics`, and the
+//! admin routes `PUT /admin/nodes/{node}` (hot-swap) and `GET /admin/nodes`,
+//! which need the admin bearer token. Errors are JSON objects
+//! `{"error": {"message", "type", "code"}}`, the shape OpenAI clients read.
+
+use std::collections::BTreeMap;
+use std::path::PathBuf;
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use axum::body::Bytes;
+use axum::extract::{Path, State};
+use axum::http::{header, HeaderMap, StatusCode};
+use axum::response::{IntoResponse, Response};
+use axum::Json;
+use serde::Serialize;
+use serde_json::{json, Value};
+use subtle::ConstantTimeEq;
+
+use super::AppState;
+use crate::batch::OutputRecord;
+use crate::pipeline::{Pipeline, RunError, RunInput, RunOutcome, SwapError};
+
+/// An error answered as JSON.
+#[derive(Debug)]
+pub struct ApiError {
+    status: StatusCode,
+    kind: &'static str,
+    code: String,
+    message: String,
+}
+
+impl ApiError {
+    /// An error with HTTP status `status`, OpenAI-style `kind` (e.g.
+    /// `invalid_request_error`), a stable `code` and a message.
+    pub fn new(
+        status: StatusCode,
+        kind: &'static str,
+        code: &str,
+        message: impl Into<String>,
+    ) -> Self {
+        Self {
+            status,
+            kind,
+            code: code.into(),
+            message: message.into(),
+        }
+    }
+
+    /// A 400 for a request body that cannot be used.
+    pub fn bad_request(message: impl Into<String>) -> Self {
+        Self::new(
+            StatusCode::BAD_REQUEST,
+            "invalid_request_error",
+            "invalid_request",
+            message,
+        )
+    }
+}
+
+impl IntoResponse for ApiError {
+    fn into_response(self) -> Response {
+        let mut r = (
+            self.status,
+            Json(json!({"error": {"message": self.message, "type": self.kind, "code": self.code}})),
+        )
+            .into_response();
+        match self.status {
+            StatusCode::UNAUTHORIZED => {
+                r.headers_mut()
+                    .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static"));
+            }
+            StatusCode::SERVICE_UNAVAILABLE => {
+                r.headers_mut()
+                    .insert(header::RETRY_AFTER, "1".parse().expect("static"));
+            }
+            _ => {}
+        }
+        r
+    }
+}
+
+/// The HTTP status a finished run is answered with.
+pub fn status_of(run: &RunOutcome) -> StatusCode {
+    match &run.result {
+        Ok(_) => StatusCode::OK,
+        Err(
+            RunError::InvalidInput { .. } | RunError::Schema { .. } | RunError::Rejected { .. },
+        ) => StatusCode::UNPROCESSABLE_ENTITY,
+        Err(RunError::Deadline { .. }) => StatusCode::GATEWAY_TIMEOUT,
+        Err(RunError::Node { error }) if error.kind() == "wall-timeout" => {
+            StatusCode::GATEWAY_TIMEOUT
+        }
+        Err(RunError::Node { .. }) => StatusCode::BAD_GATEWAY,
+    }
+}
+
+/// The component of one node a run used.
+#[derive(Debug, Serialize)]
+pub struct NodeVersion {
+    /// 1 as loaded, +1 per swap.
+    pub revision: u64,
+    /// The component's own version.
+    pub version: String,
+    /// Hex SHA-256 of the component.
+    pub sha256: String,
+}
+
+/// The answer to `POST /v1/runs`: the batch record plus the generation the
+/// run was pinned to and the component of every node that ran.
+#[derive(Debug, Serialize)]
+struct RunResponse {
+    #[serde(flatten)]
+    record: OutputRecord,
+    generation: u64,
+    nodes: BTreeMap<String, NodeVersion>,
+}
+
+/// The versions of the nodes that ran in `run`, from generation `p`.
+pub fn versions_used(p: &Pipeline, run: &RunOutcome) -> BTreeMap<String, NodeVersion> {
+    let mut out = BTreeMap::new();
+    for step in &run.trace {
+        if out.contains_key(&step.node) {
+            continue;
+        }
+        if let Some(n) = p.node(&step.node) {
+            out.insert(
+                step.node.clone(),
+                NodeVersion {
+                    revision: n.revision,
+                    version: n.component.description.version.clone(),
+                    sha256: n.component.load.sha256.clone(),
+                },
+            );
+        }
+    }
+    out
+}
+
+/// Runs `input` through the live pipeline, counting it against the
+/// in-flight cap.
+pub async fn run_live(
+    state: &AppState,
+    id: Option<String>,
+    input: Value,
+) -> Result<(Arc<Pipeline>, RunOutcome), ApiError> {
+    let Ok(_slot) = state.slots.try_acquire() else {
+        return Err(ApiError::new(
+            StatusCode::SERVICE_UNAVAILABLE,
+            "server_error",
+            "overloaded",
+            format!(
+                "{} runs are already in flight (--max-in-flight); retry shortly",
+                state.max_in_flight
+            ),
+        ));
+    };
+    let id = id.unwrap_or_else(|| format!("run-{}", state.seq.fetch_add(1, Ordering::Relaxed) + 1));
+    Ok(state.live.run(RunInput { id, input }).await)
+}
+
+/// `POST /v1/runs`: `{"input": <json>, "id": "optional"}`.
+pub async fn runs(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+    let request: Value = serde_json::from_slice(&body)
+        .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
+    let Some(obj) = request.as_object() else {
+        return Err(ApiError::bad_request(
+            "the body must be a JSON object: {\"input\": <the task>, \"id\": \"optional\"}",
+        ));
+    };
+    let Some(input) = obj.get("input") else {
+        return Err(ApiError::bad_request(
+            "the body has no `input` field: send {\"input\": <the task>}",
+        ));
+    };
+    if let Some(unknown) = obj.keys().find(|k| *k != "input" && *k != "id") {
+        return Err(ApiError::bad_request(format!(
+            "unknown field `{unknown}`; a run request has `input` and optionally `id`"
+        )));
+    }
+    let id = match obj.get("id") {
+        None | Some(Value::Null) => None,
+        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(_) => return Err(ApiError::bad_request("`id` must be a non-empty string")),
+    };
+    let (pipeline, run) = run_live(&state, id, input.clone()).await?;
+    let status = status_of(&run);
+    let response = RunResponse {
+        record: OutputRecord::of_outcome(&run),
+        generation: pipeline.generation,
+        nodes: versions_used(&pipeline, &run),
+    };
+    Ok((status, Json(response)).into_response())
+}
+
+/// `POST /v1/pipelines/{name}/runs`: as `/v1/runs`, checking the name.
+pub async fn named_runs(
+    State(state): State<Arc<AppState>>,
+    Path(name): Path<String>,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    let served = state.live.current().manifest.name.clone();
+    if name != served {
+        return Err(ApiError::new(
+            StatusCode::NOT_FOUND,
+            "invalid_request_error",
+            "pipeline_not_found",
+            format!("no pipeline `{name}`; this server runs `{served}`"),
+        ));
+    }
+    runs(State(state), body).await
+}
+
+/// `GET /healthz`.
+pub async fn healthz(State(state): State<Arc<AppState>>) -> Json<Value> {
+    let p = state.live.current();
+    Json(json!({
+        "status": "ok",
+        "pipeline": p.manifest.name,
+        "generation": p.generation,
+        "nodes": p.nodes().len(),
+    }))
+}
+
+/// `GET /metrics`, Prometheus text format.
+pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    (
+        [(
+            header::CONTENT_TYPE,
+            "application/openmetrics-text; version=1.0.0; charset=utf-8",
+        )],
+        state.live.metrics().render(),
+    )
+        .into_response()
+}
+
+fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+    let Some(expected) = &state.admin_token else {
+        return Err(ApiError::new(
+            StatusCode::FORBIDDEN,
+            "permission_error",
+            "admin_disabled",
+            format!(
+                "the admin API is off: start `switchyard serve` with the token in ${}",
+                super::ADMIN_TOKEN_ENV
+            ),
+        ));
+    };
+    let given = headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim);
+    match given {
+        Some(token) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => Ok(()),
+        Some(_) => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "invalid_token",
+            "the admin bearer token is wrong",
+        )),
+        None => Err(ApiError::new(
+            StatusCode::UNAUTHORIZED,
+            "authentication_error",
+            "missing_token",
+            "send `Authorization: Bearer <token>` (the server's admin token)",
+        )),
+    }
+}
+
+/// `PUT /admin/nodes/{node}`: the body is the new component's bytes.
+pub async fn swap(
+    State(state): State<Arc<AppState>>,
+    Path(node): Path<String>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
+    authorize(&state, &headers)?;
+    if body.is_empty() {
+        return Err(ApiError::bad_request(
+            "the body is empty: send the component's bytes (`--data-binary @node.wasm`)",
+        ));
+    }
+    let origin = PathBuf::from(format!("<PUT /admin/nodes/{node}>"));
+    match state.live.swap(&node, &body, &origin).await {
+        Ok(report) => Ok(Json(report).into_response()),
+        Err(e) => {
+            let (status, code) = match &e {
+                SwapError::UnknownNode { .. } => (StatusCode::NOT_FOUND, "node_not_found"),
+                SwapError::Load(_) => (StatusCode::UNPROCESSABLE_ENTITY, "incompatible_component"),
+                SwapError::InvalidSchema { .. } | SwapError::EdgeBroken { .. } => {
+                    (StatusCode::UNPROCESSABLE_ENTITY, "incompatible_schema")
+                }
+            };
+            let message = match &e {
+                SwapError::Load(l) => {
+                    format!("{e} (hint: {}); the old component keeps serving", l.hint())
+                }
+                _ => format!("{e}; the old component keeps serving"),
+            };
+            Err(ApiError::new(
+                status,
+                "invalid_request_error",
+                code,
+                message,
+            ))
+        }
+    }
+}
+
+/// `GET /admin/nodes`: every node's live component.
+pub async fn nodes(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+) -> Result<Json<Value>, ApiError> {
+    authorize(&state, &headers)?;
+    let p = state.live.current();
+    let nodes: BTreeMap<&String, Value> = p
+        .nodes()
+        .iter()
+        .map(|(name, n)| {
+            (
+                name,
+                json!({
+                    "role": n.spec.role,
+                    "revision": n.revision,
+                    "version": n.component.description.version,
+                    "sha256": n.component.load.sha256,
+                    "bytes": n.component.load.bytes,
+                    "component": n.spec.component,
+                }),
+            )
+        })
+        .collect();
+    Ok(Json(
+        json!({"pipeline": p.manifest.name, "generation": p.generation, "nodes": nodes}),
+    ))
+}

@@ -1,0 +1,167 @@
+//! The live pipeline of a service: the current generation in an
+//! [`ArcSwap`], pinned by each run when it starts, and hot-swaps of one
+//! node, serialised, compiled and type-checked off the request path before
+//! the pointer moves. A refused swap leaves the running generation as it
+//! was.
+
+use std::path::Path;
+use std::sync::Arc;
+use std::time::Instant;
+
+use arc_swap::ArcSwap;
+use serde::Serialize;
+
+use super::metrics::Metrics;
+use crate::engine::CacheOutcome;
+use crate::pipeline::{Pipeline, RunInput, RunOutcome, SwapError};
+
+/// The pipeline a service runs, swappable one node at a time.
+#[derive(Debug)]
+pub struct LivePipeline {
+    current: ArcSwap<Pipeline>,
+    /// One swap at a time, so a swap never builds on a stale generation.
+    swapping: tokio::sync::Mutex<()>,
+    metrics: Arc<Metrics>,
+}
+
+/// What an accepted swap did.
+#[derive(Debug, Clone, Serialize)]
+pub struct SwapReport {
+    /// The node.
+    pub node: String,
+    /// The node's new revision (1 as loaded, +1 per swap).
+    pub revision: u64,
+    /// The pipeline generation now serving new runs.
+    pub generation: u64,
+    /// The component's own version (from `describe`).
+    pub version: String,
+    /// Hex SHA-256 of the component.
+    pub sha256: String,
+    /// Component size in bytes.
+    pub bytes: u64,
+    /// Compile (or cache load) and type-check time, in ms.
+    pub load_ms: f64,
+    /// Whether the compile cache was used.
+    pub cache: CacheOutcome,
+    /// True when the bytes equal the live component's: nothing changed.
+    pub unchanged: bool,
+}
+
+impl LivePipeline {
+    /// Serves `pipeline` as generation 0.
+    pub fn new(pipeline: Pipeline, metrics: Arc<Metrics>) -> Self {
+        metrics.set_live(&pipeline);
+        Self {
+            current: ArcSwap::from_pointee(pipeline),
+            swapping: tokio::sync::Mutex::new(()),
+            metrics,
+        }
+    }
+
+    /// The generation serving new runs. Holding it pins it.
+    pub fn current(&self) -> Arc<Pipeline> {
+        self.current.load_full()
+    }
+
+    /// The service's metrics.
+    pub fn metrics(&self) -> &Arc<Metrics> {
+        &self.metrics
+    }
+
+    /// Runs `input` on the current generation, start to finish, even if a
+    /// swap happens meanwhile. Returns the generation it ran on.
+    pub async fn run(&self, input: RunInput) -> (Arc<Pipeline>, RunOutcome) {
+        let pipeline = self.current();
+        let outcome = {
+            let _in_flight = self.metrics.run_started();
+            pipeline.run(input).await
+        };
+        self.metrics.observe(&outcome);
+        (pipeline, outcome)
+    }
+
+    /// Replaces node `node`'s component with `bytes` (`origin` names where
+    /// they came from, for messages). New runs use it at once; runs in
+    /// flight finish on the component they started with.
+    pub async fn swap(
+        &self,
+        node: &str,
+        bytes: &[u8],
+        origin: &Path,
+    ) -> Result<SwapReport, SwapError> {
+        let result = self.try_swap(node, bytes, origin).await;
+        // Only real nodes become metric labels.
+        if !matches!(result, Err(SwapError::UnknownNode { .. })) {
+            self.metrics.swapped(node, result.is_ok());
+        }
+        match &result {
+            Ok(r) if r.unchanged => {}
+            Ok(r) => tracing::info!(
+                node,
+                revision = r.revision,
+                generation = r.generation,
+                version = %r.version,
+                sha256 = %r.sha256,
+                "node swapped"
+            ),
+            Err(e) => {
+                tracing::warn!(node, error = %e, "swap refused; the old component keeps serving")
+            }
+        }
+        result
+    }
+
+    async fn try_swap(
+        &self,
+        node: &str,
+        bytes: &[u8],
+        origin: &Path,
+    ) -> Result<SwapReport, SwapError> {
+        let _one_at_a_time = self.swapping.lock().await;
+        let base = self.current();
+        let Some(old) = base.node(node) else {
+            return Err(base.unknown_node(node));
+        };
+        let started = Instant::now();
+        let digest = crate::engine::CompileCache::digest(bytes);
+        if digest == old.component.load.sha256 {
+            return Ok(SwapReport {
+                node: node.into(),
+                revision: old.revision,
+                generation: base.generation,
+                version: old.component.description.version.clone(),
+                sha256: digest,
+                bytes: bytes.len() as u64,
+                load_ms: 0.0,
+                cache: old.component.load.cache,
+                unchanged: true,
+            });
+        }
+        let component = base
+            .engine()
+            .load_component_bytes(
+                node,
+                old.spec.role,
+                origin,
+                bytes,
+                old.spec.limits.stack_bytes as usize,
+            )
+            .await?;
+        let next = base.with_component(node, component)?;
+        let new = next.node(node).expect("the swapped node exists");
+        let report = SwapReport {
+            node: node.into(),
+            revision: new.revision,
+            generation: next.generation,
+            version: new.component.description.version.clone(),
+            sha256: new.component.load.sha256.clone(),
+            bytes: new.component.load.bytes,
+            load_ms: started.elapsed().as_secs_f64() * 1e3,
+            cache: new.component.load.cache,
+            unchanged: false,
+        };
+        self.metrics.set_live(&next);
+        self.current.store(Arc::new(next));
+        Ok(report)
+    }
+}

@@ -1,0 +1,337 @@
+//! Prometheus metrics of a running service (`GET /metrics`): runs and their
+//! latency, per-node latency histograms, invocations and errors, model
+//! tokens, calls and cost, judge verdicts, `on-reject` actions (retries,
+//! escalations, fallbacks), swaps, and the live version of every node.
+
+use std::sync::atomic::AtomicU64;
+use std::sync::Mutex;
+
+use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::metrics::counter::Counter;
+use prometheus_client::metrics::family::Family;
+use prometheus_client::metrics::gauge::Gauge;
+use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
+use prometheus_client::registry::Registry;
+
+use crate::engine::Verdict;
+use crate::pipeline::{Pipeline, RunOutcome};
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct OutcomeLabels {
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NodeLabels {
+    node: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct NodeKindLabels {
+    node: String,
+    kind: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModelLabels {
+    node: String,
+    model: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct TokenLabels {
+    node: String,
+    model: String,
+    direction: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct CallLabels {
+    node: String,
+    model: String,
+    outcome: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VerdictLabels {
+    judge: String,
+    verdict: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ActionLabels {
+    node: String,
+    action: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SwapLabels {
+    node: String,
+    result: String,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct VersionLabels {
+    node: String,
+    version: String,
+    revision: String,
+    sha256: String,
+}
+
+fn latency() -> Histogram {
+    // 50 µs … ~26 s.
+    Histogram::new(exponential_buckets(50e-6, 2.0, 20))
+}
+
+/// Every metric of the service.
+pub struct Metrics {
+    registry: Registry,
+    runs: Family<OutcomeLabels, Counter>,
+    run_latency: Histogram,
+    in_flight: Gauge,
+    generation: Gauge,
+    node_latency: Family<NodeLabels, Histogram, fn() -> Histogram>,
+    node_invocations: Family<NodeLabels, Counter>,
+    node_errors: Family<NodeKindLabels, Counter>,
+    model_calls: Family<CallLabels, Counter>,
+    tokens: Family<TokenLabels, Counter>,
+    cost: Family<ModelLabels, Counter<f64, AtomicU64>>,
+    verdicts: Family<VerdictLabels, Counter>,
+    actions: Family<ActionLabels, Counter>,
+    swaps: Family<SwapLabels, Counter>,
+    versions: Family<VersionLabels, Gauge>,
+    /// The label set of each node's live version, to retire on swap.
+    live: Mutex<Vec<VersionLabels>>,
+}
+
+impl std::fmt::Debug for Metrics {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Metrics").finish_non_exhaustive()
+    }
+}
+
+impl Default for Metrics {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+impl Metrics {
+    /// Fresh metrics, all registered.
+    pub fn new() -> Self {
+        let mut m = Self {
+            registry: Registry::with_prefix("switchyard"),
+            runs: Family::default(),
+            run_latency: latency(),
+            in_flight: Gauge::default(),
+            generation: Gauge::default(),
+            node_latency: Family::new_with_constructor(latency),
+            node_invocations: Family::default(),
+            node_errors: Family::default(),
+            model_calls: Family::default(),
+            tokens: Family::default(),
+            cost: Family::default(),
+            verdicts: Family::default(),
+            actions: Family::default(),
+            swaps: Family::default(),
+            versions: Family::default(),
+            live: Mutex::new(Vec::new()),
+        };
+        let r = &mut m.registry;
+        r.register(
+            "runs",
+            "Runs finished, by outcome (ok or error kind)",
+            m.runs.clone(),
+        );
+        r.register(
+            "run_latency_seconds",
+            "Wall time of a run",
+            m.run_latency.clone(),
+        );
+        r.register("runs_in_flight", "Runs executing now", m.in_flight.clone());
+        r.register(
+            "generation",
+            "Pipeline generation serving new runs (+1 per swap)",
+            m.generation.clone(),
+        );
+        r.register(
+            "node_latency_seconds",
+            "Wall time of one node invocation",
+            m.node_latency.clone(),
+        );
+        r.register(
+            "node_invocations",
+            "Node invocations (attempts included)",
+            m.node_invocations.clone(),
+        );
+        r.register(
+            "node_errors",
+            "Failed node invocations, by error kind",
+            m.node_errors.clone(),
+        );
+        r.register(
+            "model_calls",
+            "Model-call attempts, by outcome",
+            m.model_calls.clone(),
+        );
+        r.register(
+            "model_tokens",
+            "Model tokens, by direction (input/output)",
+            m.tokens.clone(),
+        );
+        r.register("model_cost_usd", "Model cost in US dollars", m.cost.clone());
+        r.register(
+            "judge_verdicts",
+            "Judge verdicts (accept/reject/repair)",
+            m.verdicts.clone(),
+        );
+        r.register(
+            "policy_actions",
+            "on-reject actions taken (retry/escalate/fallback/give-up)",
+            m.actions.clone(),
+        );
+        r.register(
+            "swaps",
+            "Hot-swaps of a node, accepted or rejected",
+            m.swaps.clone(),
+        );
+        r.register(
+            "node_version",
+            "The live component of each node (value 1)",
+            m.versions.clone(),
+        );
+        m
+    }
+
+    /// A run started; the guard counts it in flight until dropped.
+    pub fn run_started(&self) -> InFlight<'_> {
+        self.in_flight.inc();
+        InFlight(&self.in_flight)
+    }
+
+    /// Records a finished run.
+    pub fn observe(&self, run: &RunOutcome) {
+        let outcome = match &run.result {
+            Ok(_) => "ok",
+            Err(e) => e.kind(),
+        };
+        self.runs
+            .get_or_create(&OutcomeLabels {
+                outcome: outcome.into(),
+            })
+            .inc();
+        self.run_latency.observe(run.elapsed.as_secs_f64());
+        for step in &run.trace {
+            let node = NodeLabels {
+                node: step.node.clone(),
+            };
+            self.node_latency
+                .get_or_create(&node)
+                .observe(step.elapsed_us as f64 * 1e-6);
+            self.node_invocations.get_or_create(&node).inc();
+            if step.outcome != "ok" {
+                self.node_errors
+                    .get_or_create(&NodeKindLabels {
+                        node: step.node.clone(),
+                        kind: step.outcome.into(),
+                    })
+                    .inc();
+            }
+            if let Some(v) = &step.verdict {
+                let verdict = match v {
+                    Verdict::Accept => "accept",
+                    Verdict::Reject { .. } => "reject",
+                    Verdict::Repair { .. } => "repair",
+                };
+                self.verdicts
+                    .get_or_create(&VerdictLabels {
+                        judge: step.node.clone(),
+                        verdict: verdict.into(),
+                    })
+                    .inc();
+            }
+        }
+        for e in &run.ledger {
+            self.model_calls
+                .get_or_create(&CallLabels {
+                    node: e.node.clone(),
+                    model: e.model.clone(),
+                    outcome: e.outcome.clone(),
+                })
+                .inc();
+            for (direction, n) in [("input", e.input_tokens), ("output", e.output_tokens)] {
+                if n > 0 {
+                    self.tokens
+                        .get_or_create(&TokenLabels {
+                            node: e.node.clone(),
+                            model: e.model.clone(),
+                            direction: direction.into(),
+                        })
+                        .inc_by(n);
+                }
+            }
+            if e.cost_pusd > 0 {
+                self.cost
+                    .get_or_create(&ModelLabels {
+                        node: e.node.clone(),
+                        model: e.model.clone(),
+                    })
+                    .inc_by(e.cost_pusd as f64 * 1e-12);
+            }
+        }
+        for ev in &run.events {
+            self.actions
+                .get_or_create(&ActionLabels {
+                    node: ev.node.clone(),
+                    action: ev.action.as_str().into(),
+                })
+                .inc();
+        }
+    }
+
+    /// Records a swap attempt.
+    pub fn swapped(&self, node: &str, accepted: bool) {
+        self.swaps
+            .get_or_create(&SwapLabels {
+                node: node.into(),
+                result: if accepted { "accepted" } else { "rejected" }.into(),
+            })
+            .inc();
+    }
+
+    /// Publishes the live version of every node of `p`.
+    pub fn set_live(&self, p: &Pipeline) {
+        self.generation.set(p.generation as i64);
+        let mut live = self.live.lock().unwrap_or_else(|e| e.into_inner());
+        for old in live.drain(..) {
+            self.versions.remove(&old);
+        }
+        for (name, node) in p.nodes() {
+            let labels = VersionLabels {
+                node: name.clone(),
+                version: node.component.description.version.clone(),
+                revision: node.revision.to_string(),
+                sha256: node.component.load.sha256.clone(),
+            };
+            self.versions.get_or_create(&labels).set(1);
+            live.push(labels);
+        }
+    }
+
+    /// The Prometheus text exposition.
+    pub fn render(&self) -> String {
+        let mut out = String::new();
+        prometheus_client::encoding::text::encode(&mut out, &self.registry)
+            .expect("writing to a String cannot fail");
+        out
+    }
+}
+
+/// Counts a run in flight while alive.
+pub struct InFlight<'a>(&'a Gauge);
+
+impl Drop for InFlight<'_> {
+    fn drop(&mut self) {
+        self.0.dec();
+    }
+}
