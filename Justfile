@@ -32,3 +32,7 @@ validate manifest="examples/support-triage/pipeline.toml": plugins
 # Measure sandbox and pipeline overhead (release build).
 bench:
     cargo xtask bench
+
+# Serve a pipeline over HTTP (set SWITCHYARD_ADMIN_TOKEN to enable hot-swap).
+serve manifest="examples/support-triage/pipeline.toml" listen="127.0.0.1:8080": plugins
+    cargo run --release -q -p switchyard -- serve {{manifest}} --listen {{listen}} --watch

@@ -73,6 +73,9 @@ pub struct BenchReport {
     pub pipeline: String,
     /// Each series, in order.
     pub series: Vec<Series>,
+    /// With `--serve`: what HTTP serving adds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub served: Option<ServedOverhead>,
 }
 
 /// Sets every sim model's latency and fault rate to zero.
@@ -222,6 +225,7 @@ pub async fn run(pipeline: &Pipeline, opts: &BenchOptions) -> Result<BenchReport
     Ok(BenchReport {
         pipeline: pipeline.manifest.name.clone(),
         series,
+        served: None,
     })
 }
 
@@ -312,6 +316,42 @@ async fn bare_describe(engine: &NodeEngine, node: &LoadedNode) -> Result<Duratio
     Ok(d)
 }
 
+impl BenchReport {
+    /// Adds the HTTP series measured by a separate load process, against
+    /// the in-process `pipeline run, N in flight` series, and a line on
+    /// what serving adds.
+    pub fn add_served(&mut self, load: crate::loadgen::LoadReport, concurrency: usize) {
+        let base_name = format!("pipeline run, {concurrency} in flight");
+        let base = self.series.iter().find(|s| s.name == base_name).cloned();
+        self.series.push(Series {
+            name: format!("served: POST /v1/runs, {concurrency} clients"),
+            p50_us: load.p50_us,
+            p99_us: load.p99_us,
+            per_sec: load.per_sec,
+            ratio: base.as_ref().map(|b| load.p50_us / b.p50_us.max(1e-9)),
+            baseline: base.as_ref().map(|_| base_name.clone()),
+        });
+        if let Some(b) = base {
+            self.served = Some(ServedOverhead {
+                throughput_ratio: load.per_sec / b.per_sec.max(1e-9),
+                p50_added_us: load.p50_us - b.p50_us,
+                p99_added_us: load.p99_us - b.p99_us,
+            });
+        }
+    }
+}
+
+/// What serving over HTTP adds to in-process runs.
+#[derive(Debug, Clone, Serialize)]
+pub struct ServedOverhead {
+    /// Served runs/s divided by in-process runs/s.
+    pub throughput_ratio: f64,
+    /// Served p50 minus in-process p50, µs.
+    pub p50_added_us: f64,
+    /// Served p99 minus in-process p99, µs.
+    pub p99_added_us: f64,
+}
+
 impl fmt::Display for BenchReport {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         writeln!(
@@ -333,6 +373,13 @@ impl fmt::Display for BenchReport {
                 f,
                 "{:<52} {:>10.1} {:>10.1} {:>11.0}  {ratio}",
                 s.name, s.p50_us, s.p99_us, s.per_sec
+            )?;
+        }
+        if let Some(o) = &self.served {
+            writeln!(
+                f,
+                "\nserved over HTTP: {:.2}x the in-process throughput; serving adds {:.0} µs at p50 and {:.0} µs at p99",
+                o.throughput_ratio, o.p50_added_us, o.p99_added_us
             )?;
         }
         Ok(())

@@ -13,6 +13,7 @@ pub mod cli;
 pub mod config;
 pub mod engine;
 pub mod inspect;
+pub mod loadgen;
 pub mod models;
 pub mod pipeline;
 pub mod schema;

@@ -13,7 +13,7 @@ tasks:
   test      build plugins and fixtures, run the whole test suite
   plugins   build the first-party Rust plugins (wasm32-wasip2 components)
   lint      cargo fmt --check and clippy -D warnings (host and guests)
-  bench     run `switchyard bench` on the example (release build)
+  bench     run `switchyard bench --serve` on the examples (release build)
 ";
 
 fn main() -> ExitCode {
@@ -155,8 +155,25 @@ fn bench() -> Result<(), String> {
                 "--",
                 "bench",
                 manifest,
+                "--serve",
             ])
             .args(["--input", "examples/support-triage/tickets.jsonl"]))?;
     }
+    // Serving overhead per request, one client at a time.
+    run(cargo()
+        .args([
+            "run",
+            "--release",
+            "--quiet",
+            "--package",
+            "switchyard",
+            "--",
+            "bench",
+            "examples/support-triage/pipeline.toml",
+            "--serve",
+            "--concurrency",
+            "1",
+        ])
+        .args(["--input", "examples/support-triage/tickets.jsonl"]))?;
     Ok(())
 }

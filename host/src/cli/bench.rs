@@ -30,6 +30,12 @@ pub struct BenchArgs {
     /// Also write the report as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Also serve the pipeline on 127.0.0.1 and drive `POST /v1/runs` from
+    /// a separate `switchyard load` process with `--concurrency` clients,
+    /// measuring throughput and latency over HTTP against the in-process
+    /// runs measured in the same invocation.
+    #[arg(long)]
+    pub serve: bool,
 }
 
 pub(super) async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<ExitCode> {
@@ -62,19 +68,77 @@ pub(super) async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<ExitCode>
     };
     let hub = ModelHub::from_manifest(&manifest)?;
     let pipeline = Pipeline::load(&cli.engine()?, manifest, hub).await?;
-    let report = bench::run(
+    let mut report = bench::run(
         &pipeline,
         &BenchOptions {
             iterations: args.iterations,
             concurrency: args.concurrency,
-            inputs,
+            inputs: inputs.clone(),
         },
     )
     .await?;
+    if args.serve {
+        let served = serve_series(pipeline, args, &inputs).await?;
+        report.add_served(served, args.concurrency);
+    }
     eprintln!("{report}");
     if let Some(path) = &args.json {
         std::fs::write(path, serde_json::to_vec_pretty(&report)?)
             .with_context(|| format!("cannot write {}", path.display()))?;
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// Serves `pipeline` in this process and measures it from a separate
+/// `switchyard load` process.
+async fn serve_series(
+    pipeline: Pipeline,
+    args: &BenchArgs,
+    inputs: &[serde_json::Value],
+) -> anyhow::Result<crate::loadgen::LoadReport> {
+    use crate::serve::{AppState, LivePipeline, Metrics};
+    use std::sync::Arc;
+    let live = Arc::new(LivePipeline::new(pipeline, Arc::new(Metrics::new())));
+    let state = Arc::new(AppState::new(live, None, 4096));
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}/v1/runs", listener.local_addr()?);
+    let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
+    let server = tokio::spawn(crate::serve::serve(listener, state, async move {
+        let _ = stopped.await;
+    }));
+    let mut file = tempfile::NamedTempFile::new()?;
+    for input in inputs {
+        use std::io::Write;
+        writeln!(file, "{}", serde_json::json!({ "input": input }))?;
+    }
+    let out = tokio::process::Command::new(std::env::current_exe()?)
+        .arg("load")
+        .arg(&url)
+        .arg("--json")
+        .args(["--concurrency", &args.concurrency.to_string()])
+        .args(["--requests", &args.iterations.max(10).to_string()])
+        .args([
+            "--warmup",
+            &(args.iterations / 10)
+                .max(args.concurrency as u32 * 2)
+                .to_string(),
+        ])
+        .arg("--input")
+        .arg(file.path())
+        .stderr(std::process::Stdio::inherit())
+        .output()
+        .await
+        .context("cannot start the `switchyard load` process")?;
+    let _ = stop.send(());
+    server.await??;
+    let report: crate::loadgen::LoadReport = serde_json::from_slice(&out.stdout)
+        .with_context(|| format!("`switchyard load` printed no report (exit {})", out.status))?;
+    anyhow::ensure!(
+        report.failed == 0,
+        "{} of {} served requests failed; first: {}",
+        report.failed,
+        report.requests,
+        report.first_failure.as_deref().unwrap_or("?")
+    );
+    Ok(report)
 }

@@ -3,6 +3,7 @@
 
 mod bench;
 mod inspect;
+mod load;
 mod run;
 mod serve;
 mod swap;
@@ -51,6 +52,9 @@ pub enum Command {
     Serve(serve::ServeArgs),
     /// Hot-swap one node of a running `switchyard serve`.
     Swap(swap::SwapArgs),
+    /// Drive a running `switchyard serve` with concurrent requests and
+    /// report throughput and latency.
+    Load(load::LoadArgs),
 }
 
 impl Cli {
@@ -89,6 +93,7 @@ pub fn main() -> ExitCode {
             Command::Inspect(args) => inspect::run(&cli, args).await,
             Command::Serve(args) => serve::run(&cli, args).await,
             Command::Swap(args) => swap::run(&cli, args).await,
+            Command::Load(args) => load::run(&cli, args).await,
         }
     });
     match result {

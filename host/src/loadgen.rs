@@ -1,0 +1,163 @@
+//! A closed-loop HTTP load generator: `concurrency` keep-alive clients
+//! each POST a request, wait for the answer, and send the next, until
+//! `requests` have been answered. Reports throughput and the latency
+//! distribution seen by the client. A 422 is a run the pipeline answered
+//! with a typed error (a guardrail rejection, say) and is counted apart;
+//! any other non-2xx answer or transport error is a failure. `switchyard load` runs it as its own
+//! process, so the server under test does not share its runtime.
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::{Duration, Instant};
+
+use hdrhistogram::Histogram;
+use serde::{Deserialize, Serialize};
+
+/// What to send, and how hard.
+#[derive(Debug, Clone)]
+pub struct LoadOptions {
+    /// The URL to POST to.
+    pub url: String,
+    /// Request bodies (JSON), used in turn.
+    pub bodies: Vec<Vec<u8>>,
+    /// Clients, each with one request in flight.
+    pub concurrency: usize,
+    /// Requests to measure (after `warmup` unmeasured ones).
+    pub requests: u64,
+    /// Requests sent first and not measured.
+    pub warmup: u64,
+}
+
+/// What the clients saw.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct LoadReport {
+    /// Measured requests answered (including failures).
+    pub requests: u64,
+    /// Transport errors and non-2xx answers other than 422.
+    pub failed: u64,
+    /// 422 answers: runs that ended in a typed error record.
+    pub unprocessable: u64,
+    /// The first failure, for the message.
+    pub first_failure: Option<String>,
+    /// Wall time of the measured part, in seconds.
+    pub seconds: f64,
+    /// Requests answered per second.
+    pub per_sec: f64,
+    /// Latency percentiles, µs.
+    pub p50_us: f64,
+    /// 90th percentile, µs.
+    pub p90_us: f64,
+    /// 99th percentile, µs.
+    pub p99_us: f64,
+    /// Slowest, µs.
+    pub max_us: f64,
+}
+
+/// Why the load could not be generated.
+#[derive(Debug, thiserror::Error)]
+#[error("load generator: {0}")]
+pub struct LoadError(String);
+
+/// Drives `opts.url` and reports.
+pub async fn drive(opts: &LoadOptions) -> Result<LoadReport, LoadError> {
+    if opts.bodies.is_empty() {
+        return Err(LoadError("no request bodies".into()));
+    }
+    let client = reqwest::Client::builder()
+        .pool_max_idle_per_host(opts.concurrency)
+        .tcp_nodelay(true)
+        .timeout(Duration::from_secs(60))
+        .build()
+        .map_err(|e| LoadError(e.to_string()))?;
+    let issued = Arc::new(AtomicU64::new(0));
+    let total = opts.warmup + opts.requests;
+    let measure_from = Arc::new(std::sync::OnceLock::<Instant>::new());
+    let mut tasks = Vec::new();
+    for _ in 0..opts.concurrency.max(1) {
+        let (client, issued, measure_from) = (client.clone(), issued.clone(), measure_from.clone());
+        let (url, bodies, warmup) = (opts.url.clone(), opts.bodies.clone(), opts.warmup);
+        tasks.push(tokio::spawn(async move {
+            let mut hist =
+                Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("static bounds");
+            let (mut failed, mut first_failure, mut measured, mut unprocessable) =
+                (0u64, None, 0u64, 0u64);
+            loop {
+                let i = issued.fetch_add(1, Ordering::Relaxed);
+                if i >= total {
+                    break;
+                }
+                if i == warmup {
+                    let _ = measure_from.set(Instant::now());
+                }
+                let body = bodies[i as usize % bodies.len()].clone();
+                let started = Instant::now();
+                let outcome = match client
+                    .post(&url)
+                    .header("content-type", "application/json")
+                    .body(body)
+                    .send()
+                    .await
+                {
+                    Ok(r) if r.status().is_success() => {
+                        r.bytes().await.map(|_| false).map_err(|e| e.to_string())
+                    }
+                    Ok(r) if r.status() == reqwest::StatusCode::UNPROCESSABLE_ENTITY => {
+                        r.bytes().await.map(|_| true).map_err(|e| e.to_string())
+                    }
+                    Ok(r) => {
+                        let status = r.status();
+                        let text = r.text().await.unwrap_or_default();
+                        Err(format!(
+                            "{status}: {}",
+                            text.chars().take(300).collect::<String>()
+                        ))
+                    }
+                    Err(e) => Err(e.to_string()),
+                };
+                if i < warmup {
+                    continue;
+                }
+                measured += 1;
+                hist.saturating_record((started.elapsed().as_micros() as u64).max(1));
+                match outcome {
+                    Ok(true) => unprocessable += 1,
+                    Ok(false) => {}
+                    Err(e) => {
+                        failed += 1;
+                        first_failure.get_or_insert(e);
+                    }
+                }
+            }
+            (hist, failed, first_failure, measured, unprocessable)
+        }));
+    }
+    let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("static bounds");
+    let (mut failed, mut first_failure, mut requests, mut unprocessable) = (0, None, 0, 0);
+    for t in tasks {
+        let (h, f, ff, m, u) = t.await.map_err(|e| LoadError(e.to_string()))?;
+        unprocessable += u;
+        hist.add(&h).map_err(|e| LoadError(e.to_string()))?;
+        failed += f;
+        requests += m;
+        if first_failure.is_none() {
+            first_failure = ff;
+        }
+    }
+    let seconds = measure_from
+        .get()
+        .map_or(0.0, |t| t.elapsed().as_secs_f64())
+        .max(1e-9);
+    let q = |q: f64| hist.value_at_quantile(q) as f64;
+    Ok(LoadReport {
+        requests,
+        failed,
+        unprocessable,
+        first_failure,
+        seconds,
+        per_sec: requests as f64 / seconds,
+        p50_us: q(0.5),
+        p90_us: q(0.9),
+        p99_us: q(0.99),
+        max_us: hist.max() as f64,
+    })
+}
