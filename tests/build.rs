@@ -9,6 +9,11 @@ fn main() {
         .expect("tests/ has a parent")
         .to_path_buf();
     let workspaces = [root.join("plugins/rust"), root.join("tests/fixtures")];
+    for p in guest_build::polyglot::PLUGINS {
+        for f in guest_build::inputs(&root.join("plugins").join(p.dir)) {
+            println!("cargo:rerun-if-changed={}", f.display());
+        }
+    }
     for dir in &workspaces {
         for f in guest_build::inputs(dir) {
             println!("cargo:rerun-if-changed={}", f.display());
@@ -34,4 +39,21 @@ fn main() {
         hostile.display()
     );
     println!("cargo:rustc-env=SWITCHYARD_ROOT={}", root.display());
+    // The Python, JavaScript and C plugins. Their toolchains come from
+    // outside cargo; in CI a missing one fails the build, elsewhere the
+    // tests that need these components fail with this message.
+    let polyglot = root.join("target/plugins");
+    println!(
+        "cargo:rustc-env=SWITCHYARD_POLYGLOT_DIR={}",
+        polyglot.display()
+    );
+    let error = match guest_build::polyglot::build_all(&root, &polyglot) {
+        Ok(_) => String::new(),
+        Err(e) if std::env::var_os("CI").is_some() => panic!("{e}"),
+        Err(e) => {
+            println!("cargo:warning=plugins in other languages not built: {e}");
+            e
+        }
+    };
+    println!("cargo:rustc-env=SWITCHYARD_POLYGLOT_ERROR={error}");
 }

@@ -9,5 +9,6 @@ mod hostile;
 mod loading;
 mod manifest_errors;
 mod openai;
+mod polyglot;
 mod sandbox;
 mod serve;

@@ -30,6 +30,19 @@ pub fn hostile(name: &str) -> PathBuf {
     Path::new(env!("SWITCHYARD_HOSTILE_DIR")).join(format!("{name}.wasm"))
 }
 
+/// A first-party plugin in Python, JavaScript or C, built by `build.rs`
+/// into `target/plugins/` (e.g. `judge_tone`).
+pub fn polyglot(name: &str) -> PathBuf {
+    let path = Path::new(env!("SWITCHYARD_POLYGLOT_DIR")).join(format!("{name}.wasm"));
+    let error = env!("SWITCHYARD_POLYGLOT_ERROR");
+    assert!(
+        error.is_empty() && path.exists(),
+        "{} was not built: {error}",
+        path.display()
+    );
+    path
+}
+
 /// An engine with a private compile cache in `cache` (or none).
 pub fn engine(cache: Option<&Path>) -> NodeEngine {
     NodeEngine::new(EngineOptions {

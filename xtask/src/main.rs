@@ -11,7 +11,7 @@ usage: cargo xtask <task>
 tasks:
   example   build the plugins and run the support-triage example on sim models
   test      build plugins and fixtures, run the whole test suite
-  plugins   build the first-party Rust plugins (wasm32-wasip2 components)
+  plugins   build every first-party plugin: Rust, Python, JavaScript, C
   lint      cargo fmt --check and clippy -D warnings (host and guests)
   bench     run `switchyard bench --serve` on the examples (release build)
 ";
@@ -63,13 +63,20 @@ fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
 
-fn plugins() -> Result<PathBuf, String> {
+fn rust_plugins() -> Result<PathBuf, String> {
     eprintln!("xtask: building Rust plugins for {}", guest_build::TARGET);
     guest_build::build_workspace(&root().join("plugins/rust"))
 }
 
+fn plugins() -> Result<PathBuf, String> {
+    let rust = rust_plugins()?;
+    eprintln!("xtask: building the Python, JavaScript and C plugins into target/plugins");
+    guest_build::polyglot::build_all(&root(), &root().join("target/plugins"))?;
+    Ok(rust)
+}
+
 fn example() -> Result<(), String> {
-    plugins()?;
+    rust_plugins()?;
     let out = root().join("target/support-triage.out.jsonl");
     eprintln!(
         "xtask: running the support-triage example (first build of the host takes a few minutes)"
@@ -99,6 +106,8 @@ fn test() -> Result<(), String> {
     // tests/build.rs builds the plugins and fixtures itself; installing the
     // target here first gives a clearer error if rustup cannot.
     guest_build::ensure_target()?;
+    // Likewise the C toolchain (apt-get when root) for the C plugins.
+    guest_build::polyglot::ensure_c_toolchain()?;
     run(cargo().args(["test", "--workspace"]))?;
     // The plugins' own unit tests (detectors, classifier accuracy, parsers),
     // natively: only their libraries, not the wasm-only component glue.
@@ -140,7 +149,7 @@ fn lint() -> Result<(), String> {
 }
 
 fn bench() -> Result<(), String> {
-    plugins()?;
+    rust_plugins()?;
     for manifest in [
         "examples/support-triage/basic.toml",
         "examples/support-triage/pipeline.toml",

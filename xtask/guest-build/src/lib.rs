@@ -1,7 +1,10 @@
 //! Builds guest components for `wasm32-wasip2`: makes sure the target is
 //! installed (a fresh rustup machine lacks it), then runs `cargo build` in a
-//! guest workspace. Used by `cargo xtask` and by `tests/build.rs`, so both
-//! set up the same way.
+//! guest workspace; and builds the first-party plugins in other languages
+//! (`polyglot`). Used by `cargo xtask` and by `tests/build.rs`, so both set
+//! up the same way.
+
+pub mod polyglot;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;
@@ -143,7 +146,12 @@ fn collect(dir: &Path, out: &mut Vec<PathBuf>) {
     for e in entries.flatten() {
         let p = e.path();
         let name = e.file_name();
-        if name == "target" || name.to_string_lossy().starts_with('.') {
+        if name == "target"
+            || name == "node_modules"
+            || name == "__pycache__"
+            || name == "gen"
+            || name.to_string_lossy().starts_with('.')
+        {
             continue;
         }
         if p.is_dir() {
