@@ -18,3 +18,4 @@ pub mod models;
 pub mod pipeline;
 pub mod schema;
 pub mod serve;
+pub mod testnode;

@@ -12,3 +12,4 @@ mod openai;
 mod polyglot;
 mod sandbox;
 mod serve;
+mod test_node;

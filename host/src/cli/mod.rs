@@ -7,6 +7,7 @@ mod load;
 mod run;
 mod serve;
 mod swap;
+mod test_node;
 mod validate;
 
 use std::path::PathBuf;
@@ -55,6 +56,9 @@ pub enum Command {
     /// Drive a running `switchyard serve` with concurrent requests and
     /// report throughput and latency.
     Load(load::LoadArgs),
+    /// Run one component as a node, on its own, with sim models and
+    /// manifest-style limits; print its answer, usage and model calls.
+    TestNode(test_node::TestNodeArgs),
 }
 
 impl Cli {
@@ -74,7 +78,12 @@ impl Cli {
 /// Entry point of the `switchyard` binary.
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
-    init_tracing();
+    // test-node shows what the guest logs; everything else only warnings.
+    init_tracing(match cli.command {
+        Command::TestNode(_) => "warn,switchyard::guest=debug",
+        Command::Serve(_) => "warn,switchyard::serve=info",
+        _ => "warn",
+    });
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -94,6 +103,7 @@ pub fn main() -> ExitCode {
             Command::Serve(args) => serve::run(&cli, args).await,
             Command::Swap(args) => swap::run(&cli, args).await,
             Command::Load(args) => load::run(&cli, args).await,
+            Command::TestNode(args) => test_node::run(&cli, args).await,
         }
     });
     match result {
@@ -109,9 +119,9 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing() {
+fn init_tracing(default: &str) {
     use tracing_subscriber::EnvFilter;
-    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new("warn"));
+    let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -100,7 +100,8 @@ pub enum Verdict {
 }
 
 /// What the node answered.
-#[derive(Debug, Clone, PartialEq)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(rename_all = "kebab-case")]
 pub enum NodeOutput {
     /// A router's choice.
     Route(RouteChoice),

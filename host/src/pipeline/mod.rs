@@ -186,7 +186,9 @@ fn effective_schema(
         .transpose()
 }
 
-fn context_of(spec: &NodeSpec) -> NodeContext {
+/// What the sandbox gives the node `spec` declares: its settings (as JSON
+/// text), granted models, limits, model-policy overrides and response cache.
+pub fn context_of(spec: &NodeSpec) -> NodeContext {
     NodeContext {
         node: spec.name.as_str().into(),
         settings: spec
