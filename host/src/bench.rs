@@ -385,3 +385,88 @@ impl fmt::Display for BenchReport {
         Ok(())
     }
 }
+
+/// The compile cache measured on one component: its first load into an
+/// empty cache (compile and store) against later loads from the cache,
+/// each by a fresh engine, as a new process would.
+#[derive(Debug, Clone, Serialize)]
+pub struct LoadBench {
+    /// The component.
+    pub component: std::path::PathBuf,
+    /// Its size in bytes.
+    pub bytes: u64,
+    /// First load, empty cache: compile, store, type-check, describe (ms).
+    pub cold_ms: f64,
+    /// Median of the cached loads (ms).
+    pub warm_ms: f64,
+    /// Every cached load (ms).
+    pub warm_runs_ms: Vec<f64>,
+    /// `cold_ms / warm_ms`.
+    pub speedup: f64,
+}
+
+/// Measures the compile cache on the component at `path`, with `warm`
+/// cached loads, in a fresh temporary cache directory.
+pub async fn load_bench(
+    path: &std::path::Path,
+    role: Role,
+    warm: u32,
+) -> Result<LoadBench, BenchError> {
+    let failed = |e: String| BenchError::Failed {
+        what: format!("loading {}", path.display()),
+        message: e,
+    };
+    let dir = tempfile::tempdir().map_err(|e| failed(e.to_string()))?;
+    let engine = || {
+        NodeEngine::new(crate::engine::EngineOptions {
+            cache_dir: Some(dir.path().to_path_buf()),
+            ..Default::default()
+        })
+        .map_err(|e| failed(e.to_string()))
+    };
+    let started = Instant::now();
+    let first = engine()?
+        .load_component("bench", role, path)
+        .await
+        .map_err(|e| failed(e.to_string()))?;
+    let cold_ms = started.elapsed().as_secs_f64() * 1e3;
+    let mut warm_runs_ms = Vec::new();
+    for _ in 0..warm.max(1) {
+        let e = engine()?;
+        let started = Instant::now();
+        let c = e
+            .load_component("bench", role, path)
+            .await
+            .map_err(|e| failed(e.to_string()))?;
+        warm_runs_ms.push(started.elapsed().as_secs_f64() * 1e3);
+        if c.load.cache != crate::engine::CacheOutcome::Hit {
+            return Err(failed("a second load did not come from the cache".into()));
+        }
+    }
+    let mut sorted = warm_runs_ms.clone();
+    sorted.sort_by(f64::total_cmp);
+    let warm_ms = sorted[sorted.len() / 2];
+    Ok(LoadBench {
+        component: path.to_path_buf(),
+        bytes: first.load.bytes,
+        cold_ms,
+        warm_ms,
+        warm_runs_ms,
+        speedup: cold_ms / warm_ms.max(1e-9),
+    })
+}
+
+impl fmt::Display for LoadBench {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(
+            f,
+            "{} ({:.1} MB): first load {:.0} ms (compile into an empty cache), cached load {:.1} ms (median of {}): {:.0}x faster",
+            self.component.display(),
+            self.bytes as f64 / 1e6,
+            self.cold_ms,
+            self.warm_ms,
+            self.warm_runs_ms.len(),
+            self.speedup
+        )
+    }
+}

@@ -113,7 +113,8 @@ const NODE: &str = "under-test";
 /// A router's branch target there (declared, never loaded).
 const BRANCH: &str = "branch-target";
 
-fn role_of(engine: &NodeEngine, path: &Path) -> Result<Role, TestNodeError> {
+/// The role a component's exports give it (compiled through the cache).
+pub fn role_of(engine: &NodeEngine, path: &Path) -> Result<Role, TestNodeError> {
     let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
         node: NODE.into(),
         path: path.into(),

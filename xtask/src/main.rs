@@ -149,7 +149,23 @@ fn lint() -> Result<(), String> {
 }
 
 fn bench() -> Result<(), String> {
-    rust_plugins()?;
+    plugins()?;
+    // The compile cache on the large components: first load against cached.
+    for component in [
+        "target/plugins/judge_tone.wasm",
+        "target/plugins/router_language.wasm",
+    ] {
+        run(cargo()
+            .args([
+                "run",
+                "--release",
+                "--quiet",
+                "--package",
+                "switchyard",
+                "--",
+            ])
+            .args(["bench", "--load", component]))?;
+    }
     for manifest in [
         "examples/support-triage/basic.toml",
         "examples/support-triage/pipeline.toml",

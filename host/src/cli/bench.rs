@@ -16,7 +16,12 @@ use crate::pipeline::Pipeline;
 #[derive(Debug, Args)]
 pub struct BenchArgs {
     /// The pipeline manifest; every model must be `sim` (latency is zeroed).
-    pub manifest: PathBuf,
+    #[arg(required_unless_present = "load")]
+    pub manifest: Option<PathBuf>,
+    /// Instead, measure the compile cache on this component: its first load
+    /// into an empty cache against loads from the cache by fresh engines.
+    #[arg(long, value_name = "COMPONENT", conflicts_with = "serve")]
+    pub load: Option<PathBuf>,
     /// JSONL inputs to cycle through (`{"input": ..}` per line); defaults to
     /// a short support ticket.
     #[arg(short, long, value_name = "FILE")]
@@ -39,7 +44,21 @@ pub struct BenchArgs {
 }
 
 pub(super) async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<ExitCode> {
-    let mut manifest = crate::config::load(&args.manifest)?;
+    if let Some(component) = &args.load {
+        let role = crate::testnode::role_of(&cli.engine()?, component)?;
+        let report = bench::load_bench(component, role, 5).await?;
+        eprintln!("{report}");
+        if let Some(path) = &args.json {
+            std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    let manifest_path = args
+        .manifest
+        .as_ref()
+        .expect("clap requires it without --load");
+    let mut manifest = crate::config::load(manifest_path)?;
     bench::zero_latency(&mut manifest)?;
     let inputs = match &args.input {
         None => vec![

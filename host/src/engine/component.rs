@@ -250,9 +250,18 @@ impl NodeEngine {
             }
         };
         let engine = variant.engine.clone();
+        let checked = started.elapsed();
         let description = self
             .describe(node, path, role, &engine, stack_bytes, &pre)
             .await?;
+        tracing::debug!(
+            node,
+            cache = ?load.cache,
+            compile_ms = load.compile.as_secs_f64() * 1e3,
+            typecheck_ms = (checked - load.compile).as_secs_f64() * 1e3,
+            describe_ms = (started.elapsed() - checked).as_secs_f64() * 1e3,
+            "component loaded"
+        );
         Ok(Arc::new(NodeComponent {
             role,
             engine,
