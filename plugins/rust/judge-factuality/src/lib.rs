@@ -5,6 +5,8 @@
 //!
 //! Settings: `model` (required), `threshold` (default 0.5).
 
+use switchyard_node::prelude::*;
+
 /// The JSON Schema the model must answer with.
 pub const VERDICT_SCHEMA: &str = r#"{"type":"object","required":["score","problems"],"properties":{"score":{"type":"number","minimum":0,"maximum":1},"problems":{"type":"array","items":{"type":"string"}}}}"#;
 
@@ -62,91 +64,48 @@ pub fn rejection(a: &Assessment, threshold: f64) -> Option<Vec<String>> {
     Some(reasons)
 }
 
-#[cfg(target_arch = "wasm32")]
-mod component {
-    wit_bindgen::generate!({ world: "judge-node", path: "../../../wit/node@0.1.0" });
+/// The node: the glue between the functions above and the host.
+struct Factuality;
 
-    use exports::switchyard::node::describe::Guest as Describe;
-    use exports::switchyard::node::judge::Guest as Judge;
-    use switchyard::node::log::{emit, Level};
-    use switchyard::node::types::{
-        CompletionRequest, Description, Message, NodeError, NodeRole, ResponseFormat, Role, Task,
-        Verdict,
-    };
-    use switchyard::node::{config, models};
-
-    struct Factuality;
-
-    impl Describe for Factuality {
-        fn describe() -> Description {
-            Description {
-                role: NodeRole::Judge,
-                name: "judge-factuality".into(),
-                version: env!("CARGO_PKG_VERSION").into(),
-                summary: "LLM-as-judge: rejects answers not supported by the original input".into(),
-                input_schema: None,
-                output_schema: None,
-            }
-        }
+impl Judge for Factuality {
+    fn describe() -> Description {
+        Description::judge("judge-factuality", env!("CARGO_PKG_VERSION"))
+            .summary("LLM-as-judge: rejects answers not supported by the original input")
     }
 
-    impl Judge for Factuality {
-        fn judge(task: Task, candidate: String) -> Result<Verdict, NodeError> {
-            let model = match config::get("model") {
-                Some(json) => serde_json::from_str::<String>(&json).map_err(|_| {
-                    NodeError::InvalidInput("setting `model` must be a string".into())
-                })?,
-                None => {
-                    return Err(NodeError::InvalidInput(
-                        "setting `model` is required: the manifest model that judges".into(),
+    fn judge(task: Task, candidate: String) -> Result<Verdict, NodeError> {
+        let model = settings::string("model")?.ok_or_else(|| {
+            NodeError::invalid_input("setting `model` is required: the manifest model that judges")
+        })?;
+        let threshold = match settings::get("threshold") {
+            None => 0.5,
+            Some(v) => v
+                .parse::<f64>()
+                .ok()
+                .filter(|t| (0.0..=1.0).contains(t))
+                .ok_or_else(|| {
+                    NodeError::invalid_input(format!(
+                        "setting `threshold` must be a number from 0 to 1, got {v}"
                     ))
-                }
-            };
-            let threshold = match config::get("threshold") {
-                None => 0.5,
-                Some(v) => v
-                    .parse::<f64>()
-                    .ok()
-                    .filter(|t| (0.0..=1.0).contains(t))
-                    .ok_or_else(|| {
-                        NodeError::InvalidInput(format!(
-                            "setting `threshold` must be a number from 0 to 1, got {v}"
-                        ))
-                    })?,
-            };
-            let answer = models::complete(&CompletionRequest {
-                model,
-                messages: vec![
-                    Message {
-                        role: Role::System,
-                        content: super::SYSTEM.into(),
-                    },
-                    Message {
-                        role: Role::User,
-                        content: format!("Ticket:\n{}\n\nReply:\n{}", task.input, candidate),
-                    },
-                ],
-                max_tokens: Some(200),
-                temperature: Some(0.0),
-                response_format: ResponseFormat::JsonSchema(super::VERDICT_SCHEMA.into()),
-                extra_json: String::new(),
-            })
-            .map_err(NodeError::Model)?;
-            let assessment =
-                super::parse_assessment(&answer.content).map_err(NodeError::Internal)?;
-            emit(
-                Level::Debug,
-                &format!("factual consistency {:.2}", assessment.score),
-            );
-            Ok(match super::rejection(&assessment, threshold) {
-                None => Verdict::Accept,
-                Some(reasons) => Verdict::Reject(reasons),
-            })
-        }
+                })?,
+        };
+        let answer = CompletionRequest::new(model)
+            .system(SYSTEM)
+            .user(format!("Ticket:\n{}\n\nReply:\n{}", task.input, candidate))
+            .max_tokens(200)
+            .temperature(0.0)
+            .json_schema(VERDICT_SCHEMA)
+            .send()?;
+        let assessment = parse_assessment(&answer.content).map_err(NodeError::Internal)?;
+        log::debug(&format!("factual consistency {:.2}", assessment.score));
+        Ok(match rejection(&assessment, threshold) {
+            None => Verdict::accept(),
+            Some(reasons) => Verdict::reject(reasons),
+        })
     }
-
-    export!(Factuality);
 }
+
+export_judge!(Factuality);
 
 #[cfg(test)]
 mod tests {

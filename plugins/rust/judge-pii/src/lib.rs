@@ -8,56 +8,36 @@
 //!
 //! The detection logic lives in [`detect`], [`walk`] and [`policy`], which do
 //! not touch the WIT bindings and are unit-tested natively. This file is the
-//! glue: it reads the settings through the host's `config` import, maps the
-//! policy's outcome onto `verdict`, and logs the number of findings only,
-//! never the data itself.
+//! glue, on the `switchyard-node` kit: it reads the settings through the
+//! host's `config` import, maps the policy's outcome onto `verdict`, and logs
+//! the number of findings only, never the data itself.
 
 pub mod detect;
 pub mod policy;
 pub mod walk;
 
-wit_bindgen::generate!({
-    world: "judge-node",
-    path: "../../../wit/node@0.1.0",
-});
-
-use exports::switchyard::node::describe::Guest as DescribeGuest;
-use exports::switchyard::node::judge::Guest as JudgeGuest;
-use switchyard::node::config;
-use switchyard::node::log::{self, Level};
-use switchyard::node::types::{Description, NodeError, NodeRole, Task, Verdict};
+use switchyard_node::prelude::*;
 
 use crate::policy::{evaluate, JudgeError, Mode, Outcome, Settings};
 
 struct JudgePii;
 
-impl DescribeGuest for JudgePii {
+impl Judge for JudgePii {
     fn describe() -> Description {
-        Description {
-            role: NodeRole::Judge,
-            name: "judge-pii".to_owned(),
-            version: env!("CARGO_PKG_VERSION").to_owned(),
-            summary: "Rejects or redacts e-mail addresses, phone numbers, payment card numbers \
-                      and SSN-like numbers in a candidate's string values."
-                .to_owned(),
-            input_schema: None,
-            output_schema: None,
-        }
+        Description::judge("judge-pii", env!("CARGO_PKG_VERSION")).summary(
+            "Rejects or redacts e-mail addresses, phone numbers, payment card numbers \
+             and SSN-like numbers in a candidate's string values.",
+        )
     }
-}
 
-impl JudgeGuest for JudgePii {
     fn judge(_task: Task, candidate: String) -> Result<Verdict, NodeError> {
-        let settings = Settings::from_lookup(config::get).map_err(node_error)?;
+        let settings = Settings::from_lookup(settings::get).map_err(node_error)?;
         let judgement = evaluate(&candidate, &settings).map_err(node_error)?;
         let mode = match settings.mode {
             Mode::Reject => "reject",
             Mode::Redact => "redact",
         };
-        log::emit(
-            Level::Debug,
-            &format!("{} finding(s), mode {mode}", judgement.findings),
-        );
+        log::debug(&format!("{} finding(s), mode {mode}", judgement.findings));
         Ok(match judgement.outcome {
             Outcome::Accept => Verdict::Accept,
             Outcome::Reject(reasons) => Verdict::Reject(reasons),
@@ -73,4 +53,4 @@ fn node_error(error: JudgeError) -> NodeError {
     }
 }
 
-export!(JudgePii);
+export_judge!(JudgePii);

@@ -9,6 +9,8 @@
 mod classifier;
 mod features;
 
+use switchyard_node::prelude::*;
+
 pub use classifier::{classify, training_size, Prediction};
 
 /// The text of a ticket input.
@@ -26,80 +28,65 @@ pub fn ticket_text(input: &serde_json::Value) -> Option<String> {
     }
 }
 
-#[cfg(target_arch = "wasm32")]
-mod component {
-    wit_bindgen::generate!({ world: "router-node", path: "../../../wit/node@0.1.0" });
+/// The JSON Schema of the input the router accepts.
+const INPUT_SCHEMA: &str = r#"{"anyOf":[{"type":"string"},{"type":"object","properties":{"subject":{"type":"string"},"body":{"type":"string"},"text":{"type":"string"}}}]}"#;
 
-    use exports::switchyard::node::describe::Guest as Describe;
-    use exports::switchyard::node::router::Guest as Router;
-    use switchyard::node::config;
-    use switchyard::node::log::{emit, Level};
-    use switchyard::node::types::{Decision, Description, NodeError, NodeRole, Task};
+/// The node: the glue between the classifier and the host.
+struct TriageRouter;
 
-    struct TriageRouter;
-
-    impl Describe for TriageRouter {
-        fn describe() -> Description {
-            let (s, c) = super::training_size();
-            Description {
-                role: NodeRole::Router,
-                name: "router-triage".into(),
-                version: env!("CARGO_PKG_VERSION").into(),
-                summary: format!("naive-Bayes ticket triage (simple/complex), trained on {} labelled tickets", s + c),
-                input_schema: Some(
-                    r#"{"anyOf":[{"type":"string"},{"type":"object","properties":{"subject":{"type":"string"},"body":{"type":"string"},"text":{"type":"string"}}}]}"#.into(),
-                ),
-                output_schema: None,
-            }
-        }
+impl Router for TriageRouter {
+    fn describe() -> Description {
+        let (s, c) = training_size();
+        Description::router("router-triage", env!("CARGO_PKG_VERSION"))
+            .summary(format!(
+                "naive-Bayes ticket triage (simple/complex), trained on {} labelled tickets",
+                s + c
+            ))
+            .input_schema(INPUT_SCHEMA)
     }
 
-    impl Router for TriageRouter {
-        fn route(task: Task, candidates: Vec<String>) -> Result<Decision, NodeError> {
-            for needed in ["simple", "complex"] {
-                if !candidates.iter().any(|c| c == needed) {
-                    return Err(NodeError::InvalidInput(format!(
-                        "router-triage picks `simple` or `complex`, but the branches are [{}]; name the branches simple and complex",
-                        candidates.join(", ")
-                    )));
+    fn route(task: Task, candidates: Vec<String>) -> Result<Decision, NodeError> {
+        for needed in ["simple", "complex"] {
+            if !candidates.iter().any(|c| c == needed) {
+                return Err(NodeError::invalid_input(format!(
+                    "router-triage picks `simple` or `complex`, but the branches are [{}]; name the branches simple and complex",
+                    candidates.join(", ")
+                )));
+            }
+        }
+        let threshold = match settings::get("threshold") {
+            None => 0.5,
+            Some(v) => match v.parse::<f32>() {
+                Ok(t) if (0.0..=1.0).contains(&t) => t,
+                _ => {
+                    return Err(NodeError::invalid_input(format!(
+                        "setting `threshold` must be a number from 0 to 1, got {v}"
+                    )))
                 }
-            }
-            let threshold = match config::get("threshold") {
-                None => 0.5,
-                Some(v) => match v.parse::<f32>() {
-                    Ok(t) if (0.0..=1.0).contains(&t) => t,
-                    _ => {
-                        return Err(NodeError::InvalidInput(format!(
-                            "setting `threshold` must be a number from 0 to 1, got {v}"
-                        )))
-                    }
-                },
-            };
-            let input: serde_json::Value = serde_json::from_str(&task.input)
-                .map_err(|e| NodeError::InvalidInput(format!("task input is not JSON: {e}")))?;
-            let text = super::ticket_text(&input).ok_or_else(|| {
-                NodeError::InvalidInput(
-                    "expected a string or an object with `subject`/`body`/`text`".into(),
-                )
-            })?;
-            let p = super::classify(&text);
-            let complex = p.p_complex >= threshold;
-            let target = if complex { "complex" } else { "simple" };
-            emit(
-                Level::Debug,
-                &format!("p(complex)={:.3} threshold={threshold}", p.p_complex),
-            );
-            Ok(Decision {
-                target: target.into(),
-                confidence: if complex {
-                    p.p_complex
-                } else {
-                    1.0 - p.p_complex
-                },
-                reason: format!("p(complex)={:.2}; cues: {}", p.p_complex, p.cues.join(", ")),
-            })
-        }
+            },
+        };
+        let input: Value = task.input_as()?;
+        let text = ticket_text(&input).ok_or_else(|| {
+            NodeError::invalid_input("expected a string or an object with `subject`/`body`/`text`")
+        })?;
+        let p = classify(&text);
+        let complex = p.p_complex >= threshold;
+        let target = if complex { "complex" } else { "simple" };
+        log::debug(&format!(
+            "p(complex)={:.3} threshold={threshold}",
+            p.p_complex
+        ));
+        let confidence = if complex {
+            p.p_complex
+        } else {
+            1.0 - p.p_complex
+        };
+        Ok(Decision::new(
+            target,
+            confidence,
+            format!("p(complex)={:.2}; cues: {}", p.p_complex, p.cues.join(", ")),
+        ))
     }
-
-    export!(TriageRouter);
 }
+
+export_router!(TriageRouter);

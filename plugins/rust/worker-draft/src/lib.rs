@@ -7,6 +7,8 @@
 //! system prompt), `max-tokens` (default 300). A judge's rejection reasons
 //! (task feedback) are passed back to the model on a retry.
 
+use switchyard_node::prelude::*;
+
 /// The prompt for a ticket (pure, so it is testable natively).
 pub fn user_prompt(input: &serde_json::Value) -> Option<String> {
     match input {
@@ -39,117 +41,59 @@ pub const DEFAULT_SYSTEM: &str = "You are a support agent for Acme Cloud. Reply 
 at most 120 words: acknowledge the problem, give concrete next steps, and never repeat personal data \
 such as e-mail addresses, phone numbers, card or social security numbers.";
 
-#[cfg(target_arch = "wasm32")]
-mod component {
-    wit_bindgen::generate!({ world: "worker-node", path: "../../../wit/node@0.1.0" });
+/// The JSON Schema of the node's output.
+const OUTPUT_SCHEMA: &str = r#"{"type":"object","required":["reply","model"],"properties":{"reply":{"type":"string"},"model":{"type":"string"},"tokens":{"type":"object"}}}"#;
 
-    use exports::switchyard::node::describe::Guest as Describe;
-    use exports::switchyard::node::worker::Guest as Worker;
-    use switchyard::node::log::{emit, Level};
-    use switchyard::node::types::{
-        CompletionRequest, Description, Message, NodeError, NodeRole, ResponseFormat, Role, Task,
-    };
-    use switchyard::node::{config, models};
+/// The node: the glue between the prompt and the host.
+struct DraftWorker;
 
-    struct DraftWorker;
-
-    fn setting_str(key: &str) -> Result<Option<String>, NodeError> {
-        match config::get(key) {
-            None => Ok(None),
-            Some(json) => match serde_json::from_str::<serde_json::Value>(&json) {
-                Ok(serde_json::Value::String(s)) => Ok(Some(s)),
-                _ => Err(NodeError::InvalidInput(format!(
-                    "setting `{key}` must be a string"
-                ))),
-            },
-        }
+impl Worker for DraftWorker {
+    fn describe() -> Description {
+        Description::worker("worker-draft", env!("CARGO_PKG_VERSION"))
+            .summary("drafts a support reply with one model call")
+            .output_schema(OUTPUT_SCHEMA)
     }
 
-    impl Describe for DraftWorker {
-        fn describe() -> Description {
-            Description {
-                role: NodeRole::Worker,
-                name: "worker-draft".into(),
-                version: env!("CARGO_PKG_VERSION").into(),
-                summary: "drafts a support reply with one model call".into(),
-                input_schema: None,
-                output_schema: Some(
-                    r#"{"type":"object","required":["reply","model"],"properties":{"reply":{"type":"string"},"model":{"type":"string"},"tokens":{"type":"object"}}}"#.into(),
-                ),
-            }
+    fn run(task: Task) -> Result<String, NodeError> {
+        let model = settings::string("model")?.ok_or_else(|| {
+            NodeError::invalid_input(
+                "setting `model` is required: the manifest model to draft with",
+            )
+        })?;
+        let system = settings::string("system")?.unwrap_or_else(|| DEFAULT_SYSTEM.to_string());
+        let max_tokens = match settings::get("max-tokens") {
+            None => 300,
+            Some(v) => v.parse::<u32>().map_err(|_| {
+                NodeError::invalid_input(format!(
+                    "setting `max-tokens` must be a positive integer, got {v}"
+                ))
+            })?,
+        };
+        let input: Value = task.input_as()?;
+        let prompt = user_prompt(&input).ok_or_else(|| {
+            NodeError::invalid_input("expected a string or an object with `body` or `text`")
+        })?;
+        let mut request = CompletionRequest::new(model).system(system).user(prompt);
+        if !task.feedback.is_empty() {
+            request = request.user(format!(
+                "Your previous draft was rejected: {}. Write it again without those problems.",
+                task.feedback.join("; ")
+            ));
         }
+        let answer = request.max_tokens(max_tokens).temperature(0.2).send()?;
+        log::debug(&format!(
+            "drafted {} tokens with {}",
+            answer.usage.output_tokens, answer.model
+        ));
+        to_output(&json!({
+            "reply": answer.content.trim(),
+            "model": answer.model,
+            "tokens": {"input": answer.usage.input_tokens, "output": answer.usage.output_tokens},
+        }))
     }
-
-    impl Worker for DraftWorker {
-        fn run(task: Task) -> Result<String, NodeError> {
-            let model = setting_str("model")?.ok_or_else(|| {
-                NodeError::InvalidInput(
-                    "setting `model` is required: the manifest model to draft with".into(),
-                )
-            })?;
-            let system =
-                setting_str("system")?.unwrap_or_else(|| super::DEFAULT_SYSTEM.to_string());
-            let max_tokens = match config::get("max-tokens") {
-                None => 300,
-                Some(v) => v.parse::<u32>().map_err(|_| {
-                    NodeError::InvalidInput(format!(
-                        "setting `max-tokens` must be a positive integer, got {v}"
-                    ))
-                })?,
-            };
-            let input: serde_json::Value = serde_json::from_str(&task.input)
-                .map_err(|e| NodeError::InvalidInput(format!("task input is not JSON: {e}")))?;
-            let prompt = super::user_prompt(&input).ok_or_else(|| {
-                NodeError::InvalidInput(
-                    "expected a string or an object with `body` or `text`".into(),
-                )
-            })?;
-            let mut messages = vec![
-                Message {
-                    role: Role::System,
-                    content: system,
-                },
-                Message {
-                    role: Role::User,
-                    content: prompt,
-                },
-            ];
-            if !task.feedback.is_empty() {
-                messages.push(Message {
-                    role: Role::User,
-                    content: format!(
-                        "Your previous draft was rejected: {}. Write it again without those problems.",
-                        task.feedback.join("; ")
-                    ),
-                });
-            }
-            let answer = models::complete(&CompletionRequest {
-                model: model.clone(),
-                messages,
-                max_tokens: Some(max_tokens),
-                temperature: Some(0.2),
-                response_format: ResponseFormat::Text,
-                extra_json: String::new(),
-            })
-            .map_err(NodeError::Model)?;
-            emit(
-                Level::Debug,
-                &format!(
-                    "drafted {} tokens with {}",
-                    answer.usage.output_tokens, answer.model
-                ),
-            );
-            Ok(serde_json::json!({
-                "reply": answer.content.trim(),
-                "model": answer.model,
-                "tokens": {"input": answer.usage.input_tokens, "output": answer.usage.output_tokens},
-            })
-            .to_string())
-        }
-    }
-
-    export!(DraftWorker);
 }
+
+export_worker!(DraftWorker);
 
 #[cfg(test)]
 mod tests {

@@ -5,6 +5,8 @@
 //! Input: `{"subject": .., "body": ..}` or a JSON string. Output: see
 //! [`OUTPUT_SCHEMA`]. Settings: `model` (required).
 
+use switchyard_node::prelude::*;
+
 /// The JSON Schema of this node's output (also asked of the model).
 pub const OUTPUT_SCHEMA: &str = r#"{"type":"object","required":["category","urgency","product_area","asks"],"additionalProperties":false,"properties":{"category":{"enum":["billing","account","technical","integration","security","other"]},"urgency":{"enum":["low","normal","high"]},"product_area":{"type":"string"},"asks":{"type":"array","items":{"type":"string"}}}}"#;
 
@@ -40,83 +42,38 @@ pub fn ticket(input: &serde_json::Value) -> Option<String> {
     }
 }
 
-#[cfg(target_arch = "wasm32")]
-mod component {
-    wit_bindgen::generate!({ world: "worker-node", path: "../../../wit/node@0.1.0" });
+/// The node: the glue between the functions above and the host.
+struct Extract;
 
-    use exports::switchyard::node::describe::Guest as Describe;
-    use exports::switchyard::node::worker::Guest as Worker;
-    use switchyard::node::types::{
-        CompletionRequest, Description, Message, NodeError, NodeRole, ResponseFormat, Role, Task,
-    };
-    use switchyard::node::{config, models};
-
-    struct Extract;
-
-    impl Describe for Extract {
-        fn describe() -> Description {
-            Description {
-                role: NodeRole::Worker,
-                name: "worker-extract".into(),
-                version: env!("CARGO_PKG_VERSION").into(),
-                summary: "extracts category, urgency, product area and asks from a ticket".into(),
-                input_schema: None,
-                output_schema: Some(super::OUTPUT_SCHEMA.into()),
-            }
-        }
+impl Worker for Extract {
+    fn describe() -> Description {
+        Description::worker("worker-extract", env!("CARGO_PKG_VERSION"))
+            .summary("extracts category, urgency, product area and asks from a ticket")
+            .output_schema(OUTPUT_SCHEMA)
     }
 
-    impl Worker for Extract {
-        fn run(task: Task) -> Result<String, NodeError> {
-            let model = match config::get("model") {
-                Some(json) => serde_json::from_str::<String>(&json).map_err(|_| {
-                    NodeError::InvalidInput("setting `model` must be a string".into())
-                })?,
-                None => {
-                    return Err(NodeError::InvalidInput(
-                        "setting `model` is required".into(),
-                    ))
-                }
-            };
-            let input: serde_json::Value = serde_json::from_str(&task.input)
-                .map_err(|e| NodeError::InvalidInput(format!("task input is not JSON: {e}")))?;
-            let ticket = super::ticket(&input).ok_or_else(|| {
-                NodeError::InvalidInput(
-                    "expected a string or an object with `subject`/`body`".into(),
-                )
-            })?;
-            let mut messages = vec![
-                Message {
-                    role: Role::System,
-                    content: super::SYSTEM.into(),
-                },
-                Message {
-                    role: Role::User,
-                    content: ticket,
-                },
-            ];
-            if !task.feedback.is_empty() {
-                messages.push(Message {
-                    role: Role::User,
-                    content: format!("Fix these problems: {}", task.feedback.join("; ")),
-                });
-            }
-            let answer = models::complete(&CompletionRequest {
-                model,
-                messages,
-                max_tokens: Some(200),
-                temperature: Some(0.0),
-                response_format: ResponseFormat::JsonSchema(super::OUTPUT_SCHEMA.into()),
-                extra_json: String::new(),
-            })
-            .map_err(NodeError::Model)?;
-            let v = super::check(&answer.content).map_err(NodeError::Internal)?;
-            Ok(v.to_string())
+    fn run(task: Task) -> Result<String, NodeError> {
+        let model = settings::string("model")?
+            .ok_or_else(|| NodeError::invalid_input("setting `model` is required"))?;
+        let input: Value = task.input_as()?;
+        let ticket = ticket(&input).ok_or_else(|| {
+            NodeError::invalid_input("expected a string or an object with `subject`/`body`")
+        })?;
+        let mut request = CompletionRequest::new(model).system(SYSTEM).user(ticket);
+        if !task.feedback.is_empty() {
+            request = request.user(format!("Fix these problems: {}", task.feedback.join("; ")));
         }
+        let answer = request
+            .max_tokens(200)
+            .temperature(0.0)
+            .json_schema(OUTPUT_SCHEMA)
+            .send()?;
+        let v = check(&answer.content).map_err(NodeError::Internal)?;
+        Ok(v.to_string())
     }
-
-    export!(Extract);
 }
+
+export_worker!(Extract);
 
 #[cfg(test)]
 mod tests {
