@@ -11,5 +11,6 @@ mod manifest_errors;
 mod openai;
 mod polyglot;
 mod sandbox;
+mod scaffold;
 mod serve;
 mod test_node;

@@ -479,3 +479,29 @@ pub fn python_with_openai() -> PathBuf {
     *done = Some(python.clone());
     python
 }
+
+/// The `switchyard` binary of this checkout, built (debug) on first use.
+pub fn switchyard_bin() -> PathBuf {
+    static ONCE: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+    let mut done = ONCE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = done.as_ref() {
+        return p.clone();
+    }
+    let status =
+        std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
+            .args([
+                "build",
+                "--quiet",
+                "--package",
+                "switchyard",
+                "--bin",
+                "switchyard",
+            ])
+            .current_dir(root())
+            .status()
+            .expect("running cargo build");
+    assert!(status.success(), "cargo build -p switchyard failed");
+    let bin = root().join("target/debug/switchyard");
+    *done = Some(bin.clone());
+    bin
+}

@@ -4,6 +4,7 @@
 mod bench;
 mod inspect;
 mod load;
+mod new;
 mod run;
 mod serve;
 mod swap;
@@ -59,6 +60,9 @@ pub enum Command {
     /// Run one component as a node, on its own, with sim models and
     /// manifest-style limits; print its answer, usage and model calls.
     TestNode(test_node::TestNodeArgs),
+    /// Scaffold a node (router, worker or judge) in Rust, Python,
+    /// JavaScript or C that builds and passes its smoke test as created.
+    New(new::NewArgs),
 }
 
 impl Cli {
@@ -104,6 +108,7 @@ pub fn main() -> ExitCode {
             Command::Swap(args) => swap::run(&cli, args).await,
             Command::Load(args) => load::run(&cli, args).await,
             Command::TestNode(args) => test_node::run(&cli, args).await,
+            Command::New(args) => new::run(&cli, args).await,
         }
     });
     match result {
