@@ -104,13 +104,14 @@ pub async fn inspect(engine: &NodeEngine, path: &Path) -> Result<Inspection, Loa
         path: path.into(),
         source,
     })?;
-    let component =
-        wasmtime::component::Component::new(engine.wasmtime(), &bytes).map_err(|e| {
-            LoadError::NotAComponent {
-                node: "<inspect>".into(),
-                path: path.into(),
-                reason: format!("{e:#}"),
-            }
+    let digest = crate::engine::CompileCache::digest(&bytes);
+    let (component, _) = engine
+        .cache()
+        .load(engine.wasmtime(), &bytes, &digest)
+        .map_err(|e| LoadError::NotAComponent {
+            node: "<inspect>".into(),
+            path: path.into(),
+            reason: format!("{e:#}"),
         })?;
     let ty = component.component_type();
     let imports = ty

