@@ -9,7 +9,7 @@ default:
 build:
     cargo build --release -p switchyard
 
-# Build the first-party Rust plugins (wasm32-wasip2 components).
+# Build every first-party plugin: Rust, Python, JavaScript, C (into plugins/rust/target and target/plugins).
 plugins:
     cargo xtask plugins
 
