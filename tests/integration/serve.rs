@@ -560,3 +560,52 @@ async fn serve_chat_completions_answer_the_official_openai_client() {
     assert_eq!(v["wrong_model"], 404);
     server.stop().await.unwrap();
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn serve_swap_command_drives_the_admin_endpoint() {
+    let bin = tokio::task::spawn_blocking(switchyard_tests::switchyard_bin)
+        .await
+        .unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let p = pipeline(dir.path(), &swap_manifest(&hostile("marker_a"), 0))
+        .await
+        .unwrap();
+    let server = TestServer::start(p, Some(TOKEN)).await;
+    let swap = |component: std::path::PathBuf, token: Option<&'static str>| {
+        let (bin, url) = (bin.clone(), server.url.clone());
+        tokio::task::spawn_blocking(move || {
+            let mut cmd = std::process::Command::new(bin);
+            cmd.args(["swap", "marker"])
+                .arg(component)
+                .args(["--url", &url]);
+            cmd.env_remove("SWITCHYARD_ADMIN_TOKEN");
+            if let Some(t) = token {
+                cmd.env("SWITCHYARD_ADMIN_TOKEN", t);
+            }
+            let out = cmd.output().unwrap();
+            (
+                out.status.code(),
+                String::from_utf8_lossy(&out.stderr).into_owned(),
+            )
+        })
+    };
+    let (code, err) = swap(hostile("marker_b"), Some(TOKEN)).await.unwrap();
+    assert_eq!(code, Some(0), "{err}");
+    assert!(
+        err.contains("node `marker`: swapped to revision 2 (version b"),
+        "{err}"
+    );
+    assert_eq!(server.live.current().node("marker").unwrap().revision, 2);
+
+    let (code, err) = swap(plugin("judge_pii"), Some(TOKEN)).await.unwrap();
+    assert_eq!(code, Some(2), "{err}");
+    assert!(
+        err.contains("swap refused (422 Unprocessable Entity)") && err.contains("judge world"),
+        "{err}"
+    );
+    let (code, err) = swap(hostile("marker_a"), None).await.unwrap();
+    assert_ne!(code, Some(0));
+    assert!(err.contains("set $SWITCHYARD_ADMIN_TOKEN"), "{err}");
+    assert_eq!(server.live.current().node("marker").unwrap().revision, 2);
+    server.stop().await.unwrap();
+}

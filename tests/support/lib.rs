@@ -489,18 +489,14 @@ pub fn switchyard_bin() -> PathBuf {
     }
     let status =
         std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-            .args([
-                "build",
-                "--quiet",
-                "--package",
-                "switchyard",
-                "--bin",
-                "switchyard",
-            ])
+            // `--workspace` unifies features as `cargo test --workspace`
+            // does, so the dependencies it built are reused (`-p switchyard`
+            // alone would rebuild Wasmtime with other features).
+            .args(["build", "--quiet", "--workspace", "--bins"])
             .current_dir(root())
             .status()
             .expect("running cargo build");
-    assert!(status.success(), "cargo build -p switchyard failed");
+    assert!(status.success(), "cargo build --workspace --bins failed");
     let bin = root().join("target/debug/switchyard");
     *done = Some(bin.clone());
     bin

@@ -1,10 +1,10 @@
 #!/usr/bin/env bash
 # Builds {{name}} (C, world {{world}}) into build/{{snake}}.wasm: clang for
-# wasm32-wasi (Debian: apt-get install -y clang lld wasi-libc), then
+# wasm32-wasi (Debian: apt-get install -y clang lld wasi-libc libclang-rt-dev-wasm32), then
 # wasm-tools (from PATH, $WASM_TOOLS, or pip-installed into .venv/).
 set -euo pipefail
 cd "$(dirname "$0")"
-command -v clang >/dev/null || { echo "error: clang not found (Debian: apt-get install -y clang lld wasi-libc)" >&2; exit 1; }
+command -v clang >/dev/null || { echo "error: clang not found (Debian: apt-get install -y clang lld wasi-libc libclang-rt-dev-wasm32)" >&2; exit 1; }
 wt="${WASM_TOOLS:-}"
 if [ -z "$wt" ]; then
     if command -v wasm-tools >/dev/null; then wt=wasm-tools; else

@@ -46,7 +46,7 @@ pub const PLUGINS: &[Plugin] = &[
 ];
 
 /// The C toolchain's install command on Debian.
-pub const C_PACKAGES: &[&str] = &["clang", "lld", "wasi-libc"];
+pub const C_PACKAGES: &[&str] = &["clang", "lld", "wasi-libc", "libclang-rt-dev-wasm32"];
 
 /// Writes the C bindings of `world` from the WIT package in `wit` into
 /// `out` (`<world>.c`, `<world>.h`; the component type is embedded later by
