@@ -99,20 +99,7 @@ fn classify(name: &str) -> ImportKind {
 
 /// Inspects the component at `path`.
 pub async fn inspect(engine: &NodeEngine, path: &Path) -> Result<Inspection, LoadError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
-        node: "<inspect>".into(),
-        path: path.into(),
-        source,
-    })?;
-    let digest = crate::engine::CompileCache::digest(&bytes);
-    let (component, _) = engine
-        .cache()
-        .load(engine.wasmtime(), &bytes, &digest)
-        .map_err(|e| LoadError::NotAComponent {
-            node: "<inspect>".into(),
-            path: path.into(),
-            reason: format!("{e:#}"),
-        })?;
+    let (bytes, component) = engine.compile_file("<inspect>", path)?;
     let ty = component.component_type();
     let imports = ty
         .imports(engine.wasmtime())

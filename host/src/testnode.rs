@@ -115,20 +115,7 @@ const BRANCH: &str = "branch-target";
 
 /// The role a component's exports give it (compiled through the cache).
 pub fn role_of(engine: &NodeEngine, path: &Path) -> Result<Role, TestNodeError> {
-    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
-        node: NODE.into(),
-        path: path.into(),
-        source,
-    })?;
-    let digest = crate::engine::CompileCache::digest(&bytes);
-    let (component, _) = engine
-        .cache()
-        .load(engine.wasmtime(), &bytes, &digest)
-        .map_err(|e| LoadError::NotAComponent {
-            node: NODE.into(),
-            path: path.into(),
-            reason: format!("{e:#}"),
-        })?;
+    let (_, component) = engine.compile_file(NODE, path)?;
     match exported_roles(engine.wasmtime(), &component).as_slice() {
         [role] => Ok(*role),
         [] => Err(TestNodeError::Role {

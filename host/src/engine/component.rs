@@ -130,6 +130,27 @@ pub fn exported_roles(engine: &wasmtime::Engine, component: &Component) -> Vec<R
 }
 
 impl NodeEngine {
+    /// Reads the file at `path` and compiles it (or takes it from the
+    /// cache) for the default engine, without checking any role: for tools
+    /// that look at a component before knowing what it is.
+    pub fn compile_file(&self, node: &str, path: &Path) -> Result<(Vec<u8>, Component), LoadError> {
+        let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+            node: node.into(),
+            path: path.into(),
+            source,
+        })?;
+        let digest = CompileCache::digest(&bytes);
+        let (component, _) = self
+            .cache()
+            .load(self.wasmtime(), &bytes, &digest)
+            .map_err(|e| LoadError::NotAComponent {
+                node: node.into(),
+                path: path.into(),
+                reason: format!("{e:#}"),
+            })?;
+        Ok((bytes, component))
+    }
+
     /// Loads the component at `path` for node `node` of role `role`, with
     /// the default wasm stack size.
     pub async fn load_component(
