@@ -59,6 +59,20 @@ fn run(cmd: &mut Command) -> Result<(), String> {
     }
 }
 
+/// `cargo run --release` of the `switchyard` binary, before its arguments.
+fn switchyard() -> Command {
+    let mut c = cargo();
+    c.args([
+        "run",
+        "--release",
+        "--quiet",
+        "--package",
+        "switchyard",
+        "--",
+    ]);
+    c
+}
+
 fn cargo() -> Command {
     Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
 }
@@ -81,17 +95,9 @@ fn example() -> Result<(), String> {
     eprintln!(
         "xtask: running the support-triage example (first build of the host takes a few minutes)"
     );
-    run(cargo()
+    run(switchyard()
         .args([
             "run",
-            "--release",
-            "--quiet",
-            "--package",
-            "switchyard",
-            "--",
-            "run",
-        ])
-        .args([
             "examples/support-triage/pipeline.toml",
             "--input",
             "examples/support-triage/tickets.jsonl",
@@ -155,44 +161,19 @@ fn bench() -> Result<(), String> {
         "target/plugins/judge_tone.wasm",
         "target/plugins/router_language.wasm",
     ] {
-        run(cargo()
-            .args([
-                "run",
-                "--release",
-                "--quiet",
-                "--package",
-                "switchyard",
-                "--",
-            ])
-            .args(["bench", "--load", component]))?;
+        run(switchyard().args(["bench", "--load", component]))?;
     }
     for manifest in [
         "examples/support-triage/basic.toml",
         "examples/support-triage/pipeline.toml",
     ] {
-        run(cargo()
-            .args([
-                "run",
-                "--release",
-                "--quiet",
-                "--package",
-                "switchyard",
-                "--",
-                "bench",
-                manifest,
-                "--serve",
-            ])
+        run(switchyard()
+            .args(["bench", manifest, "--serve"])
             .args(["--input", "examples/support-triage/tickets.jsonl"]))?;
     }
     // Serving overhead per request, one client at a time.
-    run(cargo()
+    run(switchyard()
         .args([
-            "run",
-            "--release",
-            "--quiet",
-            "--package",
-            "switchyard",
-            "--",
             "bench",
             "examples/support-triage/pipeline.toml",
             "--serve",
