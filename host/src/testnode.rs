@@ -303,7 +303,7 @@ impl std::fmt::Display for TestNodeReport {
         let u = &self.usage;
         writeln!(
             f,
-            "used: {:.2} ms wall, {} CPU tick(s), {:.1} MiB peak memory, {} host call(s), {} log byte(s), {} model call(s)",
+            "used: {:.2} ms wall, {} ms CPU charged, {:.1} MiB peak memory, {} host call(s), {} log byte(s), {} model call(s)",
             self.elapsed.as_secs_f64() * 1e3,
             u.cpu_ticks,
             u.peak_memory as f64 / (1 << 20) as f64,

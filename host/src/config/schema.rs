@@ -126,7 +126,8 @@ pub struct DefaultsSection {
 pub struct LimitsSection {
     /// Linear memory, in MiB.
     pub memory_mb: Option<Spanned<u64>>,
-    /// Guest CPU time, in milliseconds (epoch ticks).
+    /// CPU time charged to the node (guest code and host work on its
+    /// behalf), in milliseconds.
     pub cpu_ms: Option<Spanned<u64>>,
     /// Wall-clock time for one invocation including model calls, in ms.
     pub wall_ms: Option<Spanned<u64>>,

@@ -14,6 +14,7 @@ use wasmtime::component::Component;
 use super::bindings::{interface_name, judge, router, wit, worker};
 use super::cache::{CacheOutcome, CompileCache};
 use super::error::LoadError;
+use super::returned::check_description_field;
 use super::NodeEngine;
 use crate::config::Role;
 
@@ -100,6 +101,8 @@ pub struct NodeComponent {
     pub stack_bytes: usize,
     /// Pre-instantiated form.
     pub pre: RolePre,
+    /// Slots of the engine's instance pool one instance takes.
+    pub pool_weight: u32,
     /// Its self-description.
     pub description: Description,
     /// How it was loaded.
@@ -216,10 +219,23 @@ impl NodeEngine {
                 path: path.into(),
                 reason: e.to_string(),
             })?
-            .map_err(|e| LoadError::NotAComponent {
-                node: node.into(),
-                path: path.into(),
-                reason: format!("{e:#}"),
+            .map_err(|e| {
+                let reason = format!("{e:#}");
+                // Wasmtime refuses at compile time what can never fit one
+                // instance of the pool: say so as the pool's error.
+                if reason.contains("in the pooling allocator") {
+                    LoadError::Pool {
+                        node: node.into(),
+                        path: path.into(),
+                        reason,
+                    }
+                } else {
+                    LoadError::NotAComponent {
+                        node: node.into(),
+                        path: path.into(),
+                        reason,
+                    }
+                }
             })?
         };
         let load = LoadInfo {
@@ -228,6 +244,14 @@ impl NodeEngine {
             compile: started.elapsed(),
             cache,
         };
+
+        let pool_weight = super::pool::Needs::of(bytes, &component)
+            .weight(self.pool_slots())
+            .map_err(|reason| LoadError::Pool {
+                node: node.into(),
+                path: path.into(),
+                reason,
+            })?;
 
         let roles = exported_roles(&variant.engine, &component);
         if !roles.contains(&role) {
@@ -273,7 +297,7 @@ impl NodeEngine {
         let engine = variant.engine.clone();
         let checked = started.elapsed();
         let description = self
-            .describe(node, path, role, &engine, stack_bytes, &pre)
+            .describe(node, path, role, &engine, stack_bytes, pool_weight, &pre)
             .await?;
         tracing::debug!(
             node,
@@ -288,11 +312,13 @@ impl NodeEngine {
             engine,
             stack_bytes,
             pre,
+            pool_weight,
             description,
             load,
         }))
     }
 
+    #[allow(clippy::too_many_arguments)]
     async fn describe(
         &self,
         node: &str,
@@ -300,6 +326,7 @@ impl NodeEngine {
         role: Role,
         engine: &wasmtime::Engine,
         stack_bytes: usize,
+        pool_weight: u32,
         pre: &RolePre,
     ) -> Result<Description, LoadError> {
         let fail = |reason: String| LoadError::Describe {
@@ -307,10 +334,22 @@ impl NodeEngine {
             path: path.into(),
             reason,
         };
-        let d = self
-            .call_describe(node, engine, stack_bytes, pre)
+        let bound = |what: &str, reason: String| LoadError::Bound {
+            node: node.into(),
+            path: path.into(),
+            what: what.into(),
+            reason,
+        };
+        let d = match self
+            .call_describe(node, engine, stack_bytes, pool_weight, pre)
             .await
-            .map_err(|e| fail(e.to_string()))?;
+        {
+            Ok(d) => d,
+            Err(e @ super::NodeError::OutputLimit { .. }) => {
+                return Err(bound("a `describe` answer", e.to_string()))
+            }
+            Err(e) => return Err(fail(e.to_string())),
+        };
         let got = match d.role {
             wit::NodeRole::Router => Role::Router,
             wit::NodeRole::Worker => Role::Worker,
@@ -321,13 +360,25 @@ impl NodeEngine {
                 "it says it is a {got} but exports the {role} interface"
             )));
         }
+        for (field, value) in [
+            ("name", &d.name),
+            ("version", &d.version),
+            ("summary", &d.summary),
+        ] {
+            check_description_field(field, value)
+                .map_err(|reason| bound(&format!("a `describe` {field}"), reason))?;
+        }
+        // A component's own schemas are untrusted: bounded in size, depth
+        // and fan-out before the host compiles or runs them.
         let schema =
             |field: &str, s: Option<String>| -> Result<Option<serde_json::Value>, LoadError> {
-                s.map(|text| {
-                    serde_json::from_str(&text)
-                        .map_err(|e| fail(format!("its {field} is not JSON: {e}")))
-                })
-                .transpose()
+                let Some(text) = s else { return Ok(None) };
+                let what = format!("its {field}");
+                check_description_field(field, &text).map_err(|r| bound(&what, r))?;
+                let value: serde_json::Value = serde_json::from_str(&text)
+                    .map_err(|e| fail(format!("its {field} is not JSON: {e}")))?;
+                crate::schema::bounds::check(&value).map_err(|r| bound(&what, r.to_string()))?;
+                Ok(Some(value))
             };
         Ok(Description {
             role,

@@ -72,6 +72,30 @@ pub enum LoadError {
         /// What is wrong.
         reason: String,
     },
+    /// Something the component declares about itself (a schema, a
+    /// `describe` field) is past a bound the host sets on untrusted input.
+    #[error("node `{node}`: component {} declares {what} past a bound: {reason}", path.display())]
+    Bound {
+        /// Node name.
+        node: String,
+        /// Component path.
+        path: PathBuf,
+        /// What: `its output-schema`, `its describe fields`, …
+        what: String,
+        /// Which bound, and by how much.
+        reason: String,
+    },
+    /// One instance of the component needs more of the engine's instance
+    /// pool than any component may take.
+    #[error("node `{node}`: component {} needs more of the engine's instance pool than one instance may take: {reason}", path.display())]
+    Pool {
+        /// Node name.
+        node: String,
+        /// Component path.
+        path: PathBuf,
+        /// What it needs against what the pool allows.
+        reason: String,
+    },
 }
 
 impl LoadError {
@@ -89,6 +113,8 @@ impl LoadError {
             LoadError::Contract { .. } => "components may import only switchyard:node/{models,log,config} and WASI 0.2; rebuild against wit/node@0.1.0".into(),
             LoadError::Describe { .. } => "fix the component's `describe` export so its role matches its world and its schemas are JSON".into(),
             LoadError::Limits { .. } => "lower the node's limits.memory-mb, or start the engine with a larger memory cap".into(),
+            LoadError::Bound { .. } => "a component's own schemas and self-description are untrusted and bounded (docs/security.md); shrink them, or declare `input-schema` / `output-schema` for the node in the manifest, which is trusted".into(),
+            LoadError::Pool { .. } => "split the component, or build it with fewer core modules and memories (docs/security.md, \"instance pool\")".into(),
         }
     }
 
@@ -100,7 +126,9 @@ impl LoadError {
             | LoadError::WrongWorld { node, .. }
             | LoadError::Contract { node, .. }
             | LoadError::Describe { node, .. }
-            | LoadError::Limits { node, .. } => node,
+            | LoadError::Limits { node, .. }
+            | LoadError::Bound { node, .. }
+            | LoadError::Pool { node, .. } => node,
         }
     }
 }
@@ -193,15 +221,29 @@ pub enum NodeError {
         /// The limit.
         limit_kb: u64,
     },
-    /// The output is larger than allowed.
-    #[error("node `{node}` returned {size} bytes, over its output limit of {limit} bytes (limits.output-kb)")]
+    /// Something the node returned (its output, a verdict's reasons, an
+    /// error message, any value handed to the host) is larger than allowed.
+    #[error("node `{node}` returned {}, over its output limit of {} (limits.output-kb)", amount(field, *size, false), amount(field, *limit, true))]
     OutputLimit {
         /// Node name.
         node: String,
-        /// Output size.
+        /// Its size (bytes, or a count for `reason count`).
         size: u64,
-        /// The limit.
+        /// The bound it broke.
         limit: u64,
+        /// What was too large: `output`, `repair`, `reason`, `reason
+        /// count`, `error message`, `route reason`, …
+        field: String,
+    },
+    /// No instance slot came free within the node's wall limit.
+    #[error("node `{node}` waited {waited_ms} ms for a slot in the {pool} and gave up at its wall-time limit; lower the load, or raise limits.wall-ms")]
+    Busy {
+        /// Node name.
+        node: String,
+        /// How long it waited.
+        waited_ms: u64,
+        /// The pool, with its size.
+        pool: String,
     },
     /// The output breaks the contract (not JSON, unknown route, …).
     #[error("node `{node}` returned invalid output: {message}")]
@@ -237,6 +279,7 @@ impl NodeError {
             | NodeError::StackLimit { node, .. }
             | NodeError::LogLimit { node, .. }
             | NodeError::InvalidOutput { node, .. }
+            | NodeError::Busy { node, .. }
             | NodeError::Instantiate { node, .. } => node,
         }
     }
@@ -257,6 +300,28 @@ impl NodeError {
             NodeError::OutputLimit { .. } => "output-limit",
             NodeError::InvalidOutput { .. } => "invalid-output",
             NodeError::Instantiate { .. } => "instantiate",
+            NodeError::Busy { .. } => "busy",
         }
+    }
+
+    /// The text the guest itself supplied, if this error carries one.
+    pub fn guest_message(&self) -> Option<&str> {
+        match self {
+            NodeError::InvalidInput { message, .. } | NodeError::Internal { message, .. } => {
+                Some(message)
+            }
+            NodeError::Model { error, .. } => error.detail(),
+            _ => None,
+        }
+    }
+}
+
+/// `n` of `field` in words: a count of reasons, else bytes.
+fn amount(field: &str, n: u64, is_limit: bool) -> String {
+    match field {
+        "reason count" => format!("{n} reasons"),
+        f if f == super::returned::COPY_FIELD && !is_limit => format!("more than {n} bytes in {f}"),
+        _ if is_limit => format!("{n} bytes"),
+        f => format!("{n} bytes of {f}"),
     }
 }

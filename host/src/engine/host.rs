@@ -4,7 +4,11 @@
 //! WASI is present but grants nothing: no files, env, args, clocks beyond the
 //! defaults, sockets or stdin; stdout and stderr go into tracing.
 
+use std::future::Future;
+use std::pin::Pin;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
+use std::time::{Duration, Instant};
 
 use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
@@ -50,10 +54,79 @@ impl NodeContext {
     }
 }
 
+/// The CPU time an invocation is charged for: the CPU time of the threads
+/// that polled it — instantiation, guest code and the host's work on its
+/// behalf (copying its arguments, serving its calls) — measured per poll
+/// with the thread CPU clock. Waiting (on a model call, for a worker after
+/// yielding, or preempted by the OS) is not CPU and is not charged. Host
+/// work a node causes is charged to the node in full, not as one tick.
+#[derive(Debug, Clone, Default)]
+pub struct CpuClock {
+    /// Nanoseconds of finished polls.
+    used_ns: Arc<AtomicU64>,
+    /// The thread CPU clock when the current poll began, 0 between polls.
+    poll_start_ns: Arc<AtomicU64>,
+}
+
+/// The CPU time of the calling thread (wall time since first use where the
+/// platform has no thread CPU clock), in nanoseconds, never 0.
+fn thread_cpu_ns() -> u64 {
+    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    let d = cpu_time::ThreadTime::try_now()
+        .map(|t| t.as_duration())
+        .unwrap_or_else(|_| ORIGIN.get_or_init(Instant::now).elapsed());
+    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1)
+}
+
+impl CpuClock {
+    /// Time charged so far (called from within a poll of the invocation, on
+    /// the thread running it).
+    pub fn charged(&self) -> Duration {
+        let mut ns = self.used_ns.load(Ordering::Relaxed);
+        let start = self.poll_start_ns.load(Ordering::Relaxed);
+        if start != 0 {
+            ns = ns.saturating_add(thread_cpu_ns().saturating_sub(start));
+        }
+        Duration::from_nanos(ns)
+    }
+
+    /// `work`, with the CPU time of every poll charged to this clock.
+    pub fn meter<F: Future>(&self, work: F) -> Metered<F> {
+        Metered {
+            clock: self.clone(),
+            work: Box::pin(work),
+        }
+    }
+}
+
+/// A future whose polls are charged to a [`CpuClock`].
+pub struct Metered<F> {
+    clock: CpuClock,
+    work: Pin<Box<F>>,
+}
+
+impl<F: Future> Future for Metered<F> {
+    type Output = F::Output;
+
+    fn poll(
+        mut self: Pin<&mut Self>,
+        cx: &mut std::task::Context<'_>,
+    ) -> std::task::Poll<F::Output> {
+        let start = thread_cpu_ns();
+        self.clock.poll_start_ns.store(start, Ordering::Relaxed);
+        let out = self.work.as_mut().poll(cx);
+        let spent = thread_cpu_ns().saturating_sub(start);
+        self.clock.poll_start_ns.store(0, Ordering::Relaxed);
+        self.clock.used_ns.fetch_add(spent, Ordering::Relaxed);
+        out
+    }
+}
+
 /// What one invocation used, reported in the run trace.
 #[derive(Debug, Clone, Copy, Default, serde::Serialize, PartialEq, Eq)]
 pub struct Usage {
-    /// Epoch ticks (≈ ms) of guest CPU.
+    /// Milliseconds of CPU charged (see [`CpuClock`]); the `cpu-ms` limit
+    /// applies to it. The field keeps its name in the record format.
     pub cpu_ticks: u64,
     /// Model calls attempted (a batch counts each request).
     pub model_calls: u64,
@@ -119,6 +192,8 @@ pub struct NodeState {
     pub host_calls_exhausted: bool,
     /// Log bytes written, shared with the stdout/stderr streams.
     pub log: Arc<LogMeter>,
+    /// CPU time charged to this invocation.
+    pub clock: CpuClock,
 }
 
 impl NodeState {
@@ -161,7 +236,18 @@ impl NodeState {
             cpu_exhausted: false,
             host_calls_exhausted: false,
             log,
+            clock: CpuClock::default(),
         }
+    }
+
+    /// Brings the charged CPU time up to date; `true` (and the flag set)
+    /// once it is past the node's `cpu-ms`.
+    pub fn charge_cpu(&mut self) -> bool {
+        self.usage.cpu_ticks = self.clock.charged().as_millis() as u64;
+        if self.usage.cpu_ticks > self.limits().cpu_ticks {
+            self.cpu_exhausted = true;
+        }
+        self.cpu_exhausted
     }
 
     /// The node's limits.
@@ -169,11 +255,12 @@ impl NodeState {
         &self.node.limits
     }
 
-    /// Usage with peak memory filled in.
+    /// Usage with peak memory and CPU time filled in.
     pub fn final_usage(&self) -> Usage {
         Usage {
             peak_memory: self.memory.peak as u64,
             log_bytes: self.log.used(),
+            cpu_ticks: self.clock.charged().as_millis() as u64,
             ..self.usage
         }
     }
@@ -189,8 +276,13 @@ impl NodeState {
         }
     }
 
-    /// Counts one host call; past the limit, sets the flag and traps.
+    /// Counts one host call; past the host-call limit or the CPU limit
+    /// (the host's work on the node's behalf counts), sets the flag and
+    /// traps.
     fn host_call(&mut self) -> wasmtime::Result<()> {
+        if self.charge_cpu() {
+            return Err(wasmtime::Error::msg("cpu limit reached"));
+        }
         self.usage.host_calls += 1;
         if self.usage.host_calls > self.node.limits.host_calls {
             self.host_calls_exhausted = true;
@@ -222,22 +314,7 @@ impl WasiView for NodeState {
 }
 
 fn to_chat(r: wit::CompletionRequest) -> Result<ChatRequest, ModelError> {
-    let extra = match r.extra_json.trim() {
-        "" => None,
-        text => match serde_json::from_str::<serde_json::Value>(text) {
-            Ok(serde_json::Value::Object(map)) => Some(map),
-            Ok(_) => {
-                return Err(ModelError::InvalidRequest(
-                    "extra-json must be a JSON object".into(),
-                ))
-            }
-            Err(e) => {
-                return Err(ModelError::InvalidRequest(format!(
-                    "extra-json is not valid JSON: {e}"
-                )))
-            }
-        },
-    };
+    let extra = crate::models::extra::parse(&r.extra_json)?;
     let format = match r.response_format {
         wit::ResponseFormat::Text => ResponseFormat::Text,
         wit::ResponseFormat::JsonObject => ResponseFormat::JsonObject,
@@ -330,12 +407,8 @@ impl NodeState {
         }
         let names: Vec<String> = valid.iter().map(|r| r.model.clone()).collect();
         let caller = self.caller();
-        let mut answers = self
-            .hub
-            .complete_batch(caller, valid)
-            .await
-            .into_iter()
-            .zip(names);
+        let answers = self.hub.complete_batch(caller, valid).await;
+        let mut answers = answers.into_iter().zip(names);
         slots
             .into_iter()
             .map(|slot| match slot {
@@ -366,6 +439,9 @@ impl NodeState {
         if !self.log.charge(message.len() as u64) {
             return Err(LogLimitReached.into());
         }
+        // One guest line stays one host line: newlines and other control
+        // characters are escaped, so a guest cannot forge host log lines.
+        let message = super::returned::escape_control(&message);
         let node = &*self.node.node;
         match level {
             log::Level::Trace => tracing::trace!(target: "switchyard::guest", node, "{message}"),

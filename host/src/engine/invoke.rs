@@ -1,5 +1,5 @@
 //! One node invocation: a fresh Store from the component's `InstancePre`,
-//! the node's memory limit, a CPU budget counted in epoch ticks, a
+//! the node's memory limit, a CPU budget checked on epoch ticks, a
 //! wall-clock deadline covering model calls, then the role's export call.
 //! Traps and exceeded limits come back as typed [`NodeError`]s; the store is
 //! dropped afterwards, so a trapped instance is never reused.
@@ -16,8 +16,9 @@ use super::bindings::wit;
 use super::component::{NodeComponent, RolePre};
 use super::error::NodeError;
 use super::host::{NodeContext, NodeState, Usage};
+use super::returned::{check_answer, copy_limit, escape_control, is_copy_limit, COPY_FIELD};
 use super::NodeEngine;
-use crate::models::{Ledger, ModelHub, RunBudget};
+use crate::models::{Ledger, ModelError, ModelHub, RunBudget};
 
 /// A task as handed to a node (host form of WIT `task`).
 #[derive(Debug, Clone, Default, Serialize, PartialEq)]
@@ -156,6 +157,47 @@ fn guest_error(node: &str, e: wit::NodeError) -> NodeError {
     }
 }
 
+/// Guest text with its control characters escaped, so it cannot break out
+/// of the record, log line or response it is copied into. Run after the
+/// size checks, on values already within their bounds.
+fn escape_guest_text(answer: Result<NodeOutput, NodeError>) -> Result<NodeOutput, NodeError> {
+    let esc = |s: String| match escape_control(&s) {
+        std::borrow::Cow::Borrowed(_) => s,
+        std::borrow::Cow::Owned(o) => o,
+    };
+    match answer {
+        Ok(NodeOutput::Verdict(Verdict::Reject { reasons })) => {
+            Ok(NodeOutput::Verdict(Verdict::Reject {
+                reasons: reasons.into_iter().map(esc).collect(),
+            }))
+        }
+        Ok(NodeOutput::Route(r)) => Ok(NodeOutput::Route(RouteChoice {
+            reason: esc(r.reason),
+            ..r
+        })),
+        Ok(other) => Ok(other),
+        Err(NodeError::InvalidInput { node, message }) => Err(NodeError::InvalidInput {
+            node,
+            message: esc(message),
+        }),
+        Err(NodeError::Internal { node, message }) => Err(NodeError::Internal {
+            node,
+            message: esc(message),
+        }),
+        Err(NodeError::Model { node, error }) => Err(NodeError::Model {
+            node,
+            error: match error {
+                ModelError::Unavailable(s) => ModelError::Unavailable(esc(s)),
+                ModelError::Denied(s) => ModelError::Denied(esc(s)),
+                ModelError::BudgetExceeded(s) => ModelError::BudgetExceeded(esc(s)),
+                ModelError::InvalidRequest(s) => ModelError::InvalidRequest(esc(s)),
+                e => e,
+            },
+        }),
+        Err(e) => Err(e),
+    }
+}
+
 impl NodeEngine {
     /// Invokes `component` as node `ctx.node` in a fresh sandbox. `deadline`
     /// (the run's) shortens the node's own wall limit when it is sooner.
@@ -173,16 +215,40 @@ impl NodeEngine {
         if let Some(d) = deadline {
             wall = wall.min(d.saturating_duration_since(started));
         }
-        let Ok(_permit) = self.instance_permits().acquire().await else {
-            return Invocation {
-                result: Err(NodeError::Instantiate {
-                    node: node.to_string(),
-                    message: "engine is shutting down".into(),
-                }),
-                usage: Usage::default(),
-                elapsed: started.elapsed(),
-            };
+        // Waiting for a slot in the instance pool is part of the node's wall
+        // time: a pool held by others becomes a typed `busy` error in time,
+        // never a stall until the run's deadline.
+        let permit = tokio::time::timeout(
+            wall,
+            self.instance_permits().acquire_many(component.pool_weight),
+        )
+        .await;
+        let _permit = match permit {
+            Ok(Ok(p)) => p,
+            Ok(Err(_closed)) => {
+                return Invocation {
+                    result: Err(NodeError::Instantiate {
+                        node: node.to_string(),
+                        message: "engine is shutting down".into(),
+                    }),
+                    usage: Usage::default(),
+                    elapsed: started.elapsed(),
+                }
+            }
+            Err(_elapsed) => {
+                return Invocation {
+                    result: Err(NodeError::Busy {
+                        node: node.to_string(),
+                        waited_ms: started.elapsed().as_millis() as u64,
+                        pool: self.pool_name(),
+                    }),
+                    usage: Usage::default(),
+                    elapsed: started.elapsed(),
+                }
+            }
         };
+        let limit = wall;
+        let wall = wall.saturating_sub(started.elapsed());
         let engine = component.engine.clone();
         let pre = component.pre.clone();
         let output_limit = ctx.limits.output_bytes;
@@ -194,15 +260,21 @@ impl NodeEngine {
         // deadline, cancellation) drops the Store and stops the guest at once.
         let work = async move {
             let mut store = new_store(&engine, state);
-            let answer = tokio::time::timeout(wall, call_export(&mut store, &pre, call)).await;
+            let clock = store.data().clock.clone();
+            let answer =
+                tokio::time::timeout(wall, clock.meter(call_export(&mut store, &pre, call))).await;
             let usage = store.data().final_usage();
             let result = match answer {
                 Err(_elapsed) => Err(NodeError::WallTimeout {
                     node: task_node.to_string(),
-                    limit_ms: wall.as_millis() as u64,
+                    limit_ms: limit.as_millis() as u64,
                 }),
-                Ok(Ok(Ok(out))) => check_output(&task_node, out, output_limit),
-                Ok(Ok(Err(guest))) => Err(guest_error(&task_node, guest)),
+                Ok(Ok(answer)) => {
+                    let answer = answer.map_err(|guest| guest_error(&task_node, guest));
+                    check_answer(&task_node, &answer, output_limit)
+                        .and_then(|()| escape_guest_text(answer))
+                        .and_then(|out| check_json(&task_node, out))
+                }
                 Ok(Err(trap)) => Err(classify_trap(&task_node, store.data(), &trap)),
             };
             (result, usage)
@@ -233,15 +305,23 @@ impl NodeEngine {
         node: &str,
         engine: &wasmtime::Engine,
         stack_bytes: usize,
+        pool_weight: u32,
         pre: &RolePre,
     ) -> Result<wit::Description, NodeError> {
+        let Ok(_permit) = self.instance_permits().acquire_many(pool_weight).await else {
+            return Err(NodeError::Instantiate {
+                node: node.into(),
+                message: "engine is shutting down".into(),
+            });
+        };
         let mut ctx = NodeContext::bare(node);
         ctx.limits.stack_bytes = stack_bytes as u64;
         let ctx = Arc::new(ctx);
         let hub = self.empty_hub();
         let mut store = new_store(engine, NodeState::new(ctx, RunScope::detached(hub)));
         let wall = crate::config::Limits::default().wall;
-        let r = tokio::time::timeout(wall, pre.describe(&mut store)).await;
+        let clock = store.data().clock.clone();
+        let r = tokio::time::timeout(wall, clock.meter(pre.describe(&mut store))).await;
         match r {
             Err(_) => Err(NodeError::WallTimeout {
                 node: node.into(),
@@ -262,14 +342,16 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
 }
 
 fn new_store(engine: &wasmtime::Engine, state: NodeState) -> Store<NodeState> {
+    let copy = copy_limit(state.limits().output_bytes);
     let mut store = Store::new(engine, state);
     store.limiter(|s| &mut s.memory);
+    // Every value the guest hands the host in one crossing is bounded by
+    // the node's output limit before Wasmtime copies it.
+    store.set_hostcall_fuel(copy);
     store.set_epoch_deadline(1);
     store.epoch_deadline_callback(|mut cx| {
         let s = cx.data_mut();
-        s.usage.cpu_ticks += 1;
-        if s.usage.cpu_ticks > s.limits().cpu_ticks {
-            s.cpu_exhausted = true;
+        if s.charge_cpu() {
             return Ok(UpdateDeadline::Interrupt);
         }
         // Yield through tokio's own yield so other tasks get the worker
@@ -329,23 +411,8 @@ async fn call_export(
     })
 }
 
-/// Applies the output-size limit and checks JSON where the contract says
-/// the output is JSON.
-fn check_output(node: &str, out: NodeOutput, limit: u64) -> Result<NodeOutput, NodeError> {
-    let size = match &out {
-        NodeOutput::Output(s) => s.len(),
-        NodeOutput::Verdict(Verdict::Repair { output }) => output.len(),
-        NodeOutput::Verdict(Verdict::Reject { reasons }) => reasons.iter().map(String::len).sum(),
-        NodeOutput::Verdict(Verdict::Accept) => 0,
-        NodeOutput::Route(r) => r.target.len() + r.reason.len(),
-    } as u64;
-    if size > limit {
-        return Err(NodeError::OutputLimit {
-            node: node.into(),
-            size,
-            limit,
-        });
-    }
+/// Checks JSON where the contract says the output is JSON.
+fn check_json(node: &str, out: NodeOutput) -> Result<NodeOutput, NodeError> {
     let json = match &out {
         NodeOutput::Output(s) | NodeOutput::Verdict(Verdict::Repair { output: s }) => Some(s),
         _ => None,
@@ -379,6 +446,14 @@ fn classify_trap(node: &str, state: &NodeState, e: &wasmtime::Error) -> NodeErro
         return NodeError::LogLimit {
             node,
             limit_kb: state.limits().log_bytes >> 10,
+        };
+    }
+    if is_copy_limit(e) {
+        return NodeError::OutputLimit {
+            node,
+            size: copy_limit(state.limits().output_bytes) as u64,
+            limit: state.limits().output_bytes,
+            field: COPY_FIELD.into(),
         };
     }
     if state.memory.refused {

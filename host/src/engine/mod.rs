@@ -10,6 +10,8 @@ mod component;
 mod error;
 mod host;
 mod invoke;
+mod pool;
+pub mod returned;
 mod stdio;
 
 use std::collections::HashMap;
@@ -44,7 +46,8 @@ pub struct EngineOptions {
     pub max_instances: u32,
     /// The largest memory any node may be granted, in bytes.
     pub max_memory_bytes: u64,
-    /// Epoch tick interval; a node's CPU limit counts these ticks.
+    /// Epoch tick interval: how often a running guest's charged CPU time is
+    /// checked against its limit.
     pub tick: Duration,
 }
 
@@ -146,6 +149,24 @@ impl NodeEngine {
         &self.inner.permits
     }
 
+    /// Slots of the instance pool free now (for tests and diagnostics).
+    pub fn pool_free_slots(&self) -> usize {
+        self.inner.permits.available_permits()
+    }
+
+    /// Slots in the instance pool.
+    fn pool_slots(&self) -> u32 {
+        self.inner.opts.max_instances
+    }
+
+    /// The instance pool, named for messages.
+    fn pool_name(&self) -> String {
+        format!(
+            "engine's instance pool ({} slots)",
+            self.inner.opts.max_instances
+        )
+    }
+
     fn empty_hub(&self) -> Arc<ModelHub> {
         self.inner.empty_hub.clone()
     }
@@ -162,17 +183,18 @@ impl Variant {
     fn new(opts: &EngineOptions, stack_bytes: usize) -> Result<Self, EngineError> {
         let err = |e: wasmtime::Error| EngineError(format!("{e:#}"));
         let mut pool = PoolingAllocationConfig::default();
-        // Rust components hold a handful of core instances and one or two
-        // memories; leave headroom for larger guests (Python, JS).
+        // Each of the pool's `max_instances` slots carries a share of core
+        // instances, memories and tables; a component needing more than one
+        // share takes several slots per instance (see `pool`).
         pool.total_component_instances(opts.max_instances)
-            .total_core_instances(opts.max_instances * 8)
-            .total_memories(opts.max_instances * 2)
-            .total_tables(opts.max_instances * 8)
+            .total_core_instances(opts.max_instances * pool::CORE_INSTANCES_PER_SLOT)
+            .total_memories(opts.max_instances * pool::MEMORIES_PER_SLOT)
+            .total_tables(opts.max_instances * pool::TABLES_PER_SLOT)
             .total_stacks(opts.max_instances)
             .max_memory_size(usize::try_from(opts.max_memory_bytes).unwrap_or(usize::MAX))
-            .max_core_instances_per_component(64)
-            .max_memories_per_component(8)
-            .max_tables_per_component(32);
+            .max_core_instances_per_component(pool::MAX_CORE_INSTANCES)
+            .max_memories_per_component(pool::MAX_MEMORIES)
+            .max_tables_per_component(pool::MAX_TABLES);
         // Fresh-instance cost is dominated by resetting pooled memory and
         // stacks after use. With PAGEMAP_SCAN (Linux 6.7+) Wasmtime resets
         // only the pages a guest dirtied, so keeping a generous 1 MiB

@@ -115,7 +115,9 @@ impl GuestStream {
 impl Shared {
     fn emit(&self, line: &[u8]) {
         let line = String::from_utf8_lossy(line);
-        let line = line.trim_end_matches('\r');
+        // Control characters (a carriage return, terminal escapes) are
+        // escaped so a guest cannot forge or hide host log lines.
+        let line = super::returned::escape_control(line.trim_end_matches('\r'));
         let node = &*self.node;
         match self.which {
             Which::Stdout => {

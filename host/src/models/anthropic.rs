@@ -93,7 +93,7 @@ impl ModelProvider for AnthropicProvider {
             http = http.header("x-api-key", key.expose());
         }
         let text = send(http).await?;
-        parse_response(&text, req).map_err(ProviderError::transient)
+        parse_response(&text, req).map_err(ProviderError::unusable_answer)
     }
 }
 

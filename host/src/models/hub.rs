@@ -20,7 +20,7 @@ use super::cache::ResponseCache;
 use super::ledger::{Ledger, LedgerEntry};
 use super::openai::{http_client, ApiKey, OpenAiProvider};
 use super::sim::SimProvider;
-use super::types::{estimate_prompt_tokens, ChatRequest, ChatResponse, ModelError, Usage};
+use super::types::{ChatRequest, ChatResponse, ModelError, Usage};
 use super::ModelProvider;
 use crate::config::{CallPolicy, Manifest, ModelSpec, PolicyOverride, ProviderSpec};
 
@@ -181,8 +181,12 @@ impl ModelHub {
     pub async fn complete(
         &self,
         caller: Caller<'_>,
-        req: ChatRequest,
+        mut req: ChatRequest,
     ) -> Result<ChatResponse, ModelError> {
+        // The body sent always carries the output cap the budget reserves:
+        // an upstream is never left to pick its own answer length.
+        let cap = u32::try_from(DEFAULT_RESERVED_OUTPUT).unwrap_or(u32::MAX);
+        req.max_tokens = Some(req.max_tokens.unwrap_or(cap));
         let Some(primary) = self.models.get(&req.model) else {
             return Err(ModelError::Denied(format!(
                 "node `{}` asked for model `{}`, which the manifest does not declare",
@@ -266,7 +270,9 @@ impl ModelHub {
         fallback_from: Option<&str>,
     ) -> Result<ChatResponse, ModelError> {
         let spec = &model.spec;
-        let prompt = estimate_prompt_tokens(&req.messages);
+        // Reserved from what the body will carry: messages, schema, extra
+        // parameters, and the output cap `complete` always sets.
+        let prompt = req.prompt_tokens_estimate();
         let output = req.max_tokens.map_or(DEFAULT_RESERVED_OUTPUT, u64::from);
         let mut last = ModelError::Unavailable(format!("model `{}` was not tried", spec.name));
         for attempt in 0..=policy.retries {
@@ -334,7 +340,17 @@ impl ModelHub {
                 Err(_) => Err(super::ProviderError::transient(ModelError::Timeout)),
             };
             guard.finished = true;
-            let usage = result.as_ref().map_or(Usage::default(), |r| r.usage);
+            let usage = match &result {
+                Ok(r) => r.usage,
+                // A 2xx the host could not use may still be billed: charge
+                // the worst case it reserved, never zero.
+                Err(e) if e.answered => Usage {
+                    input_tokens: prompt,
+                    output_tokens: output,
+                    estimated: true,
+                },
+                Err(_) => Usage::default(),
+            };
             if let (Some(b), Some(r)) = (caller.budget, reservation) {
                 b.settle(
                     r,

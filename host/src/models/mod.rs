@@ -7,6 +7,7 @@ mod breaker;
 mod budget;
 mod cache;
 mod cost;
+pub mod extra;
 mod hub;
 mod ledger;
 pub mod openai;

@@ -101,9 +101,12 @@ impl ModelProvider for OpenAiProvider {
             http = http.bearer_auth(&key.0);
         }
         let text = send(http).await?;
-        parse_response(&text, req).map_err(ProviderError::transient)
+        parse_response(&text, req).map_err(ProviderError::unusable_answer)
     }
 }
+
+/// The largest answer body read from an upstream.
+pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
 
 /// Sends a request and returns the body of a 2xx answer; anything else
 /// becomes a classified [`ProviderError`]. Shared by the HTTP providers.
@@ -112,9 +115,32 @@ pub(crate) async fn send(http: reqwest::RequestBuilder) -> Result<String, Provid
     let status = resp.status().as_u16();
     let retry_after = retry_after(resp.headers());
     // A body cut short (connection reset, truncated Content-Length) is a
-    // transport error here, and transient.
-    let text = resp.text().await.map_err(transport_error)?;
-    if (200..300).contains(&status) {
+    // transport error here, and transient. An upstream is untrusted too:
+    // its body is read up to a bound, never whole.
+    let ok = (200..300).contains(&status);
+    let mut resp = resp;
+    let mut body = Vec::new();
+    // A 2xx cut short was still answered: it may be billed.
+    let cut_short = |e| ProviderError {
+        answered: ok,
+        ..transport_error(e)
+    };
+    while let Some(chunk) = resp.chunk().await.map_err(cut_short)? {
+        if body.len() + chunk.len() > MAX_RESPONSE_BYTES {
+            let error = ModelError::Unavailable(format!(
+                "the upstream's answer is over {} MiB; refused unread",
+                MAX_RESPONSE_BYTES >> 20
+            ));
+            return Err(if ok {
+                ProviderError::unusable_answer(error)
+            } else {
+                ProviderError::transient(error)
+            });
+        }
+        body.extend_from_slice(&chunk);
+    }
+    let text = String::from_utf8_lossy(&body).into_owned();
+    if ok {
         return Ok(text);
     }
     let mut err = status_error(status, &text);
@@ -179,6 +205,7 @@ pub fn status_error(status: u16, body: &str) -> ProviderError {
         error,
         retryable,
         retry_after: None,
+        answered: false,
     }
 }
 

@@ -57,12 +57,28 @@ pub struct ChatRequest {
 }
 
 impl ChatRequest {
-    /// Merges the node's extra provider parameters into a request body
-    /// object (they override the host's fields of the same name).
+    /// Merges the node's extra provider parameters (already checked
+    /// against [`super::extra`]'s allow-list) into a request body object.
+    /// They never replace a field the host set.
     pub fn merge_extra(&self, body: &mut serde_json::Map<String, serde_json::Value>) {
         if let Some(extra) = &self.extra {
-            body.extend(extra.iter().map(|(k, v)| (k.clone(), v.clone())));
+            for (k, v) in extra {
+                body.entry(k.clone()).or_insert_with(|| v.clone());
+            }
         }
+    }
+
+    /// The prompt tokens this request is reserved for: its messages, plus
+    /// the response schema and extra parameters it sends along.
+    pub fn prompt_tokens_estimate(&self) -> u64 {
+        let schema = match &self.format {
+            ResponseFormat::JsonSchema(s) => estimate_tokens(s),
+            _ => 0,
+        };
+        let extra = self.extra.as_ref().map_or(0, |e| {
+            estimate_tokens(&serde_json::Value::Object(e.clone()).to_string())
+        });
+        estimate_prompt_tokens(&self.messages) + schema + extra
     }
 }
 
@@ -135,6 +151,17 @@ pub enum ModelError {
 }
 
 impl ModelError {
+    /// The free text the error carries, if any.
+    pub fn detail(&self) -> Option<&str> {
+        match self {
+            ModelError::Timeout | ModelError::RateLimited => None,
+            ModelError::Unavailable(s)
+            | ModelError::Denied(s)
+            | ModelError::BudgetExceeded(s)
+            | ModelError::InvalidRequest(s) => Some(s),
+        }
+    }
+
     /// A short, stable name for ledgers and metrics.
     pub fn kind(&self) -> &'static str {
         match self {
@@ -176,6 +203,10 @@ pub struct ProviderError {
     pub retryable: bool,
     /// The upstream's `Retry-After`, if it sent one.
     pub retry_after: Option<std::time::Duration>,
+    /// The upstream answered 2xx but the body could not be used: the call
+    /// may still be billed, so the hub charges it at its reserved worst
+    /// case, never at zero.
+    pub answered: bool,
 }
 
 impl ProviderError {
@@ -185,6 +216,16 @@ impl ProviderError {
             error,
             retryable: true,
             retry_after: None,
+            answered: false,
+        }
+    }
+
+    /// A 2xx answer whose body could not be used: transient, and billed
+    /// at the reserved worst case.
+    pub fn unusable_answer(error: ModelError) -> Self {
+        Self {
+            answered: true,
+            ..Self::transient(error)
         }
     }
 
@@ -194,6 +235,7 @@ impl ProviderError {
             error,
             retryable: false,
             retry_after: None,
+            answered: false,
         }
     }
 }

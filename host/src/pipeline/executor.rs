@@ -15,6 +15,7 @@ use super::{LoadedNode, Pipeline};
 use crate::config::Role;
 use crate::engine::{Invocation, NodeCall, NodeError, NodeOutput, RunScope, TaskInput};
 use crate::models::Ledger;
+use crate::schema::CheckError;
 
 /// One unit of work for a run.
 #[derive(Debug, Clone)]
@@ -317,7 +318,11 @@ impl Run<'_> {
         let name = node.spec.name.clone();
         let input = node_input.unwrap_or_else(|| run_input.clone());
         if let Some(schema) = &node.input_schema {
-            if let Err(errors) = schema.check(&input) {
+            if let Err(e) = schema.check_bounded(&input).await {
+                let errors = match e {
+                    CheckError::Invalid(errors) => errors,
+                    budget => vec![budget.to_string()],
+                };
                 return (name.clone(), Err(RunError::Schema { node: name, errors }));
             }
         }

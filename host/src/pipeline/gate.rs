@@ -14,6 +14,7 @@ use super::executor::{unexpected, Run};
 use super::outcome::{PolicyAction, PolicyEvent, RunError};
 use super::LoadedNode;
 use crate::engine::{NodeCall, NodeError, NodeOutput, TaskInput, Verdict};
+use crate::schema::CheckError;
 
 /// The outcome of one pass through a gate.
 enum Gate {
@@ -115,7 +116,7 @@ impl Run<'_> {
                 },
             })
         };
-        if let Some(reject) = self.schema_reasons(gated, &parse(&text)?) {
+        if let Some(reject) = self.schema_reasons(gated, &parse(&text)?).await? {
             return Ok(reject);
         }
         let mut candidate = text;
@@ -148,7 +149,7 @@ impl Run<'_> {
         let output = parse(&candidate)?;
         if repaired {
             // A repair must still fit the edge.
-            if let Some(Gate::Reject { by, reasons }) = self.schema_reasons(gated, &output) {
+            if let Some(Gate::Reject { by, reasons }) = self.schema_reasons(gated, &output).await? {
                 return Ok(Gate::Reject {
                     by: format!("{by} (after repair)"),
                     reasons,
@@ -159,29 +160,40 @@ impl Run<'_> {
     }
 
     /// Checks `output` of `gated` against its own output schema and the
-    /// input schema of every worker that takes it as its only input.
-    fn schema_reasons(&self, gated: &LoadedNode, output: &Value) -> Option<Gate> {
-        if let Some(schema) = &gated.output_schema {
-            if let Err(reasons) = schema.check(output) {
-                return Some(Gate::Reject {
-                    by: "output-schema".into(),
-                    reasons,
-                });
-            }
-        }
-        for consumer in self.pipeline.nodes().values() {
-            if consumer.spec.deps.len() != 1 || consumer.spec.deps[0] != gated.spec.name {
-                continue;
-            }
-            if let Some(schema) = &consumer.input_schema {
-                if let Err(reasons) = schema.check(output) {
-                    return Some(Gate::Reject {
-                        by: format!("input-schema of `{}`", consumer.spec.name),
-                        reasons,
-                    });
+    /// input schema of every worker that takes it as its only input. A
+    /// check past its budget fails the node whose output it was.
+    async fn schema_reasons(
+        &self,
+        gated: &LoadedNode,
+        output: &Value,
+    ) -> Result<Option<Gate>, RunError> {
+        let consumers = self.pipeline.nodes().values().filter(|consumer| {
+            consumer.spec.deps.len() == 1 && consumer.spec.deps[0] == gated.spec.name
+        });
+        let checks = gated
+            .output_schema
+            .as_ref()
+            .map(|s| ("output-schema".to_string(), s))
+            .into_iter()
+            .chain(consumers.filter_map(|c| {
+                c.input_schema
+                    .as_ref()
+                    .map(|s| (format!("input-schema of `{}`", c.spec.name), s))
+            }));
+        for (by, schema) in checks {
+            match schema.check_bounded(output).await {
+                Ok(()) => {}
+                Err(CheckError::Invalid(reasons)) => return Ok(Some(Gate::Reject { by, reasons })),
+                Err(budget) => {
+                    return Err(RunError::Node {
+                        error: NodeError::InvalidOutput {
+                            node: gated.spec.name.clone(),
+                            message: format!("{by}: {budget}"),
+                        },
+                    })
                 }
             }
         }
-        None
+        Ok(None)
     }
 }

@@ -174,16 +174,17 @@ impl Pipeline {
     }
 }
 
-/// The manifest's schema if declared, else the component's own, compiled.
+/// The manifest's schema if declared (trusted), else the component's own
+/// (untrusted: bounded), compiled.
 fn effective_schema(
     declared: &Option<serde_json::Value>,
     own: &Option<serde_json::Value>,
 ) -> Result<Option<Schema>, String> {
-    declared
-        .as_ref()
-        .or(own.as_ref())
-        .map(Schema::compile)
-        .transpose()
+    match (declared, own) {
+        (Some(trusted), _) => Schema::compile(trusted).map(Some),
+        (None, Some(untrusted)) => Schema::compile_untrusted(untrusted).map(Some),
+        (None, None) => Ok(None),
+    }
 }
 
 /// What the sandbox gives the node `spec` declares: its settings (as JSON

@@ -1,16 +1,25 @@
 //! JSON Schemas on pipeline edges: compiling a schema once and checking
 //! values against it, with errors phrased for judge-style reasons
-//! (`at /path: message`).
+//! (`at /path: message`). A schema a component declares about itself is
+//! untrusted: it is bounded at load ([`bounds`]) and, when a check could
+//! be expensive, run on the blocking pool within a time budget so it can
+//! never stall the async workers. Schemas from the manifest are trusted.
+
+pub mod bounds;
 
 use std::sync::Arc;
+use std::time::Duration;
 
 use serde_json::Value;
+use tokio::sync::Semaphore;
 
 /// A compiled JSON Schema. Cheap to clone.
 #[derive(Clone)]
 pub struct Schema {
     validator: Arc<jsonschema::Validator>,
     source: Arc<Value>,
+    /// For an untrusted schema, its expanded size ([`bounds::check`]).
+    untrusted_cost: Option<u64>,
 }
 
 impl std::fmt::Debug for Schema {
@@ -22,14 +31,53 @@ impl std::fmt::Debug for Schema {
 /// At most this many violations are reported per check.
 const MAX_REPORTED: usize = 5;
 
+/// Checks of an untrusted schema estimated (expanded schema size × value
+/// size) above this run on the blocking pool, not inline.
+pub const INLINE_WORK: u64 = 100_000;
+
+/// How long an offloaded check may take before the value is refused.
+pub const CHECK_BUDGET: Duration = Duration::from_secs(2);
+
+/// Offloaded checks running at once: one fewer than the machine's cores
+/// (at least one), so they never crowd out the async workers.
+fn offloaded() -> &'static Semaphore {
+    static SLOTS: std::sync::OnceLock<Semaphore> = std::sync::OnceLock::new();
+    SLOTS.get_or_init(|| {
+        let cores = std::thread::available_parallelism().map_or(2, |n| n.get());
+        Semaphore::new(cores.saturating_sub(1).max(1))
+    })
+}
+
+/// Why a value could not be checked.
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum CheckError {
+    /// The value does not match; one reason per violation.
+    #[error("{}", .0.join("; "))]
+    Invalid(Vec<String>),
+    /// Checking took longer than its budget.
+    #[error("checking the value against the component's own schema took over {} ms (the validation budget)", .0.as_millis())]
+    Budget(Duration),
+}
+
 impl Schema {
-    /// Compiles `schema`; the error says what is wrong with it.
+    /// Compiles a trusted `schema` (from the manifest); the error says what
+    /// is wrong with it.
     pub fn compile(schema: &Value) -> Result<Self, String> {
         let validator = jsonschema::validator_for(schema).map_err(|e| e.to_string())?;
         Ok(Self {
             validator: Arc::new(validator),
             source: Arc::new(schema.clone()),
+            untrusted_cost: None,
         })
+    }
+
+    /// Compiles an untrusted `schema` (a component's own), after checking
+    /// it against every bound.
+    pub fn compile_untrusted(schema: &Value) -> Result<Self, String> {
+        let cost = bounds::check(schema).map_err(|e| e.to_string())?;
+        let mut s = Self::compile(schema)?;
+        s.untrusted_cost = Some(cost);
+        Ok(s)
     }
 
     /// The schema as JSON.
@@ -38,29 +86,73 @@ impl Schema {
     }
 
     /// Checks `value`; on failure, one line per violation (at most five).
+    /// Runs inline: for trusted schemas, and for untrusted ones where the
+    /// caller has bounded the work.
     pub fn check(&self, value: &Value) -> Result<(), Vec<String>> {
         if self.validator.is_valid(value) {
             return Ok(());
         }
-        let mut out: Vec<String> = self
-            .validator
-            .iter_errors(value)
-            .take(MAX_REPORTED)
-            .map(|e| {
-                let path = e.instance_path().to_string();
-                let at = if path.is_empty() {
-                    "/".to_string()
-                } else {
-                    path
-                };
-                format!("at {at}: {}", e.masked())
-            })
-            .collect();
-        if out.is_empty() {
-            out.push("does not match the schema".into());
+        let errors: Vec<String> = if self.untrusted_cost.is_some() {
+            // Collecting every error of an untrusted schema can be costly
+            // (each failed `anyOf` branch keeps its own); the first will do.
+            self.validator
+                .validate(value)
+                .err()
+                .map(|e| reason(&e))
+                .into_iter()
+                .collect()
+        } else {
+            self.validator
+                .iter_errors(value)
+                .take(MAX_REPORTED)
+                .map(|e| reason(&e))
+                .collect()
+        };
+        if errors.is_empty() {
+            return Err(vec!["does not match the schema".into()]);
         }
-        Err(out)
+        Err(errors)
     }
+
+    /// Checks `value` without ever blocking an async worker for long: a
+    /// check of an untrusted schema whose estimated work is past
+    /// [`INLINE_WORK`] runs on the blocking pool, and a value it cannot
+    /// finish within [`CHECK_BUDGET`] is refused.
+    pub async fn check_bounded(&self, value: &Value) -> Result<(), CheckError> {
+        let Some(cost) = self.untrusted_cost else {
+            return self.check(value).map_err(CheckError::Invalid);
+        };
+        let nodes = bounds::value_nodes(value, INLINE_WORK);
+        if cost.saturating_mul(nodes) <= INLINE_WORK {
+            return self.check(value).map_err(CheckError::Invalid);
+        }
+        let work = async {
+            // The slot travels with the check, so a check past its budget
+            // still holds it until it ends.
+            let slot = offloaded().acquire().await.ok();
+            let (schema, value) = (self.clone(), value.clone());
+            tokio::task::spawn_blocking(move || {
+                let _slot = slot;
+                schema.check(&value)
+            })
+            .await
+            .unwrap_or_else(|e| Err(vec![format!("the check failed: {e}")]))
+        };
+        match tokio::time::timeout(CHECK_BUDGET, work).await {
+            Ok(r) => r.map_err(CheckError::Invalid),
+            Err(_) => Err(CheckError::Budget(CHECK_BUDGET)),
+        }
+    }
+}
+
+fn reason(e: &jsonschema::ValidationError<'_>) -> String {
+    let path = e.instance_path().to_string();
+    let at = if path.is_empty() {
+        "/".to_string()
+    } else {
+        path
+    };
+    format!("at {at}: {}", e.masked())
 }
 
 #[cfg(test)]
