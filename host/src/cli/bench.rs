@@ -122,9 +122,14 @@ async fn serve_series(
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/v1/runs", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();
-    let server = tokio::spawn(crate::serve::serve(listener, state, async move {
-        let _ = stopped.await;
-    }));
+    let server = tokio::spawn(crate::serve::serve(
+        listener,
+        state,
+        crate::serve::ConnLimits::default().within_open_file_limit(),
+        async move {
+            let _ = stopped.await;
+        },
+    ));
     let mut file = tempfile::NamedTempFile::new()?;
     for input in inputs {
         use std::io::Write;

@@ -29,7 +29,9 @@ Routes:
   GET  /admin/nodes               every node's live component (bearer token)
 
 The admin routes need `Authorization: Bearer $SWITCHYARD_ADMIN_TOKEN`; without that
-variable set they are refused. SIGINT or SIGTERM stops accepting connections and
+variable set they are refused. The token is checked before a body is read.
+Slow or idle clients are timed out and connections capped (see the flags
+below and docs/security.md, \"what a hostile client can do\"). SIGINT or SIGTERM stops accepting connections and
 drains the runs in flight before exiting.")]
 pub struct ServeArgs {
     /// The pipeline manifest.
@@ -47,6 +49,43 @@ pub struct ServeArgs {
     /// Runs in flight at once; requests past it get 503 with Retry-After.
     #[arg(long, default_value_t = 1024, value_name = "N")]
     pub max_in_flight: usize,
+    /// Connections open at once (kept below the open-file limit). At the
+    /// cap, the oldest connection with no request being handled is closed
+    /// to let a new one in.
+    #[arg(long, default_value_t = 4096, value_name = "N")]
+    pub max_connections: usize,
+    /// Time a client has to send a request's head; also the longest an
+    /// idle keep-alive connection stays open.
+    #[arg(long, default_value_t = 10_000, value_name = "MS")]
+    pub header_timeout_ms: u64,
+    /// Time a client has to send a request's whole body (408 past it).
+    #[arg(long, default_value_t = 30_000, value_name = "MS")]
+    pub body_timeout_ms: u64,
+    /// Largest request body of the runs and chat routes (413 past it). The
+    /// admin swap route takes components up to 256 MiB, and only after its
+    /// token is checked.
+    #[arg(long, default_value_t = 2048, value_name = "KB")]
+    pub max_body_kb: usize,
+}
+
+impl ServeArgs {
+    /// The connection limits these flags ask for.
+    pub fn conn_limits(&self) -> serve::ConnLimits {
+        serve::ConnLimits {
+            max_connections: self.max_connections.max(1),
+            header_timeout: Duration::from_millis(self.header_timeout_ms.max(1)),
+        }
+        .within_open_file_limit()
+    }
+
+    /// The request-body limits these flags ask for.
+    pub fn body_limits(&self) -> serve::BodyLimits {
+        serve::BodyLimits {
+            timeout: Duration::from_millis(self.body_timeout_ms.max(1)),
+            max_bytes: self.max_body_kb.saturating_mul(1024),
+            ..serve::BodyLimits::default()
+        }
+    }
 }
 
 pub(super) async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
@@ -72,8 +111,16 @@ pub(super) async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode>
         .with_context(|| format!("cannot listen on {}", args.listen))?;
     let addr = listener.local_addr()?;
     eprintln!("switchyard: serving `{name}` on http://{addr}");
-    let state = Arc::new(AppState::new(live, token, args.max_in_flight));
-    serve::serve(listener, state, serve::shutdown_signal()).await?;
+    let state = Arc::new(
+        AppState::new(live, token, args.max_in_flight).with_body_limits(args.body_limits()),
+    );
+    serve::serve(
+        listener,
+        state,
+        args.conn_limits(),
+        serve::shutdown_signal(),
+    )
+    .await?;
     eprintln!("switchyard: stopped; every run in flight was answered");
     Ok(ExitCode::SUCCESS)
 }

@@ -235,7 +235,9 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
-fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
+/// Checks the admin bearer token in `headers` (run by
+/// [`super::guard::admin_auth`] before any admin body is read).
+pub(super) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     let Some(expected) = &state.admin_token else {
         return Err(ApiError::new(
             StatusCode::FORBIDDEN,
@@ -269,14 +271,13 @@ fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
     }
 }
 
-/// `PUT /admin/nodes/{node}`: the body is the new component's bytes.
+/// `PUT /admin/nodes/{node}`: the body is the new component's bytes
+/// (the token was checked before the body was read).
 pub async fn swap(
     State(state): State<Arc<AppState>>,
     Path(node): Path<String>,
-    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
-    authorize(&state, &headers)?;
     if body.is_empty() {
         return Err(ApiError::bad_request(
             "the body is empty: send the component's bytes (`--data-binary @node.wasm`)",
@@ -309,12 +310,8 @@ pub async fn swap(
     }
 }
 
-/// `GET /admin/nodes`: every node's live component.
-pub async fn nodes(
-    State(state): State<Arc<AppState>>,
-    headers: HeaderMap,
-) -> Result<Json<Value>, ApiError> {
-    authorize(&state, &headers)?;
+/// `GET /admin/nodes`: every node's live component (behind the token).
+pub async fn nodes(State(state): State<Arc<AppState>>) -> Result<Json<Value>, ApiError> {
     let p = state.live.current();
     let nodes: BTreeMap<&String, Value> = p
         .nodes()

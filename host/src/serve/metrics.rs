@@ -6,7 +6,7 @@
 use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
 
-use prometheus_client::encoding::EncodeLabelSet;
+use prometheus_client::encoding::{EncodeLabelSet, EncodeLabelValue, LabelValueEncoder};
 use prometheus_client::metrics::counter::Counter;
 use prometheus_client::metrics::family::Family;
 use prometheus_client::metrics::gauge::Gauge;
@@ -16,66 +16,93 @@ use prometheus_client::registry::Registry;
 use crate::engine::Verdict;
 use crate::pipeline::{Pipeline, RunOutcome};
 
+/// A label value, escaped as the exposition format requires (`\\`, `"`,
+/// newline) when written: values come from manifests, components and
+/// upstreams, and none may forge a sample.
+#[derive(Clone, Debug, Hash, PartialEq, Eq)]
+struct Label(String);
+
+impl<T: Into<String>> From<T> for Label {
+    fn from(s: T) -> Self {
+        Label(s.into())
+    }
+}
+
+impl EncodeLabelValue for Label {
+    fn encode(&self, encoder: &mut LabelValueEncoder) -> std::fmt::Result {
+        use std::fmt::Write;
+        for c in self.0.chars() {
+            match c {
+                '\\' => encoder.write_str("\\\\")?,
+                '"' => encoder.write_str("\\\"")?,
+                '\n' => encoder.write_str("\\n")?,
+                c => encoder.write_char(c)?,
+            }
+        }
+        Ok(())
+    }
+}
+
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct OutcomeLabels {
-    outcome: String,
+    outcome: Label,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct NodeLabels {
-    node: String,
+    node: Label,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct NodeKindLabels {
-    node: String,
-    kind: String,
+    node: Label,
+    kind: Label,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ModelLabels {
-    node: String,
-    model: String,
+    node: Label,
+    model: Label,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct TokenLabels {
-    node: String,
-    model: String,
-    direction: String,
+    node: Label,
+    model: Label,
+    direction: Label,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct CallLabels {
-    node: String,
-    model: String,
-    outcome: String,
+    node: Label,
+    model: Label,
+    outcome: Label,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VerdictLabels {
-    judge: String,
-    verdict: String,
+    judge: Label,
+    verdict: Label,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct ActionLabels {
-    node: String,
-    action: String,
+    node: Label,
+    action: Label,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct SwapLabels {
-    node: String,
-    result: String,
+    node: Label,
+    result: Label,
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct VersionLabels {
-    node: String,
-    version: String,
-    revision: String,
-    sha256: String,
+    node: Label,
+    version: Label,
+    revision: Label,
+    sha256: Label,
 }
 
 fn latency() -> Histogram {
@@ -223,7 +250,7 @@ impl Metrics {
         self.run_latency.observe(run.elapsed.as_secs_f64());
         for step in &run.trace {
             let node = NodeLabels {
-                node: step.node.clone(),
+                node: step.node.clone().into(),
             };
             self.node_latency
                 .get_or_create(&node)
@@ -232,7 +259,7 @@ impl Metrics {
             if step.outcome != "ok" {
                 self.node_errors
                     .get_or_create(&NodeKindLabels {
-                        node: step.node.clone(),
+                        node: step.node.clone().into(),
                         kind: step.outcome.into(),
                     })
                     .inc();
@@ -245,7 +272,7 @@ impl Metrics {
                 };
                 self.verdicts
                     .get_or_create(&VerdictLabels {
-                        judge: step.node.clone(),
+                        judge: step.node.clone().into(),
                         verdict: verdict.into(),
                     })
                     .inc();
@@ -254,17 +281,17 @@ impl Metrics {
         for e in &run.ledger {
             self.model_calls
                 .get_or_create(&CallLabels {
-                    node: e.node.clone(),
-                    model: e.model.clone(),
-                    outcome: e.outcome.clone(),
+                    node: e.node.clone().into(),
+                    model: e.model.clone().into(),
+                    outcome: e.outcome.clone().into(),
                 })
                 .inc();
             for (direction, n) in [("input", e.input_tokens), ("output", e.output_tokens)] {
                 if n > 0 {
                     self.tokens
                         .get_or_create(&TokenLabels {
-                            node: e.node.clone(),
-                            model: e.model.clone(),
+                            node: e.node.clone().into(),
+                            model: e.model.clone().into(),
                             direction: direction.into(),
                         })
                         .inc_by(n);
@@ -273,8 +300,8 @@ impl Metrics {
             if e.cost_pusd > 0 {
                 self.cost
                     .get_or_create(&ModelLabels {
-                        node: e.node.clone(),
-                        model: e.model.clone(),
+                        node: e.node.clone().into(),
+                        model: e.model.clone().into(),
                     })
                     .inc_by(e.cost_pusd as f64 * 1e-12);
             }
@@ -282,7 +309,7 @@ impl Metrics {
         for ev in &run.events {
             self.actions
                 .get_or_create(&ActionLabels {
-                    node: ev.node.clone(),
+                    node: ev.node.clone().into(),
                     action: ev.action.as_str().into(),
                 })
                 .inc();
@@ -308,10 +335,10 @@ impl Metrics {
         }
         for (name, node) in p.nodes() {
             let labels = VersionLabels {
-                node: name.clone(),
-                version: node.component.description.version.clone(),
-                revision: node.revision.to_string(),
-                sha256: node.component.load.sha256.clone(),
+                node: name.clone().into(),
+                version: node.component.description.version.clone().into(),
+                revision: node.revision.to_string().into(),
+                sha256: node.component.load.sha256.clone().into(),
             };
             self.versions.get_or_create(&labels).set(1);
             live.push(labels);
@@ -333,5 +360,28 @@ pub struct InFlight<'a>(&'a Gauge);
 impl Drop for InFlight<'_> {
     fn drop(&mut self) {
         self.0.dec();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn metrics_label_values_are_escaped_so_no_sample_can_be_forged() {
+        let m = Metrics::new();
+        let forged = "w\"} 1\nswitchyard_runs_total{outcome=\"ok\"} 1000000\n# \\";
+        m.swapped(forged, false);
+        let text = m.render();
+        assert!(
+            !text
+                .lines()
+                .any(|l| l.starts_with("switchyard_runs_total{outcome=\"ok\"} 1000000")),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"node="w\"} 1\nswitchyard_runs_total{outcome=\"ok\"} 1000000\n# \\""#),
+            "{text}"
+        );
     }
 }

@@ -6,6 +6,8 @@
 //! resolves, then stops accepting and drains the runs in flight.
 
 pub mod api;
+pub mod conn;
+pub mod guard;
 pub mod live;
 pub mod metrics;
 pub mod openai;
@@ -16,11 +18,14 @@ use std::sync::atomic::AtomicU64;
 use std::sync::Arc;
 
 use axum::extract::DefaultBodyLimit;
+use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post, put};
 use axum::Router;
 use tokio::net::TcpListener;
 use tokio::sync::Semaphore;
 
+pub use conn::ConnLimits;
+pub use guard::BodyLimits;
 pub use live::{LivePipeline, SwapReport};
 pub use metrics::Metrics;
 
@@ -39,6 +44,8 @@ pub struct AppState {
     pub admin_token: Option<String>,
     /// Runs allowed in flight at once.
     pub max_in_flight: usize,
+    /// Request body deadlines and bounds.
+    pub body_limits: BodyLimits,
     slots: Semaphore,
     seq: AtomicU64,
 }
@@ -50,40 +57,60 @@ impl AppState {
             live,
             admin_token: admin_token.filter(|t| !t.is_empty()),
             max_in_flight,
+            body_limits: BodyLimits::default(),
             slots: Semaphore::new(max_in_flight),
             seq: AtomicU64::new(0),
         }
     }
+
+    /// This state with `limits` for request bodies.
+    pub fn with_body_limits(mut self, limits: BodyLimits) -> Self {
+        self.body_limits = limits;
+        self
+    }
 }
 
-/// The service's routes.
+/// The service's routes. Admin routes check the token before reading a
+/// body; every body is read within its deadline and bound first.
 pub fn router(state: Arc<AppState>) -> Router {
-    Router::new()
+    // Layers run outermost-last-added: the token check comes before the
+    // body is read.
+    let admin = Router::new()
+        .route("/admin/nodes/{node}", put(api::swap))
+        .route("/admin/nodes", get(api::nodes))
+        .route_layer(from_fn_with_state(state.clone(), guard::read_body))
+        .route_layer(from_fn_with_state(state.clone(), guard::admin_auth));
+    let public = Router::new()
         .route("/v1/runs", post(api::runs))
         .route("/v1/pipelines/{name}/runs", post(api::named_runs))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::models))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
-        .route(
-            "/admin/nodes/{node}",
-            put(api::swap).layer(DefaultBodyLimit::max(MAX_COMPONENT_BYTES)),
-        )
-        .route("/admin/nodes", get(api::nodes))
+        .route_layer(from_fn_with_state(state.clone(), guard::read_body));
+    public
+        .merge(admin)
+        // The body is already bounded by `read_body`; this only lifts
+        // axum's own default so the bounds above are the ones that apply.
+        .layer(DefaultBodyLimit::max(
+            state
+                .body_limits
+                .max_bytes
+                .max(state.body_limits.max_component_bytes),
+        ))
         .with_state(state)
 }
 
 /// Serves `state` on `listener` until `shutdown` resolves; then stops
 /// accepting connections and returns once every request in flight has
-/// been answered.
+/// been answered. Connections are capped and timed out by `limits`.
 pub async fn serve(
     listener: TcpListener,
     state: Arc<AppState>,
+    limits: ConnLimits,
     shutdown: impl Future<Output = ()> + Send + 'static,
 ) -> std::io::Result<()> {
-    axum::serve(listener, router(state))
-        .with_graceful_shutdown(shutdown)
-        .await
+    conn::serve(listener, router(state), limits, shutdown).await
 }
 
 /// Resolves on SIGINT (Ctrl-C) or SIGTERM.
