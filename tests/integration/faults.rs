@@ -132,10 +132,20 @@ async fn faults_each_transient_fault_is_retried_then_answered() {
             (1, 10, 5),
             "{name}"
         );
+        // A 2xx the host could not use (malformed, cut short) may still be
+        // billed upstream: it is charged at the worst case it reserved.
+        let unusable_2xx = matches!(name, "malformed JSON" | "truncated body");
+        let failed = &o.ledger[0];
+        if unusable_2xx {
+            assert_eq!(failed.output_tokens, 1024, "{name}: the reserved cap");
+            assert!(failed.estimated && failed.cost.0 > 0, "{name}: {failed:?}");
+        } else {
+            assert_eq!(failed.cost.0, 0, "{name}: a refused attempt is free");
+        }
         assert_eq!(
             o.totals.cost.0,
-            10 * 1_000_000 + 5 * 2_000_000,
-            "{name}: only the answered attempt costs"
+            10 * 1_000_000 + 5 * 2_000_000 + failed.cost.0,
+            "{name}: the answered attempt, plus a billable failed one"
         );
         assert_ledger_adds_up(&o);
         assert_eq!(server.count(), 2, "{name}");

@@ -1,4 +1,4 @@
-//! The hostile suite: fifteen components, each built from source to do one
+//! The hostile suite: components, each built from source to do one
 //! bad thing. Every one gets a typed error naming the node and what stopped
 //! it, while benign runs go on beside them with zero errors.
 
@@ -62,6 +62,13 @@ const CASES: &[(&str, &str, &str)] = &[
     ("escape_env", "invalid-input", "no environment"),
     ("escape_net", "invalid-input", "no network"),
     ("invalid_json", "invalid-output", "not valid JSON"),
+    ("error_flood", "output-limit", "one crossing to the host"),
+    ("error_long", "output-limit", "bytes of error message"),
+    (
+        "extra_override",
+        "model",
+        "is not allowed: a node may set only",
+    ),
 ];
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -5,6 +5,7 @@ mod batch_input;
 mod example;
 mod faults;
 mod flow;
+mod hardening;
 mod hostile;
 mod loading;
 mod manifest_errors;

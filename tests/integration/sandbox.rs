@@ -4,7 +4,9 @@
 use serde_json::json;
 use switchyard::engine::NodeError;
 use switchyard::pipeline::RunError;
-use switchyard_tests::{hostile, hostile_manifest, pipeline, run, run_node, toml_path};
+use switchyard_tests::{
+    hostile, hostile_manifest, pipeline, rss_bytes, run, run_node, toml_path, LogCapture,
+};
 
 /// A recursion depth that needs between 512 and 1024 KiB of wasm stack.
 /// (Measured: the frames are ~64 bytes; 8,100 deep fits in 512 KiB and
@@ -199,20 +201,6 @@ async fn sandbox_log_volume_past_the_limit_is_a_typed_error() {
     assert_eq!(print.kind(), "log-limit", "{print}");
 }
 
-/// Captures everything the `tracing` subscriber writes on this thread.
-#[derive(Clone, Default)]
-struct Captured(std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
-
-impl std::io::Write for Captured {
-    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
-        self.0.lock().unwrap().extend_from_slice(buf);
-        Ok(buf.len())
-    }
-    fn flush(&mut self) -> std::io::Result<()> {
-        Ok(())
-    }
-}
-
 // A current-thread runtime: the guest runs inline on this thread, so the
 // thread-local subscriber sees its output.
 #[tokio::test]
@@ -221,7 +209,7 @@ async fn sandbox_guest_stdout_and_stderr_go_to_tracing_with_the_node_name() {
     let p = pipeline(dir.path(), &hostile_manifest("log-kb = 64"))
         .await
         .unwrap();
-    let captured = Captured::default();
+    let captured = LogCapture::default();
     let sink = captured.clone();
     let subscriber = tracing_subscriber::fmt()
         .with_max_level(tracing::Level::INFO)
@@ -232,7 +220,7 @@ async fn sandbox_guest_stdout_and_stderr_go_to_tracing_with_the_node_name() {
     let o = run(&p, "print", json!({"do": "print", "n": 3})).await;
     drop(guard);
     assert!(o.result.is_ok(), "{:?}", o.result);
-    let text = String::from_utf8(captured.0.lock().unwrap().clone()).unwrap();
+    let text = captured.text();
     for want in ["out 0", "out 2", "err 1", "no newline at the end"] {
         let line = text
             .lines()
@@ -404,16 +392,6 @@ async fn sandbox_host_call_flood_is_stopped() {
     );
     let fine = run(&p, "fine", json!({"do": "log", "n": 10})).await;
     assert!(fine.result.is_ok());
-}
-
-fn rss_bytes() -> u64 {
-    let status = std::fs::read_to_string("/proc/self/status").expect("Linux /proc");
-    let kb: u64 = status
-        .lines()
-        .find_map(|l| l.strip_prefix("VmRSS:"))
-        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
-        .expect("VmRSS line");
-    kb * 1024
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -76,7 +76,7 @@ async fn get_text(client: &reqwest::Client, url: &str) -> String {
 }
 
 /// The marker each revision of `marker` answers: revision 1 is version
-/// a as loaded, then swaps alternate b, a, b, …
+/// 1.0.0-a (marker a) as loaded, then swaps alternate b, a, b, …
 fn marker_of(revision: u64) -> &'static str {
     if revision % 2 == 1 {
         "a"
@@ -135,7 +135,11 @@ async fn serve_swap_under_load_fails_nothing_and_pins_each_run_to_a_live_version
         let (status, report) = put(&client, &server.url, "marker", Some(TOKEN), bytes).await;
         assert_eq!(status, 200, "swap {i}: {report}");
         assert_eq!(report["revision"], revision, "{report}");
-        assert_eq!(report["version"], marker_of(revision), "{report}");
+        assert_eq!(
+            report["version"],
+            format!("1.0.0-{}", marker_of(revision)),
+            "{report}"
+        );
         confirmed.store(revision, Ordering::SeqCst);
     }
     stop.store(true, Ordering::SeqCst);
@@ -592,7 +596,7 @@ async fn serve_swap_command_drives_the_admin_endpoint() {
     let (code, err) = swap(hostile("marker_b"), Some(TOKEN)).await.unwrap();
     assert_eq!(code, Some(0), "{err}");
     assert!(
-        err.contains("node `marker`: swapped to revision 2 (version b"),
+        err.contains("node `marker`: swapped to revision 2 (version 1.0.0-b"),
         "{err}"
     );
     assert_eq!(server.live.current().node("marker").unwrap().revision, 2);

@@ -386,18 +386,42 @@ pub struct TestServer {
 impl TestServer {
     /// Serves `pipeline` with admin token `token` (none: admin off).
     pub async fn start(pipeline: Pipeline, token: Option<&str>) -> Self {
+        Self::start_with(
+            pipeline,
+            token,
+            switchyard::serve::ConnLimits::default(),
+            switchyard::serve::BodyLimits::default(),
+        )
+        .await
+    }
+
+    /// Serves `pipeline` with admin token `token` and these connection and
+    /// body limits.
+    pub async fn start_with(
+        pipeline: Pipeline,
+        token: Option<&str>,
+        conn: switchyard::serve::ConnLimits,
+        body: switchyard::serve::BodyLimits,
+    ) -> Self {
         use switchyard::serve::{AppState, LivePipeline, Metrics};
         let live = std::sync::Arc::new(LivePipeline::new(
             pipeline,
             std::sync::Arc::new(Metrics::new()),
         ));
-        let state = std::sync::Arc::new(AppState::new(live.clone(), token.map(String::from), 4096));
+        let state = std::sync::Arc::new(
+            AppState::new(live.clone(), token.map(String::from), 4096).with_body_limits(body),
+        );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
         let (tx, rx) = tokio::sync::oneshot::channel::<()>();
-        let task = tokio::spawn(switchyard::serve::serve(listener, state, async move {
-            let _ = rx.await;
-        }));
+        let task = tokio::spawn(switchyard::serve::serve(
+            listener,
+            state,
+            conn,
+            async move {
+                let _ = rx.await;
+            },
+        ));
         Self {
             url,
             live,
@@ -428,7 +452,8 @@ impl TestServer {
     }
 }
 
-/// A Python interpreter with the official `openai` package, in a virtual
+/// A Python interpreter with the official `openai` and `prometheus-client`
+/// packages (the latter for its exposition-format parser), in a virtual
 /// environment under `target/` made on first use (pip install from PyPI).
 pub fn python_with_openai() -> PathBuf {
     static ONCE: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
@@ -440,7 +465,7 @@ pub fn python_with_openai() -> PathBuf {
     let python = venv.join("bin/python");
     let ok = |py: &Path| {
         std::process::Command::new(py)
-            .args(["-c", "import openai"])
+            .args(["-c", "import openai, prometheus_client"])
             .output()
             .is_ok_and(|o| o.status.success())
     };
@@ -463,12 +488,13 @@ pub fn python_with_openai() -> PathBuf {
                 "--quiet",
                 "--disable-pip-version-check",
                 "openai>=1.40,<3",
+                "prometheus-client>=0.20,<1",
             ])
             .status()
             .expect("running pip");
         assert!(
             status.success(),
-            "pip install openai failed (PyPI must be reachable)"
+            "pip install openai prometheus-client failed (PyPI must be reachable)"
         );
         assert!(
             ok(&python),
@@ -500,4 +526,37 @@ pub fn switchyard_bin() -> PathBuf {
     let bin = root().join("target/debug/switchyard");
     *done = Some(bin.clone());
     bin
+}
+
+/// The resident set size of this process, in bytes (Linux).
+pub fn rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").expect("Linux /proc");
+    let kb: u64 = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmRSS:"))
+        .and_then(|v| v.trim().trim_end_matches("kB").trim().parse().ok())
+        .expect("VmRSS line");
+    kb * 1024
+}
+
+/// Captures everything a `tracing` subscriber writes (use it as the
+/// subscriber's writer).
+#[derive(Clone, Default)]
+pub struct LogCapture(pub std::sync::Arc<std::sync::Mutex<Vec<u8>>>);
+
+impl LogCapture {
+    /// What was written so far.
+    pub fn text(&self) -> String {
+        String::from_utf8_lossy(&self.0.lock().unwrap()).into_owned()
+    }
+}
+
+impl std::io::Write for LogCapture {
+    fn write(&mut self, buf: &[u8]) -> std::io::Result<usize> {
+        self.0.lock().unwrap().extend_from_slice(buf);
+        Ok(buf.len())
+    }
+    fn flush(&mut self) -> std::io::Result<()> {
+        Ok(())
+    }
 }
