@@ -301,7 +301,7 @@ fn sample_call(node: &LoadedNode, input: Value) -> NodeCall {
 
 /// Fresh Store, instantiate, `describe`: no limits, no task, no ledger.
 async fn bare_describe(engine: &NodeEngine, node: &LoadedNode) -> Result<Duration, BenchError> {
-    let hub = Arc::new(ModelHub::build(&Manifest::empty(), |_| None).expect("no models, no keys"));
+    let hub = Arc::new(ModelHub::empty());
     let state = NodeState::new(node.ctx.clone(), RunScope::detached(hub));
     let started = Instant::now();
     let mut store = Store::new(engine.wasmtime(), state);

@@ -215,7 +215,7 @@ pub async fn test_node(
     let text = manifest_text(opts, role);
     let manifest = crate::config::parse(SourceFile::new("<test-node manifest>", text))?;
     let hub =
-        ModelHub::from_manifest(&manifest).map_err(|e| TestNodeError::Usage(e.to_string()))?;
+        ModelHub::from_env(&manifest.models).map_err(|e| TestNodeError::Usage(e.to_string()))?;
     let spec = manifest.nodes.get(NODE).expect("the one node");
     let component = engine
         .load_component_sized(

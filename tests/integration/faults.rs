@@ -55,8 +55,11 @@ settings = {{ do = "model", model = "remote" }}
         toml_path(&fixture("worker_hostile"))
     );
     let m = manifest(dir.path(), &text).unwrap();
-    let hub = ModelHub::from_manifest(&m).unwrap();
-    let p = Pipeline::load(&engine(None), m, hub).await.unwrap();
+    let hub = ModelHub::from_env(&m.models).unwrap();
+    let p = Pipeline::load(&engine(None), m)
+        .await
+        .map(|l| l.bind(hub))
+        .unwrap();
     (dir, p)
 }
 
@@ -158,6 +161,8 @@ async fn faults_persistent_failure_takes_the_fallback_chain() {
     let (_dir, p) = remote(&server.base_url, "", "", "").await;
     let o = run(&p, "down", json!({})).await;
     assert_eq!(o.result.as_ref().unwrap()["content"], "from backup");
+    // The guest is told which model answered, as the contract promises.
+    assert_eq!(o.result.as_ref().unwrap()["model"], "backup");
     assert_eq!(
         outcomes(&o),
         [

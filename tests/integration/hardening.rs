@@ -201,8 +201,11 @@ retries = 0
         );
     }
     let m = manifest(dir, &text).unwrap();
-    let hub = ModelHub::from_manifest(&m).unwrap();
-    Pipeline::load(&engine(None), m, hub).await.unwrap()
+    let hub = ModelHub::from_env(&m.models).unwrap();
+    Pipeline::load(&engine(None), m)
+        .await
+        .map(|l| l.bind(hub))
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -370,8 +373,11 @@ sim = {{ ttft-ms = 60000 }}
         )
     );
     let m = manifest(dir.path(), &text).unwrap();
-    let hub = ModelHub::from_manifest(&m).unwrap();
-    let p = Pipeline::load(&engine, m, hub).await.unwrap();
+    let hub = ModelHub::from_env(&m.models).unwrap();
+    let p = Pipeline::load(&engine, m)
+        .await
+        .map(|l| l.bind(hub))
+        .unwrap();
     let hogs: Vec<_> = (0..2)
         .map(|i| {
             let p = p.clone();

@@ -15,3 +15,4 @@ mod sandbox;
 mod scaffold;
 mod serve;
 mod test_node;
+mod validate;

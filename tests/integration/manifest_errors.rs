@@ -100,8 +100,11 @@ async fn manifest_component_of_the_wrong_role_is_located_at_its_component_line()
         toml_path(&plugin("worker_draft"))
     );
     let m = manifest(dir.path(), &text).unwrap();
-    let hub = ModelHub::from_manifest(&m).unwrap();
-    let err = Pipeline::load(&engine(None), m, hub).await.unwrap_err();
+    let hub = ModelHub::from_env(&m.models).unwrap();
+    let err = Pipeline::load(&engine(None), m)
+        .await
+        .map(|l| l.bind(hub))
+        .unwrap_err();
     assert!(matches!(err, ConfigError::Invalid(_)));
     let msg = err.to_string();
     assert!(msg.contains("node `guard` is declared as a judge"), "{msg}");
@@ -175,4 +178,26 @@ fn manifest_limits_out_of_range_are_located() {
     assert!(msg.contains("`limits.cpu-ms` is 0"), "{msg}");
     assert!(msg.contains("`limits.wall-ms` is 0"), "{msg}");
     assert!(msg.contains("<dir>/pipeline.toml:5:11"), "{msg}");
+}
+
+#[test]
+fn manifest_version_is_one_and_another_is_refused_at_its_line() {
+    let text = base("", r#"{ simple = "draft", complex = "draft" }"#);
+    let dir = tempfile::tempdir().unwrap();
+    manifest(dir.path(), &format!("version = 1\n{text}")).expect("version 1 is today's format");
+
+    // A future format, with a field this version does not know: told the
+    // version, not the field.
+    let msg = errors(&format!(
+        "version = 2\n{text}\n[telemetry]\nendpoint = \"x\"\n"
+    ));
+    assert!(
+        msg.contains("manifest format version 2 is not supported; this switchyard reads version 1"),
+        "{msg}"
+    );
+    assert!(msg.contains("<dir>/pipeline.toml:1:11"), "{msg}");
+    assert!(!msg.contains("telemetry"), "{msg}");
+
+    let msg = errors(&format!("version = \"1.0\"\n{text}"));
+    assert!(msg.contains("`version` must be an integer"), "{msg}");
 }

@@ -34,11 +34,14 @@ models = ["remote"]
         toml_path(&fixture("worker_hostile"))
     );
     let m = manifest(dir, &text).unwrap();
-    let hub = ModelHub::build(&m, |var| {
+    let hub = ModelHub::build(&m.models, |var| {
         (var == "SWITCHYARD_TEST_OPENAI_KEY").then(|| KEY.to_string())
     })
     .unwrap();
-    Pipeline::load(&engine(None), m, hub).await.unwrap()
+    Pipeline::load(&engine(None), m)
+        .await
+        .map(|l| l.bind(hub))
+        .unwrap()
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -135,7 +138,9 @@ async fn openai_missing_key_variable_is_a_clear_startup_error() {
         "[pipeline]\nname = \"t\"\n[models.m]\nprovider = \"openai\"\nbase-url = \"http://127.0.0.1:9/v1\"\napi-key-env = \"NOT_SET_ANYWHERE_42\"\n[nodes.w]\nrole = \"worker\"\ncomponent = \"w.wasm\"\n",
     )
     .unwrap();
-    let err = ModelHub::build(&m, |_| None).unwrap_err().to_string();
+    let err = ModelHub::build(&m.models, |_| None)
+        .unwrap_err()
+        .to_string();
     assert!(
         err.contains("model `m`: environment variable `NOT_SET_ANYWHERE_42`"),
         "{err}"
@@ -175,11 +180,14 @@ settings = {{ do = "model", model = "claude" }}
         toml_path(&fixture("worker_hostile"))
     );
     let m = manifest(dir.path(), &text).unwrap();
-    let hub = ModelHub::build(&m, |var| {
+    let hub = ModelHub::build(&m.models, |var| {
         (var == "SWITCHYARD_TEST_ANTHROPIC_KEY").then(|| KEY.to_string())
     })
     .unwrap();
-    let p = Pipeline::load(&engine(None), m, hub).await.unwrap();
+    let p = Pipeline::load(&engine(None), m)
+        .await
+        .map(|l| l.bind(hub))
+        .unwrap();
     let o = run(&p, "a1", json!({})).await;
     assert_eq!(o.result.as_ref().unwrap()["content"], "hello from claude");
     let req = server.requests.lock().unwrap()[0].clone();

@@ -17,9 +17,10 @@ async fn desk() -> Pipeline {
     }
     let m = switchyard::config::load(&root().join("examples/multilingual-desk/pipeline.toml"))
         .expect("the example manifest loads");
-    let hub = ModelHub::from_manifest(&m).unwrap();
-    Pipeline::load(&engine(None), m, hub)
+    let hub = ModelHub::from_env(&m.models).unwrap();
+    Pipeline::load(&engine(None), m)
         .await
+        .map(|l| l.bind(hub))
         .expect("every component loads")
 }
 

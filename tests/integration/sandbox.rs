@@ -291,7 +291,7 @@ async fn sandbox_run_deadline_cancels_the_running_guest() {
     let text = hostile_manifest("cpu-ms = 60000, wall-ms = 60000")
         .replace("deadline-ms = 20000", "deadline-ms = 300");
     let m = switchyard_tests::manifest(dir.path(), &text).unwrap();
-    let hub = ModelHub::from_manifest(&m).unwrap();
+    let hub = ModelHub::from_env(&m.models).unwrap();
     // One instance slot: the next run can only start once the cancelled
     // guest has really been stopped and its slot released.
     let engine = NodeEngine::new(EngineOptions {
@@ -300,7 +300,10 @@ async fn sandbox_run_deadline_cancels_the_running_guest() {
         ..EngineOptions::default()
     })
     .unwrap();
-    let p = Pipeline::load(&engine, m, hub).await.unwrap();
+    let p = Pipeline::load(&engine, m)
+        .await
+        .map(|l| l.bind(hub))
+        .unwrap();
     let spun = run(&p, "spin", json!({"do": "loop"})).await;
     assert_eq!(
         spun.result.unwrap_err(),

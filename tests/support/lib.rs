@@ -62,8 +62,10 @@ pub fn manifest(dir: &Path, text: &str) -> Result<Manifest, switchyard::config::
 /// Loads a pipeline from manifest text (components given as absolute paths).
 pub async fn pipeline(dir: &Path, text: &str) -> anyhow::Result<Pipeline> {
     let m = manifest(dir, text)?;
-    let hub = ModelHub::from_manifest(&m)?;
-    Ok(Pipeline::load(&engine(None), m, hub).await?)
+    let hub = ModelHub::from_env(&m.models)?;
+    Ok(Pipeline::load(&engine(None), m)
+        .await
+        .map(|l| l.bind(hub))?)
 }
 
 /// Runs one input.
@@ -337,8 +339,11 @@ pub fn tickets(n: usize) -> Vec<u8> {
 pub async fn example(engine: &NodeEngine, file: &str) -> Pipeline {
     let m = switchyard::config::load(&root().join("examples/support-triage").join(file))
         .expect("example manifest");
-    let hub = ModelHub::from_manifest(&m).expect("sim models need no keys");
-    Pipeline::load(engine, m, hub).await.expect("example loads")
+    let hub = ModelHub::from_env(&m.models).expect("sim models need no keys");
+    Pipeline::load(engine, m)
+        .await
+        .map(|l| l.bind(hub))
+        .expect("example loads")
 }
 
 /// Invokes one worker node of `p` directly (outside the flow) on `input`.

@@ -85,8 +85,8 @@ pub(super) async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<ExitCode>
             inputs
         }
     };
-    let hub = ModelHub::from_manifest(&manifest)?;
-    let pipeline = Pipeline::load(&cli.engine()?, manifest, hub).await?;
+    let hub = ModelHub::from_env(&manifest.models)?;
+    let pipeline = Pipeline::load(&cli.engine()?, manifest).await?.bind(hub);
     let mut report = bench::run(
         &pipeline,
         &BenchOptions {

@@ -42,9 +42,9 @@ pub struct RunArgs {
 /// Loads the manifest, the model hub and every component.
 pub async fn load_pipeline(cli: &Cli, manifest: &Path) -> anyhow::Result<Pipeline> {
     let manifest = crate::config::load(manifest)?;
-    let hub = ModelHub::from_manifest(&manifest)?;
+    let hub = ModelHub::from_env(&manifest.models)?;
     let engine = cli.engine()?;
-    Ok(Pipeline::load(&engine, manifest, hub).await?)
+    Ok(Pipeline::load(&engine, manifest).await?.bind(hub))
 }
 
 pub(super) async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {

@@ -8,7 +8,6 @@ use clap::Args;
 
 use super::Cli;
 use crate::config::ProviderSpec;
-use crate::models::ModelHub;
 use crate::pipeline::Pipeline;
 
 /// Arguments of `switchyard validate`.
@@ -35,10 +34,9 @@ pub(super) async fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<ExitCo
             }
         }
     }
-    // Keys are not needed to check components.
-    let hub = ModelHub::build(&manifest, |_| Some(String::new()))?;
+    // Checking components needs no model hub and no keys.
     let engine = cli.engine()?;
-    let pipeline = Pipeline::load(&engine, manifest, hub).await?;
+    let pipeline = Pipeline::load(&engine, manifest).await?;
     eprintln!(
         "{}: ok ({} models, {} nodes)",
         args.manifest.display(),

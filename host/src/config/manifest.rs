@@ -210,22 +210,3 @@ impl NodeSpec {
             .find(|d| d.role == Role::Router && d.branches.values().any(|t| t == &self.name))
     }
 }
-
-impl Manifest {
-    /// A manifest with no models and no nodes (for describing components
-    /// outside any pipeline).
-    pub fn empty() -> Self {
-        Self {
-            source: Arc::new(SourceFile::new("<none>", "")),
-            name: String::new(),
-            description: None,
-            deadline: super::resolve::DEFAULT_DEADLINE,
-            budget: BudgetSpec::default(),
-            models: BTreeMap::new(),
-            nodes: BTreeMap::new(),
-            order: Vec::new(),
-            outputs: Vec::new(),
-            chat: ChatSpec::default(),
-        }
-    }
-}

@@ -23,6 +23,11 @@ pub use resolve::{
 pub use schema::Role;
 pub use source::{did_you_mean, Diagnostic, Location, SourceFile, Span};
 
+/// The manifest format version this host reads (`version = 1`, or no
+/// `version` key). A manifest written for another version is refused with
+/// a clear error rather than misread.
+pub const MANIFEST_VERSION: u32 = 1;
+
 /// Why a manifest could not be loaded.
 #[derive(Debug, thiserror::Error)]
 pub enum ConfigError {
@@ -77,6 +82,24 @@ pub fn load(path: &Path) -> Result<Manifest, ConfigError> {
 /// resolve relative component paths).
 pub fn parse(source: SourceFile) -> Result<Manifest, ConfigError> {
     let source = Arc::new(source);
+    if let Ok(probe) = toml::from_str::<schema::VersionProbe>(&source.text) {
+        if let Some(v) = probe.version {
+            if v.get_ref().as_integer() != Some(i64::from(MANIFEST_VERSION)) {
+                let (message, hint) = match v.get_ref().as_integer() {
+                    Some(n) => (
+                        format!("manifest format version {n} is not supported; this switchyard reads version {MANIFEST_VERSION}"),
+                        format!("upgrade switchyard, or write the manifest in format version {MANIFEST_VERSION} (docs/manifest.md)"),
+                    ),
+                    None => (
+                        "`version` must be an integer, the manifest format version".into(),
+                        format!("write version = {MANIFEST_VERSION}, or leave it out"),
+                    ),
+                };
+                let d = Diagnostic::at(&source, Some(v.span()), message).with_hint(hint);
+                return Err(ConfigError::Invalid(vec![d]));
+            }
+        }
+    }
     let file: schema::ManifestFile = match toml::from_str(&source.text) {
         Ok(f) => f,
         Err(e) => return Err(ConfigError::Invalid(vec![toml_diagnostic(&source, &e)])),

@@ -268,67 +268,18 @@ impl Resolver<'_> {
                 ProviderSpec::Sim(self.sim(n, m))
             }
             "openai" => {
-                if let Some(sim) = &m.sim {
-                    self.error(
-                        sim,
-                        format!("model `{n}` uses provider `openai`, which takes no `[sim]` table"),
-                        "remove the sim table, or set provider = \"sim\"",
-                    );
-                }
-                let Some(base_url) = &m.base_url else {
-                    self.error(
-                        &m.provider,
-                        format!("model `{n}` uses provider `openai` but has no `base-url`"),
-                        "add base-url = \"https://api.openai.com/v1\" (or your server's /v1 URL)",
-                    );
-                    return None;
-                };
-                let url = base_url.get_ref().trim_end_matches('/').to_string();
-                if !(url.starts_with("http://") || url.starts_with("https://")) {
-                    self.error(
-                        base_url,
-                        format!("model `{n}` has a base-url that is not an http(s) URL"),
-                        "write it like \"http://127.0.0.1:8000/v1\"",
-                    );
-                }
-                if let Some(env) = &m.api_key_env {
-                    let valid = !env.get_ref().is_empty()
-                        && env
-                            .get_ref()
-                            .chars()
-                            .all(|c| c.is_ascii_alphanumeric() || c == '_');
-                    if !valid {
-                        self.error(
-                            env,
-                            format!("model `{n}`: `api-key-env` must name an environment variable, not hold a key"),
-                            "write the variable's name, e.g. api-key-env = \"OPENAI_API_KEY\", and export the key in that variable",
-                        );
-                    }
-                }
+                let (base_url, api_key_env) = self.http_provider(n, m, "openai", None)?;
                 ProviderSpec::OpenAi {
-                    base_url: url,
-                    api_key_env: m.api_key_env.as_ref().map(|e| e.get_ref().clone()),
+                    base_url,
+                    api_key_env,
                 }
             }
             "anthropic" => {
-                if let Some(sim) = &m.sim {
-                    self.error(
-                        sim,
-                        format!(
-                            "model `{n}` uses provider `anthropic`, which takes no `[sim]` table"
-                        ),
-                        "remove the sim table, or set provider = \"sim\"",
-                    );
-                }
-                let url = m
-                    .base_url
-                    .as_ref()
-                    .map_or(ANTHROPIC_BASE_URL.to_string(), |u| {
-                        u.get_ref().trim_end_matches('/').to_string()
-                    });
+                let (base_url, api_key_env) =
+                    self.http_provider(n, m, "anthropic", Some(ANTHROPIC_BASE_URL))?;
                 ProviderSpec::Anthropic {
-                    base_url: url,
-                    api_key_env: m.api_key_env.as_ref().map(|e| e.get_ref().clone()),
+                    base_url,
+                    api_key_env,
                 }
             }
             other => {
@@ -352,6 +303,62 @@ impl Resolver<'_> {
             policy,
             breaker,
         })
+    }
+
+    /// The rules every HTTP provider shares: no `[sim]` table, an http(s)
+    /// `base-url` (required unless the provider has a default), and an
+    /// `api-key-env` that names a variable rather than holding a key.
+    fn http_provider(
+        &mut self,
+        n: &str,
+        m: &ModelSection,
+        provider: &str,
+        default_url: Option<&str>,
+    ) -> Option<(String, Option<String>)> {
+        if let Some(sim) = &m.sim {
+            self.error(
+                sim,
+                format!("model `{n}` uses provider `{provider}`, which takes no `[sim]` table"),
+                "remove the sim table, or set provider = \"sim\"",
+            );
+        }
+        let url = match (&m.base_url, default_url) {
+            (Some(base_url), _) => {
+                let url = base_url.get_ref().trim_end_matches('/').to_string();
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    self.error(
+                        base_url,
+                        format!("model `{n}` has a base-url that is not an http(s) URL"),
+                        "write it like \"http://127.0.0.1:8000/v1\"",
+                    );
+                }
+                url
+            }
+            (None, Some(default)) => default.to_string(),
+            (None, None) => {
+                self.error(
+                    &m.provider,
+                    format!("model `{n}` uses provider `{provider}` but has no `base-url`"),
+                    "add base-url = \"https://api.openai.com/v1\" (or your server's /v1 URL)",
+                );
+                return None;
+            }
+        };
+        if let Some(env) = &m.api_key_env {
+            let valid = !env.get_ref().is_empty()
+                && env
+                    .get_ref()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                self.error(
+                    env,
+                    format!("model `{n}`: `api-key-env` must name an environment variable, not hold a key"),
+                    "write the variable's name, e.g. api-key-env = \"OPENAI_API_KEY\", and export the key in that variable",
+                );
+            }
+        }
+        Some((url, m.api_key_env.as_ref().map(|e| e.get_ref().clone())))
     }
 
     fn sim(&mut self, n: &str, m: &ModelSection) -> SimSpec {

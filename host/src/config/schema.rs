@@ -12,6 +12,11 @@ use toml::Spanned;
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct ManifestFile {
+    /// The manifest format version (`version = 1`); absent means 1. Checked
+    /// by [`VersionProbe`] before this parse, so only accepted here.
+    #[serde(default)]
+    #[allow(dead_code)]
+    pub version: Option<Spanned<u64>>,
     /// `[pipeline]`: name and run-wide settings.
     pub pipeline: PipelineSection,
     /// `[defaults]`: limits applied to every node unless overridden.
@@ -321,4 +326,14 @@ pub enum SchemaSource {
     File(String),
     /// The schema itself as a TOML table.
     Inline(toml::Table),
+}
+
+/// Just the `version` key, read before the rest so a manifest of another
+/// format version is told so, not given errors about fields it does not
+/// know.
+#[derive(Debug, Deserialize)]
+pub struct VersionProbe {
+    /// The version as written.
+    #[serde(default)]
+    pub version: Option<Spanned<toml::Value>>,
 }

@@ -370,12 +370,13 @@ impl NodeState {
     ) -> Result<wit::Completion, wit::ModelError> {
         self.reserve_calls(1).map_err(to_wit_error)?;
         let req = to_chat(request).map_err(to_wit_error)?;
-        let model = req.model.clone();
         let caller = self.caller();
         let resp = self.hub.complete(caller, req).await.map_err(to_wit_error)?;
         Ok(wit::Completion {
             content: resp.content,
-            model,
+            // The model that answered, after any fallback (as the contract
+            // promises), not the one asked for.
+            model: resp.model,
             usage: wit::Usage {
                 input_tokens: u32::try_from(resp.usage.input_tokens).unwrap_or(u32::MAX),
                 output_tokens: u32::try_from(resp.usage.output_tokens).unwrap_or(u32::MAX),
@@ -405,20 +406,19 @@ impl NodeState {
                 Err(e) => slots.push(Some(Err(to_wit_error(e)))),
             }
         }
-        let names: Vec<String> = valid.iter().map(|r| r.model.clone()).collect();
         let caller = self.caller();
         let answers = self.hub.complete_batch(caller, valid).await;
-        let mut answers = answers.into_iter().zip(names);
+        let mut answers = answers.into_iter();
         slots
             .into_iter()
             .map(|slot| match slot {
                 Some(err) => err,
                 None => {
-                    let (answer, model) = answers.next().expect("one answer per valid request");
+                    let answer = answers.next().expect("one answer per valid request");
                     answer
                         .map(|resp| wit::Completion {
                             content: resp.content,
-                            model,
+                            model: resp.model,
                             usage: wit::Usage {
                                 input_tokens: u32::try_from(resp.usage.input_tokens)
                                     .unwrap_or(u32::MAX),

@@ -97,15 +97,12 @@ impl NodeEngine {
     /// Builds the engine and starts its epoch ticker.
     pub fn new(opts: EngineOptions) -> Result<Self, EngineError> {
         let default = Arc::new(Variant::new(&opts, DEFAULT_WASM_STACK)?);
-        let empty = crate::config::Manifest::empty();
         Ok(Self {
             inner: Arc::new(Inner {
                 cache: CompileCache::new(opts.cache_dir.clone()),
                 permits: Arc::new(Semaphore::new(opts.max_instances as usize)),
                 max_memory_bytes: opts.max_memory_bytes,
-                empty_hub: Arc::new(
-                    ModelHub::build(&empty, |_| None).expect("an empty manifest needs no keys"),
-                ),
+                empty_hub: Arc::new(ModelHub::empty()),
                 default,
                 others: Mutex::new(HashMap::new()),
                 opts,

@@ -116,7 +116,11 @@ pub fn parse_response(text: &str, req: &ChatRequest) -> Result<ChatResponse, Mod
         &req.messages,
         &content,
     );
-    Ok(ChatResponse { content, usage })
+    Ok(ChatResponse {
+        content,
+        usage,
+        model: String::new(),
+    })
 }
 
 #[cfg(test)]

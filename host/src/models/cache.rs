@@ -140,6 +140,7 @@ mod tests {
         ChatResponse {
             content: t.into(),
             usage: Usage::default(),
+            model: "m".into(),
         }
     }
 

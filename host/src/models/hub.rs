@@ -22,7 +22,7 @@ use super::openai::{http_client, ApiKey, OpenAiProvider};
 use super::sim::SimProvider;
 use super::types::{ChatRequest, ChatResponse, ModelError, Usage};
 use super::ModelProvider;
-use crate::config::{CallPolicy, Manifest, ModelSpec, PolicyOverride, ProviderSpec};
+use crate::config::{CallPolicy, ModelSpec, PolicyOverride, ProviderSpec};
 
 /// Output tokens reserved against budgets when a call sets no `max_tokens`.
 pub const DEFAULT_RESERVED_OUTPUT: u64 = 1024;
@@ -97,15 +97,23 @@ impl<'a> Caller<'a> {
 }
 
 impl ModelHub {
-    /// Builds providers for every model in the manifest, reading API keys
-    /// from the environment.
-    pub fn from_manifest(manifest: &Manifest) -> Result<Self, HubError> {
-        Self::build(manifest, |var| std::env::var(var).ok())
+    /// A hub serving no models (for invocations that must not call any,
+    /// such as `describe` at load).
+    pub fn empty() -> Self {
+        Self {
+            models: BTreeMap::new(),
+        }
     }
 
-    /// Like [`ModelHub::from_manifest`] with a custom environment lookup.
+    /// Builds providers for `models` (a manifest's models, by name), reading
+    /// API keys from the environment.
+    pub fn from_env(models: &BTreeMap<String, ModelSpec>) -> Result<Self, HubError> {
+        Self::build(models, |var| std::env::var(var).ok())
+    }
+
+    /// Like [`ModelHub::from_env`] with a custom environment lookup.
     pub fn build(
-        manifest: &Manifest,
+        models: &BTreeMap<String, ModelSpec>,
         env: impl Fn(&str) -> Option<String>,
     ) -> Result<Self, HubError> {
         let client = http_client();
@@ -121,8 +129,8 @@ impl ModelHub {
                     }),
             }
         };
-        let mut models = BTreeMap::new();
-        for (name, spec) in &manifest.models {
+        let mut served = BTreeMap::new();
+        for (name, spec) in models {
             let provider: Arc<dyn ModelProvider> = match &spec.provider {
                 ProviderSpec::Sim(sim) => Arc::new(SimProvider::new(sim.clone())),
                 ProviderSpec::OpenAi {
@@ -143,7 +151,7 @@ impl ModelHub {
                 )),
             };
             let breaker = spec.breaker.map(Breaker::new);
-            models.insert(
+            served.insert(
                 name.clone(),
                 HubModel {
                     spec: spec.clone(),
@@ -152,7 +160,7 @@ impl ModelHub {
                 },
             );
         }
-        Ok(Self { models })
+        Ok(Self { models: served })
     }
 
     /// Replaces the provider of model `name` (for tests and embedding).
@@ -242,7 +250,8 @@ impl ModelHub {
                 .try_model(caller, model, &p, attempt_req, fallback_from)
                 .await
             {
-                Ok(resp) => {
+                Ok(mut resp) => {
+                    resp.model = name.clone();
                     if let Some(c) = caller.cache {
                         c.put(&req, &resp);
                     }

@@ -227,7 +227,11 @@ pub fn parse_response(text: &str, req: &ChatRequest) -> Result<ChatResponse, Mod
         &req.messages,
         &content,
     );
-    Ok(ChatResponse { content, usage })
+    Ok(ChatResponse {
+        content,
+        usage,
+        model: String::new(),
+    })
 }
 
 /// The shared HTTP client: connection pooling, no proxy surprises, a connect

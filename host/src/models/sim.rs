@@ -78,7 +78,11 @@ impl SimProvider {
             output_tokens: estimate_tokens(&content),
             estimated: false,
         };
-        Ok(ChatResponse { content, usage })
+        Ok(ChatResponse {
+            content,
+            usage,
+            model: String::new(),
+        })
     }
 
     /// The latency the simulated model takes to produce `output_tokens`.

@@ -124,6 +124,10 @@ pub struct ChatResponse {
     pub content: String,
     /// Tokens used.
     pub usage: Usage,
+    /// The manifest name of the model that answered, which may differ
+    /// from the requested one after a fallback. Set by the hub; a provider
+    /// leaves it empty.
+    pub model: String,
 }
 
 /// Why a model call failed; mirrors the WIT `model-error`.

@@ -1,6 +1,11 @@
 //! A pipeline generation: the resolved manifest, every node's loaded
 //! component and context, and the model hub, immutable once built. Runs
 //! execute against one generation; a hot-swap builds a new one.
+//!
+//! Loading and running are two steps: [`Pipeline::load`] compiles, checks
+//! and describes every component without any model provider or key (all
+//! `validate` needs), and [`LoadedPipeline::bind`] adds the model hub that
+//! makes it runnable.
 
 mod executor;
 mod gate;
@@ -36,6 +41,34 @@ pub struct LoadedNode {
     pub revision: u64,
 }
 
+/// A pipeline whose components are loaded and checked, not yet runnable:
+/// it has no model hub.
+#[derive(Debug, Clone)]
+pub struct LoadedPipeline {
+    /// The manifest.
+    pub manifest: Manifest,
+    engine: NodeEngine,
+    nodes: BTreeMap<String, LoadedNode>,
+}
+
+impl LoadedPipeline {
+    /// Every loaded node, by name.
+    pub fn nodes(&self) -> &BTreeMap<String, LoadedNode> {
+        &self.nodes
+    }
+
+    /// The runnable pipeline (generation 0) with `hub` serving its models.
+    pub fn bind(self, hub: ModelHub) -> Pipeline {
+        Pipeline {
+            manifest: Arc::new(self.manifest),
+            generation: 0,
+            engine: self.engine,
+            hub: Arc::new(hub),
+            nodes: self.nodes,
+        }
+    }
+}
+
 /// One immutable pipeline generation.
 #[derive(Debug, Clone)]
 pub struct Pipeline {
@@ -50,13 +83,13 @@ pub struct Pipeline {
 
 impl Pipeline {
     /// Loads every node's component (concurrently) and checks each against
-    /// its role. All problems are reported, each located at the node's
-    /// `component = …` line.
+    /// its role, without model providers or keys. All problems are
+    /// reported, each located at the node's `component = …` line. Bind a
+    /// model hub to the result to run it.
     pub async fn load(
         engine: &NodeEngine,
         manifest: Manifest,
-        hub: ModelHub,
-    ) -> Result<Self, ConfigError> {
+    ) -> Result<LoadedPipeline, ConfigError> {
         let loads = manifest.nodes.values().map(|spec| async move {
             (
                 spec,
@@ -132,11 +165,9 @@ impl Pipeline {
         if !errors.is_empty() {
             return Err(ConfigError::Invalid(errors));
         }
-        Ok(Self {
-            manifest: Arc::new(manifest),
-            generation: 0,
+        Ok(LoadedPipeline {
+            manifest,
             engine: engine.clone(),
-            hub: Arc::new(hub),
             nodes,
         })
     }

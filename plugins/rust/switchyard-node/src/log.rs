@@ -7,9 +7,10 @@
 //! log::warn(&format!("{} finding(s)", 3));
 //! ```
 //!
-//! The host limits the volume per invocation; lines past the limit are
-//! dropped and counted, never an error. Never log personal data from the
-//! task. Outside a component (native unit tests) there is no host: these
+//! The host limits the volume per invocation (`limits.log-kb`, shared with
+//! stdout and stderr): the write past the limit ends the invocation with a
+//! `log-limit` error, so log sparingly. Control characters in a line are
+//! escaped by the host. Never log personal data from the task. Outside a component (native unit tests) there is no host: these
 //! functions must only be called from a running node.
 
 use crate::bindings::imports::switchyard::node::log::emit as host_emit;
