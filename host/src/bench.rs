@@ -140,7 +140,7 @@ pub async fn run(pipeline: &Pipeline, opts: &BenchOptions) -> Result<BenchReport
         .expect("a pipeline has nodes");
     let mut t = Timer::new();
     for i in 0..warm + n {
-        let d = bare_describe(&engine, probe).await?;
+        let d = bare_describe(probe).await?;
         if i >= warm {
             t.record(d);
         }
@@ -300,11 +300,14 @@ fn sample_call(node: &LoadedNode, input: Value) -> NodeCall {
 }
 
 /// Fresh Store, instantiate, `describe`: no limits, no task, no ledger.
-async fn bare_describe(engine: &NodeEngine, node: &LoadedNode) -> Result<Duration, BenchError> {
+async fn bare_describe(node: &LoadedNode) -> Result<Duration, BenchError> {
     let hub = Arc::new(ModelHub::empty());
     let state = NodeState::new(node.ctx.clone(), RunScope::detached(hub));
     let started = Instant::now();
-    let mut store = Store::new(engine.wasmtime(), state);
+    // The component's own engine variant (its stack size), never the
+    // default one: a Store must come from the engine the component was
+    // compiled for.
+    let mut store = Store::new(&node.component.engine, state);
     store.set_epoch_deadline(u64::MAX / 2);
     let r = node.component.pre.describe(&mut store).await.map(drop);
     drop(store);

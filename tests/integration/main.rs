@@ -2,6 +2,7 @@
 //! source by `tests/build.rs`, `sim` models and local HTTP servers only.
 
 mod batch_input;
+mod bench;
 mod example;
 mod faults;
 mod flow;

@@ -80,10 +80,8 @@ async fn openai_provider_calls_a_local_server_and_prices_its_usage() {
     assert_eq!(o.totals.cost, e.cost);
 
     // The key reaches no output, trace, ledger or debug print.
-    let record = switchyard::batch::OutputRecord::of_run(
-        &switchyard::batch::parse_line(1, br#"{"id":"r1","input":{}}"#),
-        &o,
-    );
+    let line = switchyard::batch::parse_line(1, br#"{"id":"r1","input":{}}"#);
+    let record = switchyard::pipeline::RunRecord::of_outcome(&o).at_line(line.line, line.expect);
     let everything = format!(
         "{} {:?} {:?}",
         serde_json::to_string(&record).unwrap(),

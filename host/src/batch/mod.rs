@@ -4,7 +4,6 @@
 
 mod baseline;
 mod input;
-mod record;
 mod summary;
 
 use std::time::Instant;
@@ -13,10 +12,9 @@ use futures::stream::{self, StreamExt};
 use tokio::io::{AsyncBufRead, AsyncBufReadExt, AsyncWrite, AsyncWriteExt};
 
 pub use input::{parse_line, InputLine};
-pub use record::{ErrorRecord, OutputRecord};
 pub use summary::{Accuracy, Baseline, CallStats, NodeStats, Summary};
 
-use crate::pipeline::Pipeline;
+use crate::pipeline::{Pipeline, RunRecord};
 
 /// How a batch runs.
 #[derive(Debug, Clone)]
@@ -69,7 +67,7 @@ pub async fn run_batch<R, W>(
     input: R,
     mut output: W,
     opts: BatchOptions,
-    mut on_record: impl FnMut(&OutputRecord),
+    mut on_record: impl FnMut(&RunRecord),
 ) -> Result<Summary, BatchError>
 where
     R: AsyncBufRead + Unpin,
@@ -137,7 +135,7 @@ where
         let record = match &run {
             Err(unusable) => {
                 summary.add_unusable();
-                OutputRecord::unusable(&line, unusable)
+                RunRecord::unusable(&line.id, line.line, line.expect.clone(), unusable)
             }
             Ok(run) => {
                 let expected = line
@@ -146,7 +144,7 @@ where
                     .and_then(|e| e.get("route"))
                     .and_then(|r| r.as_str());
                 summary.add_run(run, expected);
-                OutputRecord::of_run(&line, run)
+                RunRecord::of_outcome(run).at_line(line.line, line.expect.clone())
             }
         };
         let mut record = record;

@@ -1,8 +1,9 @@
-//! The sandbox engine: one Wasmtime engine per process (pooling allocator,
-//! epoch interruption ticked from an OS thread, component-model concurrency
-//! off), the host linker with zero-capability WASI and the switchyard
-//! imports, the compiled-component cache, component loading and per-call
-//! fresh-Store invocation.
+//! The sandbox engine: one Wasmtime engine per wasm stack size — every
+//! node on the default `stack-kb` shares one — each with the pooling
+//! allocator, epoch interruption ticked from an OS thread, component-model
+//! concurrency off, and the host linker with zero-capability WASI and the
+//! switchyard imports; the compiled-component cache, component loading and
+//! per-call fresh-Store invocation, run inline in the caller's task.
 
 pub mod bindings;
 mod cache;
@@ -67,7 +68,8 @@ impl Default for EngineOptions {
 #[error("cannot start the wasm engine: {0}")]
 pub struct EngineError(String);
 
-/// The process-wide sandbox engine. Cheap to clone.
+/// The sandbox engine (its stack-size variants, cache and instance pool),
+/// shared by every pipeline generation of a process. Cheap to clone.
 #[derive(Clone)]
 pub struct NodeEngine {
     inner: Arc<Inner>,

@@ -10,6 +10,7 @@
 mod executor;
 mod gate;
 mod outcome;
+mod record;
 mod swap;
 
 use std::collections::BTreeMap;
@@ -17,6 +18,7 @@ use std::sync::Arc;
 
 pub use executor::RunInput;
 pub use outcome::{PolicyAction, PolicyEvent, RunError, RunOutcome, TraceStep};
+pub use record::{ErrorRecord, RunRecord};
 pub use swap::SwapError;
 
 use crate::config::{ConfigError, Diagnostic, Manifest, NodeSpec};

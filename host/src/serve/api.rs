@@ -19,8 +19,7 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
-use crate::batch::OutputRecord;
-use crate::pipeline::{Pipeline, RunError, RunInput, RunOutcome, SwapError};
+use crate::pipeline::{Pipeline, RunError, RunInput, RunOutcome, RunRecord, SwapError};
 
 /// An error answered as JSON.
 #[derive(Debug)]
@@ -112,7 +111,7 @@ pub struct NodeVersion {
 #[derive(Debug, Serialize)]
 struct RunResponse {
     #[serde(flatten)]
-    record: OutputRecord,
+    record: RunRecord,
     generation: u64,
     nodes: BTreeMap<String, NodeVersion>,
 }
@@ -187,7 +186,7 @@ pub async fn runs(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Res
     let (pipeline, run) = run_live(&state, id, input.clone()).await?;
     let status = status_of(&run);
     let response = RunResponse {
-        record: OutputRecord::of_outcome(&run),
+        record: RunRecord::of_outcome(&run),
         generation: pipeline.generation,
         nodes: versions_used(&pipeline, &run),
     };

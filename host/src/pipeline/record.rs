@@ -1,18 +1,20 @@
-//! The output record written for every input line: the result or a typed
-//! error, the route taken, cost and tokens, the trace and the ledger.
+//! The run record: the one format every front end writes for a run — a
+//! batch output line, a served answer — with the result or a typed error,
+//! the routes taken, cost and tokens, the trace and the ledger. It lives
+//! with the pipeline so `batch` and `serve` both use it without importing
+//! each other.
 
 use std::collections::BTreeMap;
 
 use serde::Serialize;
 use serde_json::Value;
 
-use super::input::InputLine;
+use super::{PolicyEvent, RunError, RunOutcome, TraceStep};
 use crate::models::{LedgerEntry, Totals};
-use crate::pipeline::{PolicyEvent, RunError, RunOutcome, TraceStep};
 
-/// One line of batch output.
+/// The record of one run (one line of batch output, one served answer).
 #[derive(Debug, Serialize)]
-pub struct OutputRecord {
+pub struct RunRecord {
     /// The input's id (or `line-<n>`).
     pub id: String,
     /// The input's 1-based line number (batch runs only).
@@ -75,17 +77,18 @@ impl ErrorRecord {
     }
 }
 
-impl OutputRecord {
-    /// The record for an input line that never ran.
-    pub fn unusable(line: &InputLine, error: &RunError) -> Self {
+impl RunRecord {
+    /// The record for batch input line `line` (with id `id` and the
+    /// `expect` it carried) that never ran.
+    pub fn unusable(id: &str, line: u64, expect: Option<Value>, error: &RunError) -> Self {
         Self {
-            id: line.id.clone(),
-            line: Some(line.line),
+            id: id.to_string(),
+            line: Some(line),
             ok: false,
             output: None,
             error: Some(ErrorRecord::of(error)),
             routes: BTreeMap::new(),
-            expect: line.expect.clone(),
+            expect,
             usage: Totals::default(),
             cost_pusd: 0,
             latency_ms: 0.0,
@@ -96,16 +99,16 @@ impl OutputRecord {
         }
     }
 
-    /// The record for the run of a batch input line.
-    pub fn of_run(line: &InputLine, run: &RunOutcome) -> Self {
+    /// This record as batch input line `line`, echoing its `expect`.
+    pub fn at_line(self, line: u64, expect: Option<Value>) -> Self {
         Self {
-            line: Some(line.line),
-            expect: line.expect.clone(),
-            ..Self::of_outcome(run)
+            line: Some(line),
+            expect,
+            ..self
         }
     }
 
-    /// The record for a run outside a batch (served over HTTP).
+    /// The record of `run` (a served run; batch adds [`Self::at_line`]).
     pub fn of_outcome(run: &RunOutcome) -> Self {
         let (output, error) = match &run.result {
             Ok(v) => (Some(v.clone()), None),
