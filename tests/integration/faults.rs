@@ -66,7 +66,7 @@ settings = {{ do = "model", model = "remote" }}
 fn outcomes(o: &RunOutcome) -> Vec<(String, String)> {
     o.ledger
         .iter()
-        .map(|e| (e.model.clone(), e.outcome.clone()))
+        .map(|e| (e.model.clone(), e.outcome.as_str().to_string()))
         .collect()
 }
 

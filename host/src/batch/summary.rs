@@ -9,8 +9,7 @@ use std::time::Duration;
 use hdrhistogram::Histogram;
 use serde::Serialize;
 
-use crate::engine::Verdict;
-use crate::models::Totals;
+use crate::models::{CallOutcome, Totals};
 use crate::pipeline::RunOutcome;
 
 /// Statistics of one node.
@@ -157,14 +156,10 @@ impl Summary {
                     latency_us: histogram(),
                 });
             s.invocations += 1;
-            s.errors += u64::from(step.outcome != "ok");
+            s.errors += u64::from(step.is_failure());
             s.latency_us.saturating_record(step.elapsed_us.max(1));
             if let Some(v) = &step.verdict {
-                let k = match v {
-                    Verdict::Accept => "accept",
-                    Verdict::Reject { .. } => "reject",
-                    Verdict::Repair { .. } => "repair",
-                };
+                let k = v.label();
                 *s.verdicts.entry(k).or_default() += 1;
             }
             if let Some(r) = &step.route {
@@ -179,12 +174,12 @@ impl Summary {
         }
         for e in &run.ledger {
             let c = &mut self.calls;
-            c.failed += u64::from(e.outcome != "ok" && e.outcome != "cache-hit");
+            c.failed += u64::from(e.outcome.is_failure());
             c.retries += u64::from(e.attempt > 0);
             c.fallbacks += u64::from(e.fallback_from.is_some() && e.attempt == 0);
-            c.cache_hits += u64::from(e.outcome == "cache-hit");
-            c.circuit_open += u64::from(e.outcome == "circuit-open");
-            c.budget_refused += u64::from(e.outcome == "budget-exceeded");
+            c.cache_hits += u64::from(e.outcome == CallOutcome::CacheHit);
+            c.circuit_open += u64::from(e.outcome == CallOutcome::CircuitOpen);
+            c.budget_refused += u64::from(e.outcome == CallOutcome::BudgetExceeded);
             if let Some(s) = self.nodes.get_mut(&e.node) {
                 s.model.add(e);
             }

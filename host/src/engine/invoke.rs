@@ -100,6 +100,17 @@ pub enum Verdict {
     },
 }
 
+impl Verdict {
+    /// Its stable name: `accept`, `reject` or `repair`.
+    pub fn label(&self) -> &'static str {
+        match self {
+            Verdict::Accept => "accept",
+            Verdict::Reject { .. } => "reject",
+            Verdict::Repair { .. } => "repair",
+        }
+    }
+}
+
 /// What the node answered.
 #[derive(Debug, Clone, PartialEq, Serialize)]
 #[serde(rename_all = "kebab-case")]

@@ -17,7 +17,7 @@ use super::anthropic::AnthropicProvider;
 use super::breaker::Breaker;
 use super::budget::RunBudget;
 use super::cache::ResponseCache;
-use super::ledger::{Ledger, LedgerEntry};
+use super::ledger::{CallOutcome, Ledger, LedgerEntry};
 use super::openai::{http_client, ApiKey, OpenAiProvider};
 use super::sim::SimProvider;
 use super::types::{ChatRequest, ChatResponse, ModelError, Usage};
@@ -212,7 +212,7 @@ impl ModelHub {
                 0,
                 None,
                 Usage::default(),
-                err.kind(),
+                CallOutcome::from(&err),
                 Instant::now(),
             );
             return Err(err);
@@ -224,7 +224,7 @@ impl ModelHub {
                 0,
                 None,
                 Usage::default(),
-                "cache-hit",
+                CallOutcome::CacheHit,
                 Instant::now(),
             );
             return Ok(hit);
@@ -293,7 +293,7 @@ impl ModelHub {
                         attempt,
                         fallback_from,
                         Usage::default(),
-                        "circuit-open",
+                        CallOutcome::CircuitOpen,
                         Instant::now(),
                     );
                     return Err(ModelError::Unavailable(format!(
@@ -321,7 +321,7 @@ impl ModelHub {
                             attempt,
                             fallback_from,
                             Usage::default(),
-                            err.kind(),
+                            CallOutcome::from(&err),
                             Instant::now(),
                         );
                         return Err(err);
@@ -367,7 +367,9 @@ impl ModelHub {
                     spec.price.cost(usage.input_tokens, usage.output_tokens),
                 );
             }
-            let outcome = result.as_ref().map_or_else(|e| e.error.kind(), |_| "ok");
+            let outcome = result
+                .as_ref()
+                .map_or_else(|e| CallOutcome::from(&e.error), |_| CallOutcome::Ok);
             record(
                 caller,
                 spec,
@@ -377,7 +379,7 @@ impl ModelHub {
                 outcome,
                 guard.started,
             );
-            tracing::debug!(node = caller.node, model = %spec.name, attempt, outcome, "model call");
+            tracing::debug!(node = caller.node, model = %spec.name, attempt, outcome = outcome.as_str(), "model call");
             match result {
                 Ok(resp) => {
                     if let Some(b) = &model.breaker {
@@ -455,7 +457,7 @@ impl Drop for Attempt<'_> {
                 self.attempt,
                 self.fallback_from,
                 Usage::default(),
-                "cancelled",
+                CallOutcome::Cancelled,
                 self.started,
             );
         }
@@ -468,7 +470,7 @@ fn record(
     attempt: u32,
     fallback_from: Option<&str>,
     usage: Usage,
-    outcome: &str,
+    outcome: CallOutcome,
     started: Instant,
 ) {
     let cost = spec.price.cost(usage.input_tokens, usage.output_tokens);
@@ -478,7 +480,7 @@ fn record(
         upstream: spec.upstream.clone(),
         attempt,
         fallback_from: fallback_from.map(str::to_string),
-        outcome: outcome.to_string(),
+        outcome,
         input_tokens: usage.input_tokens,
         output_tokens: usage.output_tokens,
         estimated: usage.estimated,

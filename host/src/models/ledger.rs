@@ -7,6 +7,84 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use super::cost::Cost;
+use super::types::ModelError;
+
+/// How one model-call attempt ended. Serialised as its kebab-case name
+/// (`ok`, `cache-hit`, `timeout`, …); [`CallOutcome::is_failure`] is the one
+/// definition of a failed attempt.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum CallOutcome {
+    /// Answered.
+    Ok,
+    /// Served from the node's response cache.
+    CacheHit,
+    /// The run was cancelled or hit its deadline mid-call.
+    Cancelled,
+    /// The upstream's circuit was open; not sent.
+    CircuitOpen,
+    /// Past its deadline.
+    Timeout,
+    /// The upstream throttled us.
+    RateLimited,
+    /// The upstream failed or was unreachable.
+    Unavailable,
+    /// Not granted, or the call grant was used up.
+    Denied,
+    /// Would break a budget; not sent.
+    BudgetExceeded,
+    /// Malformed request.
+    InvalidRequest,
+}
+
+impl CallOutcome {
+    /// Its stable name, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            CallOutcome::Ok => "ok",
+            CallOutcome::CacheHit => "cache-hit",
+            CallOutcome::Cancelled => "cancelled",
+            CallOutcome::CircuitOpen => "circuit-open",
+            CallOutcome::Timeout => "timeout",
+            CallOutcome::RateLimited => "rate-limited",
+            CallOutcome::Unavailable => "unavailable",
+            CallOutcome::Denied => "denied",
+            CallOutcome::BudgetExceeded => "budget-exceeded",
+            CallOutcome::InvalidRequest => "invalid-request",
+        }
+    }
+
+    /// True unless the attempt was answered (by the upstream or the cache).
+    pub fn is_failure(self) -> bool {
+        !matches!(self, CallOutcome::Ok | CallOutcome::CacheHit)
+    }
+}
+
+impl From<&ModelError> for CallOutcome {
+    fn from(e: &ModelError) -> Self {
+        match e {
+            ModelError::Timeout => CallOutcome::Timeout,
+            ModelError::RateLimited => CallOutcome::RateLimited,
+            ModelError::Unavailable(_) => CallOutcome::Unavailable,
+            ModelError::Denied(_) => CallOutcome::Denied,
+            ModelError::BudgetExceeded(_) => CallOutcome::BudgetExceeded,
+            ModelError::InvalidRequest(_) => CallOutcome::InvalidRequest,
+        }
+    }
+}
+
+impl std::fmt::Display for CallOutcome {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.write_str(self.as_str())
+    }
+}
+
+/// Tests and tools compare outcomes with their names.
+impl PartialEq<&str> for CallOutcome {
+    fn eq(&self, other: &&str) -> bool {
+        self.as_str() == *other
+    }
+}
 
 /// One model-call attempt.
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -22,10 +100,8 @@ pub struct LedgerEntry {
     /// When this model was tried as a fallback: the model the node asked for.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub fallback_from: Option<String>,
-    /// `ok`, `cache-hit`, `cancelled`, `circuit-open`, or the model-error
-    /// kind (`timeout`, `rate-limited`, `unavailable`, `denied`,
-    /// `budget-exceeded`, `invalid-request`).
-    pub outcome: String,
+    /// How the attempt ended.
+    pub outcome: CallOutcome,
     /// Prompt tokens (0 when the call failed before an answer).
     pub input_tokens: u64,
     /// Generated tokens.
@@ -59,7 +135,7 @@ impl Totals {
     /// Adds one entry.
     pub fn add(&mut self, e: &LedgerEntry) {
         self.calls += 1;
-        self.failed += u64::from(e.outcome != "ok" && e.outcome != "cache-hit");
+        self.failed += u64::from(e.outcome.is_failure());
         self.input_tokens += e.input_tokens;
         self.output_tokens += e.output_tokens;
         self.cost += e.cost;
@@ -116,5 +192,30 @@ impl Ledger {
     fn lock(&self) -> std::sync::MutexGuard<'_, Vec<LedgerEntry>> {
         // A panic while holding this lock cannot leave the Vec inconsistent.
         self.entries.lock().unwrap_or_else(|p| p.into_inner())
+    }
+}
+
+#[cfg(test)]
+mod outcome_tests {
+    use super::*;
+
+    #[test]
+    fn ledger_outcomes_serialise_as_their_names_and_define_failure_once() {
+        for (o, name, failed) in [
+            (CallOutcome::Ok, "ok", false),
+            (CallOutcome::CacheHit, "cache-hit", false),
+            (CallOutcome::Cancelled, "cancelled", true),
+            (CallOutcome::CircuitOpen, "circuit-open", true),
+            (CallOutcome::BudgetExceeded, "budget-exceeded", true),
+            (CallOutcome::InvalidRequest, "invalid-request", true),
+        ] {
+            assert_eq!(serde_json::to_value(o).unwrap(), name);
+            assert_eq!(o.as_str(), name);
+            assert_eq!(o.is_failure(), failed, "{name}");
+        }
+        assert_eq!(
+            CallOutcome::from(&ModelError::RateLimited),
+            CallOutcome::RateLimited
+        );
     }
 }

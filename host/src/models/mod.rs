@@ -21,7 +21,7 @@ pub use budget::{BudgetSpec, Reservation, RunBudget};
 pub use cache::{CacheSpec, ResponseCache};
 pub use cost::{Cost, Price};
 pub use hub::{Caller, HubError, ModelHub};
-pub use ledger::{Ledger, LedgerEntry, Totals};
+pub use ledger::{CallOutcome, Ledger, LedgerEntry, Totals};
 pub use types::{
     estimate_prompt_tokens, estimate_tokens, ChatMessage, ChatRequest, ChatResponse, ChatRole,
     ModelError, ProviderError, ResponseFormat, Usage,

@@ -69,7 +69,10 @@ impl Recorder {
             attempt,
             start_us: started.duration_since(self.started).as_micros() as u64,
             elapsed_us: inv.elapsed.as_micros() as u64,
-            outcome: inv.result.as_ref().map_or_else(NodeError::kind, |_| "ok"),
+            outcome: inv
+                .result
+                .as_ref()
+                .map_or_else(NodeError::kind, |_| TraceStep::OK),
             route,
             verdict,
             usage: inv.usage,

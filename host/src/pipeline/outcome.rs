@@ -90,7 +90,7 @@ pub struct TraceStep {
     pub start_us: u64,
     /// Duration in µs.
     pub elapsed_us: u64,
-    /// `ok` or the error kind.
+    /// [`TraceStep::OK`] or the node error's kind.
     pub outcome: &'static str,
     /// Routers: the choice.
     #[serde(skip_serializing_if = "Option::is_none")]
@@ -100,6 +100,16 @@ pub struct TraceStep {
     pub verdict: Option<Verdict>,
     /// Resources used.
     pub usage: Usage,
+}
+
+impl TraceStep {
+    /// The `outcome` of an invocation that answered.
+    pub const OK: &'static str = "ok";
+
+    /// True when the invocation failed (the one definition).
+    pub fn is_failure(&self) -> bool {
+        self.outcome != Self::OK
+    }
 }
 
 /// What a gate's `on-reject` policy did.

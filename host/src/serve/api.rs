@@ -19,6 +19,7 @@ use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
 use super::AppState;
+use crate::engine::NodeError;
 use crate::pipeline::{Pipeline, RunError, RunInput, RunOutcome, RunRecord, SwapError};
 
 /// An error answered as JSON.
@@ -88,9 +89,9 @@ pub fn status_of(run: &RunOutcome) -> StatusCode {
             RunError::InvalidInput { .. } | RunError::Schema { .. } | RunError::Rejected { .. },
         ) => StatusCode::UNPROCESSABLE_ENTITY,
         Err(RunError::Deadline { .. }) => StatusCode::GATEWAY_TIMEOUT,
-        Err(RunError::Node { error }) if error.kind() == "wall-timeout" => {
-            StatusCode::GATEWAY_TIMEOUT
-        }
+        Err(RunError::Node {
+            error: NodeError::WallTimeout { .. },
+        }) => StatusCode::GATEWAY_TIMEOUT,
         Err(RunError::Node { .. }) => StatusCode::BAD_GATEWAY,
     }
 }

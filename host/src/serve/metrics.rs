@@ -13,7 +13,6 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
-use crate::engine::Verdict;
 use crate::pipeline::{Pipeline, RunOutcome};
 
 /// A label value, escaped as the exposition format requires (`\\`, `"`,
@@ -256,7 +255,7 @@ impl Metrics {
                 .get_or_create(&node)
                 .observe(step.elapsed_us as f64 * 1e-6);
             self.node_invocations.get_or_create(&node).inc();
-            if step.outcome != "ok" {
+            if step.is_failure() {
                 self.node_errors
                     .get_or_create(&NodeKindLabels {
                         node: step.node.clone().into(),
@@ -265,11 +264,7 @@ impl Metrics {
                     .inc();
             }
             if let Some(v) = &step.verdict {
-                let verdict = match v {
-                    Verdict::Accept => "accept",
-                    Verdict::Reject { .. } => "reject",
-                    Verdict::Repair { .. } => "repair",
-                };
+                let verdict = v.label();
                 self.verdicts
                     .get_or_create(&VerdictLabels {
                         judge: step.node.clone().into(),
@@ -283,7 +278,7 @@ impl Metrics {
                 .get_or_create(&CallLabels {
                     node: e.node.clone().into(),
                     model: e.model.clone().into(),
-                    outcome: e.outcome.clone().into(),
+                    outcome: e.outcome.as_str().into(),
                 })
                 .inc();
             for (direction, n) in [("input", e.input_tokens), ("output", e.output_tokens)] {
