@@ -189,6 +189,19 @@ async fn example_reports_monolith_cost_next_to_the_pipeline() {
             .contains("baseline model `gpt-9` is not declared"),
         "{err}"
     );
+
+    // The monolith's prompt is the manifest's, never one the host made up:
+    // without a [baseline] table there is nothing to compare with.
+    let degraded = example(&engine(None), "frontier-down.toml").await;
+    assert!(degraded.manifest.baseline.is_none());
+    let opts = BatchOptions {
+        concurrency: 1,
+        baseline_model: Some("frontier".into()),
+    };
+    let err = run_batch(&degraded, &first_40[..], &mut Vec::new(), opts, |_| {})
+        .await
+        .unwrap_err();
+    assert!(err.to_string().contains("has no [baseline] table"), "{err}");
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

@@ -201,3 +201,27 @@ fn manifest_version_is_one_and_another_is_refused_at_its_line() {
     let msg = errors(&format!("version = \"1.0\"\n{text}"));
     assert!(msg.contains("`version` must be an integer"), "{msg}");
 }
+
+#[test]
+fn manifest_baseline_needs_a_prompt_and_a_declared_model() {
+    let text = base("", r#"{ simple = "draft", complex = "draft" }"#);
+    let msg = errors(&format!("{text}\n[baseline]\nmodel = \"smal\"\n"));
+    assert!(
+        msg.contains("`baseline.model` `smal` is not a declared model"),
+        "{msg}"
+    );
+    assert!(msg.contains("did you mean `small`?"), "{msg}");
+    assert!(msg.contains("`[baseline]` has no prompt"), "{msg}");
+    let msg = errors(&format!(
+        "{text}\n[baseline]\nsystem = \"do it all\"\nsystem-file = \"p.txt\"\n"
+    ));
+    assert!(msg.contains("has both `system` and `system-file`"), "{msg}");
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(
+        dir.path(),
+        &format!("{text}\n[baseline]\nsystem = \"do it all\"\n"),
+    )
+    .unwrap();
+    let b = m.baseline.expect("declared");
+    assert_eq!((b.system.as_str(), b.max_tokens), ("do it all", 600));
+}

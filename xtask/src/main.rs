@@ -59,18 +59,17 @@ fn run(cmd: &mut Command) -> Result<(), String> {
     }
 }
 
-/// `cargo run --release` of the `switchyard` binary, before its arguments.
-fn switchyard() -> Command {
-    let mut c = cargo();
-    c.args([
-        "run",
-        "--release",
-        "--quiet",
-        "--package",
-        "switchyard",
-        "--",
-    ]);
-    c
+/// Builds the release `switchyard` binary (with cargo's progress shown: the
+/// first build compiles Wasmtime) and returns a command running it, before
+/// its arguments.
+fn switchyard() -> Result<Command, String> {
+    eprintln!(
+        "xtask: building the switchyard host (release; the first build compiles Wasmtime, about 10 minutes on 2 cores)"
+    );
+    run(cargo().args(["build", "--release", "--package", "switchyard"]))?;
+    let mut c = Command::new(root().join("target/release/switchyard"));
+    c.current_dir(root());
+    Ok(c)
 }
 
 fn cargo() -> Command {
@@ -92,15 +91,18 @@ fn plugins() -> Result<PathBuf, String> {
 fn example() -> Result<(), String> {
     rust_plugins()?;
     let out = root().join("target/support-triage.out.jsonl");
+    let mut switchyard = switchyard()?;
     eprintln!(
-        "xtask: running the support-triage example (first build of the host takes a few minutes)"
+        "xtask: running the support-triage example on sim models, with every ticket also priced as one monolithic prompt to the frontier model"
     );
-    run(switchyard()
+    run(switchyard
         .args([
             "run",
             "examples/support-triage/pipeline.toml",
             "--input",
             "examples/support-triage/tickets.jsonl",
+            "--baseline-model",
+            "frontier",
             "--output",
         ])
         .arg(&out))?;
@@ -114,6 +116,9 @@ fn test() -> Result<(), String> {
     guest_build::ensure_target()?;
     // Likewise the C toolchain (apt-get when root) for the C plugins.
     guest_build::polyglot::ensure_c_toolchain()?;
+    eprintln!(
+        "xtask: building the host, then (quietly, in tests/build.rs) the plugins in four languages and the test fixtures, then running every test; the first build takes 15-25 minutes on 2 cores"
+    );
     run(cargo().args(["test", "--workspace"]))?;
     // The plugins' own unit tests (detectors, classifier accuracy, parsers),
     // natively: only their libraries, not the wasm-only component glue.
@@ -161,18 +166,18 @@ fn bench() -> Result<(), String> {
         "target/plugins/judge_tone.wasm",
         "target/plugins/router_language.wasm",
     ] {
-        run(switchyard().args(["bench", "--load", component]))?;
+        run(switchyard()?.args(["bench", "--load", component]))?;
     }
     for manifest in [
         "examples/support-triage/basic.toml",
         "examples/support-triage/pipeline.toml",
     ] {
-        run(switchyard()
+        run(switchyard()?
             .args(["bench", manifest, "--serve"])
             .args(["--input", "examples/support-triage/tickets.jsonl"]))?;
     }
     // Serving overhead per request, one client at a time.
-    run(switchyard()
+    run(switchyard()?
         .args([
             "bench",
             "examples/support-triage/pipeline.toml",

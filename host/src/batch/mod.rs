@@ -41,6 +41,10 @@ pub enum BatchError {
     /// The baseline model is not in the manifest.
     #[error("baseline model `{0}` is not declared in the manifest; use one of its [models.<name>] names")]
     UnknownBaselineModel(String),
+    /// A baseline was asked for, but the manifest says nothing of the
+    /// monolith to compare with.
+    #[error("--baseline-model needs the monolith's prompt: the manifest has no [baseline] table; add one with `system` (the one prompt a monolithic deployment would send with every input, see docs/manifest.md), or drop --baseline-model")]
+    NoBaseline,
     /// Reading the input failed.
     #[error("cannot read input at line {line}: {source}")]
     Read {
@@ -74,12 +78,16 @@ where
     W: AsyncWrite + Unpin,
 {
     let started = Instant::now();
-    if let Some(m) = &opts.baseline_model {
-        if pipeline.hub().spec(m).is_none() {
-            return Err(BatchError::UnknownBaselineModel(m.clone()));
+    let baseline = match &opts.baseline_model {
+        None => None,
+        Some(m) if pipeline.hub().spec(m).is_none() => {
+            return Err(BatchError::UnknownBaselineModel(m.clone()))
         }
-    }
-    let baseline = opts.baseline_model.as_deref();
+        Some(m) => match &pipeline.manifest.baseline {
+            Some(spec) => Some((m.as_str(), spec)),
+            None => return Err(BatchError::NoBaseline),
+        },
+    };
     let lines = stream::unfold((input, 0u64), |(mut reader, mut n)| async move {
         let mut buf = Vec::new();
         loop {
@@ -107,9 +115,10 @@ where
                 Ok(input) => {
                     let monolith = async {
                         match baseline {
-                            Some(m) => {
-                                Some(baseline::monolith_cost(pipeline.hub(), m, &input.input).await)
-                            }
+                            Some((m, spec)) => Some(
+                                baseline::monolith_cost(pipeline.hub(), spec, m, &input.input)
+                                    .await,
+                            ),
                             None => None,
                         }
                     };
@@ -124,7 +133,7 @@ where
     let mut results = std::pin::pin!(results);
 
     let mut summary = Summary::new(&pipeline.manifest.name);
-    if let Some(m) = baseline {
+    if let Some((m, _)) = baseline {
         summary.baseline = Some(Baseline {
             model: m.to_string(),
             totals: Default::default(),

@@ -23,7 +23,7 @@ pub struct BenchArgs {
     #[arg(long, value_name = "COMPONENT", conflicts_with = "serve")]
     pub load: Option<PathBuf>,
     /// JSONL inputs to cycle through (`{"input": ..}` per line); defaults to
-    /// a short support ticket.
+    /// the manifest's `[pipeline] sample-input`.
     #[arg(short, long, value_name = "FILE")]
     pub input: Option<PathBuf>,
     /// Measured iterations per series.
@@ -61,9 +61,12 @@ pub(super) async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<ExitCode>
     let mut manifest = crate::config::load(manifest_path)?;
     bench::zero_latency(&mut manifest)?;
     let inputs = match &args.input {
-        None => vec![
-            serde_json::json!({"subject": "Password reset", "body": "How do I reset my password? The link in the e-mail expired."}),
-        ],
+        None => match &manifest.sample_input {
+            Some(sample) => vec![sample.clone()],
+            None => anyhow::bail!(
+                "nothing to run the pipeline on: give inputs with --input FILE (JSONL, {{\"input\": ..}} per line), or declare a typical one in the manifest as [pipeline] sample-input = {{ ... }}"
+            ),
+        },
         Some(path) => {
             let text = std::fs::read_to_string(path)
                 .with_context(|| format!("cannot read {}", path.display()))?;

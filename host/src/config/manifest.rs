@@ -37,6 +37,23 @@ pub struct Manifest {
     pub outputs: Vec<String>,
     /// `[chat]`.
     pub chat: ChatSpec,
+    /// `[baseline]`, if declared.
+    pub baseline: Option<BaselineSpec>,
+    /// `[pipeline] sample-input`, if declared.
+    pub sample_input: Option<serde_json::Value>,
+}
+
+/// The one-prompt monolith a pipeline is compared with (`[baseline]`).
+#[derive(Debug, Clone, PartialEq)]
+pub struct BaselineSpec {
+    /// The model a monolith would use, if the manifest names one.
+    pub model: Option<String>,
+    /// The system prompt sent with every input.
+    pub system: String,
+    /// The JSON Schema the answer is asked in, if any.
+    pub output_schema: Option<serde_json::Value>,
+    /// Output cap.
+    pub max_tokens: u32,
 }
 
 /// How `/v1/chat/completions` maps a conversation to a run and back.

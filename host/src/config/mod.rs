@@ -13,8 +13,8 @@ use std::sync::Arc;
 
 pub use limits::{Limits, DEFAULT_STACK_KB, MAX_STACK_KB, MIN_STACK_KB};
 pub use manifest::{
-    CallPolicy, ChatSpec, Manifest, ModelSpec, NodeSpec, OnReject, PolicyOverride, ProviderSpec,
-    SimSpec,
+    BaselineSpec, CallPolicy, ChatSpec, Manifest, ModelSpec, NodeSpec, OnReject, PolicyOverride,
+    ProviderSpec, SimSpec,
 };
 pub use resolve::{
     ANTHROPIC_BASE_URL, DEFAULT_BACKOFF, DEFAULT_DEADLINE, DEFAULT_MAX_BACKOFF,

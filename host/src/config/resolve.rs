@@ -11,12 +11,12 @@ use toml::Spanned;
 
 use super::limits::{Limits, DEFAULT_STACK_KB, MAX_STACK_KB, MIN_STACK_KB};
 use super::manifest::{
-    CallPolicy, ChatSpec, Manifest, ModelSpec, NodeSpec, OnReject, PolicyOverride, ProviderSpec,
-    SimSpec,
+    BaselineSpec, CallPolicy, ChatSpec, Manifest, ModelSpec, NodeSpec, OnReject, PolicyOverride,
+    ProviderSpec, SimSpec,
 };
 use super::schema::{
-    BudgetSection, ChatSection, LimitsSection, ManifestFile, ModelSection, NodeSection, Role,
-    SchemaSource,
+    BaselineSection, BudgetSection, ChatSection, LimitsSection, ManifestFile, ModelSection,
+    NodeSection, Role, SchemaSource,
 };
 use super::source::{did_you_mean, Diagnostic, SourceFile};
 use crate::models::Price;
@@ -61,9 +61,23 @@ pub fn resolve(source: Arc<SourceFile>, file: ManifestFile) -> Result<Manifest, 
         );
     }
     let chat = r.chat(&file.chat);
+    let baseline = file.baseline.as_ref().and_then(|b| r.baseline(b, &models));
+    let sample_input = file.pipeline.sample_input.as_ref().and_then(|v| {
+        serde_json::to_value(v.get_ref())
+            .map_err(|e| {
+                r.error(
+                    v,
+                    format!("`pipeline.sample-input` cannot be expressed as JSON: {e}"),
+                    "write it as a TOML table, string or array",
+                )
+            })
+            .ok()
+    });
     if r.errors.is_empty() {
         Ok(Manifest {
             chat,
+            baseline,
+            sample_input,
             name: file.pipeline.name.into_inner(),
             description: file.pipeline.description,
             deadline,
@@ -88,6 +102,78 @@ impl Resolver<'_> {
     fn error<T>(&mut self, at: &Spanned<T>, message: impl Into<String>, hint: impl Into<String>) {
         self.errors
             .push(Diagnostic::at(self.src, Some(at.span()), message).with_hint(hint));
+    }
+
+    /// `[baseline]`: the one-prompt monolith the pipeline is compared with.
+    fn baseline(
+        &mut self,
+        table: &Spanned<BaselineSection>,
+        models: &BTreeMap<String, ModelSpec>,
+    ) -> Option<BaselineSpec> {
+        let b = table.get_ref();
+        if let Some(m) = &b.model {
+            if !models.contains_key(m.get_ref()) {
+                let hint = match did_you_mean(m.get_ref(), models.keys().map(String::as_str)) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "name one of the manifest's [models.<name>]".into(),
+                };
+                self.error(
+                    m,
+                    format!("`baseline.model` `{}` is not a declared model", m.get_ref()),
+                    hint,
+                );
+            }
+        }
+        let system = match (&b.system, &b.system_file) {
+            (Some(text), None) => text.get_ref().clone(),
+            (None, Some(path)) => {
+                let full = self.src.dir().join(path.get_ref());
+                match std::fs::read_to_string(&full) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        self.error(
+                            path,
+                            format!("cannot read `baseline.system-file` {}: {e}", full.display()),
+                            "the path is relative to the manifest",
+                        );
+                        return None;
+                    }
+                }
+            }
+            (Some(text), Some(_)) => {
+                self.error(
+                    text,
+                    "`[baseline]` has both `system` and `system-file`",
+                    "keep one: the prompt inline, or the file holding it",
+                );
+                return None;
+            }
+            (None, None) => {
+                self.error(
+                    table,
+                    "`[baseline]` has no prompt",
+                    "add system = \"...\" (the one prompt a monolith would send with every input), or system-file = \"monolith.txt\"",
+                );
+                return None;
+            }
+        };
+        let output_schema = self.schema("`[baseline]`", "output-schema", b.output_schema.as_ref());
+        let max_tokens = b.max_tokens.as_ref().map_or(600, |m| *m.get_ref());
+        if max_tokens == 0 {
+            if let Some(m) = &b.max_tokens {
+                self.error(
+                    m,
+                    "`baseline.max-tokens` is 0",
+                    "give the monolith room to answer, e.g. 600",
+                );
+            }
+        }
+        Some(BaselineSpec {
+            model: b.model.as_ref().map(|m| m.get_ref().clone()),
+            system,
+            output_schema,
+            max_tokens,
+        })
     }
 
     fn chat(&mut self, section: &ChatSection) -> ChatSpec {
@@ -545,8 +631,9 @@ impl Resolver<'_> {
                 max_entries: c.max_entries.unwrap_or(1000),
             });
             let budget = self.budget(&format!("node `{name_s}`"), n.budget.as_ref());
-            let input_schema = self.schema(&name_s, "input-schema", n.input_schema.as_ref());
-            let output_schema = self.schema(&name_s, "output-schema", n.output_schema.as_ref());
+            let owner = format!("node `{name_s}`");
+            let input_schema = self.schema(&owner, "input-schema", n.input_schema.as_ref());
+            let output_schema = self.schema(&owner, "output-schema", n.output_schema.as_ref());
             let component = normalize(&self.src.dir().join(n.component.get_ref()));
             out.insert(
                 name_s.clone(),
@@ -645,7 +732,7 @@ impl Resolver<'_> {
 
     fn schema(
         &mut self,
-        node: &str,
+        owner: &str,
         field: &str,
         source: Option<&Spanned<SchemaSource>>,
     ) -> Option<serde_json::Value> {
@@ -656,7 +743,7 @@ impl Resolver<'_> {
                 Err(e) => {
                     self.error(
                         source,
-                        format!("node `{node}`: `{field}` cannot be expressed as JSON: {e}"),
+                        format!("{owner}: `{field}` cannot be expressed as JSON: {e}"),
                         "write the schema as a JSON file and give its path",
                     );
                     return None;
@@ -670,7 +757,7 @@ impl Resolver<'_> {
                         self.error(
                             source,
                             format!(
-                                "node `{node}`: cannot read `{field}` file {}: {e}",
+                                "{owner}: cannot read `{field}` file {}: {e}",
                                 full.display()
                             ),
                             "the path is relative to the manifest",
@@ -684,7 +771,7 @@ impl Resolver<'_> {
                         self.error(
                             source,
                             format!(
-                                "node `{node}`: `{field}` file {} is not JSON: {e}",
+                                "{owner}: `{field}` file {} is not JSON: {e}",
                                 full.display()
                             ),
                             "a schema file holds one JSON Schema object",
@@ -697,7 +784,7 @@ impl Resolver<'_> {
         if let Err(e) = crate::schema::Schema::compile(&value) {
             self.error(
                 source,
-                format!("node `{node}`: `{field}` is not a valid JSON Schema: {e}"),
+                format!("{owner}: `{field}` is not a valid JSON Schema: {e}"),
                 "see https://json-schema.org/understanding-json-schema/",
             );
             return None;

@@ -31,6 +31,32 @@ pub struct ManifestFile {
     /// `[chat]`: how `/v1/chat/completions` maps messages to a run.
     #[serde(default)]
     pub chat: ChatSection,
+    /// `[baseline]`: the one-prompt monolith `run --baseline-model`
+    /// compares the pipeline with.
+    #[serde(default)]
+    pub baseline: Option<Spanned<BaselineSection>>,
+}
+
+/// `[baseline]`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct BaselineSection {
+    /// The model a monolith would use (documentation; `--baseline-model`
+    /// picks the one measured).
+    #[serde(default)]
+    pub model: Option<Spanned<String>>,
+    /// The one system prompt sent with every input.
+    #[serde(default)]
+    pub system: Option<Spanned<String>>,
+    /// Or a file holding it, relative to the manifest.
+    #[serde(default)]
+    pub system_file: Option<Spanned<String>>,
+    /// The JSON Schema the monolith is asked to answer in.
+    #[serde(default)]
+    pub output_schema: Option<Spanned<SchemaSource>>,
+    /// Its output cap (default 600).
+    #[serde(default)]
+    pub max_tokens: Option<Spanned<u32>>,
 }
 
 /// `[chat]`.
@@ -64,6 +90,9 @@ pub struct PipelineSection {
     /// Token and cost budget of one whole run.
     #[serde(default)]
     pub budget: Option<Spanned<BudgetSection>>,
+    /// A typical input, used by `bench` when no `--input` is given.
+    #[serde(default)]
+    pub sample_input: Option<Spanned<toml::Value>>,
 }
 
 /// `budget = { tokens = 10000, usd = 0.05 }`.
