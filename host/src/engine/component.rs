@@ -13,8 +13,11 @@ use wasmtime::component::Component;
 
 use super::bindings::{interface_name, judge, router, wit, worker};
 use super::cache::{CacheOutcome, CompileCache};
-use super::error::LoadError;
+use super::call::RunScope;
+use super::error::{LoadError, NodeError};
+use super::host::{NodeContext, NodeState};
 use super::returned::check_description_field;
+use super::store::{classify_trap, new_store};
 use super::NodeEngine;
 use crate::config::Role;
 
@@ -345,7 +348,7 @@ impl NodeEngine {
             .await
         {
             Ok(d) => d,
-            Err(e @ super::NodeError::OutputLimit { .. }) => {
+            Err(e @ NodeError::OutputLimit { .. }) => {
                 return Err(bound("a `describe` answer", e.to_string()))
             }
             Err(e) => return Err(fail(e.to_string())),
@@ -388,5 +391,40 @@ impl NodeEngine {
             version: d.version,
             summary: d.summary,
         })
+    }
+}
+
+impl NodeEngine {
+    /// Calls `describe` on a fresh instance with default limits.
+    pub(crate) async fn call_describe(
+        &self,
+        node: &str,
+        engine: &wasmtime::Engine,
+        stack_bytes: usize,
+        pool_weight: u32,
+        pre: &RolePre,
+    ) -> Result<wit::Description, NodeError> {
+        let Ok(_permit) = self.instance_permits().acquire_many(pool_weight).await else {
+            return Err(NodeError::Instantiate {
+                node: node.into(),
+                message: "engine is shutting down".into(),
+            });
+        };
+        let mut ctx = NodeContext::bare(node);
+        ctx.limits.stack_bytes = stack_bytes as u64;
+        let ctx = Arc::new(ctx);
+        let hub = self.empty_hub();
+        let mut store = new_store(engine, NodeState::new(ctx, RunScope::detached(hub)));
+        let wall = crate::config::Limits::default().wall;
+        let clock = store.data().clock.clone();
+        let r = tokio::time::timeout(wall, clock.meter(pre.describe(&mut store))).await;
+        match r {
+            Err(_) => Err(NodeError::WallTimeout {
+                node: node.into(),
+                limit_ms: wall.as_millis() as u64,
+            }),
+            Ok(Ok(d)) => Ok(d),
+            Ok(Err(trap)) => Err(classify_trap(node, store.data(), &trap)),
+        }
     }
 }

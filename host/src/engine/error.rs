@@ -316,11 +316,16 @@ impl NodeError {
     }
 }
 
+/// The `field` of an `output-limit` error raised by the copy limit: the
+/// guest tried to hand over more than the copy limit (`output-kb` + 64 KiB)
+/// in one crossing.
+pub const COPY_FIELD: &str = "one crossing to the host";
+
 /// `n` of `field` in words: a count of reasons, else bytes.
 fn amount(field: &str, n: u64, is_limit: bool) -> String {
     match field {
         "reason count" => format!("{n} reasons"),
-        f if f == super::returned::COPY_FIELD && !is_limit => format!("more than {n} bytes in {f}"),
+        f if f == COPY_FIELD && !is_limit => format!("more than {n} bytes in {f}"),
         _ if is_limit => format!("{n} bytes"),
         f => format!("{n} bytes of {f}"),
     }

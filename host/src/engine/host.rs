@@ -15,7 +15,7 @@ use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::bindings::{config, log, models, wit};
-use super::invoke::RunScope;
+use super::call::{RunScope, Usage};
 use super::stdio::{GuestStream, LogLimitReached, LogMeter, Which};
 use crate::config::{Limits, PolicyOverride};
 use crate::models::{
@@ -120,22 +120,6 @@ impl<F: Future> Future for Metered<F> {
         self.clock.used_ns.fetch_add(spent, Ordering::Relaxed);
         out
     }
-}
-
-/// What one invocation used, reported in the run trace.
-#[derive(Debug, Clone, Copy, Default, serde::Serialize, PartialEq, Eq)]
-pub struct Usage {
-    /// Milliseconds of CPU charged (see [`CpuClock`]); the `cpu-ms` limit
-    /// applies to it. The field keeps its name in the record format.
-    pub cpu_ticks: u64,
-    /// Model calls attempted (a batch counts each request).
-    pub model_calls: u64,
-    /// Log bytes written (`log` import plus stdout/stderr).
-    pub log_bytes: u64,
-    /// Calls into the host (every `models`, `log` and `config` call).
-    pub host_calls: u64,
-    /// Peak linear memory, in bytes.
-    pub peak_memory: u64,
 }
 
 /// A memory limiter that remembers whether it refused a grow, so a

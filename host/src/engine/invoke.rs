@@ -4,157 +4,23 @@
 //! Traps and exceeded limits come back as typed [`NodeError`]s; the store is
 //! dropped afterwards, so a trapped instance is never reused.
 
+use std::panic::AssertUnwindSafe;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use futures::FutureExt;
-use serde::Serialize;
-use std::panic::AssertUnwindSafe;
-use wasmtime::{Store, Trap, UpdateDeadline};
+use wasmtime::Store;
 
 use super::bindings::wit;
+use super::call::Usage;
+use super::call::{Invocation, NodeCall, NodeOutput, RouteChoice, RunScope, Verdict};
 use super::component::{NodeComponent, RolePre};
 use super::error::NodeError;
-use super::host::{NodeContext, NodeState, Usage};
-use super::returned::{check_answer, copy_limit, escape_control, is_copy_limit, COPY_FIELD};
+use super::host::{NodeContext, NodeState};
+use super::returned::{check_answer, escape_control};
+use super::store::{classify_trap, new_store};
 use super::NodeEngine;
-use crate::models::{Ledger, ModelError, ModelHub, RunBudget};
-
-/// A task as handed to a node (host form of WIT `task`).
-#[derive(Debug, Clone, Default, Serialize, PartialEq)]
-pub struct TaskInput {
-    /// Run id.
-    pub id: String,
-    /// Input JSON text.
-    pub input: String,
-    /// Context JSON object text.
-    pub meta: String,
-    /// Attempt number, from 0.
-    pub attempt: u32,
-    /// Reasons from a judge's earlier rejection.
-    pub feedback: Vec<String>,
-}
-
-impl TaskInput {
-    fn to_wit(&self) -> wit::Task {
-        wit::Task {
-            id: self.id.clone(),
-            input: self.input.clone(),
-            meta: self.meta.clone(),
-            attempt: self.attempt,
-            feedback: self.feedback.clone(),
-        }
-    }
-}
-
-/// What to ask the node.
-#[derive(Debug, Clone)]
-pub enum NodeCall {
-    /// Router: pick one of `candidates`.
-    Route {
-        /// The task.
-        task: TaskInput,
-        /// Branch labels.
-        candidates: Vec<String>,
-    },
-    /// Worker: run the task.
-    Run {
-        /// The task.
-        task: TaskInput,
-    },
-    /// Judge: judge `candidate` for the task.
-    Judge {
-        /// The task the candidate was produced for.
-        task: TaskInput,
-        /// The candidate output, JSON text.
-        candidate: String,
-    },
-}
-
-/// A router's choice.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-pub struct RouteChoice {
-    /// Branch label.
-    pub target: String,
-    /// 0..=1.
-    pub confidence: f32,
-    /// Why.
-    pub reason: String,
-}
-
-/// A judge's verdict.
-#[derive(Debug, Clone, Serialize, PartialEq)]
-#[serde(tag = "verdict", rename_all = "kebab-case")]
-pub enum Verdict {
-    /// Continue unchanged.
-    Accept,
-    /// Stop; here is why.
-    Reject {
-        /// Reasons.
-        reasons: Vec<String>,
-    },
-    /// Continue with this corrected output (JSON text).
-    Repair {
-        /// The repaired output.
-        output: String,
-    },
-}
-
-impl Verdict {
-    /// Its stable name: `accept`, `reject` or `repair`.
-    pub fn label(&self) -> &'static str {
-        match self {
-            Verdict::Accept => "accept",
-            Verdict::Reject { .. } => "reject",
-            Verdict::Repair { .. } => "repair",
-        }
-    }
-}
-
-/// What the node answered.
-#[derive(Debug, Clone, PartialEq, Serialize)]
-#[serde(rename_all = "kebab-case")]
-pub enum NodeOutput {
-    /// A router's choice.
-    Route(RouteChoice),
-    /// A worker's output, JSON text.
-    Output(String),
-    /// A judge's verdict.
-    Verdict(Verdict),
-}
-
-/// The outcome of one invocation.
-#[derive(Debug, Clone)]
-pub struct Invocation {
-    /// The answer or the typed failure.
-    pub result: Result<NodeOutput, NodeError>,
-    /// Resources used.
-    pub usage: Usage,
-    /// Wall time, instantiation included.
-    pub elapsed: Duration,
-}
-
-/// The per-run services an invocation uses.
-#[derive(Debug, Clone)]
-pub struct RunScope {
-    /// Model hub.
-    pub hub: Arc<ModelHub>,
-    /// The run's ledger.
-    pub ledger: Arc<Ledger>,
-    /// The run's budgets.
-    pub budget: Arc<RunBudget>,
-}
-
-impl RunScope {
-    /// A scope outside any run: a fresh ledger, no budget.
-    pub fn detached(hub: Arc<ModelHub>) -> Self {
-        Self {
-            hub,
-            ledger: Arc::new(Ledger::new()),
-            budget: Arc::new(RunBudget::default()),
-        }
-    }
-}
+use crate::models::ModelError;
 
 fn guest_error(node: &str, e: wit::NodeError) -> NodeError {
     let node = node.to_string();
@@ -309,39 +175,6 @@ impl NodeEngine {
             elapsed: started.elapsed(),
         }
     }
-
-    /// Calls `describe` on a fresh instance with default limits.
-    pub(crate) async fn call_describe(
-        &self,
-        node: &str,
-        engine: &wasmtime::Engine,
-        stack_bytes: usize,
-        pool_weight: u32,
-        pre: &RolePre,
-    ) -> Result<wit::Description, NodeError> {
-        let Ok(_permit) = self.instance_permits().acquire_many(pool_weight).await else {
-            return Err(NodeError::Instantiate {
-                node: node.into(),
-                message: "engine is shutting down".into(),
-            });
-        };
-        let mut ctx = NodeContext::bare(node);
-        ctx.limits.stack_bytes = stack_bytes as u64;
-        let ctx = Arc::new(ctx);
-        let hub = self.empty_hub();
-        let mut store = new_store(engine, NodeState::new(ctx, RunScope::detached(hub)));
-        let wall = crate::config::Limits::default().wall;
-        let clock = store.data().clock.clone();
-        let r = tokio::time::timeout(wall, clock.meter(pre.describe(&mut store))).await;
-        match r {
-            Err(_) => Err(NodeError::WallTimeout {
-                node: node.into(),
-                limit_ms: wall.as_millis() as u64,
-            }),
-            Ok(Ok(d)) => Ok(d),
-            Ok(Err(trap)) => Err(classify_trap(node, store.data(), &trap)),
-        }
-    }
 }
 
 fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
@@ -350,29 +183,6 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("unknown panic")
-}
-
-fn new_store(engine: &wasmtime::Engine, state: NodeState) -> Store<NodeState> {
-    let copy = copy_limit(state.limits().output_bytes);
-    let mut store = Store::new(engine, state);
-    store.limiter(|s| &mut s.memory);
-    // Every value the guest hands the host in one crossing is bounded by
-    // the node's output limit before Wasmtime copies it.
-    store.set_hostcall_fuel(copy);
-    store.set_epoch_deadline(1);
-    store.epoch_deadline_callback(|mut cx| {
-        let s = cx.data_mut();
-        if s.charge_cpu() {
-            return Ok(UpdateDeadline::Interrupt);
-        }
-        // Yield through tokio's own yield so other tasks get the worker
-        // (a plain Yield starves them, wasmtime #10667).
-        Ok(UpdateDeadline::YieldCustom(
-            1,
-            Box::pin(tokio::task::yield_now()),
-        ))
-    });
-    store
 }
 
 async fn call_export(
@@ -437,57 +247,4 @@ fn check_json(node: &str, out: NodeOutput) -> Result<NodeOutput, NodeError> {
         }
     }
     Ok(out)
-}
-
-fn classify_trap(node: &str, state: &NodeState, e: &wasmtime::Error) -> NodeError {
-    let node = node.to_string();
-    if state.cpu_exhausted {
-        return NodeError::CpuLimit {
-            node,
-            limit_ms: state.limits().cpu_ticks,
-        };
-    }
-    if state.host_calls_exhausted {
-        return NodeError::HostCallLimit {
-            node,
-            limit: state.limits().host_calls,
-        };
-    }
-    if state.log.exhausted() {
-        return NodeError::LogLimit {
-            node,
-            limit_kb: state.limits().log_bytes >> 10,
-        };
-    }
-    if is_copy_limit(e) {
-        return NodeError::OutputLimit {
-            node,
-            size: copy_limit(state.limits().output_bytes) as u64,
-            limit: state.limits().output_bytes,
-            field: COPY_FIELD.into(),
-        };
-    }
-    if state.memory.refused {
-        return NodeError::MemoryLimit {
-            node,
-            limit_mb: state.limits().memory_bytes >> 20,
-        };
-    }
-    let message = match e.downcast_ref::<Trap>() {
-        Some(Trap::UnreachableCodeReached) => {
-            "unreachable code reached (a panic or abort in the guest)".to_string()
-        }
-        Some(Trap::StackOverflow) => {
-            return NodeError::StackLimit {
-                node,
-                limit_kb: state.limits().stack_bytes >> 10,
-            }
-        }
-        Some(Trap::MemoryOutOfBounds) => {
-            "out-of-bounds memory access (in Rust and C guests often the shadow stack in linear memory overflowing)".to_string()
-        }
-        Some(t) => t.to_string(),
-        None => format!("{e:#}"),
-    };
-    NodeError::Trap { node, message }
 }

@@ -7,6 +7,7 @@
 
 pub mod bindings;
 mod cache;
+mod call;
 mod component;
 mod error;
 mod host;
@@ -14,6 +15,7 @@ mod invoke;
 mod pool;
 pub mod returned;
 mod stdio;
+mod store;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -25,10 +27,12 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use cache::{CacheOutcome, CompileCache};
+pub use call::{
+    Invocation, NodeCall, NodeOutput, RouteChoice, RunScope, TaskInput, Usage, Verdict,
+};
 pub use component::{exported_roles, Description, LoadInfo, NodeComponent, RolePre};
 pub use error::{LoadError, NodeError};
-pub use host::{NodeContext, NodeState, Usage};
-pub use invoke::{Invocation, NodeCall, NodeOutput, RouteChoice, RunScope, TaskInput, Verdict};
+pub use host::{NodeContext, NodeState};
 
 use crate::models::ModelHub;
 

@@ -11,8 +11,8 @@
 
 use std::borrow::Cow;
 
+use super::call::{NodeOutput, Verdict};
 use super::error::NodeError;
-use super::invoke::{NodeOutput, Verdict};
 
 /// Bytes one guest error message or reject reason may hold.
 pub const MAX_MESSAGE_BYTES: usize = 16 << 10;
@@ -29,9 +29,7 @@ pub const MAX_SUMMARY_BYTES: usize = 1 << 10;
 /// Bytes of a schema a component declares (JSON text).
 pub const MAX_SCHEMA_BYTES: usize = 64 << 10;
 
-/// The `field` of an `output-limit` error raised by the copy limit: the
-/// guest tried to hand over more than [`copy_limit`] bytes in one crossing.
-pub const COPY_FIELD: &str = "one crossing to the host";
+pub use super::error::COPY_FIELD;
 
 /// Room beyond `output-kb` for a crossing's own framing (a `result`, a
 /// record of a few strings, a list of reasons): the copy limit must never
