@@ -19,4 +19,6 @@ pub mod pipeline;
 pub mod scaffold;
 pub mod schema;
 pub mod serve;
+pub mod spec;
 pub mod testnode;
+pub mod text;

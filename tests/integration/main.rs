@@ -8,6 +8,7 @@ mod faults;
 mod flow;
 mod hardening;
 mod hostile;
+mod layering;
 mod loading;
 mod manifest_errors;
 mod openai;

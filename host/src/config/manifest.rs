@@ -8,10 +8,8 @@ use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
-use super::limits::Limits;
-use super::schema::Role;
 use super::source::{SourceFile, Span};
-use crate::models::{BreakerSpec, BudgetSpec, CacheSpec, Price};
+use crate::spec::{BudgetSpec, CacheSpec, Limits, ModelSpec, PolicyOverride, Role};
 
 /// A checked `pipeline.toml`.
 #[derive(Debug, Clone)]
@@ -73,98 +71,6 @@ impl Default for ChatSpec {
             reply: Vec::new(),
         }
     }
-}
-
-/// One `[models.<name>]`.
-#[derive(Debug, Clone)]
-pub struct ModelSpec {
-    /// Manifest name.
-    pub name: String,
-    /// The provider's own model id.
-    pub upstream: String,
-    /// Which provider, with its settings.
-    pub provider: ProviderSpec,
-    /// USD per million tokens.
-    pub price: Price,
-    /// Per-call timeout, retries, backoff and fallback chain.
-    pub policy: CallPolicy,
-    /// The upstream's circuit breaker; none when disabled.
-    pub breaker: Option<BreakerSpec>,
-}
-
-/// How calls to a model are made.
-#[derive(Debug, Clone, PartialEq)]
-pub struct CallPolicy {
-    /// Per-attempt timeout.
-    pub timeout: Duration,
-    /// Retries after a transient failure.
-    pub retries: u32,
-    /// First backoff; doubles each retry (full jitter).
-    pub backoff: Duration,
-    /// Longest backoff, and the cap on a honoured `Retry-After`.
-    pub max_backoff: Duration,
-    /// Models to try next, in order.
-    pub fallback: Vec<String>,
-}
-
-/// A node's overrides of its models' call policies.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct PolicyOverride {
-    /// Per-attempt timeout.
-    pub timeout: Option<Duration>,
-    /// Retries.
-    pub retries: Option<u32>,
-    /// Fallback chain.
-    pub fallback: Option<Vec<String>>,
-}
-
-/// A provider and its settings.
-#[derive(Debug, Clone)]
-pub enum ProviderSpec {
-    /// The deterministic simulated model.
-    Sim(SimSpec),
-    /// The Anthropic Messages API.
-    Anthropic {
-        /// e.g. `https://api.anthropic.com/v1`.
-        base_url: String,
-        /// The environment variable holding the key.
-        api_key_env: Option<String>,
-    },
-    /// Any OpenAI-compatible chat-completions server.
-    OpenAi {
-        /// e.g. `https://api.openai.com/v1`.
-        base_url: String,
-        /// The environment variable holding the key (never the key itself).
-        api_key_env: Option<String>,
-    },
-}
-
-impl ProviderSpec {
-    /// The provider's name as written in manifests.
-    pub fn kind(&self) -> &'static str {
-        match self {
-            ProviderSpec::Sim(_) => "sim",
-            ProviderSpec::OpenAi { .. } => "openai",
-            ProviderSpec::Anthropic { .. } => "anthropic",
-        }
-    }
-}
-
-/// Settings of a `sim` model.
-#[derive(Debug, Clone, Default, PartialEq)]
-pub struct SimSpec {
-    /// Seed for every pseudo-random choice.
-    pub seed: u64,
-    /// Time to first token.
-    pub ttft: Duration,
-    /// Time per generated token.
-    pub per_token: Duration,
-    /// Fraction of calls that fail.
-    pub error_rate: f64,
-    /// Fraction of answers that quote the user's message back.
-    pub echo_rate: f64,
-    /// Fixed answer, if set.
-    pub reply: Option<String>,
 }
 
 /// One `[nodes.<name>]`.

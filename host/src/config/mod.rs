@@ -11,16 +11,15 @@ mod source;
 use std::path::Path;
 use std::sync::Arc;
 
-pub use limits::{Limits, DEFAULT_STACK_KB, MAX_STACK_KB, MIN_STACK_KB};
-pub use manifest::{
-    BaselineSpec, CallPolicy, ChatSpec, Manifest, ModelSpec, NodeSpec, OnReject, PolicyOverride,
-    ProviderSpec, SimSpec,
+pub use manifest::{BaselineSpec, ChatSpec, Manifest, NodeSpec, OnReject};
+pub use resolve::ANTHROPIC_BASE_URL;
+// The resolved vocabulary lives in the leaf `spec` module; re-exported here
+// for readers of a manifest.
+pub use crate::spec::{
+    CallPolicy, Limits, ModelSpec, PolicyOverride, ProviderSpec, Role, SimSpec, DEFAULT_BACKOFF,
+    DEFAULT_DEADLINE, DEFAULT_MAX_BACKOFF, DEFAULT_MODEL_TIMEOUT, DEFAULT_RETRIES,
+    DEFAULT_STACK_KB, MAX_STACK_KB, MIN_STACK_KB,
 };
-pub use resolve::{
-    ANTHROPIC_BASE_URL, DEFAULT_BACKOFF, DEFAULT_DEADLINE, DEFAULT_MAX_BACKOFF,
-    DEFAULT_MODEL_TIMEOUT, DEFAULT_RETRIES,
-};
-pub use schema::Role;
 pub use source::{did_you_mean, Diagnostic, Location, SourceFile, Span};
 
 /// The manifest format version this host reads (`version = 1`, or no

@@ -9,29 +9,18 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::limits::{Limits, DEFAULT_STACK_KB, MAX_STACK_KB, MIN_STACK_KB};
-use super::manifest::{
-    BaselineSpec, CallPolicy, ChatSpec, Manifest, ModelSpec, NodeSpec, OnReject, PolicyOverride,
-    ProviderSpec, SimSpec,
-};
+use super::manifest::{BaselineSpec, ChatSpec, Manifest, NodeSpec, OnReject};
 use super::schema::{
     BaselineSection, BudgetSection, ChatSection, LimitsSection, ManifestFile, ModelSection,
     NodeSection, Role, SchemaSource,
 };
 use super::source::{did_you_mean, Diagnostic, SourceFile};
-use crate::models::Price;
-use crate::models::{BreakerSpec, BudgetSpec, CacheSpec, Cost};
+use crate::spec::{
+    BreakerSpec, BudgetSpec, CacheSpec, CallPolicy, Cost, Limits, ModelSpec, PolicyOverride, Price,
+    ProviderSpec, SimSpec, DEFAULT_BACKOFF, DEFAULT_DEADLINE, DEFAULT_MAX_BACKOFF,
+    DEFAULT_MODEL_TIMEOUT, DEFAULT_RETRIES, DEFAULT_STACK_KB, MAX_STACK_KB, MIN_STACK_KB,
+};
 
-/// Default per-run deadline when `[pipeline] deadline-ms` is not set.
-pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
-/// Default per-call model timeout when `timeout-ms` is not set.
-pub const DEFAULT_MODEL_TIMEOUT: Duration = Duration::from_secs(60);
-/// Default retries after a transient model failure.
-pub const DEFAULT_RETRIES: u32 = 2;
-/// Default first backoff.
-pub const DEFAULT_BACKOFF: Duration = Duration::from_millis(200);
-/// Default longest backoff.
-pub const DEFAULT_MAX_BACKOFF: Duration = Duration::from_secs(10);
 /// Default Anthropic API base URL.
 pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com/v1";
 

@@ -8,6 +8,8 @@ use std::collections::BTreeMap;
 use serde::Deserialize;
 use toml::Spanned;
 
+pub use crate::spec::Role;
+
 /// The whole `pipeline.toml`.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
@@ -251,35 +253,6 @@ pub struct SimSection {
     /// A fixed answer instead of generated text.
     #[serde(default)]
     pub reply: Option<String>,
-}
-
-/// The role a node plays.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Deserialize, serde::Serialize)]
-#[serde(rename_all = "lowercase")]
-pub enum Role {
-    /// Picks one branch.
-    Router,
-    /// Does a job, returns JSON.
-    Worker,
-    /// Checks another node's output.
-    Judge,
-}
-
-impl Role {
-    /// The role's name as written in manifests.
-    pub fn as_str(self) -> &'static str {
-        match self {
-            Role::Router => "router",
-            Role::Worker => "worker",
-            Role::Judge => "judge",
-        }
-    }
-}
-
-impl std::fmt::Display for Role {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.write_str(self.as_str())
-    }
 }
 
 /// `[nodes.<name>]`.

@@ -19,7 +19,7 @@ use super::host::{NodeContext, NodeState};
 use super::returned::check_description_field;
 use super::store::{classify_trap, new_store};
 use super::NodeEngine;
-use crate::config::Role;
+use crate::spec::Role;
 
 /// A component pre-instantiated for its role; cheap to clone.
 #[derive(Clone)]
@@ -415,7 +415,7 @@ impl NodeEngine {
         let ctx = Arc::new(ctx);
         let hub = self.empty_hub();
         let mut store = new_store(engine, NodeState::new(ctx, RunScope::detached(hub)));
-        let wall = crate::config::Limits::default().wall;
+        let wall = crate::spec::Limits::default().wall;
         let clock = store.data().clock.clone();
         let r = tokio::time::timeout(wall, clock.meter(pre.describe(&mut store))).await;
         match r {

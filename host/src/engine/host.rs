@@ -17,11 +17,11 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::bindings::{config, log, models, wit};
 use super::call::{RunScope, Usage};
 use super::stdio::{GuestStream, LogLimitReached, LogMeter, Which};
-use crate::config::{Limits, PolicyOverride};
 use crate::models::{
     Caller, ChatMessage, ChatRequest, ChatRole, Ledger, ModelError, ModelHub, ResponseCache,
     ResponseFormat, RunBudget,
 };
+use crate::spec::{Limits, PolicyOverride};
 
 /// What a node is, for the duration of a pipeline generation.
 #[derive(Debug)]

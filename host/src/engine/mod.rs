@@ -39,7 +39,7 @@ use crate::models::ModelHub;
 /// The default wasm call-stack limit of a node (`limits.stack-kb`). Rust and
 /// C guests keep most of their stack in linear memory, which each node's
 /// memory limit bounds.
-pub const DEFAULT_WASM_STACK: usize = (crate::config::DEFAULT_STACK_KB as usize) << 10;
+pub const DEFAULT_WASM_STACK: usize = (crate::spec::DEFAULT_STACK_KB as usize) << 10;
 
 /// How the engine is built.
 #[derive(Debug, Clone)]

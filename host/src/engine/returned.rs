@@ -9,10 +9,9 @@
 //! never make the host copy more than that in one crossing, whatever the
 //! value is. What is left is then checked here, field by field.
 
-use std::borrow::Cow;
-
 use super::call::{NodeOutput, Verdict};
 use super::error::NodeError;
+pub use crate::text::escape_control;
 
 /// Bytes one guest error message or reject reason may hold.
 pub const MAX_MESSAGE_BYTES: usize = 16 << 10;
@@ -89,23 +88,6 @@ pub fn check_answer(
             None => Ok(()),
         },
     }
-}
-
-/// `text` with every control character escaped (`\n`, `\r`, `\t`,
-/// `\u{1b}`, …), so guest text stays on one line wherever it is printed.
-pub fn escape_control(text: &str) -> Cow<'_, str> {
-    if !text.chars().any(char::is_control) {
-        return Cow::Borrowed(text);
-    }
-    let mut out = String::with_capacity(text.len() + 16);
-    for c in text.chars() {
-        if c.is_control() {
-            out.extend(c.escape_default());
-        } else {
-            out.push(c);
-        }
-    }
-    Cow::Owned(out)
 }
 
 /// Why a `describe` field is refused.
@@ -196,15 +178,6 @@ mod tests {
         ] {
             assert!(!is_semver(bad), "{bad:?}");
         }
-    }
-
-    #[test]
-    fn returned_control_characters_are_escaped_onto_one_line() {
-        assert!(matches!(escape_control("plain text"), Cow::Borrowed(_)));
-        let forged = "ok\nERROR switchyard: host compromised\r\u{1b}[31m";
-        let e = escape_control(forged);
-        assert!(!e.chars().any(char::is_control), "{e}");
-        assert_eq!(e, "ok\\nERROR switchyard: host compromised\\r\\u{1b}[31m");
     }
 
     #[test]

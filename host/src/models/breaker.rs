@@ -4,25 +4,9 @@
 //! closes it, failure opens it again.
 
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
-/// The breaker's settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BreakerSpec {
-    /// Consecutive failures that open the circuit.
-    pub failures: u32,
-    /// How long it stays open before a probe.
-    pub cool_down: Duration,
-}
-
-impl Default for BreakerSpec {
-    fn default() -> Self {
-        Self {
-            failures: 5,
-            cool_down: Duration::from_secs(30),
-        }
-    }
-}
+use crate::spec::BreakerSpec;
 
 /// The state a caller sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -113,6 +97,7 @@ impl Breaker {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use std::time::Duration;
 
     #[test]
     fn breaker_opens_probes_and_closes() {

@@ -7,23 +7,7 @@
 use std::collections::BTreeMap;
 use std::sync::Mutex;
 
-use super::cost::Cost;
-
-/// A limit on tokens and/or money.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct BudgetSpec {
-    /// Prompt + generated tokens.
-    pub tokens: Option<u64>,
-    /// Money.
-    pub cost: Option<Cost>,
-}
-
-impl BudgetSpec {
-    /// True when it limits nothing.
-    pub fn is_unlimited(&self) -> bool {
-        self.tokens.is_none() && self.cost.is_none()
-    }
-}
+use crate::spec::{BudgetSpec, Cost};
 
 #[derive(Debug, Default, Clone, Copy)]
 struct Spent {

@@ -5,20 +5,12 @@
 
 use std::collections::{HashMap, VecDeque};
 use std::sync::Mutex;
-use std::time::{Duration, Instant};
+use std::time::Instant;
 
 use sha2::{Digest, Sha256};
 
 use super::types::{ChatRequest, ChatResponse, ResponseFormat};
-
-/// Cache settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct CacheSpec {
-    /// How long an answer stays valid.
-    pub ttl: Duration,
-    /// Most answers kept.
-    pub max_entries: usize,
-}
+use crate::spec::CacheSpec;
 
 /// Answers by key, and keys in insertion order (for eviction).
 type Entries = (
@@ -125,6 +117,7 @@ impl ResponseCache {
 mod tests {
     use super::*;
     use crate::models::{ChatMessage, ChatRole, Usage};
+    use std::time::Duration;
 
     fn req(t: &str) -> ChatRequest {
         ChatRequest {

@@ -97,7 +97,7 @@ pub fn parse(text: &str) -> Result<Option<Map<String, Value>>, ModelError> {
             let allowed: Vec<&str> = ALLOWED.iter().map(|(k, _)| *k).collect();
             return Err(ModelError::InvalidRequest(format!(
                 "extra-json key `{}` is not allowed: a node may set only the sampling parameters {}; the model, the answer's length and count, streaming and the messages are the host's",
-                crate::engine::returned::escape_control(key),
+                crate::text::escape_control(key),
                 allowed.join(", ")
             )));
         };

@@ -22,7 +22,7 @@ use super::openai::{http_client, ApiKey, OpenAiProvider};
 use super::sim::SimProvider;
 use super::types::{ChatRequest, ChatResponse, ModelError, Usage};
 use super::ModelProvider;
-use crate::config::{CallPolicy, ModelSpec, PolicyOverride, ProviderSpec};
+use crate::spec::{CallPolicy, ModelSpec, PolicyOverride, ProviderSpec};
 
 /// Output tokens reserved against budgets when a call sets no `max_tokens`.
 pub const DEFAULT_RESERVED_OUTPUT: u64 = 1024;

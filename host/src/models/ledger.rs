@@ -6,8 +6,8 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
-use super::cost::Cost;
 use super::types::ModelError;
+use crate::spec::Cost;
 
 /// How one model-call attempt ended. Serialised as its kebab-case name
 /// (`ok`, `cache-hit`, `timeout`, …); [`CallOutcome::is_failure`] is the one

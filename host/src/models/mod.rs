@@ -6,7 +6,6 @@ pub mod anthropic;
 mod breaker;
 mod budget;
 mod cache;
-mod cost;
 pub mod extra;
 mod hub;
 mod ledger;
@@ -16,10 +15,11 @@ mod types;
 
 use async_trait::async_trait;
 
-pub use breaker::{Breaker, BreakerSpec, BreakerState};
-pub use budget::{BudgetSpec, Reservation, RunBudget};
-pub use cache::{CacheSpec, ResponseCache};
-pub use cost::{Cost, Price};
+pub use breaker::{Breaker, BreakerState};
+pub use budget::{Reservation, RunBudget};
+pub use cache::ResponseCache;
+// Settings and money live in the leaf `spec` module; re-exported here.
+pub use crate::spec::{BreakerSpec, BudgetSpec, CacheSpec, Cost, Price};
 pub use hub::{Caller, HubError, ModelHub};
 pub use ledger::{CallOutcome, Ledger, LedgerEntry, Totals};
 pub use types::{

@@ -15,7 +15,7 @@ use super::types::{
     ProviderError, ResponseFormat, Usage,
 };
 use super::ModelProvider;
-use crate::config::SimSpec;
+use crate::spec::SimSpec;
 
 /// The simulated provider for one manifest model.
 #[derive(Debug, Clone)]

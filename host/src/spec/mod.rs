@@ -1,0 +1,17 @@
+//! The resolved vocabulary every layer shares: money and prices, model
+//! specs and call policies, budgets, cache and breaker settings, node roles
+//! and limits, and their defaults. A leaf: it depends on nothing else in
+//! the crate. `config` produces these from a manifest; `models`, `engine`
+//! and `pipeline` read them, so none of those needs `config`'s parser.
+
+mod model;
+mod money;
+mod node;
+
+pub use model::{
+    BreakerSpec, BudgetSpec, CacheSpec, CallPolicy, ModelSpec, PolicyOverride, ProviderSpec,
+    SimSpec, DEFAULT_BACKOFF, DEFAULT_DEADLINE, DEFAULT_MAX_BACKOFF, DEFAULT_MODEL_TIMEOUT,
+    DEFAULT_RETRIES,
+};
+pub use money::{Cost, Price};
+pub use node::{Limits, Role, DEFAULT_STACK_KB, MAX_STACK_KB, MIN_STACK_KB};

@@ -1,0 +1,64 @@
+//! The host's layers depend one way: the leaves (`spec`, `text`, `schema`)
+//! on nothing in the crate; `config` on the leaves; `models` on the
+//! leaves; `engine` on `models` and the leaves; `pipeline` on those; the
+//! front ends on everything below. Checked on the `use` paths of the
+//! source, so a new edge against the direction fails here.
+
+use switchyard_tests::root;
+
+/// Every `crate::<module>` path a module's files name (comments skipped).
+fn uses(module: &str) -> std::collections::BTreeSet<String> {
+    let dir = root().join("host/src").join(module);
+    let files: Vec<std::path::PathBuf> = if dir.is_dir() {
+        std::fs::read_dir(&dir)
+            .unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "rs"))
+            .collect()
+    } else {
+        vec![root().join("host/src").join(format!("{module}.rs"))]
+    };
+    let mut out = std::collections::BTreeSet::new();
+    for f in files {
+        for line in std::fs::read_to_string(&f).unwrap().lines() {
+            let code = line.split("//").next().unwrap_or_default();
+            for part in code.split("crate::").skip(1) {
+                let name: String = part
+                    .chars()
+                    .take_while(|c| c.is_ascii_alphanumeric() || *c == '_')
+                    .collect();
+                if name != module && !name.is_empty() {
+                    out.insert(name);
+                }
+            }
+        }
+    }
+    out
+}
+
+#[test]
+fn layering_lower_layers_never_import_higher_ones() {
+    let allowed: &[(&str, &[&str])] = &[
+        ("spec", &[]),
+        ("text", &[]),
+        ("schema", &[]),
+        ("config", &["spec", "schema"]),
+        ("models", &["spec", "text"]),
+        ("engine", &["spec", "text", "schema", "models"]),
+        (
+            "pipeline",
+            &["spec", "text", "schema", "config", "models", "engine"],
+        ),
+    ];
+    for (module, may) in allowed {
+        let found = uses(module);
+        let bad: Vec<&String> = found
+            .iter()
+            .filter(|m| !may.contains(&m.as_str()))
+            .collect();
+        assert!(
+            bad.is_empty(),
+            "`{module}` imports {bad:?}, against the layering (it may use {may:?})"
+        );
+    }
+}
