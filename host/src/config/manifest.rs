@@ -125,6 +125,30 @@ pub struct OnReject {
 }
 
 impl NodeSpec {
+    /// A worker-shaped spec with nothing set, for unit tests of the graph.
+    #[cfg(test)]
+    pub(crate) fn for_tests(name: &str, role: Role) -> Self {
+        Self {
+            name: name.into(),
+            role,
+            component: PathBuf::new(),
+            component_span: Span::default(),
+            deps: Vec::new(),
+            branches: BTreeMap::new(),
+            judges: Vec::new(),
+            models: Vec::new(),
+            settings: BTreeMap::new(),
+            limits: Limits::default(),
+            on_reject: OnReject::default(),
+            input_schema: None,
+            output_schema: None,
+            standby: false,
+            model_policy: PolicyOverride::default(),
+            cache: None,
+            budget: BudgetSpec::default(),
+        }
+    }
+
     /// The router that branches to this node, if any.
     pub fn branch_parent<'a>(&self, manifest: &'a Manifest) -> Option<&'a NodeSpec> {
         self.deps

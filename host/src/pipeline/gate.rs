@@ -167,9 +167,7 @@ impl Run<'_> {
         gated: &LoadedNode,
         output: &Value,
     ) -> Result<Option<Gate>, RunError> {
-        let consumers = self.pipeline.nodes().values().filter(|consumer| {
-            consumer.spec.deps.len() == 1 && consumer.spec.deps[0] == gated.spec.name
-        });
+        let consumers = self.pipeline.sole_consumers(&gated.spec.name);
         let checks = gated
             .output_schema
             .as_ref()

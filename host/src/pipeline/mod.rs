@@ -174,6 +174,24 @@ impl Pipeline {
         })
     }
 
+    /// The nodes that take `producer`'s output as their only input: the
+    /// typed edges checked on every run (by the gate) and on every swap.
+    /// The one definition of an edge.
+    pub fn sole_consumers<'a>(&'a self, producer: &'a str) -> impl Iterator<Item = &'a LoadedNode> {
+        self.nodes
+            .values()
+            .filter(move |c| c.spec.deps.len() == 1 && c.spec.deps[0] == producer)
+    }
+
+    /// The node whose output is `consumer`'s only input, if it has one (the
+    /// other end of [`Pipeline::sole_consumers`]).
+    pub fn sole_producer(&self, consumer: &LoadedNode) -> Option<&LoadedNode> {
+        match consumer.spec.deps.as_slice() {
+            [producer] => self.nodes.get(producer),
+            _ => None,
+        }
+    }
+
     /// The loaded node `name`.
     pub fn node(&self, name: &str) -> Option<&LoadedNode> {
         self.nodes.get(name)

@@ -97,41 +97,38 @@ impl Pipeline {
     /// it is (the edges checked on every run).
     fn check_edges(&self, old: &LoadedNode, new: &LoadedNode) -> Result<(), SwapError> {
         let name = &new.spec.name;
-        for consumer in self.nodes.values() {
-            if consumer.spec.deps.len() == 1 && consumer.spec.deps[0] == *name {
-                let edge = format!("`{name}` → `{}`", consumer.spec.name);
-                new_breaks(
-                    &old.output_schema,
-                    &new.output_schema,
-                    &consumer.input_schema,
-                )
-                .map_err(|reasons| SwapError::EdgeBroken {
-                    node: name.clone(),
-                    side: "output",
-                    edge,
-                    reasons,
-                })?;
-            }
+        for consumer in self.sole_consumers(name) {
+            let edge = format!("`{name}` → `{}`", consumer.spec.name);
+            new_breaks(
+                &old.output_schema,
+                &new.output_schema,
+                &consumer.input_schema,
+            )
+            .map_err(|reasons| SwapError::EdgeBroken {
+                node: name.clone(),
+                side: "output",
+                edge,
+                reasons,
+            })?;
         }
-        if let [producer] = new.spec.deps.as_slice() {
-            if let Some(p) = self.nodes.get(producer) {
-                let edge = format!("`{producer}` → `{name}`");
-                // Here the consumer side changes: compare the producer's
-                // output against the old and the new input schema.
-                let old_breaks = breaks(&p.output_schema, &old.input_schema);
-                let new_breaks = breaks(&p.output_schema, &new.input_schema);
-                let fresh: Vec<String> = new_breaks
-                    .into_iter()
-                    .filter(|b| !old_breaks.contains(b))
-                    .collect();
-                if !fresh.is_empty() {
-                    return Err(SwapError::EdgeBroken {
-                        node: name.clone(),
-                        side: "input",
-                        edge,
-                        reasons: fresh,
-                    });
-                }
+        if let Some(p) = self.sole_producer(new) {
+            let producer = &p.spec.name;
+            let edge = format!("`{producer}` → `{name}`");
+            // Here the consumer side changes: compare the producer's
+            // output against the old and the new input schema.
+            let old_breaks = breaks(&p.output_schema, &old.input_schema);
+            let new_breaks = breaks(&p.output_schema, &new.input_schema);
+            let fresh: Vec<String> = new_breaks
+                .into_iter()
+                .filter(|b| !old_breaks.contains(b))
+                .collect();
+            if !fresh.is_empty() {
+                return Err(SwapError::EdgeBroken {
+                    node: name.clone(),
+                    side: "input",
+                    edge,
+                    reasons: fresh,
+                });
             }
         }
         Ok(())

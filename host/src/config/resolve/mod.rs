@@ -1,0 +1,226 @@
+//! Checks a parsed [`ManifestFile`] and resolves it into a [`Manifest`]:
+//! every reference names something that exists and has the right role,
+//! provider settings fit their provider, numbers are in range, and the flow
+//! is acyclic. Every problem is reported with its location and a hint.
+
+use std::collections::BTreeMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use toml::Spanned;
+
+use super::manifest::{BaselineSpec, ChatSpec, Manifest};
+use super::schema::{BaselineSection, ChatSection, ManifestFile};
+use super::source::{did_you_mean, Diagnostic, SourceFile};
+use crate::spec::{Limits, ModelSpec, DEFAULT_DEADLINE};
+
+mod graph;
+mod models;
+mod nodes;
+
+/// Default Anthropic API base URL.
+pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com/v1";
+
+/// Resolves `file`, collecting every problem found (not just the first).
+pub fn resolve(source: Arc<SourceFile>, file: ManifestFile) -> Result<Manifest, Vec<Diagnostic>> {
+    let mut r = Resolver {
+        src: &source,
+        errors: Vec::new(),
+    };
+    let models = r.models(&file);
+    r.check_limits(&file.defaults.limits);
+    let defaults = Limits::default().overridden_by(&file.defaults.limits);
+    let nodes = r.nodes(&file, &models, defaults);
+    let order = r.order(&file, &nodes);
+    let outputs = r.outputs(&file, &nodes);
+    let deadline = file
+        .pipeline
+        .deadline_ms
+        .as_ref()
+        .map_or(DEFAULT_DEADLINE, |d| Duration::from_millis(*d.get_ref()));
+    let budget = r.budget("the pipeline", file.pipeline.budget.as_ref());
+    if file.pipeline.name.get_ref().trim().is_empty() {
+        r.error(
+            &file.pipeline.name,
+            "`pipeline.name` is empty",
+            "give the pipeline a short name such as \"support-triage\"",
+        );
+    }
+    let chat = r.chat(&file.chat);
+    let baseline = file.baseline.as_ref().and_then(|b| r.baseline(b, &models));
+    let sample_input = file.pipeline.sample_input.as_ref().and_then(|v| {
+        serde_json::to_value(v.get_ref())
+            .map_err(|e| {
+                r.error(
+                    v,
+                    format!("`pipeline.sample-input` cannot be expressed as JSON: {e}"),
+                    "write it as a TOML table, string or array",
+                )
+            })
+            .ok()
+    });
+    if r.errors.is_empty() {
+        Ok(Manifest {
+            chat,
+            baseline,
+            sample_input,
+            name: file.pipeline.name.into_inner(),
+            description: file.pipeline.description,
+            deadline,
+            budget,
+            models,
+            nodes,
+            order,
+            outputs,
+            source,
+        })
+    } else {
+        Err(r.errors)
+    }
+}
+
+struct Resolver<'a> {
+    src: &'a SourceFile,
+    errors: Vec<Diagnostic>,
+}
+
+impl Resolver<'_> {
+    fn error<T>(&mut self, at: &Spanned<T>, message: impl Into<String>, hint: impl Into<String>) {
+        self.errors
+            .push(Diagnostic::at(self.src, Some(at.span()), message).with_hint(hint));
+    }
+
+    /// `[baseline]`: the one-prompt monolith the pipeline is compared with.
+    fn baseline(
+        &mut self,
+        table: &Spanned<BaselineSection>,
+        models: &BTreeMap<String, ModelSpec>,
+    ) -> Option<BaselineSpec> {
+        let b = table.get_ref();
+        if let Some(m) = &b.model {
+            if !models.contains_key(m.get_ref()) {
+                let hint = match did_you_mean(m.get_ref(), models.keys().map(String::as_str)) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "name one of the manifest's [models.<name>]".into(),
+                };
+                self.error(
+                    m,
+                    format!("`baseline.model` `{}` is not a declared model", m.get_ref()),
+                    hint,
+                );
+            }
+        }
+        let system = match (&b.system, &b.system_file) {
+            (Some(text), None) => text.get_ref().clone(),
+            (None, Some(path)) => {
+                let full = self.src.dir().join(path.get_ref());
+                match std::fs::read_to_string(&full) {
+                    Ok(t) => t,
+                    Err(e) => {
+                        self.error(
+                            path,
+                            format!("cannot read `baseline.system-file` {}: {e}", full.display()),
+                            "the path is relative to the manifest",
+                        );
+                        return None;
+                    }
+                }
+            }
+            (Some(text), Some(_)) => {
+                self.error(
+                    text,
+                    "`[baseline]` has both `system` and `system-file`",
+                    "keep one: the prompt inline, or the file holding it",
+                );
+                return None;
+            }
+            (None, None) => {
+                self.error(
+                    table,
+                    "`[baseline]` has no prompt",
+                    "add system = \"...\" (the one prompt a monolith would send with every input), or system-file = \"monolith.txt\"",
+                );
+                return None;
+            }
+        };
+        let output_schema = self.schema("`[baseline]`", "output-schema", b.output_schema.as_ref());
+        let max_tokens = b.max_tokens.as_ref().map_or(600, |m| *m.get_ref());
+        if max_tokens == 0 {
+            if let Some(m) = &b.max_tokens {
+                self.error(
+                    m,
+                    "`baseline.max-tokens` is 0",
+                    "give the monolith room to answer, e.g. 600",
+                );
+            }
+        }
+        Some(BaselineSpec {
+            model: b.model.as_ref().map(|m| m.get_ref().clone()),
+            system,
+            output_schema,
+            max_tokens,
+        })
+    }
+
+    fn chat(&mut self, section: &ChatSection) -> ChatSpec {
+        let mut spec = ChatSpec::default();
+        if let Some(field) = &section.input_field {
+            if field.get_ref().trim().is_empty() {
+                self.error(
+                    field,
+                    "`chat.input-field` is empty",
+                    "name the input field the user's message goes into, e.g. \"body\"",
+                );
+            }
+            spec.input_field = field.get_ref().clone();
+        }
+        for p in &section.reply {
+            if !p.get_ref().starts_with('/') {
+                self.error(
+                    p,
+                    format!("`chat.reply` entry {:?} is not a JSON Pointer", p.get_ref()),
+                    "JSON Pointers start with `/`, e.g. \"/answer/reply\"",
+                );
+            }
+            spec.reply.push(p.get_ref().clone());
+        }
+        spec
+    }
+}
+
+/// Removes `.` and `name/..` pairs lexically, so messages show
+/// `plugins/x.wasm` rather than `examples/a/../../plugins/x.wasm`.
+fn normalize(path: &std::path::Path) -> std::path::PathBuf {
+    use std::path::Component;
+    let mut out: Vec<Component> = Vec::new();
+    for c in path.components() {
+        match c {
+            Component::CurDir => {}
+            Component::ParentDir if matches!(out.last(), Some(Component::Normal(_))) => {
+                out.pop();
+            }
+            other => out.push(other),
+        }
+    }
+    if out.is_empty() {
+        return std::path::PathBuf::from(".");
+    }
+    out.iter().collect()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::normalize;
+    use std::path::Path;
+
+    #[test]
+    fn normalize_folds_parent_components() {
+        assert_eq!(
+            normalize(Path::new("examples/a/../../plugins/x.wasm")),
+            Path::new("plugins/x.wasm")
+        );
+        assert_eq!(normalize(Path::new("./x.wasm")), Path::new("x.wasm"));
+        assert_eq!(normalize(Path::new("../x.wasm")), Path::new("../x.wasm"));
+        assert_eq!(normalize(Path::new("/a/./b/../c")), Path::new("/a/c"));
+    }
+}

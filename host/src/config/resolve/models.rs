@@ -1,0 +1,265 @@
+//! The `[models.<name>]` section: providers and their rules, prices, call
+//! policies, circuit breakers, budgets, and references to models.
+
+use std::time::Duration;
+
+use std::collections::BTreeMap;
+
+use toml::Spanned;
+
+use super::{Resolver, ANTHROPIC_BASE_URL};
+use crate::config::schema::{BudgetSection, ManifestFile, ModelSection};
+use crate::config::source::did_you_mean;
+use crate::spec::{
+    BreakerSpec, BudgetSpec, CallPolicy, Cost, ModelSpec, Price, ProviderSpec, SimSpec,
+    DEFAULT_BACKOFF, DEFAULT_MAX_BACKOFF, DEFAULT_MODEL_TIMEOUT, DEFAULT_RETRIES,
+};
+
+impl Resolver<'_> {
+    pub(super) fn models(&mut self, file: &ManifestFile) -> BTreeMap<String, ModelSpec> {
+        let mut out = BTreeMap::new();
+        for (name, section) in &file.models {
+            if let Some(spec) = self.model(name, section) {
+                out.insert(name.get_ref().clone(), spec);
+            }
+        }
+        for (name, section) in &file.models {
+            for f in &section.fallback {
+                self.model_ref(file, &format!("model `{}`: `fallback`", name.get_ref()), f);
+            }
+        }
+        out
+    }
+
+    pub(super) fn model_ref(
+        &mut self,
+        file: &ManifestFile,
+        context: &str,
+        m: &Spanned<String>,
+    ) -> bool {
+        if file.models.keys().any(|k| k.get_ref() == m.get_ref()) {
+            return true;
+        }
+        let names: Vec<&str> = file.models.keys().map(|k| k.get_ref().as_str()).collect();
+        let hint = match did_you_mean(m.get_ref(), names.iter().copied()) {
+            Some(s) => format!("did you mean `{s}`?"),
+            None if names.is_empty() => "declare it in a [models.<name>] table".to_string(),
+            None => format!("declared models are: {}", names.join(", ")),
+        };
+        self.error(
+            m,
+            format!("{context} names unknown model `{}`", m.get_ref()),
+            hint,
+        );
+        false
+    }
+
+    pub(super) fn budget(&mut self, scope: &str, b: Option<&Spanned<BudgetSection>>) -> BudgetSpec {
+        let Some(b) = b else {
+            return BudgetSpec::default();
+        };
+        let usd = b.get_ref().usd;
+        if usd.is_some_and(|u| !u.is_finite() || u < 0.0) {
+            self.error(
+                b,
+                format!("{scope}'s budget has a negative or non-finite `usd`"),
+                "e.g. budget = { usd = 0.05, tokens = 20000 }",
+            );
+        }
+        BudgetSpec {
+            tokens: b.get_ref().tokens,
+            cost: usd
+                .filter(|u| u.is_finite() && *u >= 0.0)
+                .map(|u| Cost((u * 1e12).round() as u64)),
+        }
+    }
+
+    pub(super) fn model(&mut self, name: &Spanned<String>, m: &ModelSection) -> Option<ModelSpec> {
+        let n = name.get_ref();
+        let price = match &m.price {
+            None => Price::FREE,
+            Some(p) => {
+                let ok = |v: f64| v.is_finite() && v >= 0.0;
+                if !ok(p.get_ref().input) || !ok(p.get_ref().output) {
+                    self.error(
+                        p,
+                        format!("model `{n}` has a negative or non-finite price"),
+                        "prices are USD per million tokens, e.g. price = { input = 0.15, output = 0.60 }",
+                    );
+                }
+                Price::per_million(p.get_ref().input, p.get_ref().output)
+            }
+        };
+        let timeout = m.timeout_ms.as_ref().map_or(DEFAULT_MODEL_TIMEOUT, |t| {
+            Duration::from_millis(*t.get_ref())
+        });
+        let policy = CallPolicy {
+            timeout,
+            retries: m.retries.unwrap_or(DEFAULT_RETRIES),
+            backoff: m.backoff_ms.map_or(DEFAULT_BACKOFF, Duration::from_millis),
+            max_backoff: m
+                .max_backoff_ms
+                .map_or(DEFAULT_MAX_BACKOFF, Duration::from_millis),
+            fallback: m.fallback.iter().map(|f| f.get_ref().clone()).collect(),
+        };
+        for f in &m.fallback {
+            if f.get_ref() == n {
+                self.error(
+                    f,
+                    format!("model `{n}` lists itself as a fallback"),
+                    "a fallback chain names other models",
+                );
+            }
+        }
+        let breaker = match &m.circuit_breaker {
+            None => Some(BreakerSpec::default()),
+            Some(b) if b.failures == 0 => None,
+            Some(b) => Some(BreakerSpec {
+                failures: b.failures,
+                cool_down: b
+                    .cool_down_ms
+                    .map_or(BreakerSpec::default().cool_down, Duration::from_millis),
+            }),
+        };
+        let provider = match m.provider.get_ref().as_str() {
+            "sim" => {
+                for (field, set) in [
+                    ("base-url", m.base_url.is_some()),
+                    ("api-key-env", m.api_key_env.is_some()),
+                ] {
+                    if set {
+                        self.error(
+                            &m.provider,
+                            format!("model `{n}` uses provider `sim`, which takes no `{field}`"),
+                            format!("remove `{field}`, or set provider = \"openai\""),
+                        );
+                    }
+                }
+                ProviderSpec::Sim(self.sim(n, m))
+            }
+            "openai" => {
+                let (base_url, api_key_env) = self.http_provider(n, m, "openai", None)?;
+                ProviderSpec::OpenAi {
+                    base_url,
+                    api_key_env,
+                }
+            }
+            "anthropic" => {
+                let (base_url, api_key_env) =
+                    self.http_provider(n, m, "anthropic", Some(ANTHROPIC_BASE_URL))?;
+                ProviderSpec::Anthropic {
+                    base_url,
+                    api_key_env,
+                }
+            }
+            other => {
+                let hint = match did_you_mean(other, ["sim", "openai", "anthropic"]) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "providers are `sim` (simulated, no key needed), `openai` (any OpenAI-compatible server) and `anthropic`".into(),
+                };
+                self.error(
+                    &m.provider,
+                    format!("model `{n}` has unknown provider `{other}`"),
+                    hint,
+                );
+                return None;
+            }
+        };
+        Some(ModelSpec {
+            name: n.clone(),
+            upstream: m.upstream.clone().unwrap_or_else(|| n.clone()),
+            provider,
+            price,
+            policy,
+            breaker,
+        })
+    }
+
+    /// The rules every HTTP provider shares: no `[sim]` table, an http(s)
+    /// `base-url` (required unless the provider has a default), and an
+    /// `api-key-env` that names a variable rather than holding a key.
+    pub(super) fn http_provider(
+        &mut self,
+        n: &str,
+        m: &ModelSection,
+        provider: &str,
+        default_url: Option<&str>,
+    ) -> Option<(String, Option<String>)> {
+        if let Some(sim) = &m.sim {
+            self.error(
+                sim,
+                format!("model `{n}` uses provider `{provider}`, which takes no `[sim]` table"),
+                "remove the sim table, or set provider = \"sim\"",
+            );
+        }
+        let url = match (&m.base_url, default_url) {
+            (Some(base_url), _) => {
+                let url = base_url.get_ref().trim_end_matches('/').to_string();
+                if !(url.starts_with("http://") || url.starts_with("https://")) {
+                    self.error(
+                        base_url,
+                        format!("model `{n}` has a base-url that is not an http(s) URL"),
+                        "write it like \"http://127.0.0.1:8000/v1\"",
+                    );
+                }
+                url
+            }
+            (None, Some(default)) => default.to_string(),
+            (None, None) => {
+                self.error(
+                    &m.provider,
+                    format!("model `{n}` uses provider `{provider}` but has no `base-url`"),
+                    "add base-url = \"https://api.openai.com/v1\" (or your server's /v1 URL)",
+                );
+                return None;
+            }
+        };
+        if let Some(env) = &m.api_key_env {
+            let valid = !env.get_ref().is_empty()
+                && env
+                    .get_ref()
+                    .chars()
+                    .all(|c| c.is_ascii_alphanumeric() || c == '_');
+            if !valid {
+                self.error(
+                    env,
+                    format!("model `{n}`: `api-key-env` must name an environment variable, not hold a key"),
+                    "write the variable's name, e.g. api-key-env = \"OPENAI_API_KEY\", and export the key in that variable",
+                );
+            }
+        }
+        Some((url, m.api_key_env.as_ref().map(|e| e.get_ref().clone())))
+    }
+
+    pub(super) fn sim(&mut self, n: &str, m: &ModelSection) -> SimSpec {
+        let Some(s) = &m.sim else {
+            return SimSpec::default();
+        };
+        let sim = s.get_ref();
+        let fraction = |v: f64| (0.0..=1.0).contains(&v);
+        let non_negative = |v: f64| v.is_finite() && v >= 0.0;
+        if !fraction(sim.error_rate) || !fraction(sim.echo_rate) {
+            self.error(
+                s,
+                format!("model `{n}`: sim `error-rate` and `echo-rate` must be between 0 and 1"),
+                "e.g. error-rate = 0.05 fails one call in twenty",
+            );
+        }
+        if !non_negative(sim.ttft_ms) || !non_negative(sim.ms_per_token) {
+            self.error(
+                s,
+                format!("model `{n}`: sim latencies must be zero or positive"),
+                "e.g. ttft-ms = 120, ms-per-token = 8",
+            );
+        }
+        let ms = |v: f64| Duration::from_secs_f64(if non_negative(v) { v / 1000.0 } else { 0.0 });
+        SimSpec {
+            seed: sim.seed,
+            ttft: ms(sim.ttft_ms),
+            per_token: ms(sim.ms_per_token),
+            error_rate: sim.error_rate.clamp(0.0, 1.0),
+            echo_rate: sim.echo_rate.clamp(0.0, 1.0),
+            reply: sim.reply.clone(),
+        }
+    }
+}
