@@ -225,3 +225,37 @@ fn manifest_baseline_needs_a_prompt_and_a_declared_model() {
     let b = m.baseline.expect("declared");
     assert_eq!((b.system.as_str(), b.max_tokens), ("do it all", 600));
 }
+
+#[test]
+fn manifest_provider_keys_are_checked_against_each_providers_rules() {
+    let with_models = |models: &str| {
+        base("", r#"{ simple = "draft", complex = "draft" }"#).replace(
+            "[models.small]\nprovider = \"sim\"\n",
+            &format!("[models.small]\nprovider = \"sim\"\n\n{models}\n"),
+        )
+    };
+    let msg = errors(&with_models(
+        "[models.s2]\nprovider = \"sim\"\nbase-url = \"http://x/v1\"\n\n\
+         [models.o]\nprovider = \"openai\"\n\n\
+         [models.a]\nprovider = \"anthropic\"\nsim = { seed = 1 }\nbase-url = \"ftp://x\"\n",
+    ));
+    assert!(
+        msg.contains("model `s2` uses provider `sim`, which takes no `base-url`"),
+        "{msg}"
+    );
+    assert!(msg.contains("provider `sim` takes sim"), "{msg}");
+    assert!(
+        msg.contains("model `o` uses provider `openai` but has no `base-url`"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("model `a` uses provider `anthropic`, which takes no `sim`"),
+        "{msg}"
+    );
+    assert!(
+        msg.contains("model `a` has a base-url that is not an http(s) URL"),
+        "{msg}"
+    );
+    let msg = errors(&with_models("[models.x]\nprovider = \"opanai\"\n"));
+    assert!(msg.contains("did you mean `openai`?"), "{msg}");
+}

@@ -15,6 +15,41 @@ use crate::spec::{
     DEFAULT_BACKOFF, DEFAULT_MAX_BACKOFF, DEFAULT_MODEL_TIMEOUT, DEFAULT_RETRIES,
 };
 
+/// Which provider-specific keys each provider takes and requires: the one
+/// table the resolver checks a model against.
+pub(super) struct ProviderRules {
+    /// The provider's name in manifests.
+    pub name: &'static str,
+    /// Provider-specific keys it takes.
+    pub takes: &'static [&'static str],
+    /// Keys it cannot do without.
+    pub requires: &'static [&'static str],
+    /// What to write when a required key is missing.
+    pub hint: &'static str,
+}
+
+/// Every provider's row.
+pub(super) const PROVIDERS: &[ProviderRules] = &[
+    ProviderRules {
+        name: "sim",
+        takes: &["sim"],
+        requires: &[],
+        hint: "",
+    },
+    ProviderRules {
+        name: "openai",
+        takes: &["base-url", "api-key-env"],
+        requires: &["base-url"],
+        hint: "add base-url = \"https://api.openai.com/v1\" (or your server's /v1 URL)",
+    },
+    ProviderRules {
+        name: "anthropic",
+        takes: &["base-url", "api-key-env"],
+        requires: &[],
+        hint: "",
+    },
+];
+
 impl Resolver<'_> {
     pub(super) fn models(&mut self, file: &ManifestFile) -> BTreeMap<String, ModelSpec> {
         let mut out = BTreeMap::new();
@@ -121,39 +156,30 @@ impl Resolver<'_> {
                     .map_or(BreakerSpec::default().cool_down, Duration::from_millis),
             }),
         };
+        let rules = PROVIDERS
+            .iter()
+            .find(|r| r.name == m.provider.get_ref().as_str());
+        if let Some(rules) = rules {
+            self.provider_keys(n, m, rules);
+        }
         let provider = match m.provider.get_ref().as_str() {
-            "sim" => {
-                for (field, set) in [
-                    ("base-url", m.base_url.is_some()),
-                    ("api-key-env", m.api_key_env.is_some()),
-                ] {
-                    if set {
-                        self.error(
-                            &m.provider,
-                            format!("model `{n}` uses provider `sim`, which takes no `{field}`"),
-                            format!("remove `{field}`, or set provider = \"openai\""),
-                        );
-                    }
-                }
-                ProviderSpec::Sim(self.sim(n, m))
-            }
+            "sim" => ProviderSpec::Sim(self.sim(n, m)),
             "openai" => {
-                let (base_url, api_key_env) = self.http_provider(n, m, "openai", None)?;
+                let (base_url, api_key_env) = self.http_provider(n, m, None)?;
                 ProviderSpec::OpenAi {
                     base_url,
                     api_key_env,
                 }
             }
             "anthropic" => {
-                let (base_url, api_key_env) =
-                    self.http_provider(n, m, "anthropic", Some(ANTHROPIC_BASE_URL))?;
+                let (base_url, api_key_env) = self.http_provider(n, m, Some(ANTHROPIC_BASE_URL))?;
                 ProviderSpec::Anthropic {
                     base_url,
                     api_key_env,
                 }
             }
             other => {
-                let hint = match did_you_mean(other, ["sim", "openai", "anthropic"]) {
+                let hint = match did_you_mean(other, PROVIDERS.iter().map(|r| r.name)) {
                     Some(s) => format!("did you mean `{s}`?"),
                     None => "providers are `sim` (simulated, no key needed), `openai` (any OpenAI-compatible server) and `anthropic`".into(),
                 };
@@ -175,23 +201,16 @@ impl Resolver<'_> {
         })
     }
 
-    /// The rules every HTTP provider shares: no `[sim]` table, an http(s)
-    /// `base-url` (required unless the provider has a default), and an
-    /// `api-key-env` that names a variable rather than holding a key.
+    /// The base URL (the default where the provider has one) and key
+    /// variable of an HTTP provider: the URL must be http(s), and
+    /// `api-key-env` must name a variable rather than hold a key. Which keys
+    /// a provider takes at all is [`PROVIDERS`]' business.
     pub(super) fn http_provider(
         &mut self,
         n: &str,
         m: &ModelSection,
-        provider: &str,
         default_url: Option<&str>,
     ) -> Option<(String, Option<String>)> {
-        if let Some(sim) = &m.sim {
-            self.error(
-                sim,
-                format!("model `{n}` uses provider `{provider}`, which takes no `[sim]` table"),
-                "remove the sim table, or set provider = \"sim\"",
-            );
-        }
         let url = match (&m.base_url, default_url) {
             (Some(base_url), _) => {
                 let url = base_url.get_ref().trim_end_matches('/').to_string();
@@ -205,14 +224,8 @@ impl Resolver<'_> {
                 url
             }
             (None, Some(default)) => default.to_string(),
-            (None, None) => {
-                self.error(
-                    &m.provider,
-                    format!("model `{n}` uses provider `{provider}` but has no `base-url`"),
-                    "add base-url = \"https://api.openai.com/v1\" (or your server's /v1 URL)",
-                );
-                return None;
-            }
+            // Reported by `provider_keys` (a required key).
+            (None, None) => return None,
         };
         if let Some(env) = &m.api_key_env {
             let valid = !env.get_ref().is_empty()
@@ -229,6 +242,50 @@ impl Resolver<'_> {
             }
         }
         Some((url, m.api_key_env.as_ref().map(|e| e.get_ref().clone())))
+    }
+
+    /// Checks the provider-specific keys of model `n` against its
+    /// provider's row of [`PROVIDERS`]: each key set must be one it takes,
+    /// each key it requires must be set.
+    fn provider_keys(&mut self, n: &str, m: &ModelSection, rules: &ProviderRules) {
+        let set: [(&str, Option<std::ops::Range<usize>>); 3] = [
+            ("base-url", m.base_url.as_ref().map(Spanned::span)),
+            ("api-key-env", m.api_key_env.as_ref().map(Spanned::span)),
+            ("sim", m.sim.as_ref().map(Spanned::span)),
+        ];
+        let provider = rules.name;
+        for (key, span) in &set {
+            if let Some(span) = span {
+                if !rules.takes.contains(key) {
+                    let takes = if rules.takes.is_empty() {
+                        "none of these keys".to_string()
+                    } else {
+                        rules.takes.join(", ")
+                    };
+                    self.errors.push(
+                        crate::config::source::Diagnostic::at(
+                            self.src,
+                            Some(span.clone()),
+                            format!(
+                                "model `{n}` uses provider `{provider}`, which takes no `{key}`"
+                            ),
+                        )
+                        .with_hint(format!(
+                            "remove `{key}`; provider `{provider}` takes {takes}"
+                        )),
+                    );
+                }
+            }
+        }
+        for key in rules.requires {
+            if set.iter().any(|(k, span)| k == key && span.is_none()) {
+                self.error(
+                    &m.provider,
+                    format!("model `{n}` uses provider `{provider}` but has no `{key}`"),
+                    rules.hint,
+                );
+            }
+        }
     }
 
     pub(super) fn sim(&mut self, n: &str, m: &ModelSection) -> SimSpec {
