@@ -106,6 +106,8 @@ pub struct NodeComponent {
     pub pre: RolePre,
     /// Slots of the engine's instance pool one instance takes.
     pub pool_weight: u32,
+    /// The engine's instance pool it takes them from.
+    pub pool: Arc<super::InstancePool>,
     /// Its self-description.
     pub description: Description,
     /// How it was loaded.
@@ -316,6 +318,7 @@ impl NodeEngine {
             stack_bytes,
             pre,
             pool_weight,
+            pool: self.pool(),
             description,
             load,
         }))
@@ -404,7 +407,8 @@ impl NodeEngine {
         pool_weight: u32,
         pre: &RolePre,
     ) -> Result<wit::Description, NodeError> {
-        let Ok(_permit) = self.instance_permits().acquire_many(pool_weight).await else {
+        let pool = self.pool();
+        let Ok(_permit) = pool.slots.acquire_many(pool_weight).await else {
             return Err(NodeError::Instantiate {
                 node: node.into(),
                 message: "engine is shutting down".into(),

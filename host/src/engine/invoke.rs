@@ -76,8 +76,7 @@ fn escape_guest_text(answer: Result<NodeOutput, NodeError>) -> Result<NodeOutput
 }
 
 impl NodeEngine {
-    /// Invokes `component` as node `ctx.node` in a fresh sandbox. `deadline`
-    /// (the run's) shortens the node's own wall limit when it is sooner.
+    /// Invokes `component` as node `ctx.node` (see [`NodeComponent::invoke`]).
     pub async fn invoke(
         &self,
         component: &Arc<NodeComponent>,
@@ -86,6 +85,23 @@ impl NodeEngine {
         call: NodeCall,
         deadline: Option<Instant>,
     ) -> Invocation {
+        component.invoke(ctx, scope, call, deadline).await
+    }
+}
+
+impl NodeComponent {
+    /// Invokes this component as node `ctx.node` in a fresh sandbox on its
+    /// own engine variant, after taking its slots in the instance pool.
+    /// `deadline` (the run's) shortens the node's own wall limit when it is
+    /// sooner.
+    pub async fn invoke(
+        &self,
+        ctx: Arc<NodeContext>,
+        scope: RunScope,
+        call: NodeCall,
+        deadline: Option<Instant>,
+    ) -> Invocation {
+        let component = self;
         let started = Instant::now();
         let node: Arc<str> = ctx.node.clone();
         let mut wall = ctx.limits.wall;
@@ -97,7 +113,7 @@ impl NodeEngine {
         // never a stall until the run's deadline.
         let permit = tokio::time::timeout(
             wall,
-            self.instance_permits().acquire_many(component.pool_weight),
+            component.pool.slots.acquire_many(component.pool_weight),
         )
         .await;
         let _permit = match permit {
@@ -117,7 +133,7 @@ impl NodeEngine {
                     result: Err(NodeError::Busy {
                         node: node.to_string(),
                         waited_ms: started.elapsed().as_millis() as u64,
-                        pool: self.pool_name(),
+                        pool: component.pool.name.clone(),
                     }),
                     usage: Usage::default(),
                     elapsed: started.elapsed(),

@@ -86,7 +86,7 @@ struct Inner {
     /// Variants for other stack sizes, made on first use.
     others: Mutex<HashMap<usize, Arc<Variant>>>,
     cache: CompileCache,
-    permits: Arc<Semaphore>,
+    pool: Arc<InstancePool>,
     max_memory_bytes: u64,
     empty_hub: Arc<ModelHub>,
 }
@@ -106,7 +106,10 @@ impl NodeEngine {
         Ok(Self {
             inner: Arc::new(Inner {
                 cache: CompileCache::new(opts.cache_dir.clone()),
-                permits: Arc::new(Semaphore::new(opts.max_instances as usize)),
+                pool: Arc::new(InstancePool {
+                    slots: Semaphore::new(opts.max_instances as usize),
+                    name: format!("engine's instance pool ({} slots)", opts.max_instances),
+                }),
                 max_memory_bytes: opts.max_memory_bytes,
                 empty_hub: Arc::new(ModelHub::empty()),
                 default,
@@ -148,13 +151,14 @@ impl NodeEngine {
         self.inner.max_memory_bytes
     }
 
-    fn instance_permits(&self) -> &Semaphore {
-        &self.inner.permits
+    /// The instance pool every component of this engine takes slots from.
+    fn pool(&self) -> Arc<InstancePool> {
+        self.inner.pool.clone()
     }
 
     /// Slots of the instance pool free now (for tests and diagnostics).
     pub fn pool_free_slots(&self) -> usize {
-        self.inner.permits.available_permits()
+        self.inner.pool.slots.available_permits()
     }
 
     /// Slots in the instance pool.
@@ -162,17 +166,20 @@ impl NodeEngine {
         self.inner.opts.max_instances
     }
 
-    /// The instance pool, named for messages.
-    fn pool_name(&self) -> String {
-        format!(
-            "engine's instance pool ({} slots)",
-            self.inner.opts.max_instances
-        )
-    }
-
     fn empty_hub(&self) -> Arc<ModelHub> {
         self.inner.empty_hub.clone()
     }
+}
+
+/// The engine's instance pool: `max-instances` slots, each carrying a share
+/// of core instances, memories and tables (see `pool`). An invocation holds
+/// its component's weight in slots while its instance lives.
+#[derive(Debug)]
+pub struct InstancePool {
+    /// The slots.
+    slots: Semaphore,
+    /// The pool, named for messages (with its size).
+    name: String,
 }
 
 /// One Wasmtime engine with its host linker, for one wasm stack size.
