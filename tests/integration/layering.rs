@@ -6,18 +6,27 @@
 
 use switchyard_tests::root;
 
+/// Every `.rs` file under `dir`, at any depth.
+fn rust_files(dir: &std::path::Path, out: &mut Vec<std::path::PathBuf>) {
+    for entry in std::fs::read_dir(dir).unwrap() {
+        let path = entry.unwrap().path();
+        if path.is_dir() {
+            rust_files(&path, out);
+        } else if path.extension().is_some_and(|e| e == "rs") {
+            out.push(path);
+        }
+    }
+}
+
 /// Every `crate::<module>` path a module's files name (comments skipped).
 fn uses(module: &str) -> std::collections::BTreeSet<String> {
     let dir = root().join("host/src").join(module);
-    let files: Vec<std::path::PathBuf> = if dir.is_dir() {
-        std::fs::read_dir(&dir)
-            .unwrap()
-            .map(|e| e.unwrap().path())
-            .filter(|p| p.extension().is_some_and(|e| e == "rs"))
-            .collect()
+    let mut files = Vec::new();
+    if dir.is_dir() {
+        rust_files(&dir, &mut files);
     } else {
-        vec![root().join("host/src").join(format!("{module}.rs"))]
-    };
+        files.push(root().join("host/src").join(format!("{module}.rs")));
+    }
     let mut out = std::collections::BTreeSet::new();
     for f in files {
         for line in std::fs::read_to_string(&f).unwrap().lines() {
