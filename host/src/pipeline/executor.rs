@@ -152,6 +152,7 @@ impl Pipeline {
             totals: ledger.totals(),
             ledger: ledger.entries(),
             elapsed: started.elapsed(),
+            queued: std::time::Duration::ZERO,
         }
     }
 }

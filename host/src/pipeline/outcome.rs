@@ -173,4 +173,7 @@ pub struct RunOutcome {
     pub totals: Totals,
     /// Wall time of the run.
     pub elapsed: Duration,
+    /// Time spent waiting for admission before the run started (not
+    /// counted in `elapsed`, nor against the run's deadline).
+    pub queued: Duration,
 }

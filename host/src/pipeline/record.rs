@@ -38,8 +38,10 @@ pub struct RunRecord {
     pub usage: Totals,
     /// Exact cost in picodollars (`usage.cost` is USD).
     pub cost_pusd: u64,
-    /// Run wall time in ms.
+    /// Run wall time in ms, from admission to the end.
     pub latency_ms: f64,
+    /// Time waiting for admission before the run started, in ms.
+    pub queued_ms: f64,
     /// Every node invocation.
     pub trace: Vec<TraceStep>,
     /// Every model-call attempt.
@@ -92,6 +94,7 @@ impl RunRecord {
             usage: Totals::default(),
             cost_pusd: 0,
             latency_ms: 0.0,
+            queued_ms: 0.0,
             trace: Vec::new(),
             ledger: Vec::new(),
             events: Vec::new(),
@@ -125,6 +128,7 @@ impl RunRecord {
             usage: run.totals,
             cost_pusd: run.totals.cost.0,
             latency_ms: run.elapsed.as_secs_f64() * 1e3,
+            queued_ms: run.queued.as_secs_f64() * 1e3,
             trace: run.trace.clone(),
             ledger: run.ledger.clone(),
             events: run.events.clone(),
