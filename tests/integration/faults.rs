@@ -229,7 +229,7 @@ async fn faults_circuit_breaker_opens_half_opens_and_closes() {
     .await;
     let (_dir, p) = remote(
         &server.base_url,
-        "circuit-breaker = { failures = 2, cool-down-ms = 150 }",
+        "circuit-breaker = { window = 2, min-calls = 2, cool-down-ms = 150 }",
         "model-policy = { retries = 0 }",
         "",
     )
@@ -250,7 +250,7 @@ async fn faults_circuit_breaker_opens_half_opens_and_closes() {
     assert_eq!(
         breaker.state(),
         BreakerState::Open,
-        "two consecutive failures open it"
+        "two failures of the last two calls open it"
     );
 
     // Open: calls fail fast to the fallback without reaching the upstream.

@@ -13,6 +13,7 @@ mod loading;
 mod manifest_errors;
 mod openai;
 mod polyglot;
+mod resilience;
 mod sandbox;
 mod scaffold;
 mod serve;

@@ -2,6 +2,8 @@
 //! are, writing manifests into temporary directories, loading pipelines and
 //! running inputs through them.
 
+mod upstream;
+
 use std::path::{Path, PathBuf};
 
 use serde_json::Value;
@@ -9,6 +11,7 @@ use switchyard::config::Manifest;
 use switchyard::engine::{EngineOptions, NodeEngine};
 use switchyard::models::ModelHub;
 use switchyard::pipeline::{Pipeline, RunInput, RunOutcome};
+pub use upstream::{Fault, SimUpstream};
 
 /// The repository root.
 pub fn root() -> PathBuf {
@@ -408,13 +411,14 @@ impl TestServer {
         conn: switchyard::serve::ConnLimits,
         body: switchyard::serve::BodyLimits,
     ) -> Self {
-        use switchyard::serve::{AppState, LivePipeline, Metrics};
+        use switchyard::serve::{AppState, LivePipeline, Metrics, QueueLimits};
         let live = std::sync::Arc::new(LivePipeline::new(
             pipeline,
             std::sync::Arc::new(Metrics::new()),
         ));
         let state = std::sync::Arc::new(
-            AppState::new(live.clone(), token.map(String::from), 4096).with_body_limits(body),
+            AppState::new(live.clone(), token.map(String::from), QueueLimits::default())
+                .with_body_limits(body),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());

@@ -89,7 +89,9 @@ pub(super) async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<ExitCode>
         }
     };
     let hub = ModelHub::from_env(&manifest.models)?;
-    let pipeline = Pipeline::load(&cli.engine()?, manifest).await?.bind(hub);
+    let pipeline = Pipeline::load(&cli.engine_for(manifest.engine)?, manifest)
+        .await?
+        .bind(hub);
     let mut report = bench::run(
         &pipeline,
         &BenchOptions {
@@ -121,7 +123,11 @@ async fn serve_series(
     use crate::serve::{AppState, LivePipeline, Metrics};
     use std::sync::Arc;
     let live = Arc::new(LivePipeline::new(pipeline, Arc::new(Metrics::new())));
-    let state = Arc::new(AppState::new(live, None, 4096));
+    let state = Arc::new(AppState::new(
+        live,
+        None,
+        crate::serve::QueueLimits::default(),
+    ));
     let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
     let url = format!("http://{}/v1/runs", listener.local_addr()?);
     let (stop, stopped) = tokio::sync::oneshot::channel::<()>();

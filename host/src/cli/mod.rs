@@ -67,6 +67,11 @@ pub enum Command {
 
 impl Cli {
     fn engine(&self) -> anyhow::Result<NodeEngine> {
+        self.engine_for(crate::spec::EngineSpec::default())
+    }
+
+    /// The engine a manifest's `[engine]` table asks for.
+    fn engine_for(&self, spec: crate::spec::EngineSpec) -> anyhow::Result<NodeEngine> {
         let cache_dir = if self.no_cache {
             None
         } else {
@@ -74,6 +79,7 @@ impl Cli {
         };
         Ok(NodeEngine::new(EngineOptions {
             cache_dir,
+            max_instances: spec.max_instances,
             ..EngineOptions::default()
         })?)
     }

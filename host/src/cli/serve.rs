@@ -13,7 +13,7 @@ use clap::Args;
 
 use super::run::load_pipeline;
 use super::Cli;
-use crate::serve::{self, AppState, LivePipeline, Metrics, ADMIN_TOKEN_ENV};
+use crate::serve::{self, AppState, LivePipeline, Metrics, QueueLimits, ADMIN_TOKEN_ENV};
 
 /// Arguments of `switchyard serve`.
 #[derive(Debug, Args)]
@@ -46,9 +46,16 @@ pub struct ServeArgs {
     /// Quiet period before a changed file is swapped in (--watch).
     #[arg(long, default_value_t = 300, value_name = "MS")]
     pub debounce_ms: u64,
-    /// Runs in flight at once; requests past it get 503 with Retry-After.
-    #[arg(long, default_value_t = 1024, value_name = "N")]
-    pub max_in_flight: usize,
+    /// Runs that may wait for room in the instance pool (its size is the
+    /// manifest's `[engine] max-instances`); past it requests get 429
+    /// with Retry-After, and nothing is spent on them.
+    #[arg(long, default_value_t = 4096, value_name = "N")]
+    pub max_queued: usize,
+    /// The longest a run waits for room in the instance pool before it is
+    /// answered 429 with Retry-After (it never starts). Its run deadline
+    /// starts only once it is admitted.
+    #[arg(long, default_value_t = 60_000, value_name = "MS")]
+    pub queue_timeout_ms: u64,
     /// Connections open at once (kept below the open-file limit). At the
     /// cap, the oldest connection with no request being handled is closed
     /// to let a new one in.
@@ -112,7 +119,15 @@ pub(super) async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode>
     let addr = listener.local_addr()?;
     eprintln!("switchyard: serving `{name}` on http://{addr}");
     let state = Arc::new(
-        AppState::new(live, token, args.max_in_flight).with_body_limits(args.body_limits()),
+        AppState::new(
+            live,
+            token,
+            QueueLimits {
+                max_queued: args.max_queued,
+                timeout: std::time::Duration::from_millis(args.queue_timeout_ms),
+            },
+        )
+        .with_body_limits(args.body_limits()),
     );
     serve::serve(
         listener,

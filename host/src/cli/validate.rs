@@ -35,7 +35,7 @@ pub(super) async fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<ExitCo
         }
     }
     // Checking components needs no model hub and no keys.
-    let engine = cli.engine()?;
+    let engine = cli.engine_for(manifest.engine)?;
     let pipeline = Pipeline::load(&engine, manifest).await?;
     eprintln!(
         "{}: ok ({} models, {} nodes)",

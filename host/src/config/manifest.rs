@@ -9,7 +9,7 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::source::{SourceFile, Span};
-use crate::spec::{BudgetSpec, CacheSpec, Limits, ModelSpec, PolicyOverride, Role};
+use crate::spec::{BudgetSpec, CacheSpec, EngineSpec, Limits, ModelSpec, PolicyOverride, Role};
 
 /// A checked `pipeline.toml`.
 #[derive(Debug, Clone)]
@@ -39,6 +39,8 @@ pub struct Manifest {
     pub baseline: Option<BaselineSpec>,
     /// `[pipeline] sample-input`, if declared.
     pub sample_input: Option<serde_json::Value>,
+    /// `[engine]`: the instance pool's size.
+    pub engine: EngineSpec,
 }
 
 /// The one-prompt monolith a pipeline is compared with (`[baseline]`).

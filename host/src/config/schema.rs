@@ -37,6 +37,18 @@ pub struct ManifestFile {
     /// compares the pipeline with.
     #[serde(default)]
     pub baseline: Option<Spanned<BaselineSection>>,
+    /// `[engine]`: the sandbox engine's instance pool.
+    #[serde(default)]
+    pub engine: EngineSection,
+}
+
+/// `[engine]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct EngineSection {
+    /// Instance-pool slots: most node instances alive at once.
+    #[serde(default)]
+    pub max_instances: Option<Spanned<u32>>,
 }
 
 /// `[baseline]`.
@@ -109,15 +121,33 @@ pub struct BudgetSection {
     pub usd: Option<f64>,
 }
 
-/// `circuit-breaker = { failures = 5, cool-down-ms = 30000 }`.
+/// `circuit-breaker = { failure-rate = 0.8, min-calls = 10, window = 20,
+/// cool-down-ms = 1000, max-cool-down-ms = 8000, probes = 3 }`, or
+/// `{ enabled = false }`. Every key is optional.
 #[derive(Debug, Deserialize)]
 #[serde(deny_unknown_fields, rename_all = "kebab-case")]
 pub struct BreakerSection {
-    /// Consecutive failures that open the circuit (0 disables it).
-    pub failures: u32,
-    /// How long it stays open before one probe, in ms.
+    /// `false` turns the breaker off.
+    #[serde(default)]
+    pub enabled: Option<bool>,
+    /// Recent outcomes the failure rate is taken over.
+    #[serde(default)]
+    pub window: Option<u32>,
+    /// Outcomes needed in the window before it may open.
+    #[serde(default)]
+    pub min_calls: Option<u32>,
+    /// Share of failures (0 < rate ≤ 1) that opens it.
+    #[serde(default)]
+    pub failure_rate: Option<f64>,
+    /// How long it stays open before the first probes, in ms.
     #[serde(default)]
     pub cool_down_ms: Option<u64>,
+    /// The longest cool-down, in ms (it doubles each failed probe round).
+    #[serde(default)]
+    pub max_cool_down_ms: Option<u64>,
+    /// Probes let through at once while half-open.
+    #[serde(default)]
+    pub probes: Option<u32>,
 }
 
 /// Per-node overrides of the models' call policy.
@@ -218,7 +248,7 @@ pub struct ModelSection {
     pub fallback: Vec<Spanned<String>>,
     /// The circuit breaker of this upstream.
     #[serde(default)]
-    pub circuit_breaker: Option<BreakerSection>,
+    pub circuit_breaker: Option<Spanned<BreakerSection>>,
 }
 
 /// `price = { input = …, output = … }`, USD per million tokens.

@@ -178,6 +178,9 @@ pub struct NodeState {
     pub log: Arc<LogMeter>,
     /// CPU time charged to this invocation.
     pub clock: CpuClock,
+    /// When the invocation's wall limit ends: model calls waiting for a
+    /// recovering upstream give up just before it.
+    pub deadline: Option<std::time::Instant>,
 }
 
 impl NodeState {
@@ -221,6 +224,7 @@ impl NodeState {
             host_calls_exhausted: false,
             log,
             clock: CpuClock::default(),
+            deadline: None,
         }
     }
 
@@ -257,6 +261,7 @@ impl NodeState {
             overrides: &self.node.policy,
             cache: self.node.cache.as_deref(),
             budget: Some(&self.budget),
+            deadline: self.deadline,
         }
     }
 

@@ -145,7 +145,8 @@ impl NodeComponent {
         let engine = component.engine.clone();
         let pre = component.pre.clone();
         let output_limit = ctx.limits.output_bytes;
-        let state = NodeState::new(ctx, scope);
+        let mut state = NodeState::new(ctx, scope);
+        state.deadline = Some(Instant::now() + wall);
         let task_node = node.clone();
         // A host-side panic while serving this invocation fails this run
         // only. The invocation runs inline in the caller's task (a task per

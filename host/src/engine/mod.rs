@@ -5,6 +5,7 @@
 //! switchyard imports; the compiled-component cache, component loading and
 //! per-call fresh-Store invocation, run inline in the caller's task.
 
+mod admission;
 pub mod bindings;
 mod cache;
 mod call;
@@ -26,6 +27,7 @@ use tokio::sync::Semaphore;
 use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
+pub use admission::{Admission, Admitted};
 pub use cache::{CacheOutcome, CompileCache};
 pub use call::{
     Invocation, NodeCall, NodeOutput, RouteChoice, RunScope, TaskInput, Usage, Verdict,
@@ -41,13 +43,18 @@ use crate::models::ModelHub;
 /// memory limit bounds.
 pub const DEFAULT_WASM_STACK: usize = (crate::spec::DEFAULT_STACK_KB as usize) << 10;
 
+/// Pages the instance pool keeps resident after use, per kind (linear
+/// memories, tables, async stacks), across all its slots.
+pub const RESIDENT_BUDGET: u64 = 256 << 20;
+
 /// How the engine is built.
 #[derive(Debug, Clone)]
 pub struct EngineOptions {
     /// Compiled-component cache directory; `None` disables caching.
     pub cache_dir: Option<PathBuf>,
-    /// Most component instances alive at once (pool size). Invocations past
-    /// it wait for a slot instead of failing.
+    /// Slots of the instance pool (`[engine] max-instances`): most
+    /// component instances alive at once. Runs past it wait for
+    /// admission.
     pub max_instances: u32,
     /// The largest memory any node may be granted, in bytes.
     pub max_memory_bytes: u64,
@@ -60,7 +67,7 @@ impl Default for EngineOptions {
     fn default() -> Self {
         Self {
             cache_dir: CompileCache::default_dir(),
-            max_instances: 256,
+            max_instances: crate::spec::DEFAULT_MAX_INSTANCES,
             max_memory_bytes: 1 << 30,
             tick: Duration::from_millis(1),
         }
@@ -87,6 +94,7 @@ struct Inner {
     others: Mutex<HashMap<usize, Arc<Variant>>>,
     cache: CompileCache,
     pool: Arc<InstancePool>,
+    admission: Admission,
     max_memory_bytes: u64,
     empty_hub: Arc<ModelHub>,
 }
@@ -110,6 +118,7 @@ impl NodeEngine {
                     slots: Semaphore::new(opts.max_instances as usize),
                     name: format!("engine's instance pool ({} slots)", opts.max_instances),
                 }),
+                admission: Admission::new(opts.max_instances),
                 max_memory_bytes: opts.max_memory_bytes,
                 empty_hub: Arc::new(ModelHub::empty()),
                 default,
@@ -162,8 +171,13 @@ impl NodeEngine {
     }
 
     /// Slots in the instance pool.
-    fn pool_slots(&self) -> u32 {
+    pub fn pool_slots(&self) -> u32 {
         self.inner.opts.max_instances
+    }
+
+    /// The run queue in front of the instance pool.
+    pub fn admission(&self) -> &Admission {
+        &self.inner.admission
     }
 
     fn empty_hub(&self) -> Arc<ModelHub> {
@@ -212,11 +226,16 @@ impl Variant {
         // with the defaults); without it, zeroing 1 MiB by hand would cost
         // more than decommitting, so keep only 64 KiB. Decommits are
         // batched.
+        // What stays resident is bounded for the whole pool too: at most
+        // RESIDENT_BUDGET per kind (memories, tables, stacks) across all
+        // slots, so a large pool keeps less per slot.
+        let per_slot = RESIDENT_BUDGET / u64::from(opts.max_instances.max(1));
         let keep = if PoolingAllocationConfig::is_pagemap_scan_available() {
             1 << 20
         } else {
             64 << 10
-        };
+        }
+        .min(usize::try_from(per_slot).unwrap_or(usize::MAX) & !0xfff);
         pool.pagemap_scan(wasmtime::Enabled::Auto)
             .linear_memory_keep_resident(keep)
             .table_keep_resident(keep)

@@ -1,29 +1,57 @@
-//! A circuit breaker per model upstream: after `failures` consecutive
-//! transient failures it opens and calls fail fast (going to the fallback
-//! chain) for `cool_down`; then one half-open probe is let through — success
-//! closes it, failure opens it again.
+//! A circuit breaker per model upstream, opened by outages, not by
+//! back-pressure or unrelated slow runs.
+//!
+//! - **Closed**: calls flow. The last `window` outcomes (younger than
+//!   [`STALE`]) are kept; once at least `min-calls` of them are in and the
+//!   share of failures reaches `failure-rate`, the circuit opens. Only
+//!   upstream failures count (timeouts, 5xx, unreachable, unusable
+//!   answers); rate limits, `Retry-After` answers, refused requests and
+//!   cancelled calls count neither way.
+//! - **Open** for the cool-down: a caller with a fallback model left goes
+//!   to it at once; a caller without one waits — up to its deadline — for
+//!   the half-open probes, so an outage is ridden out instead of failing
+//!   every call in flight.
+//! - **Half-open**: up to `probes` calls go through at once. The first
+//!   success closes the circuit (and forgets the failures); when `probes`
+//!   probes have failed, it opens again with the cool-down doubled (up to
+//!   `max-cool-down`).
 
+use std::collections::VecDeque;
 use std::sync::Mutex;
-use std::time::Instant;
+use std::time::{Duration, Instant};
+
+use tokio::sync::Notify;
 
 use crate::spec::BreakerSpec;
+
+/// Outcomes older than this are forgotten: a failure rate is about now.
+pub const STALE: Duration = Duration::from_secs(30);
 
 /// The state a caller sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub enum BreakerState {
     /// Calls flow.
     Closed,
-    /// Calls fail fast until the cool-down ends.
+    /// Calls wait (or fall back) until the cool-down ends.
     Open,
-    /// One probe is in flight; other calls fail fast.
+    /// Probes may go through; other calls wait (or fall back).
     HalfOpen,
 }
 
 #[derive(Debug)]
+enum Phase {
+    Closed,
+    Open { until: Instant },
+    HalfOpen { in_flight: u32, failed: u32 },
+}
+
+#[derive(Debug)]
 struct Inner {
-    consecutive: u32,
-    opened_at: Option<Instant>,
-    probing: bool,
+    phase: Phase,
+    /// Recent outcomes: (when, failed).
+    recent: VecDeque<(Instant, bool)>,
+    /// Consecutive openings without a success in between.
+    reopened: u32,
 }
 
 /// One upstream's breaker.
@@ -31,6 +59,29 @@ struct Inner {
 pub struct Breaker {
     spec: BreakerSpec,
     inner: Mutex<Inner>,
+    changed: Notify,
+}
+
+/// Why a call was not let through.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Refused {
+    /// How long the caller waited before giving up.
+    pub waited: Duration,
+}
+
+/// The right to make one call. Report how it went with [`Permit::success`],
+/// [`Permit::failure`] or [`Permit::neutral`]; a permit dropped without a
+/// report (the call was cancelled) counts as neutral.
+#[derive(Debug)]
+pub struct Permit<'a> {
+    breaker: &'a Breaker,
+    probe: bool,
+    reported: bool,
+}
+
+enum Admission {
+    Go { probe: bool },
+    WaitUntil(Option<Instant>),
 }
 
 impl Breaker {
@@ -39,10 +90,11 @@ impl Breaker {
         Self {
             spec,
             inner: Mutex::new(Inner {
-                consecutive: 0,
-                opened_at: None,
-                probing: false,
+                phase: Phase::Closed,
+                recent: VecDeque::new(),
+                reopened: 0,
             }),
+            changed: Notify::new(),
         }
     }
 
@@ -52,44 +104,186 @@ impl Breaker {
 
     /// The current state.
     pub fn state(&self) -> BreakerState {
-        let i = self.lock();
-        match i.opened_at {
-            None => BreakerState::Closed,
-            Some(_) if i.probing => BreakerState::HalfOpen,
-            Some(at) if at.elapsed() >= self.spec.cool_down => BreakerState::HalfOpen,
-            Some(_) => BreakerState::Open,
+        match self.lock().phase {
+            Phase::Closed => BreakerState::Closed,
+            Phase::Open { until } if Instant::now() < until => BreakerState::Open,
+            Phase::Open { .. } | Phase::HalfOpen { .. } => BreakerState::HalfOpen,
         }
     }
 
-    /// Whether a call may go out now. Past the cool-down, the first caller
-    /// becomes the half-open probe.
-    pub fn admit(&self) -> bool {
+    fn try_admit(&self) -> Admission {
         let mut i = self.lock();
-        match i.opened_at {
-            None => true,
-            Some(at) if at.elapsed() >= self.spec.cool_down && !i.probing => {
-                i.probing = true;
-                true
+        let now = Instant::now();
+        if let Phase::Open { until } = i.phase {
+            if now < until {
+                return Admission::WaitUntil(Some(until));
             }
-            Some(_) => false,
+            i.phase = Phase::HalfOpen {
+                in_flight: 0,
+                failed: 0,
+            };
+        }
+        match &mut i.phase {
+            Phase::Closed => Admission::Go { probe: false },
+            Phase::HalfOpen { in_flight, failed } => {
+                if *in_flight + *failed < self.spec.probes.max(1) {
+                    *in_flight += 1;
+                    Admission::Go { probe: true }
+                } else {
+                    Admission::WaitUntil(None)
+                }
+            }
+            Phase::Open { .. } => unreachable!("handled above"),
         }
     }
 
-    /// Records a success: closes the circuit.
-    pub fn success(&self) {
-        let mut i = self.lock();
-        i.consecutive = 0;
-        i.opened_at = None;
-        i.probing = false;
+    /// Lets a call through now, or refuses it at once (the caller has a
+    /// fallback to go to).
+    pub fn admit_now(&self) -> Result<Permit<'_>, Refused> {
+        match self.try_admit() {
+            Admission::Go { probe } => Ok(self.permit(probe)),
+            Admission::WaitUntil(_) => Err(Refused {
+                waited: Duration::ZERO,
+            }),
+        }
     }
 
-    /// Records a transient failure: may open (or re-open) the circuit.
-    pub fn failure(&self) {
+    /// Lets a call through, waiting while the circuit is open (and while
+    /// the half-open probes are all taken) until `deadline`.
+    pub async fn admit(&self, deadline: Instant) -> Result<Permit<'_>, Refused> {
+        let started = Instant::now();
+        loop {
+            let changed = self.changed.notified();
+            tokio::pin!(changed);
+            changed.as_mut().enable();
+            let until = match self.try_admit() {
+                Admission::Go { probe } => return Ok(self.permit(probe)),
+                Admission::WaitUntil(until) => until.map_or(deadline, |u| u.min(deadline)),
+            };
+            if Instant::now() >= deadline {
+                return Err(Refused {
+                    waited: started.elapsed(),
+                });
+            }
+            tokio::select! {
+                () = &mut changed => {}
+                () = tokio::time::sleep_until(until.into()) => {}
+            }
+        }
+    }
+
+    fn permit(&self, probe: bool) -> Permit<'_> {
+        Permit {
+            breaker: self,
+            probe,
+            reported: false,
+        }
+    }
+
+    fn report(&self, probe: bool, outcome: Option<bool>) {
         let mut i = self.lock();
-        i.consecutive += 1;
-        if i.probing || i.consecutive >= self.spec.failures.max(1) {
-            i.opened_at = Some(Instant::now());
-            i.probing = false;
+        let now = Instant::now();
+        let mut changed = false;
+        if let Some(failed) = outcome {
+            i.recent.push_back((now, failed));
+            while i.recent.len() > self.spec.window.max(1) as usize {
+                i.recent.pop_front();
+            }
+            while i
+                .recent
+                .front()
+                .is_some_and(|(at, _)| now.duration_since(*at) > STALE)
+            {
+                i.recent.pop_front();
+            }
+        }
+        let reopened = i.reopened;
+        match (&mut i.phase, probe, outcome) {
+            (Phase::HalfOpen { in_flight, .. }, true, None) => {
+                *in_flight = in_flight.saturating_sub(1);
+                changed = true;
+            }
+            (Phase::HalfOpen { .. }, true, Some(false)) => {
+                i.phase = Phase::Closed;
+                i.recent.clear();
+                i.reopened = 0;
+                changed = true;
+            }
+            (Phase::HalfOpen { in_flight, failed }, true, Some(true)) => {
+                *in_flight = in_flight.saturating_sub(1);
+                *failed += 1;
+                if *failed >= self.spec.probes.max(1) {
+                    i.reopened = reopened.saturating_add(1);
+                    i.phase = Phase::Open {
+                        until: now + self.cool_down(i.reopened),
+                    };
+                }
+                changed = true;
+            }
+            (Phase::Closed, _, Some(true)) => {
+                let total = i.recent.len() as u32;
+                let failures = i.recent.iter().filter(|(_, f)| *f).count() as u32;
+                if total >= self.spec.min_calls.max(1)
+                    && f64::from(failures) >= self.spec.failure_rate * f64::from(total)
+                {
+                    i.phase = Phase::Open {
+                        until: now + self.cool_down(i.reopened),
+                    };
+                    tracing::warn!(
+                        failures,
+                        of = total,
+                        cool_down_ms = self.cool_down(i.reopened).as_millis() as u64,
+                        "circuit opened"
+                    );
+                    changed = true;
+                }
+            }
+            _ => {}
+        }
+        drop(i);
+        if changed {
+            self.changed.notify_waiters();
+        }
+    }
+
+    /// The cool-down after `reopened` failed probe rounds.
+    fn cool_down(&self, reopened: u32) -> Duration {
+        self.spec
+            .cool_down
+            .saturating_mul(1u32 << reopened.min(16))
+            .min(self.spec.max_cool_down.max(self.spec.cool_down))
+    }
+}
+
+impl Permit<'_> {
+    /// Whether this call is a half-open probe.
+    pub fn is_probe(&self) -> bool {
+        self.probe
+    }
+
+    /// The upstream answered.
+    pub fn success(mut self) {
+        self.reported = true;
+        self.breaker.report(self.probe, Some(false));
+    }
+
+    /// The upstream failed (timeout, 5xx, unreachable, unusable answer).
+    pub fn failure(mut self) {
+        self.reported = true;
+        self.breaker.report(self.probe, Some(true));
+    }
+
+    /// Neither: back-pressure, a refused request, a cancelled call.
+    pub fn neutral(mut self) {
+        self.reported = true;
+        self.breaker.report(self.probe, None);
+    }
+}
+
+impl Drop for Permit<'_> {
+    fn drop(&mut self) {
+        if !self.reported {
+            self.breaker.report(self.probe, None);
         }
     }
 }
@@ -97,30 +291,114 @@ impl Breaker {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use std::time::Duration;
+
+    fn spec() -> BreakerSpec {
+        BreakerSpec {
+            window: 10,
+            min_calls: 4,
+            failure_rate: 0.75,
+            cool_down: Duration::from_millis(30),
+            max_cool_down: Duration::from_millis(100),
+            probes: 2,
+        }
+    }
 
     #[test]
-    fn breaker_opens_probes_and_closes() {
-        let b = Breaker::new(BreakerSpec {
-            failures: 2,
-            cool_down: Duration::from_millis(30),
-        });
-        assert!(b.admit());
-        b.failure();
+    fn breaker_opens_on_a_failure_rate_not_on_a_few_failures() {
+        let b = Breaker::new(spec());
+        // Half the calls failing (a fault retries absorb) never opens it.
+        for _ in 0..20 {
+            b.admit_now().unwrap().failure();
+            b.admit_now().unwrap().success();
+        }
         assert_eq!(b.state(), BreakerState::Closed);
-        b.failure();
+        // Back-pressure and cancelled calls count neither way.
+        for _ in 0..20 {
+            b.admit_now().unwrap().neutral();
+            drop(b.admit_now().unwrap());
+        }
+        assert_eq!(b.state(), BreakerState::Closed);
+        // An outage: the share of failures climbs to the rate, and it opens.
+        let mut failed = 0;
+        while b.state() == BreakerState::Closed {
+            b.admit_now().unwrap().failure();
+            failed += 1;
+        }
+        assert_eq!(failed, 6, "then 8 of the last 10 failed: at least 0.75");
         assert_eq!(b.state(), BreakerState::Open);
-        assert!(!b.admit());
+        assert!(b.admit_now().is_err());
+    }
+
+    #[test]
+    fn breaker_half_opens_with_a_few_probes_and_closes_on_a_success() {
+        let b = Breaker::new(spec());
+        for _ in 0..4 {
+            b.admit_now().unwrap().failure();
+        }
+        assert_eq!(b.state(), BreakerState::Open);
         std::thread::sleep(Duration::from_millis(40));
-        assert!(b.admit(), "the first call after the cool-down is the probe");
-        assert!(!b.admit(), "only one probe at a time");
         assert_eq!(b.state(), BreakerState::HalfOpen);
-        b.failure();
-        assert_eq!(b.state(), BreakerState::Open, "a failed probe re-opens");
-        std::thread::sleep(Duration::from_millis(40));
-        assert!(b.admit());
-        b.success();
+        let p1 = b.admit_now().unwrap();
+        let p2 = b.admit_now().unwrap();
+        assert!(p1.is_probe() && p2.is_probe());
+        assert!(b.admit_now().is_err(), "only `probes` at once");
+        p1.failure();
+        assert_eq!(b.state(), BreakerState::HalfOpen, "one failed probe of two");
+        p2.success();
         assert_eq!(b.state(), BreakerState::Closed);
-        assert!(b.admit());
+        // The failures before are forgotten: one failure does not re-open.
+        b.admit_now().unwrap().failure();
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    #[test]
+    fn breaker_reopens_with_a_longer_cool_down_when_every_probe_fails() {
+        let b = Breaker::new(spec());
+        for _ in 0..4 {
+            b.admit_now().unwrap().failure();
+        }
+        std::thread::sleep(Duration::from_millis(40));
+        b.admit_now().unwrap().failure();
+        b.admit_now().unwrap().failure();
+        assert_eq!(b.state(), BreakerState::Open);
+        std::thread::sleep(Duration::from_millis(40));
+        assert_eq!(b.state(), BreakerState::Open, "the cool-down doubled");
+        std::thread::sleep(Duration::from_millis(30));
+        assert_eq!(b.state(), BreakerState::HalfOpen);
+        // A cancelled probe gives its place back.
+        drop(b.admit_now().unwrap());
+        let p = b.admit_now().unwrap();
+        let q = b.admit_now().unwrap();
+        q.neutral();
+        p.success();
+        assert_eq!(b.state(), BreakerState::Closed);
+    }
+
+    #[tokio::test]
+    async fn breaker_waiters_go_through_when_a_probe_succeeds() {
+        let b = std::sync::Arc::new(Breaker::new(BreakerSpec {
+            probes: 1,
+            ..spec()
+        }));
+        for _ in 0..4 {
+            b.admit_now().unwrap().failure();
+        }
+        let far = Instant::now() + Duration::from_secs(10);
+        let probe = b.admit(far).await.unwrap();
+        assert!(probe.is_probe());
+        let waiter = {
+            let b = b.clone();
+            tokio::spawn(async move { b.admit(far).await.map(|p| p.is_probe()) })
+        };
+        tokio::task::yield_now().await;
+        assert!(!waiter.is_finished(), "a second call waits for the probe");
+        probe.success();
+        assert_eq!(waiter.await.unwrap(), Ok(false), "then flows, closed");
+        // Waiting ends at the deadline.
+        for _ in 0..4 {
+            b.admit_now().unwrap().failure();
+        }
+        let soon = Instant::now() + Duration::from_millis(5);
+        assert!(b.admit(soon).await.is_err());
     }
 }

@@ -14,12 +14,13 @@ use std::time::{Duration, Instant};
 use futures::future::join_all;
 
 use super::anthropic::AnthropicProvider;
-use super::breaker::Breaker;
+use super::breaker::{Breaker, BreakerState};
 use super::budget::RunBudget;
 use super::cache::ResponseCache;
 use super::ledger::{CallOutcome, Ledger, LedgerEntry};
 use super::openai::{http_client, ApiKey, OpenAiProvider};
 use super::sim::SimProvider;
+use super::throttle::Throttle;
 use super::types::{ChatRequest, ChatResponse, ModelError, Usage};
 use super::ModelProvider;
 use crate::spec::{CallPolicy, ModelSpec, PolicyOverride, ProviderSpec};
@@ -44,6 +45,7 @@ struct HubModel {
     spec: ModelSpec,
     provider: Arc<dyn ModelProvider>,
     breaker: Option<Breaker>,
+    throttle: Throttle,
 }
 
 /// Models by manifest name, with their providers and circuit breakers.
@@ -80,6 +82,10 @@ pub struct Caller<'a> {
     pub cache: Option<&'a ResponseCache>,
     /// The run's budgets, if any apply.
     pub budget: Option<&'a RunBudget>,
+    /// When the caller stops waiting: a call with no fallback left waits
+    /// up to it for a recovering upstream; without one it never waits on
+    /// an open circuit.
+    pub deadline: Option<Instant>,
 }
 
 impl<'a> Caller<'a> {
@@ -92,6 +98,7 @@ impl<'a> Caller<'a> {
             overrides: &NO_OVERRIDE,
             cache: None,
             budget: None,
+            deadline: None,
         }
     }
 }
@@ -157,6 +164,7 @@ impl ModelHub {
                     spec: spec.clone(),
                     provider,
                     breaker,
+                    throttle: Throttle::default(),
                 },
             );
         }
@@ -230,12 +238,13 @@ impl ModelHub {
             return Ok(hit);
         }
         let policy = effective(&primary.spec.policy, caller.overrides);
-        let chain = std::iter::once(req.model.clone()).chain(policy.fallback.iter().cloned());
+        let chain: Vec<(String, &HubModel)> = std::iter::once(req.model.clone())
+            .chain(policy.fallback.iter().cloned())
+            .filter_map(|name| self.models.get(&name).map(|m| (name, m)))
+            .collect();
         let mut last = ModelError::Unavailable(format!("model `{}` was not tried", req.model));
-        for (i, name) in chain.enumerate() {
-            let Some(model) = self.models.get(&name) else {
-                continue;
-            };
+        for (i, (name, model)) in chain.iter().enumerate() {
+            let may_fall_back = i + 1 < chain.len();
             let fallback_from = (i > 0).then_some(req.model.as_str());
             // A fallback model keeps its own timeout and retries (unless the
             // node overrides them) but never chains further.
@@ -247,7 +256,7 @@ impl ModelHub {
             let mut attempt_req = req.clone();
             attempt_req.model = name.clone();
             match self
-                .try_model(caller, model, &p, attempt_req, fallback_from)
+                .try_model(caller, model, &p, attempt_req, fallback_from, may_fall_back)
                 .await
             {
                 Ok(mut resp) => {
@@ -269,7 +278,10 @@ impl ModelHub {
         Err(last)
     }
 
-    /// Up to `1 + retries` attempts at one model.
+    /// Attempts at one model: up to `1 + retries` after upstream failures;
+    /// rate-limit answers wait as asked and, within a deadline, use no
+    /// retry; and while the breaker reports an outage, a caller with no
+    /// fallback left keeps waiting for the upstream, up to its deadline.
     async fn try_model(
         &self,
         caller: Caller<'_>,
@@ -277,30 +289,62 @@ impl ModelHub {
         policy: &CallPolicy,
         mut req: ChatRequest,
         fallback_from: Option<&str>,
+        may_fall_back: bool,
     ) -> Result<ChatResponse, ModelError> {
         let spec = &model.spec;
         // Reserved from what the body will carry: messages, schema, extra
         // parameters, and the output cap `complete` always sets.
         let prompt = req.prompt_tokens_estimate();
         let output = req.max_tokens.map_or(DEFAULT_RESERVED_OUTPUT, u64::from);
-        let mut last = ModelError::Unavailable(format!("model `{}` was not tried", spec.name));
-        for attempt in 0..=policy.retries {
-            if let Some(b) = &model.breaker {
-                if !b.admit() {
-                    record(
-                        caller,
-                        spec,
-                        attempt,
-                        fallback_from,
-                        Usage::default(),
-                        CallOutcome::CircuitOpen,
-                        Instant::now(),
-                    );
-                    return Err(ModelError::Unavailable(format!(
-                        "circuit open for model `{}` after repeated failures",
-                        spec.name
-                    )));
+        let mut last: ModelError;
+        let mut attempt = 0u32;
+        let mut failures = 0u32;
+        let mut throttled = 0u32;
+        loop {
+            // If this future is dropped (run cancelled or past its
+            // deadline) before the attempt is settled, the guard records
+            // it as `cancelled`.
+            let mut guard = Attempt {
+                caller,
+                spec,
+                attempt,
+                fallback_from,
+                started: Instant::now(),
+                finished: false,
+            };
+            let permit = match &model.breaker {
+                None => None,
+                Some(b) => {
+                    let admitted = match caller.deadline {
+                        Some(d) if !may_fall_back => b.admit(wait_end(d)).await,
+                        _ => b.admit_now(),
+                    };
+                    match admitted {
+                        Ok(p) => Some(p),
+                        Err(refused) => {
+                            guard.settle(Usage::default(), CallOutcome::CircuitOpen);
+                            return Err(ModelError::Unavailable(format!(
+                                "circuit open for model `{}`: its upstream is failing{}",
+                                spec.name,
+                                if refused.waited.is_zero() {
+                                    String::new()
+                                } else {
+                                    format!(
+                                        "; waited {} ms for it to recover",
+                                        refused.waited.as_millis()
+                                    )
+                                }
+                            )));
+                        }
+                    }
                 }
+            };
+            if let Some(until) = model.throttle.until() {
+                if caller.deadline.is_some_and(|d| until > d) {
+                    guard.settle(Usage::default(), CallOutcome::RateLimited);
+                    return Err(ModelError::RateLimited);
+                }
+                tokio::time::sleep_until(until.into()).await;
             }
             let reservation = match caller.budget {
                 None => None,
@@ -315,30 +359,13 @@ impl ModelHub {
                             "{why}; the call to `{}` was not sent",
                             spec.name
                         ));
-                        record(
-                            caller,
-                            spec,
-                            attempt,
-                            fallback_from,
-                            Usage::default(),
-                            CallOutcome::from(&err),
-                            Instant::now(),
-                        );
+                        guard.settle(Usage::default(), CallOutcome::from(&err));
                         return Err(err);
                     }
                 },
             };
             req.attempt = attempt;
-            // If this future is dropped mid-call (run cancelled or past its
-            // deadline), the guard still records the attempt, as `cancelled`.
-            let mut guard = Attempt {
-                caller,
-                spec,
-                attempt,
-                fallback_from,
-                started: Instant::now(),
-                finished: false,
-            };
+            guard.started = Instant::now();
             let result = match tokio::time::timeout(
                 policy.timeout,
                 model.provider.complete(&spec.upstream, &req),
@@ -348,7 +375,6 @@ impl ModelHub {
                 Ok(r) => r,
                 Err(_) => Err(super::ProviderError::transient(ModelError::Timeout)),
             };
-            guard.finished = true;
             let usage = match &result {
                 Ok(r) => r.usage,
                 // A 2xx the host could not use may still be billed: charge
@@ -370,36 +396,77 @@ impl ModelHub {
             let outcome = result
                 .as_ref()
                 .map_or_else(|e| CallOutcome::from(&e.error), |_| CallOutcome::Ok);
-            record(
-                caller,
-                spec,
-                attempt,
-                fallback_from,
-                usage,
-                outcome,
-                guard.started,
-            );
+            guard.settle(usage, outcome);
             tracing::debug!(node = caller.node, model = %spec.name, attempt, outcome = outcome.as_str(), "model call");
+            attempt += 1;
             match result {
                 Ok(resp) => {
-                    if let Some(b) = &model.breaker {
-                        b.success();
+                    if let Some(p) = permit {
+                        p.success();
                     }
                     return Ok(resp);
                 }
-                Err(e) if !e.retryable => return Err(e.error),
-                Err(e) => {
-                    if let Some(b) = &model.breaker {
-                        b.failure();
+                // Back-pressure: every caller of this upstream waits as
+                // asked; not a failure. Within a deadline it uses no retry.
+                Err(e) if e.error == ModelError::RateLimited || e.retry_after.is_some() => {
+                    if let Some(p) = permit {
+                        p.neutral();
                     }
-                    if attempt < policy.retries {
-                        tokio::time::sleep(backoff(policy, attempt, e.retry_after)).await;
+                    if !e.retryable {
+                        return Err(e.error);
                     }
+                    let wait = match (e.retry_after, caller.deadline) {
+                        (Some(ra), Some(_)) => ra,
+                        (Some(ra), None) => ra.min(policy.max_backoff),
+                        (None, _) => backoff(policy, throttled, None),
+                    };
+                    model.throttle.pause(wait);
+                    throttled += 1;
                     last = e.error;
+                    if caller.deadline.is_none() && failures + throttled > policy.retries {
+                        return Err(last);
+                    }
+                }
+                Err(e) if !e.retryable => {
+                    if let Some(p) = permit {
+                        p.neutral();
+                    }
+                    return Err(e.error);
+                }
+                Err(e) => {
+                    if let Some(p) = permit {
+                        p.failure();
+                    }
+                    failures += 1;
+                    let unreachable = e.unreachable;
+                    last = e.error;
+                    let open = model
+                        .breaker
+                        .as_ref()
+                        .is_some_and(|b| b.state() != BreakerState::Closed);
+                    // An outage — the upstream unreachable, or its breaker
+                    // open — with no fallback left is ridden out up to the
+                    // deadline instead of spending the retries in a second.
+                    let riding_out = !may_fall_back && caller.deadline.is_some() && (unreachable || open);
+                    if failures > policy.retries && !riding_out {
+                        return Err(last);
+                    }
+                    // An open breaker paces the next attempt itself (it
+                    // waits for the probes); otherwise back off.
+                    if !open {
+                        let wait = backoff(policy, failures - 1, None);
+                        if failures > policy.retries
+                            && caller
+                                .deadline
+                                .is_some_and(|d| Instant::now() + wait >= wait_end(d))
+                        {
+                            return Err(last);
+                        }
+                        tokio::time::sleep(wait).await;
+                    }
                 }
             }
         }
-        Err(last)
     }
 
     /// Makes several calls concurrently; answers come back in order.
@@ -438,6 +505,14 @@ pub fn backoff(policy: &CallPolicy, attempt: u32, retry_after: Option<Duration>)
     }
 }
 
+/// How long a caller with `deadline` may wait for a recovering upstream:
+/// to just short of its deadline, so it gets a model error it can handle
+/// rather than being cut off by its wall limit.
+fn wait_end(deadline: Instant) -> Instant {
+    let left = deadline.saturating_duration_since(Instant::now());
+    deadline - (left / 20).min(Duration::from_millis(500))
+}
+
 /// An attempt in flight; records itself as `cancelled` if dropped unfinished.
 struct Attempt<'a> {
     caller: Caller<'a>,
@@ -446,6 +521,22 @@ struct Attempt<'a> {
     fallback_from: Option<&'a str>,
     started: Instant,
     finished: bool,
+}
+
+impl Attempt<'_> {
+    /// Records the attempt with how it ended.
+    fn settle(&mut self, usage: Usage, outcome: CallOutcome) {
+        self.finished = true;
+        record(
+            self.caller,
+            self.spec,
+            self.attempt,
+            self.fallback_from,
+            usage,
+            outcome,
+            self.started,
+        );
+    }
 }
 
 impl Drop for Attempt<'_> {

@@ -11,11 +11,12 @@ mod hub;
 mod ledger;
 pub mod openai;
 pub mod sim;
+mod throttle;
 mod types;
 
 use async_trait::async_trait;
 
-pub use breaker::{Breaker, BreakerState};
+pub use breaker::{Breaker, BreakerState, Permit, Refused};
 pub use budget::{Reservation, RunBudget};
 pub use cache::ResponseCache;
 // Settings and money live in the leaf `spec` module; re-exported here.

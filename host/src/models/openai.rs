@@ -123,6 +123,7 @@ pub(crate) async fn send(http: reqwest::RequestBuilder) -> Result<String, Provid
     // A 2xx cut short was still answered: it may be billed.
     let cut_short = |e| ProviderError {
         answered: ok,
+        unreachable: false,
         ..transport_error(e)
     };
     while let Some(chunk) = resp.chunk().await.map_err(cut_short)? {
@@ -165,13 +166,19 @@ fn retry_after(headers: &reqwest::header::HeaderMap) -> Option<Duration> {
 }
 
 fn transport_error(e: reqwest::Error) -> ProviderError {
-    ProviderError::transient(if e.is_timeout() {
-        ModelError::Timeout
+    if e.is_timeout() {
+        ProviderError::transient(ModelError::Timeout)
     } else if e.is_connect() {
-        ModelError::Unavailable(format!("cannot connect: {}", root_cause(&e)))
+        ProviderError::unreachable(ModelError::Unavailable(format!(
+            "cannot connect: {}",
+            root_cause(&e)
+        )))
     } else {
-        ModelError::Unavailable(format!("transport error: {}", root_cause(&e)))
-    })
+        ProviderError::unreachable(ModelError::Unavailable(format!(
+            "transport error: {}",
+            root_cause(&e)
+        )))
+    }
 }
 
 fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
@@ -206,6 +213,7 @@ pub fn status_error(status: u16, body: &str) -> ProviderError {
         retryable,
         retry_after: None,
         answered: false,
+        unreachable: false,
     }
 }
 

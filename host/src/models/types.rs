@@ -211,6 +211,10 @@ pub struct ProviderError {
     /// may still be billed, so the hub charges it at its reserved worst
     /// case, never at zero.
     pub answered: bool,
+    /// No answer came back: the connection could not be made, or broke
+    /// before any answer. Nothing was billed, and it says the upstream
+    /// itself is down, not that this request failed.
+    pub unreachable: bool,
 }
 
 impl ProviderError {
@@ -221,6 +225,16 @@ impl ProviderError {
             retryable: true,
             retry_after: None,
             answered: false,
+            unreachable: false,
+        }
+    }
+
+    /// No answer came back: connection refused, reset or broken before an
+    /// answer. Transient, and a sign of an outage.
+    pub fn unreachable(error: ModelError) -> Self {
+        Self {
+            unreachable: true,
+            ..Self::transient(error)
         }
     }
 
@@ -240,6 +254,7 @@ impl ProviderError {
             retryable: false,
             retry_after: None,
             answered: false,
+            unreachable: false,
         }
     }
 }

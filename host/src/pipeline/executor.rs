@@ -13,7 +13,9 @@ use serde_json::{json, Value};
 use super::outcome::{PolicyEvent, RunError, RunOutcome, TraceStep};
 use super::{LoadedNode, Pipeline};
 use crate::config::Role;
-use crate::engine::{Invocation, NodeCall, NodeError, NodeOutput, RunScope, TaskInput};
+use crate::engine::{
+    Admitted, Invocation, NodeCall, NodeError, NodeOutput, RunScope, TaskInput,
+};
 use crate::models::Ledger;
 use crate::schema::CheckError;
 
@@ -93,9 +95,31 @@ pub(super) struct Run<'p> {
 }
 
 impl Pipeline {
-    /// Runs one input to completion (or typed failure). Never panics on bad
-    /// input; every outcome carries its trace and ledger.
+    /// Runs one input to completion (or typed failure), once admitted to
+    /// the instance pool. Never panics on bad input; every outcome carries
+    /// its trace and ledger.
     pub async fn run(&self, input: RunInput) -> RunOutcome {
+        let arrived = Instant::now();
+        let admitted = self.admit().await;
+        self.run_admitted(admitted, arrived.elapsed(), input).await
+    }
+
+    /// Waits, in arrival order, for room in the instance pool for one run
+    /// of this generation (its peak). Dropping the future leaves the queue.
+    pub async fn admit(&self) -> Admitted {
+        self.engine.admission().admit(self.peak).await
+    }
+
+    /// Runs `input` on the pool room `admitted` holds, after `queued` in
+    /// the queue. The deadline starts now: time in the queue is reported,
+    /// not charged.
+    pub async fn run_admitted(
+        &self,
+        admitted: Admitted,
+        queued: std::time::Duration,
+        input: RunInput,
+    ) -> RunOutcome {
+        let _admitted = admitted;
         let started = Instant::now();
         let ledger = Arc::new(Ledger::new());
         let recorder = Arc::new(Recorder {
@@ -152,7 +176,7 @@ impl Pipeline {
             totals: ledger.totals(),
             ledger: ledger.entries(),
             elapsed: started.elapsed(),
-            queued: std::time::Duration::ZERO,
+            queued,
         }
     }
 }

@@ -10,6 +10,7 @@
 mod executor;
 mod gate;
 mod outcome;
+mod peak;
 mod record;
 mod swap;
 
@@ -62,6 +63,7 @@ impl LoadedPipeline {
     /// The runnable pipeline (generation 0) with `hub` serving its models.
     pub fn bind(self, hub: ModelHub) -> Pipeline {
         Pipeline {
+            peak: peak::of_pipeline(&self.manifest, &self.nodes),
             manifest: Arc::new(self.manifest),
             generation: 0,
             engine: self.engine,
@@ -81,9 +83,18 @@ pub struct Pipeline {
     engine: NodeEngine,
     hub: Arc<ModelHub>,
     nodes: BTreeMap<String, LoadedNode>,
+    /// The most instance-pool slots one run holds at once (reserved at
+    /// admission).
+    peak: u32,
 }
 
 impl Pipeline {
+    /// The most instance-pool slots one run of this generation can hold
+    /// at once: what admission reserves before the run starts.
+    pub fn peak_slots(&self) -> u32 {
+        self.peak
+    }
+
     /// Loads every node's component (concurrently) and checks each against
     /// its role, without model providers or keys. All problems are
     /// reported, each located at the node's `component = …` line. Bind a

@@ -80,6 +80,7 @@ impl Pipeline {
         let mut next = self.clone();
         next.generation += 1;
         next.nodes.insert(name.to_string(), new);
+        next.peak = super::peak::of_pipeline(&next.manifest, &next.nodes);
         Ok(next)
     }
 

@@ -71,7 +71,7 @@ impl IntoResponse for ApiError {
                 r.headers_mut()
                     .insert(header::WWW_AUTHENTICATE, "Bearer".parse().expect("static"));
             }
-            StatusCode::SERVICE_UNAVAILABLE => {
+            StatusCode::SERVICE_UNAVAILABLE | StatusCode::TOO_MANY_REQUESTS => {
                 r.headers_mut()
                     .insert(header::RETRY_AFTER, "1".parse().expect("static"));
             }
@@ -138,26 +138,27 @@ pub fn versions_used(p: &Pipeline, run: &RunOutcome) -> BTreeMap<String, NodeVer
     out
 }
 
-/// Runs `input` through the live pipeline, counting it against the
-/// in-flight cap.
+/// Runs `input` through the live pipeline once the instance pool has room
+/// for it; a full queue, or a wait past the queue timeout, is `429` with
+/// `Retry-After`, and the run never starts.
 pub async fn run_live(
     state: &AppState,
     id: Option<String>,
     input: Value,
 ) -> Result<(Arc<Pipeline>, RunOutcome), ApiError> {
-    let Ok(_slot) = state.slots.try_acquire() else {
-        return Err(ApiError::new(
-            StatusCode::SERVICE_UNAVAILABLE,
-            "server_error",
-            "overloaded",
-            format!(
-                "{} runs are already in flight (--max-in-flight); retry shortly",
-                state.max_in_flight
-            ),
-        ));
-    };
     let id = id.unwrap_or_else(|| format!("run-{}", state.seq.fetch_add(1, Ordering::Relaxed) + 1));
-    Ok(state.live.run(RunInput { id, input }).await)
+    state
+        .live
+        .run_queued(RunInput { id, input }, state.queue)
+        .await
+        .map_err(|overloaded| {
+            ApiError::new(
+                StatusCode::TOO_MANY_REQUESTS,
+                "rate_limit_error",
+                "overloaded",
+                overloaded.to_string(),
+            )
+        })
 }
 
 /// `POST /v1/runs`: `{"input": <json>, "id": "optional"}`.

@@ -12,6 +12,7 @@ use arc_swap::ArcSwap;
 use serde::Serialize;
 
 use super::metrics::Metrics;
+use super::QueueLimits;
 use crate::engine::CacheOutcome;
 use crate::pipeline::{Pipeline, RunInput, RunOutcome, SwapError};
 
@@ -78,6 +79,37 @@ impl LivePipeline {
         };
         self.metrics.observe(&outcome);
         (pipeline, outcome)
+    }
+
+    /// Like [`Self::run`], but gives up before starting when more than
+    /// `queue.max_queued` runs already wait for the instance pool, or
+    /// after waiting `queue.timeout`: nothing is spent on such a run.
+    pub async fn run_queued(
+        &self,
+        input: RunInput,
+        queue: QueueLimits,
+    ) -> Result<(Arc<Pipeline>, RunOutcome), Overloaded> {
+        let pipeline = self.current();
+        let admission = pipeline.engine().admission();
+        if admission.queued() >= queue.max_queued {
+            return Err(Overloaded::QueueFull {
+                queued: admission.queued(),
+            });
+        }
+        let arrived = Instant::now();
+        let Ok(admitted) = tokio::time::timeout(queue.timeout, pipeline.admit()).await else {
+            return Err(Overloaded::Waited {
+                waited_ms: arrived.elapsed().as_millis() as u64,
+            });
+        };
+        let outcome = {
+            let _in_flight = self.metrics.run_started();
+            pipeline
+                .run_admitted(admitted, arrived.elapsed(), input)
+                .await
+        };
+        self.metrics.observe(&outcome);
+        Ok((pipeline, outcome))
     }
 
     /// Replaces node `node`'s component with `bytes` (`origin` names where
@@ -164,4 +196,21 @@ impl LivePipeline {
         self.current.store(Arc::new(next));
         Ok(report)
     }
+}
+
+/// Why a run was not started.
+#[derive(Debug, Clone, thiserror::Error)]
+pub enum Overloaded {
+    /// The queue for the instance pool is full.
+    #[error("{queued} runs are already waiting for the instance pool (--max-queued); retry later")]
+    QueueFull {
+        /// Runs waiting.
+        queued: usize,
+    },
+    /// The run waited its longest for the instance pool.
+    #[error("waited {waited_ms} ms for room in the instance pool (--queue-timeout-ms) without starting; retry later")]
+    Waited {
+        /// How long.
+        waited_ms: u64,
+    },
 }

@@ -22,11 +22,11 @@ use axum::middleware::from_fn_with_state;
 use axum::routing::{get, post, put};
 use axum::Router;
 use tokio::net::TcpListener;
-use tokio::sync::Semaphore;
 
 pub use conn::ConnLimits;
 pub use guard::BodyLimits;
-pub use live::{LivePipeline, SwapReport};
+pub use live::{LivePipeline, Overloaded, SwapReport};
+
 pub use metrics::Metrics;
 
 /// The environment variable holding the admin bearer token.
@@ -42,23 +42,41 @@ pub struct AppState {
     pub live: Arc<LivePipeline>,
     /// The admin bearer token; `None` turns the admin API off.
     pub admin_token: Option<String>,
-    /// Runs allowed in flight at once.
-    pub max_in_flight: usize,
+    /// Runs waiting for admission to the instance pool, and how long.
+    pub queue: QueueLimits,
     /// Request body deadlines and bounds.
     pub body_limits: BodyLimits,
-    slots: Semaphore,
     seq: AtomicU64,
+}
+
+/// How much work may wait for the instance pool. Past either limit a
+/// request is answered `429` with `Retry-After`, and nothing is spent on
+/// it: it never started.
+#[derive(Debug, Clone, Copy)]
+pub struct QueueLimits {
+    /// Runs waiting at once.
+    pub max_queued: usize,
+    /// The longest a run waits.
+    pub timeout: std::time::Duration,
+}
+
+impl Default for QueueLimits {
+    fn default() -> Self {
+        Self {
+            max_queued: 4096,
+            timeout: std::time::Duration::from_secs(60),
+        }
+    }
 }
 
 impl AppState {
     /// State for serving `live`.
-    pub fn new(live: Arc<LivePipeline>, admin_token: Option<String>, max_in_flight: usize) -> Self {
+    pub fn new(live: Arc<LivePipeline>, admin_token: Option<String>, queue: QueueLimits) -> Self {
         Self {
             live,
             admin_token: admin_token.filter(|t| !t.is_empty()),
-            max_in_flight,
+            queue,
             body_limits: BodyLimits::default(),
-            slots: Semaphore::new(max_in_flight),
             seq: AtomicU64::new(0),
         }
     }

@@ -4,6 +4,7 @@
 //! the crate. `config` produces these from a manifest; `models`, `engine`
 //! and `pipeline` read them, so none of those needs `config`'s parser.
 
+mod engine;
 mod model;
 mod money;
 mod node;
@@ -13,5 +14,6 @@ pub use model::{
     SimSpec, DEFAULT_BACKOFF, DEFAULT_DEADLINE, DEFAULT_MAX_BACKOFF, DEFAULT_MODEL_TIMEOUT,
     DEFAULT_RETRIES,
 };
+pub use engine::{EngineSpec, DEFAULT_MAX_INSTANCES, MAX_INSTANCES};
 pub use money::{Cost, Price};
 pub use node::{Limits, Role, DEFAULT_STACK_KB, MAX_STACK_KB, MIN_STACK_KB};

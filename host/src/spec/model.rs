@@ -110,20 +110,32 @@ pub struct SimSpec {
     pub reply: Option<String>,
 }
 
-/// The breaker's settings.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+/// The breaker's settings (see `models::breaker` for the state machine).
+#[derive(Debug, Clone, Copy, PartialEq)]
 pub struct BreakerSpec {
-    /// Consecutive failures that open the circuit.
-    pub failures: u32,
-    /// How long it stays open before a probe.
+    /// How many recent outcomes the failure rate is taken over.
+    pub window: u32,
+    /// Outcomes needed in the window before the circuit may open.
+    pub min_calls: u32,
+    /// Share of failures in the window (0–1) that opens the circuit.
+    pub failure_rate: f64,
+    /// How long it stays open before the first half-open probes.
     pub cool_down: Duration,
+    /// The longest cool-down (it doubles each time every probe fails).
+    pub max_cool_down: Duration,
+    /// Calls let through at once while half-open.
+    pub probes: u32,
 }
 
 impl Default for BreakerSpec {
     fn default() -> Self {
         Self {
-            failures: 5,
-            cool_down: Duration::from_secs(30),
+            window: 20,
+            min_calls: 10,
+            failure_rate: 0.8,
+            cool_down: Duration::from_secs(1),
+            max_cool_down: Duration::from_secs(8),
+            probes: 3,
         }
     }
 }

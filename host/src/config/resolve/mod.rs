@@ -10,9 +10,11 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::manifest::{BaselineSpec, ChatSpec, Manifest};
-use super::schema::{BaselineSection, ChatSection, ManifestFile};
+use super::schema::{BaselineSection, ChatSection, EngineSection, ManifestFile};
 use super::source::{did_you_mean, Diagnostic, SourceFile};
-use crate::spec::{Limits, ModelSpec, DEFAULT_DEADLINE};
+use crate::spec::{
+    EngineSpec, Limits, ModelSpec, DEFAULT_DEADLINE, DEFAULT_MAX_INSTANCES, MAX_INSTANCES,
+};
 
 mod graph;
 mod models;
@@ -47,6 +49,7 @@ pub fn resolve(source: Arc<SourceFile>, file: ManifestFile) -> Result<Manifest, 
         );
     }
     let chat = r.chat(&file.chat);
+    let engine = r.engine(&file.engine);
     let baseline = file.baseline.as_ref().and_then(|b| r.baseline(b, &models));
     let sample_input = file.pipeline.sample_input.as_ref().and_then(|v| {
         serde_json::to_value(v.get_ref())
@@ -62,6 +65,7 @@ pub fn resolve(source: Arc<SourceFile>, file: ManifestFile) -> Result<Manifest, 
     if r.errors.is_empty() {
         Ok(Manifest {
             chat,
+            engine,
             baseline,
             sample_input,
             name: file.pipeline.name.into_inner(),
@@ -160,6 +164,25 @@ impl Resolver<'_> {
             output_schema,
             max_tokens,
         })
+    }
+
+    /// `[engine]`: the instance pool's size, within what a process can
+    /// reserve.
+    fn engine(&mut self, section: &EngineSection) -> EngineSpec {
+        let Some(n) = &section.max_instances else {
+            return EngineSpec::default();
+        };
+        let max_instances = *n.get_ref();
+        if !(1..=MAX_INSTANCES).contains(&max_instances) {
+            self.error(
+                n,
+                format!("`engine.max-instances` is {max_instances}; it must be 1 to {MAX_INSTANCES}"),
+                format!("each slot reserves address space for its memories; the default is {DEFAULT_MAX_INSTANCES}"),
+            );
+        }
+        EngineSpec {
+            max_instances: max_instances.clamp(1, MAX_INSTANCES),
+        }
     }
 
     fn chat(&mut self, section: &ChatSection) -> ChatSpec {

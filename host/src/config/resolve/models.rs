@@ -8,7 +8,7 @@ use std::collections::BTreeMap;
 use toml::Spanned;
 
 use super::{Resolver, ANTHROPIC_BASE_URL};
-use crate::config::schema::{BudgetSection, ManifestFile, ModelSection};
+use crate::config::schema::{BreakerSection, BudgetSection, ManifestFile, ModelSection};
 use crate::config::source::did_you_mean;
 use crate::spec::{
     BreakerSpec, BudgetSpec, CallPolicy, Cost, ModelSpec, Price, ProviderSpec, SimSpec,
@@ -109,6 +109,50 @@ impl Resolver<'_> {
         }
     }
 
+    /// A model's breaker: the defaults, each key overridable, or none.
+    fn breaker(&mut self, model: &str, b: Option<&Spanned<BreakerSection>>) -> Option<BreakerSpec> {
+        let d = BreakerSpec::default();
+        let Some(section) = b else {
+            return Some(d);
+        };
+        let s = section.get_ref();
+        if s.enabled == Some(false) {
+            return None;
+        }
+        let spec = BreakerSpec {
+            window: s.window.unwrap_or(d.window),
+            min_calls: s.min_calls.unwrap_or(d.min_calls),
+            failure_rate: s.failure_rate.unwrap_or(d.failure_rate),
+            cool_down: s.cool_down_ms.map_or(d.cool_down, Duration::from_millis),
+            max_cool_down: s
+                .max_cool_down_ms
+                .map_or(d.max_cool_down, Duration::from_millis),
+            probes: s.probes.unwrap_or(d.probes),
+        };
+        let problem = if !(spec.failure_rate > 0.0 && spec.failure_rate <= 1.0) {
+            Some("`failure-rate` must be above 0 and at most 1".to_string())
+        } else if spec.window == 0 || spec.min_calls == 0 || spec.probes == 0 {
+            Some("`window`, `min-calls` and `probes` must be at least 1".to_string())
+        } else if spec.min_calls > spec.window {
+            Some(format!(
+                "`min-calls` ({}) is more than the `window` ({}) it is counted in, so it could never open",
+                spec.min_calls, spec.window
+            ))
+        } else if spec.cool_down.is_zero() || spec.max_cool_down < spec.cool_down {
+            Some("`cool-down-ms` must be at least 1 and at most `max-cool-down-ms`".to_string())
+        } else {
+            None
+        };
+        if let Some(problem) = problem {
+            self.error(
+                section,
+                format!("model `{model}`: circuit-breaker {problem}"),
+                "e.g. circuit-breaker = { failure-rate = 0.8, min-calls = 10, window = 20, cool-down-ms = 1000 }, or { enabled = false }",
+            );
+        }
+        Some(spec)
+    }
+
     pub(super) fn model(&mut self, name: &Spanned<String>, m: &ModelSection) -> Option<ModelSpec> {
         let n = name.get_ref();
         let price = match &m.price {
@@ -146,16 +190,7 @@ impl Resolver<'_> {
                 );
             }
         }
-        let breaker = match &m.circuit_breaker {
-            None => Some(BreakerSpec::default()),
-            Some(b) if b.failures == 0 => None,
-            Some(b) => Some(BreakerSpec {
-                failures: b.failures,
-                cool_down: b
-                    .cool_down_ms
-                    .map_or(BreakerSpec::default().cool_down, Duration::from_millis),
-            }),
-        };
+        let breaker = self.breaker(n, m.circuit_breaker.as_ref());
         let rules = PROVIDERS
             .iter()
             .find(|r| r.name == m.provider.get_ref().as_str());

@@ -1,0 +1,178 @@
+//! Resilience with default settings, as an operator meets it: the
+//! support-triage pipeline against a fault-injecting OpenAI-compatible
+//! upstream on 127.0.0.1 (answers from the `sim` model), 240 tickets and
+//! 16 in flight. Transient faults (a 429 with `Retry-After`, a 503, a 500
+//! on the first try of every request) and a five-second outage lose no
+//! ticket, and the ledger accounts for every request the upstream saw.
+
+use std::time::Duration;
+
+use serde_json::Value;
+use switchyard::batch::{BatchOptions, Summary};
+use switchyard::models::ModelHub;
+use switchyard::pipeline::Pipeline;
+use switchyard_tests::{batch, engine, manifest, root, tickets, Fault, SimUpstream};
+
+/// The support-triage example with its two models served by `base_url`
+/// (default call policy and circuit breaker) and the run deadline
+/// `deadline_ms`.
+async fn triage_against(base_url: &str, deadline_ms: u64) -> (tempfile::TempDir, Pipeline) {
+    let example = root().join("examples/support-triage");
+    let text = std::fs::read_to_string(example.join("pipeline.toml")).unwrap();
+    let dir = tempfile::tempdir().unwrap();
+    let abs = |rel: &str| {
+        example
+            .join(rel)
+            .to_string_lossy()
+            .replace('\\', "/")
+            .to_string()
+    };
+    let mut out = String::new();
+    for line in text.lines() {
+        let line = if line.starts_with("provider = \"sim\"") {
+            format!("provider = \"openai\"\nbase-url = \"{base_url}\"")
+        } else if line.starts_with("sim = ") {
+            String::new()
+        } else if line.starts_with("deadline-ms") {
+            format!("deadline-ms = {deadline_ms}")
+        } else if let Some(rest) = line.strip_prefix("component = \"") {
+            format!("component = \"{}", abs(rest))
+        } else if let Some(rest) = line.strip_prefix("system-file = \"") {
+            format!("system-file = \"{}", abs(rest))
+        } else if let Some(rest) = line.strip_prefix("output-schema = \"") {
+            format!("output-schema = \"{}", abs(rest))
+        } else {
+            line.to_string()
+        };
+        out.push_str(&line);
+        out.push('\n');
+    }
+    let m = manifest(dir.path(), &out).unwrap();
+    let hub = ModelHub::from_env(&m.models).unwrap();
+    let p = Pipeline::load(&engine(None), m)
+        .await
+        .map(|l| l.bind(hub))
+        .unwrap();
+    (dir, p)
+}
+
+/// Every record ok, one per ticket, and the ledger = the summary = what
+/// the upstream saw (attempts the breaker or a pause kept back never
+/// reached it).
+fn assert_no_ticket_lost(
+    what: &str,
+    records: &[Value],
+    summary: &Summary,
+    upstream: &SimUpstream,
+    all_reached_it: bool,
+) {
+    assert_eq!(records.len(), 240, "{what}: one record per ticket");
+    let failed: Vec<&Value> = records.iter().filter(|r| r["ok"] != true).collect();
+    assert!(
+        failed.is_empty(),
+        "{what}: {} of 240 failed, e.g. {}",
+        failed.len(),
+        failed[0]["error"]
+    );
+    let entries: Vec<&Value> = records
+        .iter()
+        .flat_map(|r| r["ledger"].as_array().unwrap())
+        .collect();
+    assert_eq!(summary.totals.calls, entries.len() as u64, "{what}");
+    let answered = entries.iter().filter(|e| e["outcome"] == "ok").count();
+    assert_eq!(
+        answered,
+        upstream.answered(),
+        "{what}: answers = upstream's"
+    );
+    if all_reached_it {
+        let sent = entries
+            .iter()
+            .filter(|e| e["outcome"] != "circuit-open" && e["outcome"] != "cache-hit")
+            .count();
+        assert_eq!(sent, upstream.requests(), "{what}: ledger = upstream");
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resilience_transient_faults_at_16_in_flight_lose_no_ticket() {
+    let faults = [
+        (
+            "429 with Retry-After",
+            Fault::FirstTry {
+                status: 429,
+                header: Some(("retry-after-ms", "100")),
+            },
+        ),
+        (
+            "503",
+            Fault::FirstTry {
+                status: 503,
+                header: None,
+            },
+        ),
+        (
+            "500",
+            Fault::FirstTry {
+                status: 500,
+                header: None,
+            },
+        ),
+    ];
+    for (what, fault) in faults {
+        let upstream = SimUpstream::start(fault, Duration::from_millis(5)).await;
+        let (_dir, p) = triage_against(&upstream.base_url, 30_000).await;
+        let (records, summary) = batch(
+            &p,
+            &tickets(240),
+            BatchOptions {
+                concurrency: 16,
+                ..Default::default()
+            },
+        )
+        .await;
+        assert_no_ticket_lost(what, &records, &summary, &upstream, true);
+        assert!(
+            summary.calls.failed > 0,
+            "{what}: the faults were met and absorbed"
+        );
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resilience_a_five_second_outage_loses_no_ticket() {
+    let upstream = SimUpstream::start(Fault::None, Duration::from_millis(20)).await;
+    let (_dir, p) = triage_against(&upstream.base_url, 60_000).await;
+    let input = tickets(240);
+    let run = tokio::spawn({
+        let p = p.clone();
+        async move {
+            batch(
+                &p,
+                &input,
+                BatchOptions {
+                    concurrency: 16,
+                    ..Default::default()
+                },
+            )
+            .await
+        }
+    });
+    // In the middle of the batch the upstream dies for five seconds.
+    while upstream.answered() < 200 {
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
+    upstream.go_down().await;
+    tokio::time::sleep(Duration::from_secs(5)).await;
+    upstream.come_back().await;
+    let back = upstream.requests();
+    let (records, summary) = run.await.unwrap();
+    assert!(
+        upstream.requests() > back,
+        "the restarted upstream was used again"
+    );
+    // Calls refused by the dead port never reached it: only answers are
+    // compared.
+    assert_no_ticket_lost("outage", &records, &summary, &upstream, false);
+    assert!(summary.calls.failed > 0, "the outage was met");
+}
