@@ -3,6 +3,7 @@
 
 mod batch_input;
 mod bench;
+mod capacity;
 mod example;
 mod faults;
 mod flow;
