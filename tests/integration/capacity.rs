@@ -69,7 +69,9 @@ fn capacity_ten_thousand_slow_runs_in_flight_all_finish() {
     let manifest = slow_manifest(dir.path(), 2000, "");
     let input = dir.path().join("in.jsonl");
     let lines: String = (0..10_000)
-        .map(|i| format!("{{\"id\":\"t{i}\",\"input\":{{\"subject\":\"s\",\"body\":\"ticket {i}\"}}}}\n"))
+        .map(|i| {
+            format!("{{\"id\":\"t{i}\",\"input\":{{\"subject\":\"s\",\"body\":\"ticket {i}\"}}}}\n")
+        })
         .collect();
     std::fs::write(&input, lines).unwrap();
     let output = dir.path().join("out.jsonl");
@@ -91,7 +93,10 @@ fn capacity_ten_thousand_slow_runs_in_flight_all_finish() {
     let stderr = reader.join().unwrap();
     assert!(status.success(), "{status}: {stderr}");
     let text = std::fs::read_to_string(&output).unwrap();
-    let records: Vec<Value> = text.lines().map(|l| serde_json::from_str(l).unwrap()).collect();
+    let records: Vec<Value> = text
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
     assert_eq!(records.len(), 10_000);
     let failed: Vec<&Value> = records.iter().filter(|r| r["ok"] != true).collect();
     assert!(
@@ -140,11 +145,16 @@ fn serve(manifest: &Path, args: &[&str]) -> (Child, String, std::thread::JoinHan
             .next()
             .expect("serve exited before listening")
             .unwrap();
-        if let Some(rest) = line.split(" on ").nth(1).filter(|_| line.contains("serving")) {
+        if let Some(rest) = line
+            .split(" on ")
+            .nth(1)
+            .filter(|_| line.contains("serving"))
+        {
             break rest.trim().to_string();
         }
     };
-    let rest = std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+    let rest =
+        std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
     (child, url, rest)
 }
 
@@ -213,7 +223,10 @@ async fn capacity_full_queue_is_429_with_retry_after_and_spends_nothing() {
     assert_eq!(ok + refused.len(), 40, "{answers:?}");
     assert!(ok >= 12, "4 running and 8 queued at least: {ok}");
     assert!(!refused.is_empty(), "past the queue, 429");
-    assert!(refused.iter().all(|(_, ra)| ra.is_some()), "with Retry-After");
+    assert!(
+        refused.iter().all(|(_, ra)| ra.is_some()),
+        "with Retry-After"
+    );
     // Nothing ran for a refused request: the runs and model calls counted
     // are the answered ones.
     let metrics = reqwest::get(format!("{url}/metrics"))
@@ -230,7 +243,17 @@ async fn capacity_full_queue_is_429_with_retry_after_and_spends_nothing() {
             .sum()
     };
     assert_eq!(sum("switchyard_runs_total") as usize, ok, "{metrics}");
-    assert_eq!(sum("switchyard_model_calls_total") as usize, ok, "{metrics}");
+    assert_eq!(
+        sum("switchyard_model_calls_total") as usize,
+        ok,
+        "{metrics}"
+    );
+    assert_eq!(
+        sum("switchyard_runs_refused_total") as usize,
+        refused.len(),
+        "{metrics}"
+    );
+    assert_eq!(sum("switchyard_runs_queued") as usize, 0, "{metrics}");
     child.kill().unwrap();
     child.wait().unwrap();
 }

@@ -417,8 +417,12 @@ impl TestServer {
             std::sync::Arc::new(Metrics::new()),
         ));
         let state = std::sync::Arc::new(
-            AppState::new(live.clone(), token.map(String::from), QueueLimits::default())
-                .with_body_limits(body),
+            AppState::new(
+                live.clone(),
+                token.map(String::from),
+                QueueLimits::default(),
+            )
+            .with_body_limits(body),
         );
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
         let url = format!("http://{}", listener.local_addr().unwrap());
@@ -513,6 +517,59 @@ pub fn python_with_openai() -> PathBuf {
     }
     *done = Some(python.clone());
     python
+}
+
+/// The `litellm` proxy's command, from a virtual environment under
+/// `target/` made (from PyPI) on first use.
+pub fn litellm_bin() -> PathBuf {
+    static ONCE: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
+    let mut done = ONCE.lock().unwrap_or_else(|p| p.into_inner());
+    if let Some(p) = done.as_ref() {
+        return p.clone();
+    }
+    let venv = root().join("target/test-venv-litellm");
+    let python = venv.join("bin/python");
+    let bin = venv.join("bin/litellm");
+    let ok = |py: &Path| {
+        std::process::Command::new(py)
+            .args(["-c", "import litellm.proxy.proxy_server"])
+            .output()
+            .is_ok_and(|o| o.status.success())
+    };
+    if !ok(&python) {
+        let status = std::process::Command::new("python3")
+            .args(["-m", "venv"])
+            .arg(&venv)
+            .status()
+            .expect("python3 is needed to run a LiteLLM proxy");
+        assert!(
+            status.success(),
+            "python3 -m venv {} failed",
+            venv.display()
+        );
+        let status = std::process::Command::new(&python)
+            .args([
+                "-m",
+                "pip",
+                "install",
+                "--quiet",
+                "--disable-pip-version-check",
+                "litellm[proxy]>=1.70,<2",
+            ])
+            .status()
+            .expect("running pip");
+        assert!(
+            status.success(),
+            "pip install litellm[proxy] failed (PyPI must be reachable)"
+        );
+        assert!(
+            ok(&python),
+            "litellm still not importable from {}",
+            python.display()
+        );
+    }
+    *done = Some(bin.clone());
+    bin
 }
 
 /// The `switchyard` binary of this checkout, built (debug) on first use.

@@ -92,12 +92,18 @@ impl LivePipeline {
         let pipeline = self.current();
         let admission = pipeline.engine().admission();
         if admission.queued() >= queue.max_queued {
+            self.metrics.run_refused();
             return Err(Overloaded::QueueFull {
                 queued: admission.queued(),
             });
         }
         let arrived = Instant::now();
-        let Ok(admitted) = tokio::time::timeout(queue.timeout, pipeline.admit()).await else {
+        let waited = {
+            let _queued = self.metrics.run_queued();
+            tokio::time::timeout(queue.timeout, pipeline.admit()).await
+        };
+        let Ok(admitted) = waited else {
+            self.metrics.run_refused();
             return Err(Overloaded::Waited {
                 waited_ms: arrived.elapsed().as_millis() as u64,
             });

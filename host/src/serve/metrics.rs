@@ -115,6 +115,8 @@ pub struct Metrics {
     runs: Family<OutcomeLabels, Counter>,
     run_latency: Histogram,
     in_flight: Gauge,
+    queued: Gauge,
+    refused: Counter,
     generation: Gauge,
     node_latency: Family<NodeLabels, Histogram, fn() -> Histogram>,
     node_invocations: Family<NodeLabels, Counter>,
@@ -150,6 +152,8 @@ impl Metrics {
             runs: Family::default(),
             run_latency: latency(),
             in_flight: Gauge::default(),
+            queued: Gauge::default(),
+            refused: Counter::default(),
             generation: Gauge::default(),
             node_latency: Family::new_with_constructor(latency),
             node_invocations: Family::default(),
@@ -175,6 +179,16 @@ impl Metrics {
             m.run_latency.clone(),
         );
         r.register("runs_in_flight", "Runs executing now", m.in_flight.clone());
+        r.register(
+            "runs_queued",
+            "Runs waiting for room in the instance pool",
+            m.queued.clone(),
+        );
+        r.register(
+            "runs_refused",
+            "Requests answered 429 without starting: the queue was full or waited too long",
+            m.refused.clone(),
+        );
         r.register(
             "generation",
             "Pipeline generation serving new runs (+1 per swap)",
@@ -233,6 +247,17 @@ impl Metrics {
     pub fn run_started(&self) -> InFlight<'_> {
         self.in_flight.inc();
         InFlight(&self.in_flight)
+    }
+
+    /// A run waiting for admission, until the guard is dropped.
+    pub fn run_queued(&self) -> InFlight<'_> {
+        self.queued.inc();
+        InFlight(&self.queued)
+    }
+
+    /// A request refused for want of room: it never started.
+    pub fn run_refused(&self) {
+        self.refused.inc();
     }
 
     /// Records a finished run.
