@@ -65,6 +65,10 @@ fn validate_passes_a_real_provider_manifest_with_its_keys_set() {
     );
     assert_eq!(code, 0, "{err}");
     assert!(err.contains("ok (2 models, 1 nodes)"), "{err}");
+    assert!(
+        err.contains("a run holds up to 1 of the 256 instance slots"),
+        "admission is explained: {err}"
+    );
     assert!(!err.contains("warning"), "{err}");
     assert!(
         !err.contains("sk-test") && !err.contains("sk-ant-test"),

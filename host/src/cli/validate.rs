@@ -43,6 +43,11 @@ pub(super) async fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<ExitCo
         pipeline.manifest.models.len(),
         pipeline.nodes().len()
     );
+    let (peak, slots) = (pipeline.peak_slots(), pipeline.engine().pool_slots());
+    eprintln!(
+        "  a run holds up to {peak} of the {slots} instance slots ([engine] max-instances): {} runs at once, the rest queue",
+        (slots / peak.max(1)).max(1)
+    );
     for (name, node) in pipeline.nodes() {
         let d = &node.component.description;
         eprintln!(

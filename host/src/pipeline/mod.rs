@@ -60,6 +60,17 @@ impl LoadedPipeline {
         &self.nodes
     }
 
+    /// The most instance-pool slots one run can hold at once (what
+    /// admission reserves; see `peak`).
+    pub fn peak_slots(&self) -> u32 {
+        peak::of_pipeline(&self.manifest, &self.nodes)
+    }
+
+    /// The engine its components run on.
+    pub fn engine(&self) -> &NodeEngine {
+        &self.engine
+    }
+
     /// The runnable pipeline (generation 0) with `hub` serving its models.
     pub fn bind(self, hub: ModelHub) -> Pipeline {
         Pipeline {
