@@ -259,3 +259,45 @@ fn manifest_provider_keys_are_checked_against_each_providers_rules() {
     let msg = errors(&with_models("[models.x]\nprovider = \"opanai\"\n"));
     assert!(msg.contains("did you mean `openai`?"), "{msg}");
 }
+
+#[test]
+fn manifest_resilience_settings_out_of_range_are_located() {
+    let with = |model_extra: &str, tail: &str| {
+        base("", r#"{ simple = "draft", complex = "draft" }"#).replace(
+            "[models.small]\nprovider = \"sim\"\n",
+            &format!("[models.small]\nprovider = \"sim\"\n{model_extra}\n"),
+        ) + tail
+    };
+    let msg = errors(&with("circuit-breaker = { failure-rate = 1.5 }", ""));
+    assert!(
+        msg.contains("model `small`: circuit-breaker `failure-rate` must be above 0 and at most 1"),
+        "{msg}"
+    );
+    assert!(msg.contains("pipeline.toml:6:"), "{msg}");
+    let msg = errors(&with(
+        "circuit-breaker = { window = 5, min-calls = 10 }",
+        "",
+    ));
+    assert!(msg.contains("could never open"), "{msg}");
+    // The old key is refused with the new ones listed.
+    let msg = errors(&with("circuit-breaker = { failures = 5 }", ""));
+    assert!(msg.contains("unknown field `failures`"), "{msg}");
+    assert!(msg.contains("failure-rate"), "{msg}");
+    let msg = errors(&with("", "\n[engine]\nmax-instances = 0\n"));
+    assert!(
+        msg.contains("`engine.max-instances` is 0; it must be 1 to 8192"),
+        "{msg}"
+    );
+    // Turning the breaker off is accepted.
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(
+        dir.path(),
+        &with(
+            "circuit-breaker = { enabled = false }",
+            "\n[engine]\nmax-instances = 64\n",
+        ),
+    )
+    .unwrap();
+    assert!(m.models["small"].breaker.is_none());
+    assert_eq!(m.engine.max_instances, 64);
+}
