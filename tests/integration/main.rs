@@ -15,6 +15,7 @@ mod manifest_errors;
 mod openai;
 mod polyglot;
 mod resilience;
+mod resume;
 mod sandbox;
 mod scaffold;
 mod serve;

@@ -1,10 +1,98 @@
-//! Parsing batch input: one JSON object per line,
-//! `{"id": "...", "input": <any JSON>, "expect": {...}}`. A line that is not
-//! usable becomes an error record for that line; it never stops the batch.
+//! Batch input: one JSON object per line,
+//! `{"id": "...", "input": <any JSON>, "expect": {...}}`. Reading the lines
+//! (1-based numbers, blank lines skipped but counted), parsing one, and
+//! indexing an input held in memory so resume can check the id a record
+//! claims for its line. A line that is not usable becomes an error record
+//! for that line; it never stops the batch.
 
+use futures::stream::{self, Stream};
 use serde_json::Value;
+use tokio::io::{AsyncBufRead, AsyncBufReadExt};
 
+use super::BatchError;
 use crate::pipeline::{RunError, RunInput};
+
+/// The non-blank lines of `reader` with their 1-based line numbers.
+pub fn read_lines<R>(reader: R) -> impl Stream<Item = Result<(u64, Vec<u8>), BatchError>>
+where
+    R: AsyncBufRead + Unpin,
+{
+    stream::unfold(
+        (reader, 0u64, false),
+        |(mut reader, mut n, failed)| async move {
+            if failed {
+                return None;
+            }
+            let mut buf = Vec::new();
+            loop {
+                buf.clear();
+                n += 1;
+                match reader.read_until(b'\n', &mut buf).await {
+                    Ok(0) => return None,
+                    Ok(_) if buf.trim_ascii().is_empty() => continue,
+                    Ok(_) => return Some((Ok((n, buf.trim_ascii().to_vec())), (reader, n, false))),
+                    Err(error) => {
+                        return Some((Err(BatchError::Read { line: n, error }), (reader, n, true)))
+                    }
+                }
+            }
+        },
+    )
+}
+
+/// An input held in memory, indexed by line number.
+#[derive(Debug)]
+pub struct InputIndex<'a> {
+    bytes: &'a [u8],
+    /// Byte range of each line (1-based line `n` at `n - 1`), trimmed;
+    /// empty for a blank line.
+    lines: Vec<(usize, usize)>,
+    non_blank: u64,
+}
+
+impl<'a> InputIndex<'a> {
+    /// Indexes `bytes`.
+    pub fn new(bytes: &'a [u8]) -> Self {
+        let mut lines = Vec::new();
+        let mut non_blank = 0;
+        let mut start = 0;
+        for piece in bytes.split_inclusive(|b| *b == b'\n') {
+            let end = start + piece.len();
+            let trimmed = piece.trim_ascii();
+            if trimmed.is_empty() {
+                lines.push((start, start));
+            } else {
+                let lead = piece.len() - piece.trim_ascii_start().len();
+                lines.push((start + lead, start + lead + trimmed.len()));
+                non_blank += 1;
+            }
+            start = end;
+        }
+        Self {
+            bytes,
+            lines,
+            non_blank,
+        }
+    }
+
+    /// Non-blank lines: the number of records a complete output holds.
+    pub fn records(&self) -> u64 {
+        self.non_blank
+    }
+
+    /// Lines, blank ones included.
+    pub fn lines(&self) -> u64 {
+        self.lines.len() as u64
+    }
+
+    /// The run id of line `line` (1-based), or `None` when the input has
+    /// no such line or it is blank.
+    pub fn id(&self, line: u64) -> Option<String> {
+        let idx = usize::try_from(line.checked_sub(1)?).ok()?;
+        let &(start, end) = self.lines.get(idx)?;
+        (end > start).then(|| parse_line(line, &self.bytes[start..end]).id)
+    }
+}
 
 /// One input line, parsed or not.
 #[derive(Debug, Clone)]
@@ -105,5 +193,39 @@ mod tests {
             assert!(err.contains(needle) && err.contains("line 7"), "{err}");
         }
         assert_eq!(parse_line(9, b"{\"input\":1}").id, "line-9");
+    }
+
+    #[test]
+    fn input_index_finds_each_lines_id_and_skips_blank_lines() {
+        let input =
+            b"{\"id\":\"a\",\"input\":1}\n\n  {\"input\":2}  \r\n{oops\n{\"id\":5,\"input\":3}";
+        let idx = InputIndex::new(input);
+        assert_eq!((idx.lines(), idx.records()), (5, 4));
+        let ids: Vec<Option<String>> = (0..=6).map(|n| idx.id(n)).collect();
+        assert_eq!(
+            ids,
+            [
+                None,
+                Some("a".into()),
+                None,
+                Some("line-3".into()),
+                Some("line-4".into()),
+                Some("5".into()),
+                None
+            ]
+        );
+    }
+
+    #[tokio::test]
+    async fn read_lines_numbers_lines_and_skips_blank_ones() {
+        use futures::StreamExt;
+        let lines: Vec<(u64, Vec<u8>)> = read_lines(&b"a\n\n b \nc"[..])
+            .map(Result::unwrap)
+            .collect()
+            .await;
+        assert_eq!(
+            lines,
+            [(1, b"a".to_vec()), (3, b"b".to_vec()), (4, b"c".to_vec())]
+        );
     }
 }

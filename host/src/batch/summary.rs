@@ -1,6 +1,8 @@
 //! The closing summary of a batch: per node latency percentiles,
 //! invocations, errors, judge verdicts, model calls, tokens and cost, plus
-//! totals and router accuracy against labelled inputs.
+//! totals, router accuracy against labelled inputs and how dispatch adapted.
+//! It is built from written records ([`RecordView`]), one path for the runs
+//! of this session and for the records a resumed batch keeps.
 
 use std::collections::BTreeMap;
 use std::fmt::{self, Write as _};
@@ -8,15 +10,17 @@ use std::time::Duration;
 
 use hdrhistogram::Histogram;
 use serde::Serialize;
+use serde_json::Value;
 
+use super::dispatch::DispatchStats;
+use super::view::RecordView;
 use crate::models::{CallOutcome, Totals};
-use crate::pipeline::RunOutcome;
 
 /// Statistics of one node.
 #[derive(Debug, Clone, Serialize)]
 pub struct NodeStats {
     /// Its role.
-    pub role: &'static str,
+    pub role: String,
     /// Invocations (attempts included).
     pub invocations: u64,
     /// Invocations that failed.
@@ -27,14 +31,14 @@ pub struct NodeStats {
     pub p95_ms: f64,
     /// Judges: verdict counts (`accept`, `reject`, `repair`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub verdicts: BTreeMap<&'static str, u64>,
+    pub verdicts: BTreeMap<String, u64>,
     /// Routers: branch label counts.
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub routes: BTreeMap<String, u64>,
     /// Gated workers: what the `on-reject` policy did (`retry`,
     /// `escalate`, `fallback`, `give-up`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
-    pub policy: BTreeMap<&'static str, u64>,
+    pub policy: BTreeMap<String, u64>,
     /// Model-call totals.
     pub model: Totals,
     #[serde(skip)]
@@ -81,26 +85,36 @@ pub struct Baseline {
 pub struct Summary {
     /// Pipeline name.
     pub pipeline: String,
-    /// Input records.
+    /// Input records (those kept from a resumed `.partial` included).
     pub runs: u64,
+    /// Of those, records kept from the `.partial` a resumed batch
+    /// continued (their runs, costs and latencies are counted here too).
+    pub resumed: u64,
+    /// False when the batch stopped (a signal) before every input line had
+    /// a record; the numbers cover the records written.
+    pub complete: bool,
     /// Records with an output.
     pub ok: u64,
     /// Failed records by error kind.
-    pub errors: BTreeMap<&'static str, u64>,
+    pub errors: BTreeMap<String, u64>,
     /// Per node.
     pub nodes: BTreeMap<String, NodeStats>,
     /// Model-call totals over every run.
     pub totals: Totals,
     /// Router accuracy, when inputs carry `expect.route`.
     pub accuracy: Accuracy,
+    /// Exact total cost in picodollars (`totals.cost` is USD).
+    pub cost_pusd: u64,
     /// `on-reject` decisions over every gated node.
-    pub policy: BTreeMap<&'static str, u64>,
+    pub policy: BTreeMap<String, u64>,
     /// What the model layer did over every call.
     pub calls: CallStats,
     /// The same inputs sent straight to one model, when measured.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<Baseline>,
-    /// Batch wall time, seconds.
+    /// How the in-flight limit adapted to upstream failures.
+    pub dispatch: DispatchStats,
+    /// Wall time of this session, seconds.
     pub wall_s: f64,
 }
 
@@ -114,37 +128,36 @@ impl Summary {
         Self {
             pipeline: pipeline.to_string(),
             runs: 0,
+            resumed: 0,
+            complete: true,
             ok: 0,
             errors: BTreeMap::new(),
             nodes: BTreeMap::new(),
             totals: Totals::default(),
             accuracy: Accuracy::default(),
+            cost_pusd: 0,
             policy: BTreeMap::new(),
             calls: CallStats::default(),
             baseline: None,
+            dispatch: DispatchStats::default(),
             wall_s: 0.0,
         }
     }
 
-    /// Counts an input line that never ran.
-    pub fn add_unusable(&mut self) {
+    /// Adds one written record (a run, or an input line that never ran).
+    pub fn add_record(&mut self, rec: &RecordView) {
         self.runs += 1;
-        *self.errors.entry("invalid-input").or_default() += 1;
-    }
-
-    /// Adds a run; `expected_route` is the input's `expect.route`.
-    pub fn add_run(&mut self, run: &RunOutcome, expected_route: Option<&str>) {
-        self.runs += 1;
-        match &run.result {
-            Ok(_) => self.ok += 1,
-            Err(e) => *self.errors.entry(e.kind()).or_default() += 1,
+        match (&rec.error, rec.ok) {
+            (_, true) => self.ok += 1,
+            (Some(e), false) => *self.errors.entry(e.kind.clone()).or_default() += 1,
+            (None, false) => *self.errors.entry("unknown".into()).or_default() += 1,
         }
-        for step in &run.trace {
+        for step in &rec.trace {
             let s = self
                 .nodes
                 .entry(step.node.clone())
                 .or_insert_with(|| NodeStats {
-                    role: step.role,
+                    role: step.role.clone(),
                     invocations: 0,
                     errors: 0,
                     p50_ms: 0.0,
@@ -159,38 +172,49 @@ impl Summary {
             s.errors += u64::from(step.is_failure());
             s.latency_us.saturating_record(step.elapsed_us.max(1));
             if let Some(v) = &step.verdict {
-                let k = v.label();
-                *s.verdicts.entry(k).or_default() += 1;
+                *s.verdicts.entry(v.verdict.clone()).or_default() += 1;
             }
             if let Some(r) = &step.route {
                 *s.routes.entry(r.target.clone()).or_default() += 1;
             }
         }
-        for ev in &run.events {
+        for ev in &rec.events {
             if let Some(s) = self.nodes.get_mut(&ev.node) {
-                *s.policy.entry(ev.action.as_str()).or_default() += 1;
+                *s.policy.entry(ev.action.clone()).or_default() += 1;
             }
-            *self.policy.entry(ev.action.as_str()).or_default() += 1;
+            *self.policy.entry(ev.action.clone()).or_default() += 1;
         }
-        for e in &run.ledger {
+        for e in &rec.ledger {
             let c = &mut self.calls;
-            c.failed += u64::from(e.outcome.is_failure());
+            c.failed += u64::from(e.is_failure());
             c.retries += u64::from(e.attempt > 0);
             c.fallbacks += u64::from(e.fallback_from.is_some() && e.attempt == 0);
-            c.cache_hits += u64::from(e.outcome == CallOutcome::CacheHit);
-            c.circuit_open += u64::from(e.outcome == CallOutcome::CircuitOpen);
-            c.budget_refused += u64::from(e.outcome == CallOutcome::BudgetExceeded);
+            c.cache_hits += u64::from(e.outcome == CallOutcome::CacheHit.as_str());
+            c.circuit_open += u64::from(e.outcome == CallOutcome::CircuitOpen.as_str());
+            c.budget_refused += u64::from(e.outcome == CallOutcome::BudgetExceeded.as_str());
             if let Some(s) = self.nodes.get_mut(&e.node) {
-                s.model.add(e);
+                e.add_to(&mut s.model);
             }
-            self.totals.add(e);
+            e.add_to(&mut self.totals);
         }
-        if let (Some(want), [got]) = (
-            expected_route,
-            run.routes.values().collect::<Vec<_>>().as_slice(),
-        ) {
+        self.cost_pusd = self.totals.cost.0;
+        let expected = rec
+            .expect
+            .as_ref()
+            .and_then(|e| e.get("route"))
+            .and_then(Value::as_str);
+        if let (Some(want), [got]) = (expected, rec.routes.values().collect::<Vec<_>>().as_slice())
+        {
             self.accuracy.labelled += 1;
             self.accuracy.correct += u64::from(want == got.as_str());
+        }
+        if let Some(cost) = &rec.baseline {
+            // A batch that measures no baseline drops this (see `runner`).
+            let b = self.baseline.get_or_insert_with(|| Baseline {
+                model: String::new(),
+                totals: Totals::default(),
+            });
+            b.totals.merge(&cost.totals());
         }
     }
 
@@ -211,21 +235,28 @@ impl Summary {
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        let fresh = self.runs - self.resumed;
         let rate = if self.wall_s > 0.0 {
-            self.runs as f64 / self.wall_s
+            fresh as f64 / self.wall_s
         } else {
             0.0
         };
+        if !self.complete {
+            write!(f, "stopped early: ")?;
+        }
         write!(
             f,
-            "{}: {} runs in {:.2} s ({:.1} runs/s): {} ok, {} failed",
-            self.pipeline,
-            self.runs,
-            self.wall_s,
-            rate,
-            self.ok,
-            self.failed()
+            "{}: {} runs in {:.2} s ({:.1} runs/s)",
+            self.pipeline, fresh, self.wall_s, rate,
         )?;
+        if self.resumed > 0 {
+            write!(
+                f,
+                " + {} resumed from the .partial = {} runs",
+                self.resumed, self.runs
+            )?;
+        }
+        write!(f, ": {} ok, {} failed", self.ok, self.failed())?;
         if !self.errors.is_empty() {
             let kinds: Vec<String> = self
                 .errors
@@ -287,6 +318,14 @@ impl fmt::Display for Summary {
                 f,
                 "\n\nmodel calls: {} failed attempts, {} retries, {} fallbacks, {} cache hits, {} refused by circuit breakers, {} by budgets",
                 c.failed, c.retries, c.fallbacks, c.cache_hits, c.circuit_open, c.budget_refused
+            )?;
+        }
+        let d = &self.dispatch;
+        if d.slowed > 0 {
+            write!(
+                f,
+                "\n\ndispatch: slowed {} times by upstream failures; in-flight limit fell from {} to {}, ended at {}",
+                d.slowed, d.concurrency, d.lowest, d.last
             )?;
         }
         if !self.policy.is_empty() {

@@ -447,7 +447,8 @@ impl ModelHub {
                     // An outage — the upstream unreachable, or its breaker
                     // open — with no fallback left is ridden out up to the
                     // deadline instead of spending the retries in a second.
-                    let riding_out = !may_fall_back && caller.deadline.is_some() && (unreachable || open);
+                    let riding_out =
+                        !may_fall_back && caller.deadline.is_some() && (unreachable || open);
                     if failures > policy.retries && !riding_out {
                         return Err(last);
                     }

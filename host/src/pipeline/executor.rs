@@ -13,9 +13,7 @@ use serde_json::{json, Value};
 use super::outcome::{PolicyEvent, RunError, RunOutcome, TraceStep};
 use super::{LoadedNode, Pipeline};
 use crate::config::Role;
-use crate::engine::{
-    Admitted, Invocation, NodeCall, NodeError, NodeOutput, RunScope, TaskInput,
-};
+use crate::engine::{Admitted, Invocation, NodeCall, NodeError, NodeOutput, RunScope, TaskInput};
 use crate::models::Ledger;
 use crate::schema::CheckError;
 

@@ -122,14 +122,12 @@ pub fn peak_slots(shape: &FlowShape) -> u32 {
 
 /// Warshall's transitive closure.
 fn close(r: &mut [Vec<bool>]) {
-    let n = r.len();
-    for k in 0..n {
-        for i in 0..n {
-            if r[i][k] {
-                for j in 0..n {
-                    if r[k][j] {
-                        r[i][j] = true;
-                    }
+    for k in 0..r.len() {
+        let row_k = r[k].clone();
+        for row in r.iter_mut() {
+            if row[k] {
+                for (cell, &via) in row.iter_mut().zip(&row_k) {
+                    *cell |= via;
                 }
             }
         }
@@ -206,7 +204,11 @@ mod tests {
 
     #[test]
     fn peak_of_a_chain_is_its_heaviest_node() {
-        let s = shape(&[("a", 1), ("b", 3), ("c", 2)], &[("a", "b"), ("b", "c")], &[]);
+        let s = shape(
+            &[("a", 1), ("b", 3), ("c", 2)],
+            &[("a", "b"), ("b", "c")],
+            &[],
+        );
         assert_eq!(peak_slots(&s), 3);
     }
 
@@ -214,7 +216,14 @@ mod tests {
     fn peak_of_a_fan_out_is_its_parallel_branches() {
         let s = shape(
             &[("a", 1), ("b", 1), ("c", 2), ("d", 1), ("join", 5)],
-            &[("a", "b"), ("a", "c"), ("a", "d"), ("b", "join"), ("c", "join"), ("d", "join")],
+            &[
+                ("a", "b"),
+                ("a", "c"),
+                ("a", "d"),
+                ("b", "join"),
+                ("c", "join"),
+                ("d", "join"),
+            ],
             &[],
         );
         assert_eq!(peak_slots(&s), 5, "b + c + d = 4 < the join's 5");
