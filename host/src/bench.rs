@@ -198,10 +198,7 @@ pub async fn run(pipeline: &Pipeline, opts: &BenchOptions) -> Result<BenchReport
     for i in 0..warm + n {
         let started = Instant::now();
         let out = pipeline
-            .run(RunInput {
-                id: format!("bench-{i}"),
-                input: input(i),
-            })
+            .run(RunInput::new(format!("bench-{i}"), input(i)))
             .await;
         let d = started.elapsed();
         check_run(&out)?;
@@ -243,12 +240,7 @@ async fn concurrent(pipeline: &Pipeline, opts: &BenchOptions, n: u32) -> Result<
             launched += 1;
             handles.push(tokio::spawn(async move {
                 let s = Instant::now();
-                let out = p
-                    .run(RunInput {
-                        id: "bench".into(),
-                        input: inp,
-                    })
-                    .await;
+                let out = p.run(RunInput::new("bench", inp)).await;
                 (s.elapsed(), out)
             }));
         }

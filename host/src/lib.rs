@@ -20,5 +20,6 @@ pub mod scaffold;
 pub mod schema;
 pub mod serve;
 pub mod spec;
+pub mod telemetry;
 pub mod testnode;
 pub mod text;

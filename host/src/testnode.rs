@@ -252,6 +252,7 @@ pub async fn test_node(
             manifest.budget,
             Default::default(),
         )),
+        trace: None,
     };
     let inv = engine.invoke(&component, ctx, scope, call, None).await;
     Ok(TestNodeReport {

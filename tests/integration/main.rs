@@ -12,6 +12,7 @@ mod hostile;
 mod layering;
 mod loading;
 mod manifest_errors;
+mod observability;
 mod openai;
 mod polyglot;
 mod resilience;

@@ -2,10 +2,12 @@
 //! are, writing manifests into temporary directories, loading pipelines and
 //! running inputs through them.
 
+mod otlp;
 mod upstream;
 
 use std::path::{Path, PathBuf};
 
+pub use otlp::{AttrValue, OtlpReceiver, ReceivedSpan};
 use serde_json::Value;
 use switchyard::config::Manifest;
 use switchyard::engine::{EngineOptions, NodeEngine};
@@ -73,11 +75,7 @@ pub async fn pipeline(dir: &Path, text: &str) -> anyhow::Result<Pipeline> {
 
 /// Runs one input.
 pub async fn run(p: &Pipeline, id: &str, input: Value) -> RunOutcome {
-    p.run(RunInput {
-        id: id.into(),
-        input,
-    })
-    .await
+    p.run(RunInput::new(id, input)).await
 }
 
 /// TOML string literal for a path.
@@ -411,11 +409,38 @@ impl TestServer {
         conn: switchyard::serve::ConnLimits,
         body: switchyard::serve::BodyLimits,
     ) -> Self {
-        use switchyard::serve::{AppState, LivePipeline, Metrics, QueueLimits};
-        let live = std::sync::Arc::new(LivePipeline::new(
+        Self::start_full(pipeline, token, conn, body, None).await
+    }
+
+    /// Starts serving `pipeline`, exporting every run's trace through
+    /// `telemetry`.
+    pub async fn start_traced(
+        pipeline: Pipeline,
+        telemetry: switchyard::telemetry::Telemetry,
+    ) -> Self {
+        Self::start_full(
             pipeline,
-            std::sync::Arc::new(Metrics::new()),
-        ));
+            None,
+            switchyard::serve::ConnLimits::default(),
+            switchyard::serve::BodyLimits::default(),
+            Some(telemetry),
+        )
+        .await
+    }
+
+    async fn start_full(
+        pipeline: Pipeline,
+        token: Option<&str>,
+        conn: switchyard::serve::ConnLimits,
+        body: switchyard::serve::BodyLimits,
+        telemetry: Option<switchyard::telemetry::Telemetry>,
+    ) -> Self {
+        use switchyard::serve::{AppState, LivePipeline, Metrics, QueueLimits};
+        let mut live = LivePipeline::new(pipeline, std::sync::Arc::new(Metrics::new()));
+        if let Some(t) = telemetry {
+            live = live.with_telemetry(t);
+        }
+        let live = std::sync::Arc::new(live);
         let state = std::sync::Arc::new(
             AppState::new(
                 live.clone(),

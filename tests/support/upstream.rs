@@ -258,6 +258,7 @@ fn completion(sim: &SimProvider, body: &Value) -> String {
         format,
         extra: None,
         attempt: 0,
+        traceparent: None,
     };
     let upstream = req.model.clone();
     let answer = sim.answer(&upstream, &req).expect("no injected sim faults");

@@ -50,6 +50,7 @@ pub async fn monolith_cost(
             }),
         extra: None,
         attempt: 0,
+        traceparent: None,
     };
     // The outcome (including failures) is in the ledger; only cost matters.
     let _ = hub.complete(caller, req).await;

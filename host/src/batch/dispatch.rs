@@ -201,11 +201,21 @@ mod tests {
                     cost: Cost::ZERO,
                     cost_pusd: 0,
                     latency_us: 0,
+                    start_unix_us: 0,
+                    span_id: crate::spec::SpanId::random(),
+                    parent_span_id: None,
                 })
                 .collect(),
             totals: Totals::default(),
             elapsed: Duration::ZERO,
             queued: Duration::ZERO,
+            span: crate::pipeline::RunSpan {
+                trace_id: crate::spec::TraceId::random(),
+                span_id: crate::spec::SpanId::random(),
+                parent: None,
+                sampled: true,
+                start_unix_us: 0,
+            },
         }
     }
 

@@ -160,7 +160,7 @@ pub fn parse_line(line: u64, bytes: &[u8]) -> InputLine {
         line,
         id: id.clone(),
         expect,
-        input: Ok(RunInput { id, input }),
+        input: Ok(RunInput::new(id, input)),
     }
 }
 

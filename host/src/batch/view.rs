@@ -207,6 +207,9 @@ mod tests {
             cost: Cost(123_456_789),
             cost_pusd: 123_456_789,
             latency_us: 5,
+            start_unix_us: 0,
+            span_id: crate::spec::SpanId::random(),
+            parent_span_id: None,
         };
         let mut totals = Totals::default();
         totals.add(&entry);

@@ -8,6 +8,7 @@ mod new;
 mod run;
 mod serve;
 mod swap;
+mod telemetry;
 mod test_node;
 mod validate;
 
@@ -33,6 +34,20 @@ pub struct Cli {
     /// Compile every component afresh and cache nothing.
     #[arg(long, global = true)]
     pub no_cache: bool,
+    /// How log lines on stderr are written: `text` for people, `json` for
+    /// log pipelines (one object per line, with the run's trace id and
+    /// the node's span id when inside a run). `RUST_LOG` sets the levels.
+    #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
+    pub log_format: LogFormat,
+}
+
+/// How log lines are written.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum LogFormat {
+    /// Human-readable lines.
+    Text,
+    /// One JSON object per line.
+    Json,
 }
 
 /// Subcommands.
@@ -89,11 +104,14 @@ impl Cli {
 pub fn main() -> ExitCode {
     let cli = Cli::parse();
     // test-node shows what the guest logs; everything else only warnings.
-    init_tracing(match cli.command {
-        Command::TestNode(_) => "warn,switchyard::guest=debug",
-        Command::Serve(_) => "warn,switchyard::serve=info",
-        _ => "warn",
-    });
+    init_tracing(
+        match cli.command {
+            Command::TestNode(_) => "warn,switchyard::guest=debug",
+            Command::Serve(_) => "warn,switchyard::serve=info",
+            _ => "warn",
+        },
+        cli.log_format,
+    );
     let rt = match tokio::runtime::Builder::new_multi_thread()
         .enable_all()
         .build()
@@ -130,11 +148,21 @@ pub fn main() -> ExitCode {
     }
 }
 
-fn init_tracing(default: &str) {
+fn init_tracing(default: &str, format: LogFormat) {
     use tracing_subscriber::EnvFilter;
     let filter = EnvFilter::try_from_default_env().unwrap_or_else(|_| EnvFilter::new(default));
-    tracing_subscriber::fmt()
+    let fmt = tracing_subscriber::fmt()
         .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .init();
+        .with_writer(std::io::stderr);
+    match format {
+        LogFormat::Text => fmt.init(),
+        // The current span and its parents carry the run's trace id and
+        // the node's span id.
+        LogFormat::Json => fmt
+            .json()
+            .with_current_span(true)
+            .with_span_list(true)
+            .flatten_event(true)
+            .init(),
+    }
 }

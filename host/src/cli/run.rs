@@ -71,6 +71,12 @@ pub struct RunArgs {
     /// the summary so far is printed, and the exit code is 130.
     #[arg(long, default_value_t = 10_000, value_name = "MS")]
     pub grace_ms: u64,
+    /// Export every run's trace over OTLP/HTTP to this collector (base
+    /// URL, e.g. http://localhost:4318; `/v1/traces` is appended unless
+    /// there). Overrides the manifest's [telemetry] endpoint and
+    /// OTEL_EXPORTER_OTLP_ENDPOINT; see docs/observability.md.
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
 }
 
 /// Loads the manifest, the model hub and every component.
@@ -150,6 +156,11 @@ pub(super) async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     }
 
     let pipeline = load_pipeline(cli, &args.manifest).await?;
+    let telemetry = super::telemetry::start(
+        args.otlp_endpoint.as_deref(),
+        &pipeline.manifest.telemetry,
+        Default::default(),
+    )?;
     let reader: Box<dyn AsyncBufRead + Unpin + Send + '_> = match &bytes {
         Some(b) => Box::new(&b[..]),
         None => Box::new(BufReader::new(tokio::io::stdin())),
@@ -168,6 +179,9 @@ pub(super) async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     };
     let mut failed = 0u64;
     let on_record = |rec: &RunRecord| {
+        if let Some(t) = &telemetry {
+            t.export(&pipeline, rec);
+        }
         bar.inc(1);
         if !rec.ok {
             failed += 1;
@@ -197,6 +211,16 @@ pub(super) async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     };
     signals.abort();
     bar.finish_and_clear();
+    if let Some(t) = &telemetry {
+        t.shutdown(Duration::from_secs(10)).await;
+        if t.dropped() > 0 {
+            eprintln!(
+                "warning: {} trace spans could not be exported ({} were); the records are unaffected",
+                t.dropped(),
+                t.exported()
+            );
+        }
+    }
     let summary = match outcome {
         Ok(summary) => summary,
         // The other errors say where the records are and what to do.

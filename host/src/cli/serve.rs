@@ -73,6 +73,12 @@ pub struct ServeArgs {
     /// token is checked.
     #[arg(long, default_value_t = 2048, value_name = "KB")]
     pub max_body_kb: usize,
+    /// Export every run's trace over OTLP/HTTP to this collector (base
+    /// URL, e.g. http://localhost:4318; `/v1/traces` is appended unless
+    /// there). Overrides the manifest's [telemetry] endpoint and
+    /// OTEL_EXPORTER_OTLP_ENDPOINT; see docs/observability.md.
+    #[arg(long, value_name = "URL")]
+    pub otlp_endpoint: Option<String>,
 }
 
 impl ServeArgs {
@@ -98,7 +104,17 @@ impl ServeArgs {
 pub(super) async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
     let pipeline = load_pipeline(cli, &args.manifest).await?;
     let name = pipeline.manifest.name.clone();
-    let live = Arc::new(LivePipeline::new(pipeline, Arc::new(Metrics::new())));
+    let metrics = Arc::new(Metrics::new());
+    let telemetry = super::telemetry::start(
+        args.otlp_endpoint.as_deref(),
+        &pipeline.manifest.telemetry,
+        metrics.otel_dropped_counter(),
+    )?;
+    let mut live = LivePipeline::new(pipeline, metrics);
+    if let Some(t) = &telemetry {
+        live = live.with_telemetry(t.clone());
+    }
+    let live = Arc::new(live);
     let token = std::env::var(ADMIN_TOKEN_ENV)
         .ok()
         .filter(|t| !t.is_empty());
@@ -136,6 +152,9 @@ pub(super) async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode>
         serve::shutdown_signal(),
     )
     .await?;
+    if let Some(t) = telemetry {
+        t.shutdown(Duration::from_secs(5)).await;
+    }
     eprintln!("switchyard: stopped; every run in flight was answered");
     Ok(ExitCode::SUCCESS)
 }

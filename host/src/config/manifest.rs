@@ -9,7 +9,9 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use super::source::{SourceFile, Span};
-use crate::spec::{BudgetSpec, CacheSpec, EngineSpec, Limits, ModelSpec, PolicyOverride, Role};
+use crate::spec::{
+    BudgetSpec, CacheSpec, EngineSpec, Limits, ModelSpec, PolicyOverride, Role, TelemetrySpec,
+};
 
 /// A checked `pipeline.toml`.
 #[derive(Debug, Clone)]
@@ -41,6 +43,8 @@ pub struct Manifest {
     pub sample_input: Option<serde_json::Value>,
     /// `[engine]`: the instance pool's size.
     pub engine: EngineSpec,
+    /// `[telemetry]`: where runs' traces go.
+    pub telemetry: TelemetrySpec,
 }
 
 /// The one-prompt monolith a pipeline is compared with (`[baseline]`).

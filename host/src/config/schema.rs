@@ -40,6 +40,24 @@ pub struct ManifestFile {
     /// `[engine]`: the sandbox engine's instance pool.
     #[serde(default)]
     pub engine: EngineSection,
+    /// `[telemetry]`: OpenTelemetry export of runs.
+    #[serde(default)]
+    pub telemetry: TelemetrySection,
+}
+
+/// `[telemetry]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TelemetrySection {
+    /// OTLP/HTTP base endpoint, e.g. `http://localhost:4318`.
+    #[serde(default)]
+    pub endpoint: Option<Spanned<String>>,
+    /// `service.name` of the exported traces.
+    #[serde(default)]
+    pub service_name: Option<Spanned<String>>,
+    /// Share of new traces recorded, 0 to 1.
+    #[serde(default)]
+    pub sample_ratio: Option<Spanned<f64>>,
 }
 
 /// `[engine]`.

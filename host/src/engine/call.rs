@@ -137,6 +137,8 @@ pub struct RunScope {
     pub ledger: Arc<Ledger>,
     /// The run's budgets.
     pub budget: Arc<RunBudget>,
+    /// The span model calls hang under (the invocation's), when traced.
+    pub trace: Option<crate::spec::SpanParent>,
 }
 
 impl RunScope {
@@ -146,6 +148,7 @@ impl RunScope {
             hub,
             ledger: Arc::new(Ledger::new()),
             budget: Arc::new(RunBudget::default()),
+            trace: None,
         }
     }
 }

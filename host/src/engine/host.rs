@@ -181,6 +181,8 @@ pub struct NodeState {
     /// When the invocation's wall limit ends: model calls waiting for a
     /// recovering upstream give up just before it.
     pub deadline: Option<std::time::Instant>,
+    /// The invocation's span, parent of its model calls.
+    pub trace: Option<crate::spec::SpanParent>,
 }
 
 impl NodeState {
@@ -190,6 +192,7 @@ impl NodeState {
             hub,
             ledger,
             budget,
+            trace,
         } = scope;
         let memory = MemoryGuard {
             limit: usize::try_from(node.limits.memory_bytes).unwrap_or(usize::MAX),
@@ -225,6 +228,7 @@ impl NodeState {
             log,
             clock: CpuClock::default(),
             deadline: None,
+            trace,
         }
     }
 
@@ -262,6 +266,7 @@ impl NodeState {
             cache: self.node.cache.as_deref(),
             budget: Some(&self.budget),
             deadline: self.deadline,
+            trace: self.trace,
         }
     }
 
@@ -335,6 +340,7 @@ fn to_chat(r: wit::CompletionRequest) -> Result<ChatRequest, ModelError> {
         format,
         extra,
         attempt: 0,
+        traceparent: None,
     })
 }
 

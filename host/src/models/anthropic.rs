@@ -9,7 +9,7 @@
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::openai::{send, ApiKey};
+use super::openai::{send, traced, ApiKey};
 use super::types::{
     ChatRequest, ChatResponse, ChatRole, ModelError, ProviderError, ResponseFormat, Usage,
 };
@@ -92,7 +92,7 @@ impl ModelProvider for AnthropicProvider {
         if let Some(key) = &self.key {
             http = http.header("x-api-key", key.expose());
         }
-        let text = send(http).await?;
+        let text = send(traced(http, req)).await?;
         parse_response(&text, req).map_err(ProviderError::unusable_answer)
     }
 }

@@ -9,7 +9,7 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant};
+use std::time::{Duration, Instant, SystemTime};
 
 use futures::future::join_all;
 
@@ -23,7 +23,7 @@ use super::sim::SimProvider;
 use super::throttle::Throttle;
 use super::types::{ChatRequest, ChatResponse, ModelError, Usage};
 use super::ModelProvider;
-use crate::spec::{CallPolicy, ModelSpec, PolicyOverride, ProviderSpec};
+use crate::spec::{CallPolicy, ModelSpec, PolicyOverride, ProviderSpec, SpanId, SpanParent};
 
 /// Output tokens reserved against budgets when a call sets no `max_tokens`.
 pub const DEFAULT_RESERVED_OUTPUT: u64 = 1024;
@@ -86,6 +86,9 @@ pub struct Caller<'a> {
     /// up to it for a recovering upstream; without one it never waits on
     /// an open circuit.
     pub deadline: Option<Instant>,
+    /// The invocation's span, parent of the spans of its calls (each
+    /// attempt is sent with its own `traceparent`).
+    pub trace: Option<SpanParent>,
 }
 
 impl<'a> Caller<'a> {
@@ -99,6 +102,7 @@ impl<'a> Caller<'a> {
             cache: None,
             budget: None,
             deadline: None,
+            trace: None,
         }
     }
 }
@@ -221,7 +225,7 @@ impl ModelHub {
                 None,
                 Usage::default(),
                 CallOutcome::from(&err),
-                Instant::now(),
+                Stamp::now(),
             );
             return Err(err);
         }
@@ -233,7 +237,7 @@ impl ModelHub {
                 None,
                 Usage::default(),
                 CallOutcome::CacheHit,
-                Instant::now(),
+                Stamp::now(),
             );
             return Ok(hit);
         }
@@ -309,7 +313,7 @@ impl ModelHub {
                 spec,
                 attempt,
                 fallback_from,
-                started: Instant::now(),
+                stamp: Stamp::now(),
                 finished: false,
             };
             let permit = match &model.breaker {
@@ -365,7 +369,10 @@ impl ModelHub {
                 },
             };
             req.attempt = attempt;
-            guard.started = Instant::now();
+            guard.stamp = guard.stamp.restarted();
+            req.traceparent = caller
+                .trace
+                .map(|t| t.child(guard.stamp.span_id).traceparent());
             let result = match tokio::time::timeout(
                 policy.timeout,
                 model.provider.complete(&spec.upstream, &req),
@@ -520,8 +527,35 @@ struct Attempt<'a> {
     spec: &'a ModelSpec,
     attempt: u32,
     fallback_from: Option<&'a str>,
-    started: Instant,
+    stamp: Stamp,
     finished: bool,
+}
+
+/// When an attempt started, and its span.
+#[derive(Debug, Clone, Copy)]
+struct Stamp {
+    span_id: SpanId,
+    started: Instant,
+    wall: SystemTime,
+}
+
+impl Stamp {
+    fn now() -> Self {
+        Self {
+            span_id: SpanId::random(),
+            started: Instant::now(),
+            wall: SystemTime::now(),
+        }
+    }
+
+    /// The same span, restarted now.
+    fn restarted(self) -> Self {
+        Self {
+            started: Instant::now(),
+            wall: SystemTime::now(),
+            ..self
+        }
+    }
 }
 
 impl Attempt<'_> {
@@ -535,7 +569,7 @@ impl Attempt<'_> {
             self.fallback_from,
             usage,
             outcome,
-            self.started,
+            self.stamp,
         );
     }
 }
@@ -550,7 +584,7 @@ impl Drop for Attempt<'_> {
                 self.fallback_from,
                 Usage::default(),
                 CallOutcome::Cancelled,
-                self.started,
+                self.stamp,
             );
         }
     }
@@ -563,7 +597,7 @@ fn record(
     fallback_from: Option<&str>,
     usage: Usage,
     outcome: CallOutcome,
-    started: Instant,
+    stamp: Stamp,
 ) {
     let cost = spec.price.cost(usage.input_tokens, usage.output_tokens);
     caller.ledger.record(LedgerEntry {
@@ -578,7 +612,13 @@ fn record(
         estimated: usage.estimated,
         cost,
         cost_pusd: cost.0,
-        latency_us: started.elapsed().as_micros() as u64,
+        latency_us: stamp.started.elapsed().as_micros() as u64,
+        start_unix_us: stamp
+            .wall
+            .duration_since(SystemTime::UNIX_EPOCH)
+            .map_or(0, |d| d.as_micros() as u64),
+        span_id: stamp.span_id,
+        parent_span_id: caller.trace.map(|t| t.span_id),
     });
 }
 

@@ -7,7 +7,7 @@ use std::sync::Mutex;
 use serde::Serialize;
 
 use super::types::ModelError;
-use crate::spec::Cost;
+use crate::spec::{Cost, SpanId};
 
 /// How one model-call attempt ended. Serialised as its kebab-case name
 /// (`ok`, `cache-hit`, `timeout`, …); [`CallOutcome::is_failure`] is the one
@@ -114,6 +114,13 @@ pub struct LedgerEntry {
     pub cost_pusd: u64,
     /// Wall time of the attempt, in microseconds.
     pub latency_us: u64,
+    /// When the attempt started, in microseconds since the Unix epoch.
+    pub start_unix_us: u64,
+    /// The attempt's span (sent upstream in `traceparent`).
+    pub span_id: SpanId,
+    /// The span of the node invocation that made the call, when traced.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent_span_id: Option<SpanId>,
 }
 
 /// Sums over some entries.

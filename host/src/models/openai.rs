@@ -100,8 +100,18 @@ impl ModelProvider for OpenAiProvider {
         if let Some(key) = &self.key {
             http = http.bearer_auth(&key.0);
         }
-        let text = send(http).await?;
+        let text = send(traced(http, req)).await?;
         parse_response(&text, req).map_err(ProviderError::unusable_answer)
+    }
+}
+
+/// The request with the attempt's W3C `traceparent`, when the run is
+/// traced, so a traced upstream joins the run's trace. Shared by the HTTP
+/// providers.
+pub(crate) fn traced(http: reqwest::RequestBuilder, req: &ChatRequest) -> reqwest::RequestBuilder {
+    match &req.traceparent {
+        Some(tp) => http.header("traceparent", tp),
+        None => http,
     }
 }
 

@@ -54,6 +54,9 @@ pub struct ChatRequest {
     /// Which attempt at this call this is (0 first); set by the hub, never
     /// sent upstream.
     pub attempt: u32,
+    /// The attempt's W3C `traceparent`, set by the hub when the run is
+    /// traced; HTTP providers send it as a header, never in the body.
+    pub traceparent: Option<String>,
 }
 
 impl ChatRequest {

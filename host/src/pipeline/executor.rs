@@ -5,17 +5,19 @@
 
 use std::collections::BTreeMap;
 use std::sync::{Arc, Mutex};
-use std::time::Instant;
+use std::time::{Instant, SystemTime};
 
 use futures::stream::{FuturesUnordered, StreamExt};
 use serde_json::{json, Value};
+use tracing::Instrument;
 
-use super::outcome::{PolicyEvent, RunError, RunOutcome, TraceStep};
+use super::outcome::{PolicyEvent, RunError, RunOutcome, RunSpan, TraceStep};
 use super::{LoadedNode, Pipeline};
 use crate::config::Role;
 use crate::engine::{Admitted, Invocation, NodeCall, NodeError, NodeOutput, RunScope, TaskInput};
 use crate::models::Ledger;
 use crate::schema::CheckError;
+use crate::spec::{SpanId, SpanParent, TraceId};
 
 /// One unit of work for a run.
 #[derive(Debug, Clone)]
@@ -24,6 +26,20 @@ pub struct RunInput {
     pub id: String,
     /// The input handed to the entry nodes.
     pub input: Value,
+    /// The caller's span (a `traceparent` a served request carried): the
+    /// run continues its trace. `None` starts a new trace.
+    pub parent: Option<SpanParent>,
+}
+
+impl RunInput {
+    /// A run of `input`, with id `id`, starting a new trace.
+    pub fn new(id: impl Into<String>, input: Value) -> Self {
+        Self {
+            id: id.into(),
+            input,
+            parent: None,
+        }
+    }
 }
 
 #[derive(Debug, Clone)]
@@ -56,6 +72,7 @@ impl Recorder {
         attempt: u32,
         inv: &Invocation,
         started: Instant,
+        span_id: SpanId,
     ) {
         let (route, verdict) = match &inv.result {
             Ok(NodeOutput::Route(r)) => (Some(r.clone()), None),
@@ -76,6 +93,7 @@ impl Recorder {
             route,
             verdict,
             usage: inv.usage,
+            span_id,
         };
         self.steps
             .lock()
@@ -90,6 +108,8 @@ pub(super) struct Run<'p> {
     pub(super) scope: RunScope,
     pub(super) deadline: Instant,
     pub(super) recorder: Arc<Recorder>,
+    /// The run's span: parent of every invocation's.
+    pub(super) trace: SpanParent,
 }
 
 impl Pipeline {
@@ -119,6 +139,16 @@ impl Pipeline {
     ) -> RunOutcome {
         let _admitted = admitted;
         let started = Instant::now();
+        let started_wall = SystemTime::now();
+        let span = RunSpan {
+            trace_id: input.parent.map_or_else(TraceId::random, |p| p.trace_id),
+            span_id: SpanId::random(),
+            parent: input.parent.map(|p| p.span_id),
+            sampled: input.parent.is_none_or(|p| p.sampled),
+            start_unix_us: started_wall
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as u64),
+        };
         let ledger = Arc::new(Ledger::new());
         let recorder = Arc::new(Recorder {
             started,
@@ -132,15 +162,30 @@ impl Pipeline {
                 hub: self.hub.clone(),
                 ledger: ledger.clone(),
                 budget: Arc::new(self.run_budget()),
+                trace: None,
             },
             deadline: started + self.manifest.deadline,
             recorder: recorder.clone(),
+            trace: SpanParent {
+                trace_id: span.trace_id,
+                span_id: span.span_id,
+                sampled: span.sampled,
+            },
         };
         let run_deadline = run.deadline;
         let mut routes = BTreeMap::new();
+        // Log lines inside the run carry its trace id (and, inside a node,
+        // the invocation's span id). At error level, so the span exists
+        // whenever any logging is on.
+        let log_span = tracing::error_span!(
+            "run",
+            run = %input.id,
+            trace_id = %span.trace_id,
+            span_id = %span.span_id
+        );
         let result = match tokio::time::timeout(
             self.manifest.deadline,
-            run.execute(input.input, &mut routes),
+            run.execute(input.input, &mut routes).instrument(log_span),
         )
         .await
         {
@@ -175,6 +220,7 @@ impl Pipeline {
             ledger: ledger.entries(),
             elapsed: started.elapsed(),
             queued,
+            span,
         }
     }
 }
@@ -318,18 +364,30 @@ impl Run<'_> {
         call: NodeCall,
     ) -> Invocation {
         let started = Instant::now();
+        let span_id = SpanId::random();
+        let scope = RunScope {
+            trace: Some(self.trace.child(span_id)),
+            ..self.scope.clone()
+        };
         let inv = self
             .pipeline
             .engine
             .invoke(
                 &node.component,
                 node.ctx.clone(),
-                self.scope.clone(),
+                scope,
                 call,
                 Some(self.deadline),
             )
+            .instrument(tracing::error_span!(
+                "node",
+                node = %node.spec.name,
+                attempt,
+                span_id = %span_id
+            ))
             .await;
-        self.recorder.record(node, gates, attempt, &inv, started);
+        self.recorder
+            .record(node, gates, attempt, &inv, started, span_id);
         inv
     }
 

@@ -18,7 +18,7 @@ use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use executor::RunInput;
-pub use outcome::{PolicyAction, PolicyEvent, RunError, RunOutcome, TraceStep};
+pub use outcome::{PolicyAction, PolicyEvent, RunError, RunOutcome, RunSpan, TraceStep};
 pub use record::{ErrorRecord, RunRecord};
 pub use swap::SwapError;
 

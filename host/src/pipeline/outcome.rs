@@ -8,6 +8,7 @@ use serde::Serialize;
 
 use crate::engine::{NodeError, RouteChoice, Usage, Verdict};
 use crate::models::{LedgerEntry, Totals};
+use crate::spec::{SpanId, TraceId};
 
 /// Why a run produced no output.
 #[derive(Debug, Clone, PartialEq, thiserror::Error, Serialize)]
@@ -100,6 +101,8 @@ pub struct TraceStep {
     pub verdict: Option<Verdict>,
     /// Resources used.
     pub usage: Usage,
+    /// The invocation's span (parent of its model calls').
+    pub span_id: SpanId,
 }
 
 impl TraceStep {
@@ -176,4 +179,24 @@ pub struct RunOutcome {
     /// Time spent waiting for admission before the run started (not
     /// counted in `elapsed`, nor against the run's deadline).
     pub queued: Duration,
+    /// The run's place in its trace.
+    pub span: RunSpan,
+}
+
+/// A run's span: its trace (a new one, or the caller's it continues), its
+/// own id, and when it started.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, serde::Serialize)]
+pub struct RunSpan {
+    /// The trace.
+    pub trace_id: TraceId,
+    /// The run's own span.
+    pub span_id: SpanId,
+    /// The caller's span, when the run continues a caller's trace.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub parent: Option<SpanId>,
+    /// Whether the trace is being recorded (the caller's choice, when it
+    /// sent one).
+    pub sampled: bool,
+    /// When the run started, in microseconds since the Unix epoch.
+    pub start_unix_us: u64,
 }

@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{PolicyEvent, RunError, RunOutcome, TraceStep};
+use super::{PolicyEvent, RunError, RunOutcome, RunSpan, TraceStep};
 use crate::models::{LedgerEntry, Totals};
 
 /// The record of one run (one line of batch output, one served answer).
@@ -42,6 +42,11 @@ pub struct RunRecord {
     pub latency_ms: f64,
     /// Time waiting for admission before the run started, in ms.
     pub queued_ms: f64,
+    /// The run's span: its trace id (as exported to OpenTelemetry and sent
+    /// upstream in `traceparent`), span id, the caller's span it continues
+    /// and its start. Absent for a line that never ran.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub span: Option<RunSpan>,
     /// Every node invocation.
     pub trace: Vec<TraceStep>,
     /// Every model-call attempt.
@@ -95,6 +100,7 @@ impl RunRecord {
             cost_pusd: 0,
             latency_ms: 0.0,
             queued_ms: 0.0,
+            span: None,
             trace: Vec::new(),
             ledger: Vec::new(),
             events: Vec::new(),
@@ -129,6 +135,7 @@ impl RunRecord {
             cost_pusd: run.totals.cost.0,
             latency_ms: run.elapsed.as_secs_f64() * 1e3,
             queued_ms: run.queued.as_secs_f64() * 1e3,
+            span: Some(run.span),
             trace: run.trace.clone(),
             ledger: run.ledger.clone(),
             events: run.events.clone(),

@@ -21,6 +21,7 @@ use subtle::ConstantTimeEq;
 use super::AppState;
 use crate::engine::NodeError;
 use crate::pipeline::{Pipeline, RunError, RunInput, RunOutcome, RunRecord, SwapError};
+use crate::spec::SpanParent;
 
 /// An error answered as JSON.
 #[derive(Debug)]
@@ -145,11 +146,16 @@ pub async fn run_live(
     state: &AppState,
     id: Option<String>,
     input: Value,
+    headers: &HeaderMap,
 ) -> Result<(Arc<Pipeline>, RunOutcome), ApiError> {
     let id = id.unwrap_or_else(|| format!("run-{}", state.seq.fetch_add(1, Ordering::Relaxed) + 1));
+    let input = RunInput {
+        parent: caller_span(headers),
+        ..RunInput::new(id, input)
+    };
     state
         .live
-        .run_queued(RunInput { id, input }, state.queue)
+        .run_queued(input, state.queue)
         .await
         .map_err(|overloaded| {
             ApiError::new(
@@ -161,8 +167,35 @@ pub async fn run_live(
         })
 }
 
+/// The caller's span from a W3C `traceparent` header, if it sent a valid
+/// one (a malformed header starts a new trace, as the spec asks).
+pub fn caller_span(headers: &HeaderMap) -> Option<SpanParent> {
+    headers
+        .get("traceparent")
+        .and_then(|v| v.to_str().ok())
+        .and_then(SpanParent::from_traceparent)
+}
+
+/// `response` with the run's `traceparent`: its trace id, for finding the
+/// run in a tracing backend.
+pub fn with_trace(mut response: Response, run: &RunOutcome) -> Response {
+    let span = SpanParent {
+        trace_id: run.span.trace_id,
+        span_id: run.span.span_id,
+        sampled: run.span.sampled,
+    };
+    if let Ok(v) = span.traceparent().parse() {
+        response.headers_mut().insert("traceparent", v);
+    }
+    response
+}
+
 /// `POST /v1/runs`: `{"input": <json>, "id": "optional"}`.
-pub async fn runs(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Response, ApiError> {
+pub async fn runs(
+    State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
+    body: Bytes,
+) -> Result<Response, ApiError> {
     let request: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
     let Some(obj) = request.as_object() else {
@@ -185,20 +218,21 @@ pub async fn runs(State(state): State<Arc<AppState>>, body: Bytes) -> Result<Res
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
         Some(_) => return Err(ApiError::bad_request("`id` must be a non-empty string")),
     };
-    let (pipeline, run) = run_live(&state, id, input.clone()).await?;
+    let (pipeline, run) = run_live(&state, id, input.clone(), &headers).await?;
     let status = status_of(&run);
     let response = RunResponse {
         record: RunRecord::of_outcome(&run),
         generation: pipeline.generation,
         nodes: versions_used(&pipeline, &run),
     };
-    Ok((status, Json(response)).into_response())
+    Ok(with_trace((status, Json(response)).into_response(), &run))
 }
 
 /// `POST /v1/pipelines/{name}/runs`: as `/v1/runs`, checking the name.
 pub async fn named_runs(
     State(state): State<Arc<AppState>>,
     Path(name): Path<String>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let served = state.live.current().manifest.name.clone();
@@ -210,7 +244,7 @@ pub async fn named_runs(
             format!("no pipeline `{name}`; this server runs `{served}`"),
         ));
     }
-    runs(State(state), body).await
+    runs(State(state), headers, body).await
 }
 
 /// `GET /healthz`.

@@ -14,7 +14,8 @@ use serde::Serialize;
 use super::metrics::Metrics;
 use super::QueueLimits;
 use crate::engine::CacheOutcome;
-use crate::pipeline::{Pipeline, RunInput, RunOutcome, SwapError};
+use crate::pipeline::{Pipeline, RunInput, RunOutcome, RunRecord, SwapError};
+use crate::telemetry::Telemetry;
 
 /// The pipeline a service runs, swappable one node at a time.
 #[derive(Debug)]
@@ -23,6 +24,7 @@ pub struct LivePipeline {
     /// One swap at a time, so a swap never builds on a stale generation.
     swapping: tokio::sync::Mutex<()>,
     metrics: Arc<Metrics>,
+    telemetry: Option<Telemetry>,
 }
 
 /// What an accepted swap did.
@@ -56,6 +58,21 @@ impl LivePipeline {
             current: ArcSwap::from_pointee(pipeline),
             swapping: tokio::sync::Mutex::new(()),
             metrics,
+            telemetry: None,
+        }
+    }
+
+    /// This service, exporting every run's trace through `telemetry`.
+    pub fn with_telemetry(mut self, telemetry: Telemetry) -> Self {
+        self.telemetry = Some(telemetry);
+        self
+    }
+
+    /// Counts a finished run and exports its trace.
+    fn finished(&self, pipeline: &Pipeline, outcome: &RunOutcome) {
+        self.metrics.observe(outcome);
+        if let Some(t) = &self.telemetry {
+            t.export(pipeline, &RunRecord::of_outcome(outcome));
         }
     }
 
@@ -77,7 +94,7 @@ impl LivePipeline {
             let _in_flight = self.metrics.run_started();
             pipeline.run(input).await
         };
-        self.metrics.observe(&outcome);
+        self.finished(&pipeline, &outcome);
         (pipeline, outcome)
     }
 
@@ -114,7 +131,7 @@ impl LivePipeline {
                 .run_admitted(admitted, arrived.elapsed(), input)
                 .await
         };
-        self.metrics.observe(&outcome);
+        self.finished(&pipeline, &outcome);
         Ok((pipeline, outcome))
     }
 

@@ -117,6 +117,7 @@ pub struct Metrics {
     in_flight: Gauge,
     queued: Gauge,
     refused: Counter,
+    otel_dropped: Counter,
     generation: Gauge,
     node_latency: Family<NodeLabels, Histogram, fn() -> Histogram>,
     node_invocations: Family<NodeLabels, Counter>,
@@ -154,6 +155,7 @@ impl Metrics {
             in_flight: Gauge::default(),
             queued: Gauge::default(),
             refused: Counter::default(),
+            otel_dropped: Counter::default(),
             generation: Gauge::default(),
             node_latency: Family::new_with_constructor(latency),
             node_invocations: Family::default(),
@@ -183,6 +185,11 @@ impl Metrics {
             "runs_queued",
             "Runs waiting for room in the instance pool",
             m.queued.clone(),
+        );
+        r.register(
+            "otel_dropped_spans",
+            "Trace spans not exported: the export queue was full, or the collector was unreachable or refused them",
+            m.otel_dropped.clone(),
         );
         r.register(
             "runs_refused",
@@ -253,6 +260,11 @@ impl Metrics {
     pub fn run_queued(&self) -> InFlight<'_> {
         self.queued.inc();
         InFlight(&self.queued)
+    }
+
+    /// The counter of trace spans the exporter dropped (shared with it).
+    pub fn otel_dropped_counter(&self) -> Counter {
+        self.otel_dropped.clone()
     }
 
     /// A request refused for want of room: it never started.

@@ -12,13 +12,13 @@ use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
-use super::api::{run_live, status_of, ApiError};
+use super::api::{run_live, status_of, with_trace, ApiError};
 use super::AppState;
 use crate::config::ChatSpec;
 
@@ -132,6 +132,7 @@ fn now() -> u64 {
 /// `POST /v1/chat/completions`.
 pub async fn chat_completions(
     State(state): State<Arc<AppState>>,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let request: ChatRequest = serde_json::from_slice(&body)
@@ -154,7 +155,7 @@ pub async fn chat_completions(
     }
     let input = run_input(&pipeline.manifest.chat, &request.messages)?;
     drop(pipeline);
-    let (pipeline, run) = run_live(&state, None, input).await?;
+    let (pipeline, run) = run_live(&state, None, input, &headers).await?;
     let id = format!("chatcmpl-{}", run.id);
     let output = match &run.result {
         Ok(v) => v,
@@ -181,6 +182,7 @@ pub async fn chat_completions(
         "routes": run.routes,
         "cost_pusd": run.totals.cost.0,
         "output": output,
+        "trace_id": run.span.trace_id,
     });
     let created = now();
     if !request.stream {
@@ -199,7 +201,8 @@ pub async fn chat_completions(
             "usage": usage,
             "switchyard": extra,
         }))
-        .into_response());
+        .into_response())
+        .map(|r| with_trace(r, &run));
     }
     let chunk = |delta: Value, finish: Value| {
         json!({
@@ -231,14 +234,15 @@ pub async fn chat_completions(
         body.push_str("\n\n");
     }
     body.push_str("data: [DONE]\n\n");
-    Ok((
+    let response = (
         [
             (header::CONTENT_TYPE, "text/event-stream"),
             (header::CACHE_CONTROL, "no-cache"),
         ],
         body,
     )
-        .into_response())
+        .into_response();
+    Ok(with_trace(response, &run))
 }
 
 /// Splits a reply into word-sized stream deltas (whitespace kept).

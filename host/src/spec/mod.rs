@@ -8,6 +8,8 @@ mod engine;
 mod model;
 mod money;
 mod node;
+mod telemetry;
+mod trace;
 
 pub use engine::{EngineSpec, DEFAULT_MAX_INSTANCES, MAX_INSTANCES};
 pub use model::{
@@ -17,3 +19,5 @@ pub use model::{
 };
 pub use money::{Cost, Price};
 pub use node::{Limits, Role, DEFAULT_STACK_KB, MAX_STACK_KB, MIN_STACK_KB};
+pub use telemetry::TelemetrySpec;
+pub use trace::{SpanId, SpanParent, TraceId};

@@ -10,10 +10,11 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::manifest::{BaselineSpec, ChatSpec, Manifest};
-use super::schema::{BaselineSection, ChatSection, EngineSection, ManifestFile};
+use super::schema::{BaselineSection, ChatSection, EngineSection, ManifestFile, TelemetrySection};
 use super::source::{did_you_mean, Diagnostic, SourceFile};
 use crate::spec::{
-    EngineSpec, Limits, ModelSpec, DEFAULT_DEADLINE, DEFAULT_MAX_INSTANCES, MAX_INSTANCES,
+    EngineSpec, Limits, ModelSpec, TelemetrySpec, DEFAULT_DEADLINE, DEFAULT_MAX_INSTANCES,
+    MAX_INSTANCES,
 };
 
 mod graph;
@@ -50,6 +51,7 @@ pub fn resolve(source: Arc<SourceFile>, file: ManifestFile) -> Result<Manifest, 
     }
     let chat = r.chat(&file.chat);
     let engine = r.engine(&file.engine);
+    let telemetry = r.telemetry(&file.telemetry);
     let baseline = file.baseline.as_ref().and_then(|b| r.baseline(b, &models));
     let sample_input = file.pipeline.sample_input.as_ref().and_then(|v| {
         serde_json::to_value(v.get_ref())
@@ -66,6 +68,7 @@ pub fn resolve(source: Arc<SourceFile>, file: ManifestFile) -> Result<Manifest, 
         Ok(Manifest {
             chat,
             engine,
+            telemetry,
             baseline,
             sample_input,
             name: file.pipeline.name.into_inner(),
@@ -182,6 +185,50 @@ impl Resolver<'_> {
         }
         EngineSpec {
             max_instances: max_instances.clamp(1, MAX_INSTANCES),
+        }
+    }
+
+    /// `[telemetry]`: an http(s) endpoint, a non-empty service name, a
+    /// ratio from 0 to 1.
+    fn telemetry(&mut self, section: &TelemetrySection) -> TelemetrySpec {
+        if let Some(e) = &section.endpoint {
+            let url = e.get_ref().trim();
+            if !(url.starts_with("http://") || url.starts_with("https://")) {
+                self.error(
+                    e,
+                    format!("`telemetry.endpoint` `{url}` is not an http:// or https:// URL"),
+                    "the OTLP/HTTP base endpoint of a collector, e.g. \"http://localhost:4318\"",
+                );
+            }
+        }
+        if let Some(n) = &section.service_name {
+            if n.get_ref().trim().is_empty() {
+                self.error(
+                    n,
+                    "`telemetry.service-name` is empty",
+                    "e.g. service-name = \"support-desk\"",
+                );
+            }
+        }
+        if let Some(r) = &section.sample_ratio {
+            if !(0.0..=1.0).contains(r.get_ref()) {
+                self.error(
+                    r,
+                    format!(
+                        "`telemetry.sample-ratio` is {}; it must be from 0 to 1",
+                        r.get_ref()
+                    ),
+                    "1 records every new trace, 0.1 one in ten",
+                );
+            }
+        }
+        TelemetrySpec {
+            endpoint: section
+                .endpoint
+                .as_ref()
+                .map(|e| e.get_ref().trim().to_string()),
+            service_name: section.service_name.as_ref().map(|n| n.get_ref().clone()),
+            sample_ratio: section.sample_ratio.as_ref().map(|r| *r.get_ref()),
         }
     }
 

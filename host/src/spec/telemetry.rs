@@ -1,0 +1,16 @@
+//! What a manifest may say of trace export (`[telemetry]`): where to send
+//! a pipeline's traces, under which service name, and which share of new
+//! traces to record. The flags and `OTEL_*` variables that complete it are
+//! read by `telemetry`.
+
+/// The manifest's `[telemetry]` table, resolved.
+#[derive(Debug, Clone, Default, PartialEq)]
+pub struct TelemetrySpec {
+    /// OTLP/HTTP base endpoint, e.g. `http://localhost:4318`.
+    pub endpoint: Option<String>,
+    /// `service.name` of the exported resource.
+    pub service_name: Option<String>,
+    /// Share of new traces recorded (a continued trace follows its
+    /// caller's choice).
+    pub sample_ratio: Option<f64>,
+}

@@ -1,0 +1,218 @@
+//! The exporter: finished runs' spans go into a bounded queue that one
+//! background task drains in batches to the OTLP/HTTP endpoint
+//! (protobuf, through `opentelemetry-otlp` on the project's reqwest and
+//! tokio). Export never slows or fails a run: a full queue, an unreachable
+//! collector or a refused batch only adds to the dropped-spans counter
+//! (`switchyard_otel_dropped_spans_total` in `serve`).
+
+use std::sync::Arc;
+use std::time::Duration;
+
+use opentelemetry::InstrumentationScope;
+use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
+use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
+use opentelemetry_sdk::Resource;
+use prometheus_client::metrics::counter::Counter;
+use tokio::sync::mpsc;
+
+use super::config::{Sampler, TelemetryConfig, TelemetryError};
+use super::spans::run_spans;
+use crate::pipeline::{Pipeline, RunRecord};
+
+/// Runs whose spans may wait for export; past it they are dropped.
+pub const QUEUE_RUNS: usize = 4096;
+/// Spans sent in one request at most.
+pub const BATCH_SPANS: usize = 1024;
+/// The longest spans wait before they are sent.
+pub const BATCH_DELAY: Duration = Duration::from_millis(500);
+/// One export request's timeout.
+pub const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
+
+/// The export side of a process: cheap to clone, shared by every run.
+#[derive(Clone)]
+pub struct Telemetry {
+    inner: Arc<Inner>,
+}
+
+struct Inner {
+    queue: mpsc::Sender<Vec<SpanData>>,
+    sampler: Sampler,
+    scope: InstrumentationScope,
+    dropped: Counter,
+    exported: Counter,
+    task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
+    url: String,
+}
+
+impl std::fmt::Debug for Telemetry {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("Telemetry")
+            .field("url", &self.inner.url)
+            .finish()
+    }
+}
+
+impl Telemetry {
+    /// Starts exporting to `config`'s endpoint (on the current tokio
+    /// runtime), counting dropped spans in `dropped`.
+    pub fn start(config: TelemetryConfig, dropped: Counter) -> Result<Self, TelemetryError> {
+        let client = reqwest::Client::builder()
+            .timeout(EXPORT_TIMEOUT)
+            .build()
+            .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+        let mut exporter = opentelemetry_otlp::SpanExporter::builder()
+            .with_http()
+            .with_http_client(client)
+            .with_protocol(Protocol::HttpBinary)
+            .with_endpoint(config.traces_url.clone())
+            .with_timeout(EXPORT_TIMEOUT)
+            .with_headers(config.headers.clone())
+            .build()
+            .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
+        exporter.set_resource(
+            &Resource::builder()
+                .with_service_name(config.service_name.clone())
+                .build(),
+        );
+        let (queue, rx) = mpsc::channel(QUEUE_RUNS);
+        let exported = Counter::default();
+        let task = tokio::spawn(drain(exporter, rx, dropped.clone(), exported.clone()));
+        let scope = InstrumentationScope::builder("switchyard")
+            .with_version(env!("CARGO_PKG_VERSION"))
+            .with_schema_url(format!(
+                "https://opentelemetry.io/schemas/{}",
+                super::spans::SEMCONV_VERSION
+            ))
+            .build();
+        tracing::info!(endpoint = %config.traces_url, "exporting traces over OTLP/HTTP");
+        Ok(Self {
+            inner: Arc::new(Inner {
+                queue,
+                sampler: config.sampler,
+                scope,
+                dropped,
+                exported,
+                task: std::sync::Mutex::new(Some(task)),
+                url: config.traces_url,
+            }),
+        })
+    }
+
+    /// Queues the spans of a finished run (generation `pipeline` ran it),
+    /// unless the sampler leaves its trace out. Never waits.
+    pub fn export(&self, pipeline: &Pipeline, record: &RunRecord) {
+        let Some(span) = &record.span else {
+            return;
+        };
+        let parent = span.parent.map(|_| span.sampled);
+        if !self.inner.sampler.samples(span.trace_id, parent) {
+            return;
+        }
+        let spans = run_spans(pipeline, record, &self.inner.scope);
+        if spans.is_empty() {
+            return;
+        }
+        let n = spans.len() as u64;
+        if let Err(e) = self.inner.queue.try_send(spans) {
+            self.inner.dropped.inc_by(n);
+            if self.inner.dropped.get() == n {
+                tracing::warn!(error = %e, "trace export is behind; dropping spans (counted)");
+            }
+        }
+    }
+
+    /// Spans dropped so far (queue full, collector unreachable or
+    /// refusing).
+    pub fn dropped(&self) -> u64 {
+        self.inner.dropped.get()
+    }
+
+    /// Spans the collector accepted so far.
+    pub fn exported(&self) -> u64 {
+        self.inner.exported.get()
+    }
+
+    /// Sends what is queued, waiting at most `timeout`; what is still
+    /// queued then is dropped (and counted). Later exports are dropped.
+    pub async fn shutdown(&self, timeout: Duration) {
+        let task = self
+            .inner
+            .task
+            .lock()
+            .unwrap_or_else(|p| p.into_inner())
+            .take();
+        let Some(task) = task else { return };
+        let abort = task.abort_handle();
+        let flushed = tokio::time::timeout(timeout, async {
+            // An empty batch asks the task to send what it has and stop.
+            let _ = self.inner.queue.send(Vec::new()).await;
+            let _ = task.await;
+        })
+        .await;
+        if flushed.is_err() {
+            abort.abort();
+            tracing::warn!(
+                dropped = self.dropped(),
+                "trace export did not finish in time; the rest is dropped"
+            );
+        }
+    }
+}
+
+/// Batches spans from the queue and sends them, one request at a time: a
+/// batch goes when it is full, when its first span has waited
+/// [`BATCH_DELAY`], or at shutdown.
+async fn drain(
+    exporter: opentelemetry_otlp::SpanExporter,
+    mut rx: mpsc::Receiver<Vec<SpanData>>,
+    dropped: Counter,
+    exported: Counter,
+) {
+    let mut batch: Vec<SpanData> = Vec::with_capacity(BATCH_SPANS);
+    let mut due: Option<tokio::time::Instant> = None;
+    let mut warned = false;
+    loop {
+        let next = match due {
+            None => rx.recv().await.map(Some),
+            Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
+                Ok(next) => next.map(Some),
+                Err(_elapsed) => Some(None),
+            },
+        };
+        let (stop, timer) = match next {
+            None => (true, false),
+            Some(None) => (false, true),
+            Some(Some(spans)) if spans.is_empty() => (true, false),
+            Some(Some(spans)) => {
+                batch.extend(spans);
+                due.get_or_insert_with(|| tokio::time::Instant::now() + BATCH_DELAY);
+                (false, false)
+            }
+        };
+        if !batch.is_empty() && (stop || timer || batch.len() >= BATCH_SPANS) {
+            due = None;
+            let sent = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_SPANS));
+            let n = sent.len() as u64;
+            let failure = match tokio::time::timeout(EXPORT_TIMEOUT, exporter.export(sent)).await {
+                Ok(Ok(())) => None,
+                Ok(Err(e)) => Some(e.to_string()),
+                Err(_) => Some("timed out".to_string()),
+            };
+            match failure {
+                None => {
+                    exported.inc_by(n);
+                }
+                Some(why) => {
+                    dropped.inc_by(n);
+                    if !warned {
+                        tracing::warn!(error = %why, "trace export failed; spans dropped (counted in switchyard_otel_dropped_spans_total)");
+                        warned = true;
+                    }
+                }
+            }
+        }
+        if stop {
+            return;
+        }
+    }
+}

@@ -1,0 +1,17 @@
+//! OpenTelemetry out: every finished run exported over OTLP/HTTP as a span
+//! tree following the GenAI semantic conventions — the pipeline at the
+//! root, each node invocation and attempt under it, each model call under
+//! its invocation with tokens and exact cost, judges' verdicts as
+//! evaluation events. `config` resolves where to (flag, manifest
+//! `[telemetry]`, `OTEL_*` variables) and the sampler; `spans` maps a run
+//! record to spans; `export` queues and sends them without ever slowing
+//! or failing a run.
+
+mod config;
+mod export;
+mod spans;
+
+pub use crate::spec::TelemetrySpec;
+pub use config::{Root, Sampler, TelemetryConfig, TelemetryError};
+pub use export::{Telemetry, BATCH_DELAY, BATCH_SPANS, EXPORT_TIMEOUT, QUEUE_RUNS};
+pub use spans::{run_spans, SEMCONV_VERSION};

@@ -1,0 +1,329 @@
+//! OpenTelemetry export, checked against a local OTLP/HTTP receiver that
+//! decodes what arrives with the official protobuf definitions: the
+//! support-triage example's runs arrive as whole trees (pipeline → node
+//! invocations and attempts → model calls, verdicts as events) whose
+//! tokens and cost equal the ledger; a dead collector costs the runs
+//! nothing; a served run continues the caller's `traceparent` and sends
+//! its own to the upstream; no ticket text leaves the process.
+
+use std::collections::{BTreeMap, BTreeSet};
+use std::time::Duration;
+
+use serde_json::{json, Value};
+use switchyard::batch::{run_batch, BatchOptions};
+use switchyard::models::ModelHub;
+use switchyard::pipeline::{Pipeline, RunRecord};
+use switchyard::telemetry::{Root, Sampler, Telemetry, TelemetryConfig};
+use switchyard_tests::{
+    completion, engine, example, fixture, manifest, tickets, toml_path, MockUpstream, OtlpReceiver,
+    ReceivedSpan, TestServer,
+};
+
+fn config(endpoint: &str) -> TelemetryConfig {
+    TelemetryConfig {
+        traces_url: format!("{endpoint}/v1/traces"),
+        headers: [("x-collector-key".to_string(), "k1".to_string())].into(),
+        service_name: "support-desk".into(),
+        sampler: Sampler::ParentBased(Root::AlwaysOn),
+    }
+}
+
+/// Runs `n` tickets through `p`, exporting each record; returns the
+/// records as JSON.
+async fn exported_batch(p: &Pipeline, t: &Telemetry, n: usize) -> Vec<Value> {
+    let mut out = Vec::new();
+    run_batch(
+        p,
+        &tickets(n)[..],
+        &mut out,
+        BatchOptions {
+            concurrency: 8,
+            ..Default::default()
+        },
+        |rec: &RunRecord| t.export(p, rec),
+    )
+    .await
+    .expect("batch completes");
+    t.shutdown(Duration::from_secs(10)).await;
+    String::from_utf8(out)
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observability_support_triage_runs_arrive_as_whole_trees_equal_to_the_ledger() {
+    let receiver = OtlpReceiver::start().await;
+    let p = example(&engine(None), "pipeline.toml").await;
+    let t = Telemetry::start(config(&receiver.endpoint), Default::default()).unwrap();
+    let records = exported_batch(&p, &t, 40).await;
+    assert_eq!(t.dropped(), 0);
+    let spans = receiver.spans();
+    assert_eq!(t.exported() as usize, spans.len());
+    assert!(receiver
+        .requests()
+        .iter()
+        .all(|h| h.get("x-collector-key").is_some_and(|v| v == "k1")));
+    let mut by_trace: BTreeMap<&str, Vec<&ReceivedSpan>> = BTreeMap::new();
+    for s in &spans {
+        by_trace.entry(&s.trace_id).or_default().push(s);
+        assert_eq!(s.service, "support-desk");
+    }
+    assert_eq!(by_trace.len(), records.len(), "one trace per run");
+    let mut policy_actions = BTreeSet::new();
+    let mut total_pusd = 0i64;
+    for r in &records {
+        let trace = r["span"]["trace_id"].as_str().unwrap();
+        let tree = &by_trace[trace];
+        // The root: the run, with its cost and tokens.
+        let roots: Vec<_> = tree
+            .iter()
+            .filter(|s| s.parent_span_id.is_empty())
+            .collect();
+        assert_eq!(roots.len(), 1, "one root per run");
+        let root = roots[0];
+        assert_eq!(root.name, "invoke_workflow support-triage");
+        assert_eq!(root.span_id, r["span"]["span_id"].as_str().unwrap());
+        assert_eq!(
+            root.attr("switchyard.cost.pusd").and_then(|v| v.int()),
+            r["cost_pusd"].as_i64()
+        );
+        assert_eq!(
+            root.attr("switchyard.run.id").and_then(|v| v.str()),
+            r["id"].as_str()
+        );
+        // A span per node invocation and attempt, all under the root.
+        let steps = r["trace"].as_array().unwrap();
+        let nodes: BTreeMap<&str, &&ReceivedSpan> = tree
+            .iter()
+            .filter(|s| s.name.starts_with("invoke_agent "))
+            .map(|s| (s.span_id.as_str(), s))
+            .collect();
+        assert_eq!(nodes.len(), steps.len());
+        for step in steps {
+            let span = nodes[step["span_id"].as_str().unwrap()];
+            assert_eq!(span.parent_span_id, root.span_id);
+            assert_eq!(
+                span.name,
+                format!("invoke_agent {}", step["node"].as_str().unwrap())
+            );
+            assert_eq!(
+                span.attr("switchyard.attempt").and_then(|v| v.int()),
+                step["attempt"].as_i64()
+            );
+            assert!(span.attr("switchyard.component.sha256").is_some());
+            // A verdict for every judge invocation.
+            if step["role"] == "judge" && step["outcome"] == "ok" {
+                let label = step["verdict"]["verdict"].as_str().unwrap().to_string();
+                let events: Vec<_> = span
+                    .events
+                    .iter()
+                    .filter(|(n, _)| n == "gen_ai.evaluation.result")
+                    .collect();
+                assert_eq!(events.len(), 1, "{step}");
+                let e = &events[0].1;
+                assert_eq!(
+                    e["gen_ai.evaluation.score.label"].str(),
+                    Some(label.as_str()),
+                    "{step}"
+                );
+                if let Some(action) = e.get("switchyard.policy.action").and_then(|v| v.str()) {
+                    policy_actions.insert(action.to_string());
+                }
+            }
+        }
+        // A model span per ledger entry, under the invocation that made
+        // it, with the entry's tokens and exact cost.
+        let ledger = r["ledger"].as_array().unwrap();
+        let models: BTreeMap<&str, &&ReceivedSpan> = tree
+            .iter()
+            .filter(|s| s.name.starts_with("chat "))
+            .map(|s| (s.span_id.as_str(), s))
+            .collect();
+        assert_eq!(models.len(), ledger.len());
+        assert_eq!(tree.len(), 1 + steps.len() + ledger.len(), "nothing else");
+        for e in ledger {
+            let span = models[e["span_id"].as_str().unwrap()];
+            assert_eq!(span.kind, 3, "client");
+            assert!(nodes.contains_key(span.parent_span_id.as_str()));
+            assert_eq!(
+                span.attr("gen_ai.request.model").and_then(|v| v.str()),
+                e["upstream"].as_str()
+            );
+            for (attr, field) in [
+                ("gen_ai.usage.input_tokens", "input_tokens"),
+                ("gen_ai.usage.output_tokens", "output_tokens"),
+                ("switchyard.cost.pusd", "cost_pusd"),
+            ] {
+                assert_eq!(
+                    span.attr(attr).and_then(|v| v.int()),
+                    e[field].as_i64(),
+                    "{attr}"
+                );
+            }
+            total_pusd += e["cost_pusd"].as_i64().unwrap();
+        }
+        // Retries and escalations are sibling attempts under the root.
+        for ev in r["events"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter(|ev| ev["action"] == "retry" || ev["action"] == "escalate")
+        {
+            let gated = ev["node"].as_str().unwrap();
+            let attempts = steps
+                .iter()
+                .filter(|s| s["node"] == gated || s["node"] == ev["producer"])
+                .count();
+            assert!(attempts >= 2, "a rejected output was tried again: {r}");
+        }
+    }
+    let exported_pusd: i64 = spans
+        .iter()
+        .filter(|s| s.name.starts_with("chat "))
+        .filter_map(|s| s.attr("switchyard.cost.pusd").and_then(|v| v.int()))
+        .sum();
+    assert_eq!(exported_pusd, total_pusd, "exported cost = the ledger's");
+    assert!(
+        policy_actions.contains("retry"),
+        "40 tickets include a rejected draft that was retried: {policy_actions:?}"
+    );
+    // With content capture off, no ticket text leaves the process.
+    let texts: Vec<String> = String::from_utf8(tickets(40))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["input"]["body"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    for s in &spans {
+        for v in s
+            .attributes
+            .values()
+            .chain(s.events.iter().flat_map(|e| e.1.values()))
+        {
+            if let Some(text) = v.str() {
+                assert!(
+                    !text.contains('@')
+                        && !texts.iter().any(|t| text.contains(&t[..t.len().min(24)])),
+                    "{} carries content: {text}",
+                    s.name
+                );
+            }
+        }
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observability_a_dead_collector_leaves_runs_unaffected() {
+    let dead = {
+        let l = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+        format!("http://{}", l.local_addr().unwrap())
+    };
+    let p = example(&engine(None), "basic.toml").await;
+    let t = Telemetry::start(config(&dead), Default::default()).unwrap();
+    let records = exported_batch(&p, &t, 20).await;
+    assert_eq!(records.len(), 20);
+    assert!(records.iter().all(|r| r["ok"] == true));
+    assert_eq!(t.exported(), 0);
+    assert!(t.dropped() > 0, "what could not be sent is counted");
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observability_serve_continues_the_callers_trace_and_passes_it_upstream() {
+    let receiver = OtlpReceiver::start().await;
+    let upstream = MockUpstream::start(vec![completion("traced", 3, 2)]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"[pipeline]
+name = "traced"
+
+[models.remote]
+provider = "openai"
+base-url = "{}"
+
+[nodes.w]
+role = "worker"
+component = {}
+models = ["remote"]
+settings = {{ do = "model", model = "remote" }}
+"#,
+        upstream.base_url,
+        toml_path(&fixture("worker_hostile"))
+    );
+    let m = manifest(dir.path(), &text).unwrap();
+    let hub = ModelHub::from_env(&m.models).unwrap();
+    let p = Pipeline::load(&engine(None), m).await.unwrap().bind(hub);
+    let t = Telemetry::start(config(&receiver.endpoint), Default::default()).unwrap();
+    let server = TestServer::start_traced(p, t.clone()).await;
+    let caller_trace = "4bf92f3577b34da6a3ce929d0e0e4736";
+    let caller_span = "00f067aa0ba902b7";
+    let response = reqwest::Client::new()
+        .post(format!("{}/v1/runs", server.url))
+        .header("traceparent", format!("00-{caller_trace}-{caller_span}-01"))
+        .json(&json!({"input": {"q": "hello"}}))
+        .send()
+        .await
+        .unwrap();
+    let header = response
+        .headers()
+        .get("traceparent")
+        .expect("the answer names the run's span")
+        .to_str()
+        .unwrap()
+        .to_string();
+    let record: Value = response.json().await.unwrap();
+    assert_eq!(record["ok"], true, "{record}");
+    assert_eq!(record["span"]["trace_id"], caller_trace);
+    assert_eq!(record["span"]["parent"], caller_span);
+    let run_span = record["span"]["span_id"].as_str().unwrap();
+    assert_eq!(header, format!("00-{caller_trace}-{run_span}-01"));
+    // The upstream was called with the model call's own span.
+    let entry = &record["ledger"][0];
+    let sent = upstream.requests.lock().unwrap()[0]
+        .headers
+        .iter()
+        .find(|(k, _)| k == "traceparent")
+        .map(|(_, v)| v.clone())
+        .expect("the upstream got a traceparent");
+    assert_eq!(
+        sent,
+        format!(
+            "00-{caller_trace}-{}-01",
+            entry["span_id"].as_str().unwrap()
+        )
+    );
+    // A malformed traceparent starts a new trace.
+    let fresh: Value = reqwest::Client::new()
+        .post(format!("{}/v1/runs", server.url))
+        .header("traceparent", "00-not-a-trace-01")
+        .json(&json!({"input": {"q": "again"}}))
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_ne!(fresh["span"]["trace_id"], caller_trace);
+    assert!(fresh["span"].get("parent").is_none());
+    server.stop().await.unwrap();
+    t.shutdown(Duration::from_secs(10)).await;
+    let spans = receiver.spans();
+    let root = spans
+        .iter()
+        .find(|s| s.span_id == run_span)
+        .expect("the run's span was exported");
+    assert_eq!(root.trace_id, caller_trace);
+    assert_eq!(
+        root.parent_span_id, caller_span,
+        "nested in the caller's trace"
+    );
+    assert_eq!(root.kind, 2, "a server span");
+    assert!(spans
+        .iter()
+        .any(|s| s.span_id == entry["span_id"].as_str().unwrap() && s.trace_id == caller_trace));
+}
