@@ -76,6 +76,25 @@ pub struct BenchReport {
     /// With `--serve`: what HTTP serving adds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub served: Option<ServedOverhead>,
+    /// With `--serve --otlp`: what exporting every run's trace adds.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub otlp: Option<OtlpOverhead>,
+}
+
+/// What exporting every served run's trace over OTLP adds, against the
+/// same served load without export, measured in the same invocation.
+#[derive(Debug, Clone, Serialize)]
+pub struct OtlpOverhead {
+    /// Runs/s with export divided by runs/s without.
+    pub throughput_ratio: f64,
+    /// p50 with export minus without, µs.
+    pub p50_added_us: f64,
+    /// p99 with export minus without, µs.
+    pub p99_added_us: f64,
+    /// Spans the receiver accepted.
+    pub spans_exported: u64,
+    /// Spans dropped.
+    pub spans_dropped: u64,
 }
 
 /// Sets every sim model's latency and fault rate to zero.
@@ -223,6 +242,7 @@ pub async fn run(pipeline: &Pipeline, opts: &BenchOptions) -> Result<BenchReport
         pipeline: pipeline.manifest.name.clone(),
         series,
         served: None,
+        otlp: None,
     })
 }
 
@@ -336,6 +356,36 @@ impl BenchReport {
     }
 }
 
+impl BenchReport {
+    /// Adds the served series with trace export (`with`) against the one
+    /// without (`without`, already added by [`Self::add_served`]).
+    pub fn add_otlp(
+        &mut self,
+        with: crate::loadgen::LoadReport,
+        without: &crate::loadgen::LoadReport,
+        concurrency: usize,
+        exported: u64,
+        dropped: u64,
+    ) {
+        let base = format!("served: POST /v1/runs, {concurrency} clients");
+        self.series.push(Series {
+            name: format!("served + OTLP export, {concurrency} clients"),
+            p50_us: with.p50_us,
+            p99_us: with.p99_us,
+            per_sec: with.per_sec,
+            ratio: Some(with.p50_us / without.p50_us.max(1e-9)),
+            baseline: Some(base),
+        });
+        self.otlp = Some(OtlpOverhead {
+            throughput_ratio: with.per_sec / without.per_sec.max(1e-9),
+            p50_added_us: with.p50_us - without.p50_us,
+            p99_added_us: with.p99_us - without.p99_us,
+            spans_exported: exported,
+            spans_dropped: dropped,
+        });
+    }
+}
+
 /// What serving over HTTP adds to in-process runs.
 #[derive(Debug, Clone, Serialize)]
 pub struct ServedOverhead {
@@ -375,6 +425,18 @@ impl fmt::Display for BenchReport {
                 f,
                 "\nserved over HTTP: {:.2}x the in-process throughput; serving adds {:.0} µs at p50 and {:.0} µs at p99",
                 o.throughput_ratio, o.p50_added_us, o.p99_added_us
+            )?;
+        }
+        if let Some(o) = &self.otlp {
+            writeln!(
+                f,
+                "OTLP trace export: {:.3}x the served throughput ({:+.1}% ), adds {:.0} µs at p50 and {:.0} µs at p99; {} spans exported, {} dropped",
+                o.throughput_ratio,
+                (o.throughput_ratio - 1.0) * 100.0,
+                o.p50_added_us,
+                o.p99_added_us,
+                o.spans_exported,
+                o.spans_dropped
             )?;
         }
         Ok(())

@@ -31,6 +31,7 @@ fn config(endpoint: &str) -> TelemetryConfig {
 /// Runs `n` tickets through `p`, exporting each record; returns the
 /// records as JSON.
 async fn exported_batch(p: &Pipeline, t: &Telemetry, n: usize) -> Vec<Value> {
+    let shared = std::sync::Arc::new(p.clone());
     let mut out = Vec::new();
     run_batch(
         p,
@@ -40,7 +41,7 @@ async fn exported_batch(p: &Pipeline, t: &Telemetry, n: usize) -> Vec<Value> {
             concurrency: 8,
             ..Default::default()
         },
-        |rec: &RunRecord| t.export(p, rec),
+        |rec: &RunRecord| t.export_record(shared.clone(), rec.clone()),
     )
     .await
     .expect("batch completes");
@@ -326,4 +327,66 @@ settings = {{ do = "model", model = "remote" }}
     assert!(spans
         .iter()
         .any(|s| s.span_id == entry["span_id"].as_str().unwrap() && s.trace_id == caller_trace));
+}
+
+#[test]
+fn observability_json_logs_carry_the_runs_trace_and_the_nodes_span() {
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("pipeline.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            "[pipeline]\nname = \"logs\"\n\n[nodes.w]\nrole = \"worker\"\ncomponent = {}\n",
+            toml_path(&fixture("worker_hostile"))
+        ),
+    )
+    .unwrap();
+    let input = dir.path().join("in.jsonl");
+    std::fs::write(
+        &input,
+        "{\"id\":\"a\",\"input\":{\"do\":\"log\",\"n\":2}}\n",
+    )
+    .unwrap();
+    let output = dir.path().join("out.jsonl");
+    let out = std::process::Command::new(switchyard_tests::switchyard_bin())
+        .arg("--log-format")
+        .arg("json")
+        .arg("run")
+        .arg(&manifest)
+        .arg("--input")
+        .arg(&input)
+        .arg("--output")
+        .arg(&output)
+        .env("RUST_LOG", "warn,switchyard::guest=info")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    let record: Value =
+        serde_json::from_str(std::fs::read_to_string(&output).unwrap().trim()).unwrap();
+    let trace_id = record["span"]["trace_id"].as_str().unwrap();
+    let node_span = record["trace"][0]["span_id"].as_str().unwrap();
+    let lines: Vec<Value> = stderr
+        .lines()
+        .filter(|l| l.starts_with('{'))
+        .map(|l| serde_json::from_str(l).expect("every log line is one JSON object"))
+        .collect();
+    let guest: Vec<&Value> = lines
+        .iter()
+        .filter(|l| l["target"] == "switchyard::guest")
+        .collect();
+    assert_eq!(guest.len(), 2, "{stderr}");
+    for line in guest {
+        assert_eq!(line["node"], "w", "attributed to its node: {line}");
+        assert!(line["message"].as_str().unwrap().starts_with("line "));
+        let spans = line["spans"].as_array().unwrap();
+        assert!(
+            spans.iter().any(|s| s["trace_id"] == trace_id),
+            "the run's trace id: {line}"
+        );
+        assert_eq!(
+            line["span"]["span_id"], node_span,
+            "the node's span: {line}"
+        );
+    }
 }

@@ -41,6 +41,11 @@ pub struct BenchArgs {
     /// runs measured in the same invocation.
     #[arg(long)]
     pub serve: bool,
+    /// With --serve: measure the served load again with every run's trace
+    /// exported over OTLP/HTTP (to a receiver in this process that reads
+    /// and discards each batch), and report what export costs.
+    #[arg(long, requires = "serve")]
+    pub otlp: bool,
 }
 
 pub(super) async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<ExitCode> {
@@ -102,8 +107,27 @@ pub(super) async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<ExitCode>
     )
     .await?;
     if args.serve {
-        let served = serve_series(pipeline, args, &inputs).await?;
-        report.add_served(served, args.concurrency);
+        let served = serve_series(pipeline.clone(), args, &inputs, None).await?;
+        report.add_served(served.clone(), args.concurrency);
+        if args.otlp {
+            let sink = otlp_sink().await?;
+            let config = crate::telemetry::TelemetryConfig {
+                traces_url: format!("{sink}/v1/traces"),
+                headers: Default::default(),
+                service_name: "switchyard-bench".into(),
+                sampler: crate::telemetry::Sampler::AlwaysOn,
+            };
+            let telemetry = crate::telemetry::Telemetry::start(config, Default::default())?;
+            let with = serve_series(pipeline, args, &inputs, Some(telemetry.clone())).await?;
+            telemetry.shutdown(std::time::Duration::from_secs(10)).await;
+            report.add_otlp(
+                with,
+                &served,
+                args.concurrency,
+                telemetry.exported(),
+                telemetry.dropped(),
+            );
+        }
     }
     eprintln!("{report}");
     if let Some(path) = &args.json {
@@ -113,16 +137,43 @@ pub(super) async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
+/// An OTLP/HTTP endpoint in this process that reads each export request
+/// whole and answers 200 (an empty `ExportTraceServiceResponse`), so the
+/// cost measured is switchyard's, not a collector's. Returns its base URL.
+async fn otlp_sink() -> anyhow::Result<String> {
+    use axum::routing::post;
+    let app = axum::Router::new().route(
+        "/v1/traces",
+        post(|_body: axum::body::Bytes| async {
+            (
+                [(axum::http::header::CONTENT_TYPE, "application/x-protobuf")],
+                Vec::<u8>::new(),
+            )
+        }),
+    );
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
+    let url = format!("http://{}", listener.local_addr()?);
+    tokio::spawn(async move {
+        let _ = axum::serve(listener, app).await;
+    });
+    Ok(url)
+}
+
 /// Serves `pipeline` in this process and measures it from a separate
 /// `switchyard load` process.
 async fn serve_series(
     pipeline: Pipeline,
     args: &BenchArgs,
     inputs: &[serde_json::Value],
+    telemetry: Option<crate::telemetry::Telemetry>,
 ) -> anyhow::Result<crate::loadgen::LoadReport> {
     use crate::serve::{AppState, LivePipeline, Metrics};
     use std::sync::Arc;
-    let live = Arc::new(LivePipeline::new(pipeline, Arc::new(Metrics::new())));
+    let mut live = LivePipeline::new(pipeline, Arc::new(Metrics::new()));
+    if let Some(t) = telemetry {
+        live = live.with_telemetry(t);
+    }
+    let live = Arc::new(live);
     let state = Arc::new(AppState::new(
         live,
         None,

@@ -155,7 +155,7 @@ pub(super) async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
         }
     }
 
-    let pipeline = load_pipeline(cli, &args.manifest).await?;
+    let pipeline = std::sync::Arc::new(load_pipeline(cli, &args.manifest).await?);
     let telemetry = super::telemetry::start(
         args.otlp_endpoint.as_deref(),
         &pipeline.manifest.telemetry,
@@ -180,7 +180,7 @@ pub(super) async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     let mut failed = 0u64;
     let on_record = |rec: &RunRecord| {
         if let Some(t) = &telemetry {
-            t.export(&pipeline, rec);
+            t.export_record(pipeline.clone(), rec.clone());
         }
         bar.inc(1);
         if !rec.ok {

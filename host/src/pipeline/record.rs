@@ -13,7 +13,7 @@ use super::{PolicyEvent, RunError, RunOutcome, RunSpan, TraceStep};
 use crate::models::{LedgerEntry, Totals};
 
 /// The record of one run (one line of batch output, one served answer).
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct RunRecord {
     /// The input's id (or `line-<n>`).
     pub id: String,
@@ -60,7 +60,7 @@ pub struct RunRecord {
 }
 
 /// A typed error with its message.
-#[derive(Debug, Serialize)]
+#[derive(Debug, Clone, Serialize)]
 pub struct ErrorRecord {
     /// Stable kind, e.g. `cpu-limit`, `rejected`, `invalid-input`.
     pub kind: &'static str,
@@ -114,6 +114,32 @@ impl RunRecord {
             line: Some(line),
             expect,
             ..self
+        }
+    }
+
+    /// The record of `run`, taking its parts instead of copying them.
+    pub fn from_outcome(run: RunOutcome) -> Self {
+        let (output, error) = match run.result {
+            Ok(v) => (Some(v), None),
+            Err(e) => (None, Some(ErrorRecord::of(&e))),
+        };
+        Self {
+            id: run.id,
+            line: None,
+            ok: output.is_some(),
+            output,
+            error,
+            routes: run.routes,
+            expect: None,
+            usage: run.totals,
+            cost_pusd: run.totals.cost.0,
+            latency_ms: run.elapsed.as_secs_f64() * 1e3,
+            queued_ms: run.queued.as_secs_f64() * 1e3,
+            span: Some(run.span),
+            trace: run.trace,
+            ledger: run.ledger,
+            events: run.events,
+            baseline: None,
         }
     }
 

@@ -225,7 +225,10 @@ pub async fn runs(
         generation: pipeline.generation,
         nodes: versions_used(&pipeline, &run),
     };
-    Ok(with_trace((status, Json(response)).into_response(), &run))
+    let response = with_trace((status, Json(response)).into_response(), &run);
+    // Answered; the trace is exported off the request's path.
+    state.live.export(pipeline, run);
+    Ok(response)
 }
 
 /// `POST /v1/pipelines/{name}/runs`: as `/v1/runs`, checking the name.

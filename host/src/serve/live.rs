@@ -14,7 +14,7 @@ use serde::Serialize;
 use super::metrics::Metrics;
 use super::QueueLimits;
 use crate::engine::CacheOutcome;
-use crate::pipeline::{Pipeline, RunInput, RunOutcome, RunRecord, SwapError};
+use crate::pipeline::{Pipeline, RunInput, RunOutcome, SwapError};
 use crate::telemetry::Telemetry;
 
 /// The pipeline a service runs, swappable one node at a time.
@@ -68,11 +68,15 @@ impl LivePipeline {
         self
     }
 
-    /// Counts a finished run and exports its trace.
-    fn finished(&self, pipeline: &Pipeline, outcome: &RunOutcome) {
-        self.metrics.observe(outcome);
+    /// Whether runs' traces are exported.
+    pub fn exports(&self) -> bool {
+        self.telemetry.is_some()
+    }
+
+    /// Hands a finished run (answered already) to trace export, if on.
+    pub fn export(&self, pipeline: Arc<Pipeline>, outcome: RunOutcome) {
         if let Some(t) = &self.telemetry {
-            t.export(pipeline, &RunRecord::of_outcome(outcome));
+            t.export(pipeline, outcome);
         }
     }
 
@@ -94,7 +98,7 @@ impl LivePipeline {
             let _in_flight = self.metrics.run_started();
             pipeline.run(input).await
         };
-        self.finished(&pipeline, &outcome);
+        self.metrics.observe(&outcome);
         (pipeline, outcome)
     }
 
@@ -131,7 +135,7 @@ impl LivePipeline {
                 .run_admitted(admitted, arrived.elapsed(), input)
                 .await
         };
-        self.finished(&pipeline, &outcome);
+        self.metrics.observe(&outcome);
         Ok((pipeline, outcome))
     }
 

@@ -156,6 +156,9 @@ pub async fn chat_completions(
     let input = run_input(&pipeline.manifest.chat, &request.messages)?;
     drop(pipeline);
     let (pipeline, run) = run_live(&state, None, input, &headers).await?;
+    if state.live.exports() {
+        state.live.export(pipeline.clone(), run.clone());
+    }
     let id = format!("chatcmpl-{}", run.id);
     let output = match &run.result {
         Ok(v) => v,

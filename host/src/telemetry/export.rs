@@ -17,7 +17,7 @@ use tokio::sync::mpsc;
 
 use super::config::{Sampler, TelemetryConfig, TelemetryError};
 use super::spans::run_spans;
-use crate::pipeline::{Pipeline, RunRecord};
+use crate::pipeline::{Pipeline, RunOutcome, RunRecord, RunSpan};
 
 /// Runs whose spans may wait for export; past it they are dropped.
 pub const QUEUE_RUNS: usize = 4096;
@@ -34,10 +34,17 @@ pub struct Telemetry {
     inner: Arc<Inner>,
 }
 
+/// A finished run waiting for export: its spans are built by the export
+/// task, off the run's path.
+enum Job {
+    Outcome(Arc<Pipeline>, Box<RunOutcome>),
+    Record(Arc<Pipeline>, Box<RunRecord>),
+    Stop,
+}
+
 struct Inner {
-    queue: mpsc::Sender<Vec<SpanData>>,
+    queue: mpsc::Sender<Job>,
     sampler: Sampler,
-    scope: InstrumentationScope,
     dropped: Counter,
     exported: Counter,
     task: std::sync::Mutex<Option<tokio::task::JoinHandle<()>>>,
@@ -76,7 +83,6 @@ impl Telemetry {
         );
         let (queue, rx) = mpsc::channel(QUEUE_RUNS);
         let exported = Counter::default();
-        let task = tokio::spawn(drain(exporter, rx, dropped.clone(), exported.clone()));
         let scope = InstrumentationScope::builder("switchyard")
             .with_version(env!("CARGO_PKG_VERSION"))
             .with_schema_url(format!(
@@ -84,12 +90,18 @@ impl Telemetry {
                 super::spans::SEMCONV_VERSION
             ))
             .build();
+        let task = tokio::spawn(drain(
+            exporter,
+            rx,
+            scope,
+            dropped.clone(),
+            exported.clone(),
+        ));
         tracing::info!(endpoint = %config.traces_url, "exporting traces over OTLP/HTTP");
         Ok(Self {
             inner: Arc::new(Inner {
                 queue,
                 sampler: config.sampler,
-                scope,
                 dropped,
                 exported,
                 task: std::sync::Mutex::new(Some(task)),
@@ -98,25 +110,34 @@ impl Telemetry {
         })
     }
 
-    /// Queues the spans of a finished run (generation `pipeline` ran it),
-    /// unless the sampler leaves its trace out. Never waits.
-    pub fn export(&self, pipeline: &Pipeline, record: &RunRecord) {
-        let Some(span) = &record.span else {
-            return;
-        };
+    /// Queues a finished run (`pipeline` is the generation that ran it)
+    /// for export, unless the sampler leaves its trace out. Never waits:
+    /// its spans are built by the export task.
+    pub fn export(&self, pipeline: Arc<Pipeline>, run: RunOutcome) {
+        if self.sampled(&run.span) {
+            let spans = 1 + run.trace.len() + run.ledger.len();
+            self.queue(Job::Outcome(pipeline, Box::new(run)), spans);
+        }
+    }
+
+    /// [`Self::export`] for a run already made into its record.
+    pub fn export_record(&self, pipeline: Arc<Pipeline>, record: RunRecord) {
+        if record.span.as_ref().is_some_and(|s| self.sampled(s)) {
+            let spans = 1 + record.trace.len() + record.ledger.len();
+            self.queue(Job::Record(pipeline, Box::new(record)), spans);
+        }
+    }
+
+    fn sampled(&self, span: &RunSpan) -> bool {
         let parent = span.parent.map(|_| span.sampled);
-        if !self.inner.sampler.samples(span.trace_id, parent) {
-            return;
-        }
-        let spans = run_spans(pipeline, record, &self.inner.scope);
-        if spans.is_empty() {
-            return;
-        }
-        let n = spans.len() as u64;
-        if let Err(e) = self.inner.queue.try_send(spans) {
-            self.inner.dropped.inc_by(n);
-            if self.inner.dropped.get() == n {
-                tracing::warn!(error = %e, "trace export is behind; dropping spans (counted)");
+        self.inner.sampler.samples(span.trace_id, parent)
+    }
+
+    fn queue(&self, job: Job, spans: usize) {
+        if self.inner.queue.try_send(job).is_err() {
+            self.inner.dropped.inc_by(spans as u64);
+            if self.inner.dropped.get() == spans as u64 {
+                tracing::warn!("trace export is behind; dropping runs' spans (counted)");
             }
         }
     }
@@ -144,8 +165,8 @@ impl Telemetry {
         let Some(task) = task else { return };
         let abort = task.abort_handle();
         let flushed = tokio::time::timeout(timeout, async {
-            // An empty batch asks the task to send what it has and stop.
-            let _ = self.inner.queue.send(Vec::new()).await;
+            // Asks the task to send what it has and stop.
+            let _ = self.inner.queue.send(Job::Stop).await;
             let _ = task.await;
         })
         .await;
@@ -164,7 +185,8 @@ impl Telemetry {
 /// [`BATCH_DELAY`], or at shutdown.
 async fn drain(
     exporter: opentelemetry_otlp::SpanExporter,
-    mut rx: mpsc::Receiver<Vec<SpanData>>,
+    mut rx: mpsc::Receiver<Job>,
+    scope: InstrumentationScope,
     dropped: Counter,
     exported: Counter,
 ) {
@@ -180,10 +202,14 @@ async fn drain(
             },
         };
         let (stop, timer) = match next {
-            None => (true, false),
+            None | Some(Some(Job::Stop)) => (true, false),
             Some(None) => (false, true),
-            Some(Some(spans)) if spans.is_empty() => (true, false),
-            Some(Some(spans)) => {
+            Some(Some(job)) => {
+                let spans = match job {
+                    Job::Outcome(p, run) => run_spans(&p, &RunRecord::from_outcome(*run), &scope),
+                    Job::Record(p, record) => run_spans(&p, &record, &scope),
+                    Job::Stop => unreachable!("matched above"),
+                };
                 batch.extend(spans);
                 due.get_or_insert_with(|| tokio::time::Instant::now() + BATCH_DELAY);
                 (false, false)
