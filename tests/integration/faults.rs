@@ -383,3 +383,34 @@ async fn faults_flaky_upstream_loses_no_input_and_the_ledger_adds_up() {
         "failed attempts are in the ledger too"
     );
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn faults_endless_rate_limits_back_off_then_fall_back() {
+    // An upstream that answers every request 429 with `Retry-After: 0`.
+    let server = MockUpstream::start(vec![Reply::Headers(
+        429,
+        vec![("retry-after".into(), "0".into())],
+        "{}".into(),
+    )])
+    .await;
+    let (_dir, p) = remote(&server.base_url, "", "limits = { wall-ms = 1500 }", "").await;
+    let o = run(&p, "throttled", json!({})).await;
+    assert_eq!(o.result.as_ref().unwrap()["content"], "from backup");
+    // Rate limits use no retries within a deadline, but the pauses grow
+    // (10 ms backoff: 5, 10, 20, … ms at least), so the upstream sees a
+    // handful of requests in 1.5 s, not hundreds.
+    let sent = server.count();
+    assert!((3..=12).contains(&sent), "{sent} requests");
+    let remote_outcomes: Vec<String> = outcomes(&o)
+        .into_iter()
+        .filter(|(m, _)| m == "remote")
+        .map(|(_, outcome)| outcome)
+        .collect();
+    assert!(remote_outcomes.iter().all(|x| x == "rate-limited"));
+    assert_eq!(
+        remote_outcomes.len(),
+        sent + 1,
+        "the last pause was not waited for"
+    );
+    assert_ledger_adds_up(&o);
+}

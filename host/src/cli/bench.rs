@@ -111,12 +111,14 @@ pub(super) async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<ExitCode>
         report.add_served(served.clone(), args.concurrency);
         if args.otlp {
             let sink = otlp_sink().await?;
-            let config = crate::telemetry::TelemetryConfig {
-                traces_url: format!("{sink}/v1/traces"),
-                headers: Default::default(),
-                service_name: "switchyard-bench".into(),
-                sampler: crate::telemetry::Sampler::AlwaysOn,
-            };
+            // The sink as the endpoint; the sampler and headers as the
+            // environment says (every run, by default).
+            let config = crate::telemetry::TelemetryConfig::resolve(
+                Some(&sink),
+                &Default::default(),
+                |k| std::env::var(k).ok(),
+            )?
+            .context("trace export is switched off by OTEL_SDK_DISABLED or OTEL_TRACES_EXPORTER")?;
             let telemetry = crate::telemetry::Telemetry::start(config, Default::default())?;
             let with = serve_series(pipeline, args, &inputs, Some(telemetry.clone())).await?;
             telemetry.shutdown(std::time::Duration::from_secs(10)).await;

@@ -422,12 +422,20 @@ impl ModelHub {
                     if !e.retryable {
                         return Err(e.error);
                     }
-                    let wait = match (e.retry_after, caller.deadline) {
+                    let asked = match (e.retry_after, caller.deadline) {
                         (Some(ra), Some(_)) => ra,
                         (Some(ra), None) => ra.min(policy.max_backoff),
                         (None, _) => backoff(policy, throttled, None),
                     };
-                    model.throttle.pause(wait);
+                    // Never less than half the un-jittered backoff, so an
+                    // upstream answering `Retry-After: 0` over and over is
+                    // not hammered until the deadline.
+                    let floor = policy
+                        .backoff
+                        .saturating_mul(1u32 << throttled.min(16))
+                        .min(policy.max_backoff)
+                        / 2;
+                    model.throttle.pause(asked.max(floor));
                     throttled += 1;
                     last = e.error;
                     if caller.deadline.is_none() && failures + throttled > policy.retries {
