@@ -396,19 +396,45 @@ async fn faults_endless_rate_limits_back_off_then_fall_back() {
     let (_dir, p) = remote(&server.base_url, "", "limits = { wall-ms = 1500 }", "").await;
     let o = run(&p, "throttled", json!({})).await;
     assert_eq!(o.result.as_ref().unwrap()["content"], "from backup");
-    // Rate limits use no retries within a deadline, but the pauses grow
+    // With a fallback left, rate limits count as retries (1 + 2), so the
+    // fallback gets its turn in time.
+    assert_eq!(server.count(), 3);
+    assert_eq!(
+        outcomes(&o),
+        [
+            pair("remote", "rate-limited"),
+            pair("remote", "rate-limited"),
+            pair("remote", "rate-limited"),
+            pair("backup", "ok")
+        ]
+    );
+    assert_ledger_adds_up(&o);
+
+    // With none left, they wait up to the deadline, but the pauses grow
     // (10 ms backoff: 5, 10, 20, … ms at least), so the upstream sees a
     // handful of requests in 1.5 s, not hundreds.
+    let server = MockUpstream::start(vec![Reply::Headers(
+        429,
+        vec![("retry-after".into(), "0".into())],
+        "{}".into(),
+    )])
+    .await;
+    let (_dir, p) = remote(
+        &server.base_url,
+        "",
+        "limits = { wall-ms = 1500 }\nmodel-policy = { fallback = [] }",
+        "",
+    )
+    .await;
+    let o = run(&p, "alone", json!({})).await;
+    assert!(o.result.is_err(), "{:?}", o.result);
     let sent = server.count();
-    assert!((3..=12).contains(&sent), "{sent} requests");
-    let remote_outcomes: Vec<String> = outcomes(&o)
-        .into_iter()
-        .filter(|(m, _)| m == "remote")
-        .map(|(_, outcome)| outcome)
-        .collect();
-    assert!(remote_outcomes.iter().all(|x| x == "rate-limited"));
+    assert!((5..=12).contains(&sent), "{sent} requests");
+    assert!(outcomes(&o)
+        .iter()
+        .all(|(m, x)| m == "remote" && x == "rate-limited"));
     assert_eq!(
-        remote_outcomes.len(),
+        o.ledger.len(),
         sent + 1,
         "the last pause was not waited for"
     );

@@ -414,7 +414,7 @@ impl ModelHub {
                     return Ok(resp);
                 }
                 // Back-pressure: every caller of this upstream waits as
-                // asked; not a failure. Within a deadline it uses no retry.
+                // asked; not a failure.
                 Err(e) if e.error == ModelError::RateLimited || e.retry_after.is_some() => {
                     if let Some(p) = permit {
                         p.neutral();
@@ -438,7 +438,12 @@ impl ModelHub {
                     model.throttle.pause(asked.max(floor));
                     throttled += 1;
                     last = e.error;
-                    if caller.deadline.is_none() && failures + throttled > policy.retries {
+                    // With a fallback left (or no deadline), rate limits
+                    // count as retries, so the fallback gets its turn in
+                    // time; with none left, they wait up to the deadline.
+                    if (caller.deadline.is_none() || may_fall_back)
+                        && failures + throttled > policy.retries
+                    {
                         return Err(last);
                     }
                 }
