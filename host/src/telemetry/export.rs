@@ -17,6 +17,7 @@ use tokio::sync::mpsc;
 
 use super::config::{Sampler, TelemetryConfig, TelemetryError};
 use super::spans::run_spans;
+use crate::engine::Verdict;
 use crate::pipeline::{Pipeline, RunOutcome, RunRecord, RunSpan};
 
 /// Runs whose spans may wait for export; past it they are dropped.
@@ -85,10 +86,7 @@ impl Telemetry {
         let exported = Counter::default();
         let scope = InstrumentationScope::builder("switchyard")
             .with_version(env!("CARGO_PKG_VERSION"))
-            .with_schema_url(format!(
-                "https://opentelemetry.io/schemas/{}",
-                super::spans::SEMCONV_VERSION
-            ))
+            .with_schema_url(super::spans::SCHEMA_URL)
             .build();
         let task = tokio::spawn(drain(
             exporter,
@@ -113,16 +111,33 @@ impl Telemetry {
     /// Queues a finished run (`pipeline` is the generation that ran it)
     /// for export, unless the sampler leaves its trace out. Never waits:
     /// its spans are built by the export task.
-    pub fn export(&self, pipeline: Arc<Pipeline>, run: RunOutcome) {
+    pub fn export(&self, pipeline: Arc<Pipeline>, mut run: RunOutcome) {
         if self.sampled(&run.span) {
             let spans = 1 + run.trace.len() + run.ledger.len();
+            // Content is never exported: what waits in the queue holds
+            // no output, so its size is bounded by the trace and ledger.
+            if let Ok(output) = &mut run.result {
+                *output = serde_json::Value::Null;
+            }
+            for step in &mut run.trace {
+                if let Some(Verdict::Repair { output }) = &mut step.verdict {
+                    output.clear();
+                }
+            }
             self.queue(Job::Outcome(pipeline, Box::new(run)), spans);
         }
     }
 
     /// [`Self::export`] for a run already made into its record.
-    pub fn export_record(&self, pipeline: Arc<Pipeline>, record: RunRecord) {
+    pub fn export_record(&self, pipeline: Arc<Pipeline>, mut record: RunRecord) {
         if record.span.as_ref().is_some_and(|s| self.sampled(s)) {
+            record.output = None;
+            record.expect = None;
+            for step in &mut record.trace {
+                if let Some(Verdict::Repair { output }) = &mut step.verdict {
+                    output.clear();
+                }
+            }
             let spans = 1 + record.trace.len() + record.ledger.len();
             self.queue(Job::Record(pipeline, Box::new(record)), spans);
         }

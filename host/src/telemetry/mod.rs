@@ -14,4 +14,4 @@ mod spans;
 pub use crate::spec::TelemetrySpec;
 pub use config::{Root, Sampler, TelemetryConfig, TelemetryError};
 pub use export::{Telemetry, BATCH_DELAY, BATCH_SPANS, EXPORT_TIMEOUT, QUEUE_RUNS};
-pub use spans::{run_spans, SEMCONV_VERSION};
+pub use spans::{run_spans, SCHEMA_URL, SEMCONV_VERSION};

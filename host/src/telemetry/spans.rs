@@ -28,6 +28,8 @@ use crate::spec::{ProviderSpec, SpanId, TraceId};
 
 /// The semantic-conventions version the spans follow.
 pub const SEMCONV_VERSION: &str = "1.37.0";
+/// Its schema URL, named by the instrumentation scope.
+pub const SCHEMA_URL: &str = "https://opentelemetry.io/schemas/1.37.0";
 
 fn trace_id(t: TraceId) -> OtelTraceId {
     OtelTraceId::from_bytes(t.0)
