@@ -42,20 +42,26 @@ settings = {{ model = "slow", max-tokens = 20 }}
     path
 }
 
+/// A live process's peak resident memory so far (`VmHWM`); `None` once
+/// it is gone.
+fn peak_rss(pid: u32) -> Option<u64> {
+    let status = std::fs::read_to_string(format!("/proc/{pid}/status")).ok()?;
+    let kb = status
+        .lines()
+        .find_map(|l| l.strip_prefix("VmHWM:"))?
+        .trim()
+        .trim_end_matches("kB")
+        .trim()
+        .parse::<u64>()
+        .ok()?;
+    Some(kb * 1024)
+}
+
 /// The peak resident memory of a running child, polled until it exits.
 fn wait_measuring(child: &mut Child) -> (std::process::ExitStatus, u64) {
-    let status_file = format!("/proc/{}/status", child.id());
     let mut peak = 0u64;
     loop {
-        if let Ok(s) = std::fs::read_to_string(&status_file) {
-            if let Some(kb) = s
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            {
-                peak = peak.max(kb * 1024);
-            }
-        }
+        peak = peak.max(peak_rss(child.id()).unwrap_or(0));
         if let Some(status) = child.try_wait().unwrap() {
             return (status, peak);
         }
@@ -190,14 +196,8 @@ async fn capacity_serve_answers_two_thousand_simultaneous_requests() {
     let pid = child.id();
     let peak = std::thread::spawn(move || {
         let mut peak = 0u64;
-        while let Ok(s) = std::fs::read_to_string(format!("/proc/{pid}/status")) {
-            if let Some(kb) = s
-                .lines()
-                .find_map(|l| l.strip_prefix("VmHWM:"))
-                .and_then(|v| v.trim().trim_end_matches("kB").trim().parse::<u64>().ok())
-            {
-                peak = peak.max(kb * 1024);
-            }
+        while let Some(now) = peak_rss(pid) {
+            peak = peak.max(now);
             std::thread::sleep(Duration::from_millis(100));
         }
         peak

@@ -162,10 +162,14 @@ async fn resilience_transient_faults_at_16_in_flight_lose_no_ticket() {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn resilience_a_five_second_outage_loses_no_ticket() {
-    let upstream = SimUpstream::start(Fault::None, Duration::from_millis(20)).await;
-    let (_dir, p) = triage_against(&upstream.base_url, 60_000).await;
+/// Starts the 240-ticket batch at 16 in flight in the background, and
+/// returns once `upstream` has answered `answers` requests: the middle of
+/// the batch.
+async fn batch_until_answered(
+    p: &Pipeline,
+    upstream: &SimUpstream,
+    answers: usize,
+) -> tokio::task::JoinHandle<(Vec<Value>, Summary)> {
     let input = tickets(240);
     let run = tokio::spawn({
         let p = p.clone();
@@ -181,10 +185,18 @@ async fn resilience_a_five_second_outage_loses_no_ticket() {
             .await
         }
     });
-    // In the middle of the batch the upstream dies for five seconds.
-    while upstream.answered() < 200 {
+    while upstream.answered() < answers {
         tokio::time::sleep(Duration::from_millis(5)).await;
     }
+    run
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn resilience_a_five_second_outage_loses_no_ticket() {
+    let upstream = SimUpstream::start(Fault::None, Duration::from_millis(20)).await;
+    let (_dir, p) = triage_against(&upstream.base_url, 60_000).await;
+    // In the middle of the batch the upstream dies for five seconds.
+    let run = batch_until_answered(&p, &upstream, 200).await;
     upstream.go_down().await;
     tokio::time::sleep(Duration::from_secs(5)).await;
     upstream.come_back().await;
@@ -264,24 +276,7 @@ async fn resilience_a_litellm_proxy_restarted_mid_run_loses_no_ticket() {
     // The run deadline is 60 s, and a node may use all of it: the proxy
     // takes about ten seconds to start again.
     let (_m, p) = triage_with(&base, 60_000, Some(60_000), Some(LITELLM_KEY)).await;
-    let input = tickets(240);
-    let run = tokio::spawn({
-        let p = p.clone();
-        async move {
-            batch(
-                &p,
-                &input,
-                BatchOptions {
-                    concurrency: 16,
-                    ..Default::default()
-                },
-            )
-            .await
-        }
-    });
-    while upstream.answered() < 200 {
-        tokio::time::sleep(Duration::from_millis(5)).await;
-    }
+    let run = batch_until_answered(&p, &upstream, 200).await;
     // Killed mid-run, and started again.
     proxy.kill().unwrap();
     proxy.wait().unwrap();

@@ -163,7 +163,7 @@ impl MockUpstream {
 
     /// Starts the server.
     pub async fn start(script: Vec<Reply>) -> Self {
-        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        use tokio::io::AsyncWriteExt;
         let listener = tokio::net::TcpListener::bind("127.0.0.1:0")
             .await
             .expect("bind 127.0.0.1");
@@ -180,47 +180,16 @@ impl MockUpstream {
                 let next = next.clone();
                 let script = script.clone();
                 tokio::spawn(async move {
-                    let mut buf = Vec::new();
-                    let mut chunk = [0u8; 4096];
-                    // Read headers, then Content-Length bytes of body.
-                    let (head_end, len) = loop {
-                        let Ok(k) = sock.read(&mut chunk).await else {
-                            return;
-                        };
-                        if k == 0 {
-                            return;
-                        }
-                        buf.extend_from_slice(&chunk[..k]);
-                        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-                            let head = String::from_utf8_lossy(&buf[..i]).to_string();
-                            let len = head
-                                .lines()
-                                .find_map(|l| {
-                                    l.to_ascii_lowercase()
-                                        .strip_prefix("content-length:")
-                                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
-                                })
-                                .unwrap_or(0);
-                            break (i + 4, len);
-                        }
+                    let Some((head, body)) = read_request(&mut sock).await else {
+                        return;
                     };
-                    while buf.len() < head_end + len {
-                        let Ok(k) = sock.read(&mut chunk).await else {
-                            return;
-                        };
-                        if k == 0 {
-                            return;
-                        }
-                        buf.extend_from_slice(&chunk[..k]);
-                    }
-                    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
                     let mut lines = head.lines();
                     let request_line = lines.next().unwrap_or_default().to_string();
                     let headers = lines
                         .filter_map(|l| l.split_once(':'))
                         .map(|(k, v)| (k.trim().to_ascii_lowercase(), v.trim().to_string()))
                         .collect();
-                    let body = serde_json::from_slice(&buf[head_end..]).unwrap_or(Value::Null);
+                    let body = serde_json::from_slice(&body).unwrap_or(Value::Null);
                     seen.lock().unwrap().push(Captured {
                         request_line,
                         headers,
@@ -282,6 +251,36 @@ impl MockUpstream {
             requests,
         }
     }
+}
+
+/// Reads one HTTP/1.1 request: its head (request line and headers, as
+/// text) and its `Content-Length` bytes of body. `None` if the client
+/// went away first.
+pub async fn read_request(sock: &mut tokio::net::TcpStream) -> Option<(String, Vec<u8>)> {
+    use tokio::io::AsyncReadExt;
+    let mut buf = Vec::new();
+    let mut chunk = [0u8; 8192];
+    let (head_end, len) = loop {
+        let k = sock.read(&mut chunk).await.ok().filter(|k| *k > 0)?;
+        buf.extend_from_slice(&chunk[..k]);
+        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
+            let len = String::from_utf8_lossy(&buf[..i])
+                .lines()
+                .find_map(|l| {
+                    l.to_ascii_lowercase()
+                        .strip_prefix("content-length:")
+                        .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                })
+                .unwrap_or(0);
+            break (i + 4, len);
+        }
+    };
+    while buf.len() < head_end + len {
+        let k = sock.read(&mut chunk).await.ok().filter(|k| *k > 0)?;
+        buf.extend_from_slice(&chunk[..k]);
+    }
+    let head = String::from_utf8_lossy(&buf[..head_end]).to_string();
+    Some((head, buf[head_end..].to_vec()))
 }
 
 /// A manifest for flow tests: `[pipeline]` (deadline 20 s), a zero-latency
@@ -490,20 +489,14 @@ impl TestServer {
     }
 }
 
-/// A Python interpreter with the official `openai` and `prometheus-client`
-/// packages (the latter for its exposition-format parser), in a virtual
-/// environment under `target/` made on first use (pip install from PyPI).
-pub fn python_with_openai() -> PathBuf {
-    static ONCE: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
-    let mut done = ONCE.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(p) = done.as_ref() {
-        return p.clone();
-    }
-    let venv = root().join("target/test-venv");
+/// The Python interpreter of a virtual environment `target/<name>`, made on
+/// first use with `packages` from PyPI unless `import` already works in it.
+fn python_venv(name: &str, import: &str, packages: &[&str]) -> PathBuf {
+    let venv = root().join("target").join(name);
     let python = venv.join("bin/python");
     let ok = |py: &Path| {
         std::process::Command::new(py)
-            .args(["-c", "import openai, prometheus_client"])
+            .args(["-c", &format!("import {import}")])
             .output()
             .is_ok_and(|o| o.status.success())
     };
@@ -512,7 +505,7 @@ pub fn python_with_openai() -> PathBuf {
             .args(["-m", "venv"])
             .arg(&venv)
             .status()
-            .expect("python3 is needed to test with the official openai client");
+            .expect("python3 is needed for the Python-side tests");
         assert!(
             status.success(),
             "python3 -m venv {} failed",
@@ -525,76 +518,52 @@ pub fn python_with_openai() -> PathBuf {
                 "install",
                 "--quiet",
                 "--disable-pip-version-check",
-                "openai>=1.40,<3",
-                "prometheus-client>=0.20,<1",
             ])
+            .args(packages)
             .status()
             .expect("running pip");
         assert!(
             status.success(),
-            "pip install openai prometheus-client failed (PyPI must be reachable)"
+            "pip install {} failed (PyPI must be reachable)",
+            packages.join(" ")
         );
         assert!(
             ok(&python),
-            "openai still not importable from {}",
+            "`import {import}` still fails in {}",
             python.display()
         );
     }
-    *done = Some(python.clone());
     python
+}
+
+/// A Python interpreter with the official `openai` and `prometheus-client`
+/// packages (the latter for its exposition-format parser), in a virtual
+/// environment under `target/` made on first use (pip install from PyPI).
+pub fn python_with_openai() -> PathBuf {
+    static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        python_venv(
+            "test-venv",
+            "openai, prometheus_client",
+            &["openai>=1.40,<3", "prometheus-client>=0.20,<1"],
+        )
+    })
+    .clone()
 }
 
 /// The `litellm` proxy's command, from a virtual environment under
 /// `target/` made (from PyPI) on first use.
 pub fn litellm_bin() -> PathBuf {
-    static ONCE: std::sync::Mutex<Option<PathBuf>> = std::sync::Mutex::new(None);
-    let mut done = ONCE.lock().unwrap_or_else(|p| p.into_inner());
-    if let Some(p) = done.as_ref() {
-        return p.clone();
-    }
-    let venv = root().join("target/test-venv-litellm");
-    let python = venv.join("bin/python");
-    let bin = venv.join("bin/litellm");
-    let ok = |py: &Path| {
-        std::process::Command::new(py)
-            .args(["-c", "import litellm.proxy.proxy_server"])
-            .output()
-            .is_ok_and(|o| o.status.success())
-    };
-    if !ok(&python) {
-        let status = std::process::Command::new("python3")
-            .args(["-m", "venv"])
-            .arg(&venv)
-            .status()
-            .expect("python3 is needed to run a LiteLLM proxy");
-        assert!(
-            status.success(),
-            "python3 -m venv {} failed",
-            venv.display()
-        );
-        let status = std::process::Command::new(&python)
-            .args([
-                "-m",
-                "pip",
-                "install",
-                "--quiet",
-                "--disable-pip-version-check",
-                "litellm[proxy]>=1.70,<2",
-            ])
-            .status()
-            .expect("running pip");
-        assert!(
-            status.success(),
-            "pip install litellm[proxy] failed (PyPI must be reachable)"
-        );
-        assert!(
-            ok(&python),
-            "litellm still not importable from {}",
-            python.display()
-        );
-    }
-    *done = Some(bin.clone());
-    bin
+    static ONCE: std::sync::OnceLock<PathBuf> = std::sync::OnceLock::new();
+    ONCE.get_or_init(|| {
+        python_venv(
+            "test-venv-litellm",
+            "litellm.proxy.proxy_server",
+            &["litellm[proxy]>=1.70,<2"],
+        )
+        .with_file_name("litellm")
+    })
+    .clone()
 }
 
 /// The `switchyard` binary of this checkout, built (debug) on first use.

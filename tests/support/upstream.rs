@@ -15,7 +15,7 @@ use serde_json::{json, Value};
 use switchyard::models::sim::SimProvider;
 use switchyard::models::{ChatMessage, ChatRequest, ChatRole, ResponseFormat};
 use switchyard::spec::SimSpec;
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::AsyncWriteExt;
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::watch;
 use tokio::task::JoinSet;
@@ -163,37 +163,11 @@ async fn serve(
 }
 
 async fn answer(mut sock: TcpStream, state: Arc<State>) {
-    let mut buf = Vec::new();
-    let mut chunk = [0u8; 8192];
-    let (head_end, len) = loop {
-        let Ok(k) = sock.read(&mut chunk).await else {
-            return;
-        };
-        if k == 0 {
-            return;
-        }
-        buf.extend_from_slice(&chunk[..k]);
-        if let Some(i) = buf.windows(4).position(|w| w == b"\r\n\r\n") {
-            let head = String::from_utf8_lossy(&buf[..i]).to_ascii_lowercase();
-            let len = head
-                .lines()
-                .find_map(|l| l.strip_prefix("content-length:"))
-                .and_then(|v| v.trim().parse::<usize>().ok())
-                .unwrap_or(0);
-            break (i + 4, len);
-        }
+    let Some((_head, body)) = crate::read_request(&mut sock).await else {
+        return;
     };
-    while buf.len() < head_end + len {
-        let Ok(k) = sock.read(&mut chunk).await else {
-            return;
-        };
-        if k == 0 {
-            return;
-        }
-        buf.extend_from_slice(&chunk[..k]);
-    }
     state.requests.fetch_add(1, Ordering::SeqCst);
-    let body: Value = serde_json::from_slice(&buf[head_end..]).unwrap_or(Value::Null);
+    let body: Value = serde_json::from_slice(&body).unwrap_or(Value::Null);
     let key = body["messages"].to_string();
     let first = {
         let mut seen = state.seen.lock().unwrap();

@@ -145,27 +145,6 @@ impl RunRecord {
 
     /// The record of `run` (a served run; batch adds [`Self::at_line`]).
     pub fn of_outcome(run: &RunOutcome) -> Self {
-        let (output, error) = match &run.result {
-            Ok(v) => (Some(v.clone()), None),
-            Err(e) => (None, Some(ErrorRecord::of(e))),
-        };
-        Self {
-            id: run.id.clone(),
-            line: None,
-            ok: output.is_some(),
-            output,
-            error,
-            routes: run.routes.clone(),
-            expect: None,
-            usage: run.totals,
-            cost_pusd: run.totals.cost.0,
-            latency_ms: run.elapsed.as_secs_f64() * 1e3,
-            queued_ms: run.queued.as_secs_f64() * 1e3,
-            span: Some(run.span),
-            trace: run.trace.clone(),
-            ledger: run.ledger.clone(),
-            events: run.events.clone(),
-            baseline: None,
-        }
+        Self::from_outcome(run.clone())
     }
 }

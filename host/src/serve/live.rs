@@ -91,18 +91,8 @@ impl LivePipeline {
     }
 
     /// Runs `input` on the current generation, start to finish, even if a
-    /// swap happens meanwhile. Returns the generation it ran on.
-    pub async fn run(&self, input: RunInput) -> (Arc<Pipeline>, RunOutcome) {
-        let pipeline = self.current();
-        let outcome = {
-            let _in_flight = self.metrics.run_started();
-            pipeline.run(input).await
-        };
-        self.metrics.observe(&outcome);
-        (pipeline, outcome)
-    }
-
-    /// Like [`Self::run`], but gives up before starting when more than
+    /// swap happens meanwhile, and returns the generation it ran on. It
+    /// gives up before starting when more than
     /// `queue.max_queued` runs already wait for the instance pool, or
     /// after waiting `queue.timeout`: nothing is spent on such a run.
     pub async fn run_queued(
