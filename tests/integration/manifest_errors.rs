@@ -301,3 +301,45 @@ fn manifest_resilience_settings_out_of_range_are_located() {
     assert!(m.models["small"].breaker.is_none());
     assert_eq!(m.engine.max_instances, 64);
 }
+
+#[test]
+fn manifest_telemetry_redact_with_must_name_a_modelless_judge_with_content_on() {
+    let judge = format!(
+        "\n[nodes.pii]\nrole = \"judge\"\ncomponent = {}\n\n[nodes.llm-judge]\nrole = \"judge\"\ncomponent = {}\nmodels = [\"small\"]\n",
+        toml_path(&plugin("judge_pii")),
+        toml_path(&plugin("judge_factuality")),
+    );
+    let with = |telemetry: &str| {
+        format!(
+            "{}{judge}\n[telemetry]\n{telemetry}\n",
+            base("", r#"{ simple = "draft", complex = "draft" }"#)
+        )
+    };
+    for (telemetry, expected) in [
+        (
+            "content = true\nredact-with = \"pi\"",
+            "`telemetry.redact-with` `pi` is not a node of this pipeline",
+        ),
+        (
+            "content = true\nredact-with = \"draft\"",
+            "`telemetry.redact-with` `draft` is a worker, not a judge",
+        ),
+        (
+            "content = true\nredact-with = \"llm-judge\"",
+            "`telemetry.redact-with` `llm-judge` is granted models (small)",
+        ),
+        (
+            "redact-with = \"pii\"",
+            "`telemetry.redact-with` is set but message content is not exported",
+        ),
+    ] {
+        let msg = errors(&with(telemetry));
+        assert!(msg.contains(expected), "{telemetry}: {msg}");
+        assert!(msg.contains("<dir>/pipeline.toml:"), "located: {msg}");
+    }
+    assert!(errors(&with("content = true\nredact-with = \"pi\"")).contains("did you mean `pii`?"));
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(dir.path(), &with("content = true\nredact-with = \"pii\"")).unwrap();
+    assert!(m.telemetry.content);
+    assert_eq!(m.telemetry.redact_with.as_deref(), Some("pii"));
+}

@@ -15,8 +15,8 @@ use switchyard::models::ModelHub;
 use switchyard::pipeline::{Pipeline, RunRecord};
 use switchyard::telemetry::{Root, Sampler, Telemetry, TelemetryConfig};
 use switchyard_tests::{
-    completion, engine, example, fixture, manifest, tickets, toml_path, MockUpstream, OtlpReceiver,
-    ReceivedSpan, TestServer,
+    completion, engine, example, fixture, manifest, plugin, root, tickets, toml_path, MockUpstream,
+    OtlpReceiver, ReceivedSpan, TestServer,
 };
 
 fn config(endpoint: &str) -> TelemetryConfig {
@@ -163,6 +163,10 @@ async fn observability_support_triage_runs_arrive_as_whole_trees_equal_to_the_le
                     "{attr}"
                 );
             }
+            if e["outcome"] == "ok" {
+                let reasons = span.attr("gen_ai.response.finish_reasons").unwrap().strs();
+                assert_eq!(reasons, [e["finish_reason"].as_str().unwrap()], "{e}");
+            }
             total_pusd += e["cost_pusd"].as_i64().unwrap();
         }
         // Retries and escalations are sibling attempts under the root.
@@ -216,6 +220,177 @@ async fn observability_support_triage_runs_arrive_as_whole_trees_equal_to_the_le
                 );
             }
         }
+    }
+}
+
+/// The support-triage pipeline with a PII guardrail in redact mode
+/// (`redactor`, gating nothing) and `telemetry` as its `[telemetry]`.
+async fn triage_with(telemetry: &str) -> (Pipeline, tempfile::TempDir) {
+    let text = std::fs::read_to_string(root().join("examples/support-triage/pipeline.toml"))
+        .unwrap()
+        .replace(
+            "\"../../plugins/",
+            &format!("\"{}/plugins/", root().display()),
+        );
+    // `[chat]` and `[baseline]` (with its files) are not needed here.
+    let flow = &text[..text.find("\n[chat]").unwrap()];
+    let text = format!(
+        "{flow}\n[nodes.redactor]\nrole = \"judge\"\ncomponent = {}\nsettings = {{ mode = \"redact\" }}\n\n[telemetry]\n{telemetry}\n",
+        toml_path(&plugin("judge_pii"))
+    );
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(dir.path(), &text).unwrap();
+    let hub = ModelHub::from_env(&m.models).unwrap();
+    let p = Pipeline::load(&engine(None), m).await.unwrap().bind(hub);
+    (p, dir)
+}
+
+/// Every string an exported span carries, in attributes and events.
+fn exported_strings(spans: &[ReceivedSpan]) -> Vec<String> {
+    spans
+        .iter()
+        .flat_map(|s| {
+            s.attributes
+                .values()
+                .chain(s.events.iter().flat_map(|e| e.1.values()))
+                .flat_map(|v| {
+                    v.str()
+                        .into_iter()
+                        .chain(v.strs().iter().map(String::as_str))
+                })
+                .map(str::to_string)
+                .collect::<Vec<_>>()
+        })
+        .collect()
+}
+
+/// The e-mail addresses in the first `n` tickets.
+fn ticket_emails(n: usize) -> BTreeSet<String> {
+    String::from_utf8(tickets(n))
+        .unwrap()
+        .split(|c: char| c.is_whitespace() || "\"()<>,;".contains(c))
+        .filter(|w| w.contains('@') && w.contains('.'))
+        .map(|w| w.trim_end_matches(['.', '?', '!', ':']).to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn observability_content_is_opt_in_and_redacted_by_the_named_judge() {
+    let n = 40;
+    let emails = ticket_emails(n);
+    assert!(
+        emails.len() >= 3,
+        "the tickets carry e-mail addresses: {emails:?}"
+    );
+    let leaked = |strings: &[String]| -> BTreeSet<String> {
+        emails
+            .iter()
+            .filter(|e| strings.iter().any(|s| s.contains(e.as_str())))
+            .cloned()
+            .collect()
+    };
+
+    // Content on, raw: the messages go out, e-mail addresses included
+    // (what the redacting judge is for).
+    let receiver = OtlpReceiver::start().await;
+    let (p, _dir) = triage_with("content = true").await;
+    let t = Telemetry::start(config(&receiver.endpoint), Default::default()).unwrap();
+    exported_batch(&p, &t, n).await;
+    let spans = receiver.spans();
+    assert!(!leaked(&exported_strings(&spans)).is_empty());
+    let chats: Vec<_> = spans
+        .iter()
+        .filter(|s| s.name.starts_with("chat "))
+        .collect();
+    for s in &chats {
+        let input: Value =
+            serde_json::from_str(s.attr("gen_ai.input.messages").unwrap().str().unwrap()).unwrap();
+        assert_eq!(input[0]["parts"][0]["type"], "text", "{input}");
+        if s.attr("switchyard.outcome").and_then(|v| v.str()) == Some("ok") {
+            let out: Value =
+                serde_json::from_str(s.attr("gen_ai.output.messages").unwrap().str().unwrap())
+                    .unwrap();
+            assert_eq!(out[0]["role"], "assistant");
+            let reasons = s.attr("gen_ai.response.finish_reasons").unwrap();
+            assert_eq!(
+                out[0]["finish_reason"].as_str(),
+                reasons.strs().first().map(|s| s.as_str())
+            );
+        }
+    }
+    assert!(spans
+        .iter()
+        .filter(|s| s.parent_span_id.is_empty())
+        .all(
+            |s| s.attr("switchyard.content").and_then(|v| v.str()) == Some("raw")
+                && s.attr("gen_ai.input.messages").is_some()
+        ));
+
+    // Content on, redacted by the guardrail: the same messages, with no
+    // e-mail address left in any exported string.
+    let receiver = OtlpReceiver::start().await;
+    let (p, _dir) = triage_with("content = true\nredact-with = \"redactor\"").await;
+    let t = Telemetry::start(config(&receiver.endpoint), Default::default()).unwrap();
+    let records = exported_batch(&p, &t, n).await;
+    assert_eq!(t.dropped(), 0);
+    let spans = receiver.spans();
+    let strings = exported_strings(&spans);
+    assert_eq!(
+        leaked(&strings),
+        BTreeSet::new(),
+        "no address leaves the process"
+    );
+    assert!(
+        strings.iter().any(|s| s.contains("[REDACTED")),
+        "redacted, not dropped"
+    );
+    let roots: Vec<_> = spans
+        .iter()
+        .filter(|s| s.parent_span_id.is_empty())
+        .collect();
+    assert_eq!(roots.len(), records.len());
+    for root in roots {
+        assert_eq!(
+            root.attr("switchyard.content").and_then(|v| v.str()),
+            Some("redacted")
+        );
+        let input = root.attr("gen_ai.input.messages").unwrap().str().unwrap();
+        assert!(
+            input.contains("subject"),
+            "the run's input is there: {input}"
+        );
+    }
+    assert!(spans
+        .iter()
+        .filter(|s| s.name.starts_with("chat "))
+        .all(|s| s.attr("gen_ai.input.messages").is_some()));
+
+    // A judge that rejects instead of repairing (the example's guardrail,
+    // in reject mode): content that needed redacting is withheld whole.
+    let receiver = OtlpReceiver::start().await;
+    let (p, _dir) = triage_with("content = true\nredact-with = \"pii-guard\"").await;
+    let t = Telemetry::start(config(&receiver.endpoint), Default::default()).unwrap();
+    exported_batch(&p, &t, n).await;
+    let spans = receiver.spans();
+    assert_eq!(leaked(&exported_strings(&spans)), BTreeSet::new());
+    let states: BTreeSet<&str> = spans
+        .iter()
+        .filter_map(|s| s.attr("switchyard.content").and_then(|v| v.str()))
+        .collect();
+    assert_eq!(
+        states,
+        BTreeSet::from(["redacted", "withheld"]),
+        "clean runs still export"
+    );
+    for s in spans
+        .iter()
+        .filter(|s| s.attr("switchyard.content").and_then(|v| v.str()) == Some("withheld"))
+    {
+        let tree: Vec<_> = spans.iter().filter(|c| c.trace_id == s.trace_id).collect();
+        assert!(tree
+            .iter()
+            .all(|c| c.attr("gen_ai.input.messages").is_none()));
+        assert!(tree.len() > 1, "the spans still go out, without content");
     }
 }
 

@@ -28,6 +28,8 @@ pub enum AttrValue {
     Float(f64),
     /// A boolean.
     Bool(bool),
+    /// An array of strings.
+    Strs(Vec<String>),
     /// Anything else, printed.
     Other(String),
 }
@@ -38,6 +40,14 @@ impl AttrValue {
         match self {
             AttrValue::Str(s) => Some(s),
             _ => None,
+        }
+    }
+
+    /// The strings, if it is an array of them (else none).
+    pub fn strs(&self) -> &[String] {
+        match self {
+            AttrValue::Strs(s) => s,
+            _ => &[],
         }
     }
 
@@ -110,6 +120,21 @@ fn value(v: Option<opentelemetry_proto::tonic::common::v1::AnyValue>) -> AttrVal
         Some(Any::IntValue(i)) => AttrValue::Int(i),
         Some(Any::DoubleValue(f)) => AttrValue::Float(f),
         Some(Any::BoolValue(b)) => AttrValue::Bool(b),
+        Some(Any::ArrayValue(a))
+            if a.values
+                .iter()
+                .all(|v| matches!(v.value, Some(Any::StringValue(_)))) =>
+        {
+            AttrValue::Strs(
+                a.values
+                    .into_iter()
+                    .filter_map(|v| match v.value {
+                        Some(Any::StringValue(s)) => Some(s),
+                        _ => None,
+                    })
+                    .collect(),
+            )
+        }
         other => AttrValue::Other(format!("{other:?}")),
     }
 }

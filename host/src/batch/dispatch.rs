@@ -204,11 +204,13 @@ mod tests {
                     start_unix_us: 0,
                     span_id: crate::spec::SpanId::random(),
                     parent_span_id: None,
+                    finish_reason: None,
                 })
                 .collect(),
             totals: Totals::default(),
             elapsed: Duration::ZERO,
             queued: Duration::ZERO,
+            content: None,
             span: crate::pipeline::RunSpan {
                 trace_id: crate::spec::TraceId::random(),
                 span_id: crate::spec::SpanId::random(),

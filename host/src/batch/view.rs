@@ -210,6 +210,7 @@ mod tests {
             start_unix_us: 0,
             span_id: crate::spec::SpanId::random(),
             parent_span_id: None,
+            finish_reason: None,
         };
         let mut totals = Totals::default();
         totals.add(&entry);

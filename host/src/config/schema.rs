@@ -58,6 +58,12 @@ pub struct TelemetrySection {
     /// Share of new traces recorded, 0 to 1.
     #[serde(default)]
     pub sample_ratio: Option<Spanned<f64>>,
+    /// Export message content (off by default).
+    #[serde(default)]
+    pub content: Option<Spanned<bool>>,
+    /// The judge node whose repair is exported instead of raw content.
+    #[serde(default)]
+    pub redact_with: Option<Spanned<String>>,
 }
 
 /// `[engine]`.

@@ -120,6 +120,7 @@ pub fn parse_response(text: &str, req: &ChatRequest) -> Result<ChatResponse, Mod
         content,
         usage,
         model: String::new(),
+        finish_reason: v["stop_reason"].as_str().map(super::openai::short),
     })
 }
 

@@ -134,6 +134,7 @@ mod tests {
             content: t.into(),
             usage: Usage::default(),
             model: "m".into(),
+            finish_reason: None,
         }
     }
 

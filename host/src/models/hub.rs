@@ -17,6 +17,7 @@ use super::anthropic::AnthropicProvider;
 use super::breaker::{Breaker, BreakerState};
 use super::budget::RunBudget;
 use super::cache::ResponseCache;
+use super::content::CallContent;
 use super::ledger::{CallOutcome, Ledger, LedgerEntry};
 use super::openai::{http_client, ApiKey, OpenAiProvider};
 use super::sim::SimProvider;
@@ -226,10 +227,13 @@ impl ModelHub {
                 Usage::default(),
                 CallOutcome::from(&err),
                 Stamp::now(),
+                None,
             );
             return Err(err);
         }
         if let Some(hit) = caller.cache.and_then(|c| c.get(&req)) {
+            let stamp = Stamp::now();
+            capture(caller, stamp.span_id, &req, Some(&hit));
             record(
                 caller,
                 &primary.spec,
@@ -237,7 +241,8 @@ impl ModelHub {
                 None,
                 Usage::default(),
                 CallOutcome::CacheHit,
-                Stamp::now(),
+                stamp,
+                hit.finish_reason.clone(),
             );
             return Ok(hit);
         }
@@ -315,6 +320,7 @@ impl ModelHub {
                 fallback_from,
                 stamp: Stamp::now(),
                 finished: false,
+                finish_reason: None,
             };
             let permit = match &model.breaker {
                 None => None,
@@ -403,6 +409,8 @@ impl ModelHub {
             let outcome = result
                 .as_ref()
                 .map_or_else(|e| CallOutcome::from(&e.error), |_| CallOutcome::Ok);
+            capture(caller, guard.stamp.span_id, &req, result.as_ref().ok());
+            guard.finish_reason = result.as_ref().ok().and_then(|r| r.finish_reason.clone());
             guard.settle(usage, outcome);
             tracing::debug!(node = caller.node, model = %spec.name, attempt, outcome = outcome.as_str(), "model call");
             attempt += 1;
@@ -542,6 +550,7 @@ struct Attempt<'a> {
     fallback_from: Option<&'a str>,
     stamp: Stamp,
     finished: bool,
+    finish_reason: Option<String>,
 }
 
 /// When an attempt started, and its span.
@@ -583,6 +592,7 @@ impl Attempt<'_> {
             usage,
             outcome,
             self.stamp,
+            self.finish_reason.take(),
         );
     }
 }
@@ -598,11 +608,24 @@ impl Drop for Attempt<'_> {
                 Usage::default(),
                 CallOutcome::Cancelled,
                 self.stamp,
+                None,
             );
         }
     }
 }
 
+/// Keeps an attempt's messages and answer when the run captures content.
+fn capture(caller: Caller<'_>, span_id: SpanId, req: &ChatRequest, resp: Option<&ChatResponse>) {
+    if caller.ledger.captures() {
+        caller.ledger.capture(CallContent {
+            span_id,
+            messages: req.messages.clone(),
+            output: resp.map(|r| r.content.clone()),
+        });
+    }
+}
+
+#[allow(clippy::too_many_arguments)]
 fn record(
     caller: Caller<'_>,
     spec: &ModelSpec,
@@ -611,6 +634,7 @@ fn record(
     usage: Usage,
     outcome: CallOutcome,
     stamp: Stamp,
+    finish_reason: Option<String>,
 ) {
     let cost = spec.price.cost(usage.input_tokens, usage.output_tokens);
     caller.ledger.record(LedgerEntry {
@@ -632,6 +656,7 @@ fn record(
             .map_or(0, |d| d.as_micros() as u64),
         span_id: stamp.span_id,
         parent_span_id: caller.trace.map(|t| t.span_id),
+        finish_reason,
     });
 }
 

@@ -6,6 +6,7 @@ use std::sync::Mutex;
 
 use serde::Serialize;
 
+use super::content::CallContent;
 use super::types::ModelError;
 use crate::spec::{Cost, SpanId};
 
@@ -121,6 +122,9 @@ pub struct LedgerEntry {
     /// The span of the node invocation that made the call, when traced.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub parent_span_id: Option<SpanId>,
+    /// Why the upstream stopped generating, when it answered and said.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub finish_reason: Option<String>,
 }
 
 /// Sums over some entries.
@@ -162,12 +166,41 @@ impl Totals {
 #[derive(Debug, Default)]
 pub struct Ledger {
     entries: Mutex<Vec<LedgerEntry>>,
+    /// Message content of each attempt, when the run captures it.
+    content: Option<Mutex<Vec<CallContent>>>,
 }
 
 impl Ledger {
     /// An empty ledger.
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// An empty ledger that also keeps each attempt's message content.
+    pub fn capturing() -> Self {
+        Self {
+            entries: Mutex::default(),
+            content: Some(Mutex::default()),
+        }
+    }
+
+    /// True when attempts' content is kept.
+    pub fn captures(&self) -> bool {
+        self.content.is_some()
+    }
+
+    /// Keeps one attempt's content (nothing unless capturing).
+    pub fn capture(&self, content: CallContent) {
+        if let Some(c) = &self.content {
+            c.lock().unwrap_or_else(|p| p.into_inner()).push(content);
+        }
+    }
+
+    /// The content kept so far, taken out; `None` unless capturing.
+    pub fn take_content(&self) -> Option<Vec<CallContent>> {
+        self.content
+            .as_ref()
+            .map(|c| std::mem::take(&mut *c.lock().unwrap_or_else(|p| p.into_inner())))
     }
 
     /// Appends an entry.

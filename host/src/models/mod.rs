@@ -6,6 +6,7 @@ pub mod anthropic;
 mod breaker;
 mod budget;
 mod cache;
+mod content;
 pub mod extra;
 mod hub;
 mod ledger;
@@ -19,6 +20,7 @@ use async_trait::async_trait;
 pub use breaker::{Breaker, BreakerState, Permit, Refused};
 pub use budget::{Reservation, RunBudget};
 pub use cache::ResponseCache;
+pub use content::CallContent;
 // Settings and money live in the leaf `spec` module; re-exported here.
 pub use crate::spec::{BreakerSpec, BudgetSpec, CacheSpec, Cost, Price};
 pub use hub::{Caller, HubError, ModelHub};

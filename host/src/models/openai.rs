@@ -199,6 +199,12 @@ fn root_cause(e: &(dyn std::error::Error + 'static)) -> String {
     cur.to_string()
 }
 
+/// An upstream's short label (a finish reason), bounded and kept to one
+/// line.
+pub fn short(label: &str) -> String {
+    crate::text::escape_control(&label.chars().take(64).collect::<String>()).into_owned()
+}
+
 fn excerpt(body: &str) -> String {
     let t: String = body.chars().take(200).collect();
     t.replace('\n', " ")
@@ -245,10 +251,15 @@ pub fn parse_response(text: &str, req: &ChatRequest) -> Result<ChatResponse, Mod
         &req.messages,
         &content,
     );
+    let finish_reason = v
+        .pointer("/choices/0/finish_reason")
+        .and_then(Value::as_str)
+        .map(short);
     Ok(ChatResponse {
         content,
         usage,
         model: String::new(),
+        finish_reason,
     })
 }
 

@@ -67,10 +67,12 @@ impl SimProvider {
                 instance_of(&schema, &mut rng, last_user).to_string()
             }
         };
+        let mut finish_reason = "stop";
         if let Some(max) = req.max_tokens {
             let max_chars = (max as usize).saturating_mul(4);
             if matches!(req.format, ResponseFormat::Text) && content.chars().count() > max_chars {
                 content = content.chars().take(max_chars).collect();
+                finish_reason = "length";
             }
         }
         let usage = Usage {
@@ -82,6 +84,7 @@ impl SimProvider {
             content,
             usage,
             model: String::new(),
+            finish_reason: Some(finish_reason.to_string()),
         })
     }
 

@@ -131,6 +131,9 @@ pub struct ChatResponse {
     /// from the requested one after a fallback. Set by the hub; a provider
     /// leaves it empty.
     pub model: String,
+    /// Why generation stopped, as the upstream said it (`stop`, `length`,
+    /// `end_turn`, …), when it said.
+    pub finish_reason: Option<String>,
 }
 
 /// Why a model call failed; mirrors the WIT `model-error`.

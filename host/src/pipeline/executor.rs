@@ -11,7 +11,7 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use serde_json::{json, Value};
 use tracing::Instrument;
 
-use super::outcome::{PolicyEvent, RunError, RunOutcome, RunSpan, TraceStep};
+use super::outcome::{PolicyEvent, RunContent, RunError, RunOutcome, RunSpan, TraceStep};
 use super::{LoadedNode, Pipeline};
 use crate::config::Role;
 use crate::engine::{Admitted, Invocation, NodeCall, NodeError, NodeOutput, RunScope, TaskInput};
@@ -149,7 +149,14 @@ impl Pipeline {
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_micros() as u64),
         };
-        let ledger = Arc::new(Ledger::new());
+        // Message content is kept only when the pipeline opts in.
+        let capture = self.manifest.telemetry.content;
+        let ledger = Arc::new(if capture {
+            Ledger::capturing()
+        } else {
+            Ledger::new()
+        });
+        let captured_input = capture.then(|| input.input.clone());
         let recorder = Arc::new(Recorder {
             started,
             steps: Mutex::new(Vec::new()),
@@ -221,6 +228,10 @@ impl Pipeline {
             elapsed: started.elapsed(),
             queued,
             span,
+            content: captured_input.map(|input| RunContent {
+                input,
+                calls: ledger.take_content().unwrap_or_default(),
+            }),
         }
     }
 }

@@ -12,14 +12,18 @@ mod gate;
 mod outcome;
 mod peak;
 mod record;
+mod redact;
 mod swap;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
 pub use executor::RunInput;
-pub use outcome::{PolicyAction, PolicyEvent, RunError, RunOutcome, RunSpan, TraceStep};
+pub use outcome::{
+    PolicyAction, PolicyEvent, RunContent, RunError, RunOutcome, RunSpan, TraceStep,
+};
 pub use record::{ErrorRecord, RunRecord};
+pub use redact::RedactError;
 pub use swap::SwapError;
 
 use crate::config::{ConfigError, Diagnostic, Manifest, NodeSpec};

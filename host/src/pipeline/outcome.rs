@@ -7,7 +7,7 @@ use std::time::Duration;
 use serde::Serialize;
 
 use crate::engine::{NodeError, RouteChoice, Usage, Verdict};
-use crate::models::{LedgerEntry, Totals};
+use crate::models::{CallContent, LedgerEntry, Totals};
 use crate::spec::{SpanId, TraceId};
 
 /// Why a run produced no output.
@@ -181,6 +181,20 @@ pub struct RunOutcome {
     pub queued: Duration,
     /// The run's place in its trace.
     pub span: RunSpan,
+    /// Message content, when the run captured it (opt-in; see
+    /// [`RunContent`]).
+    pub content: Option<RunContent>,
+}
+
+/// What a run said and was told: its input and every model call's
+/// messages and answer. Captured only when content is opted in
+/// (`[telemetry] content = true`); never part of the written record.
+#[derive(Debug, Clone, PartialEq, Default)]
+pub struct RunContent {
+    /// The run's input.
+    pub input: serde_json::Value,
+    /// Each model-call attempt's content, keyed by its ledger entry's span.
+    pub calls: Vec<CallContent>,
 }
 
 /// A run's span: its trace (a new one, or the caller's it continues), its

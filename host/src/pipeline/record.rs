@@ -9,7 +9,7 @@ use std::collections::BTreeMap;
 use serde::Serialize;
 use serde_json::Value;
 
-use super::{PolicyEvent, RunError, RunOutcome, RunSpan, TraceStep};
+use super::{PolicyEvent, RunContent, RunError, RunOutcome, RunSpan, TraceStep};
 use crate::models::{LedgerEntry, Totals};
 
 /// The record of one run (one line of batch output, one served answer).
@@ -57,6 +57,10 @@ pub struct RunRecord {
     /// What the input cost sent straight to the baseline model, if asked.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub baseline: Option<Totals>,
+    /// Message content, when the run captured it: for trace export only,
+    /// never written.
+    #[serde(skip)]
+    pub content: Option<RunContent>,
 }
 
 /// A typed error with its message.
@@ -105,6 +109,7 @@ impl RunRecord {
             ledger: Vec::new(),
             events: Vec::new(),
             baseline: None,
+            content: None,
         }
     }
 
@@ -140,6 +145,7 @@ impl RunRecord {
             ledger: run.ledger,
             events: run.events,
             baseline: None,
+            content: run.content,
         }
     }
 

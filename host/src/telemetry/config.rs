@@ -265,6 +265,7 @@ mod tests {
             endpoint: Some("http://m:4318".into()),
             service_name: Some("support".into()),
             sample_ratio: Some(0.25),
+            ..TelemetrySpec::default()
         };
         let c = TelemetryConfig::resolve(None, &manifest, env(&vars))
             .unwrap()

@@ -16,7 +16,8 @@ use prometheus_client::metrics::counter::Counter;
 use tokio::sync::mpsc;
 
 use super::config::{Sampler, TelemetryConfig, TelemetryError};
-use super::spans::run_spans;
+use super::content::Content;
+use super::spans::{run_spans, ContentState};
 use crate::engine::Verdict;
 use crate::pipeline::{Pipeline, RunOutcome, RunRecord, RunSpan};
 
@@ -38,7 +39,6 @@ pub struct Telemetry {
 /// A finished run waiting for export: its spans are built by the export
 /// task, off the run's path.
 enum Job {
-    Outcome(Arc<Pipeline>, Box<RunOutcome>),
     Record(Arc<Pipeline>, Box<RunRecord>),
     Stop,
 }
@@ -111,27 +111,22 @@ impl Telemetry {
     /// Queues a finished run (`pipeline` is the generation that ran it)
     /// for export, unless the sampler leaves its trace out. Never waits:
     /// its spans are built by the export task.
-    pub fn export(&self, pipeline: Arc<Pipeline>, mut run: RunOutcome) {
+    pub fn export(&self, pipeline: Arc<Pipeline>, run: RunOutcome) {
         if self.sampled(&run.span) {
-            let spans = 1 + run.trace.len() + run.ledger.len();
-            // Content is never exported: what waits in the queue holds
-            // no output, so its size is bounded by the trace and ledger.
-            if let Ok(output) = &mut run.result {
-                *output = serde_json::Value::Null;
-            }
-            for step in &mut run.trace {
-                if let Some(Verdict::Repair { output }) = &mut step.verdict {
-                    output.clear();
-                }
-            }
-            self.queue(Job::Outcome(pipeline, Box::new(run)), spans);
+            self.export_record(pipeline, RunRecord::from_outcome(run));
         }
     }
 
     /// [`Self::export`] for a run already made into its record.
     pub fn export_record(&self, pipeline: Arc<Pipeline>, mut record: RunRecord) {
         if record.span.as_ref().is_some_and(|s| self.sampled(s)) {
-            record.output = None;
+            // Unless the pipeline exports content, what waits in the queue
+            // holds no output or repaired text, so its size is bounded by
+            // the trace and ledger.
+            if !pipeline.manifest.telemetry.content {
+                record.output = None;
+                record.content = None;
+            }
             record.expect = None;
             for step in &mut record.trace {
                 if let Some(Verdict::Repair { output }) = &mut step.verdict {
@@ -195,6 +190,32 @@ impl Telemetry {
     }
 }
 
+/// A run's spans, with its content (redacted first when the pipeline
+/// names a judge for it; withheld when that judge cannot redact it).
+async fn spans_of(
+    pipeline: &Pipeline,
+    mut record: RunRecord,
+    scope: &InstrumentationScope,
+    warned: &mut bool,
+) -> Vec<SpanData> {
+    let content = Content::take(&mut record);
+    let (content, state) = match (content, &pipeline.manifest.telemetry.redact_with) {
+        (None, _) => (None, ContentState::Off),
+        (Some(c), None) => (Some(c), ContentState::Raw),
+        (Some(c), Some(judge)) => match c.redacted(pipeline, judge).await {
+            Ok(c) => (Some(c), ContentState::Redacted),
+            Err(e) => {
+                if !*warned {
+                    tracing::warn!(error = %e, "content not exported: its redaction failed (spans are exported without it)");
+                    *warned = true;
+                }
+                (None, ContentState::Withheld)
+            }
+        },
+    };
+    run_spans(pipeline, &record, scope, content.as_ref(), state)
+}
+
 /// Batches spans from the queue and sends them, one request at a time: a
 /// batch goes when it is full, when its first span has waited
 /// [`BATCH_DELAY`], or at shutdown.
@@ -208,6 +229,7 @@ async fn drain(
     let mut batch: Vec<SpanData> = Vec::with_capacity(BATCH_SPANS);
     let mut due: Option<tokio::time::Instant> = None;
     let mut warned = false;
+    let mut warned_content = false;
     loop {
         let next = match due {
             None => rx.recv().await.map(Some),
@@ -219,13 +241,8 @@ async fn drain(
         let (stop, timer) = match next {
             None | Some(Some(Job::Stop)) => (true, false),
             Some(None) => (false, true),
-            Some(Some(job)) => {
-                let spans = match job {
-                    Job::Outcome(p, run) => run_spans(&p, &RunRecord::from_outcome(*run), &scope),
-                    Job::Record(p, record) => run_spans(&p, &record, &scope),
-                    Job::Stop => unreachable!("matched above"),
-                };
-                batch.extend(spans);
+            Some(Some(Job::Record(p, record))) => {
+                batch.extend(spans_of(&p, *record, &scope, &mut warned_content).await);
                 due.get_or_insert_with(|| tokio::time::Instant::now() + BATCH_DELAY);
                 (false, false)
             }

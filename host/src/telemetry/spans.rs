@@ -6,7 +6,9 @@
 //! (`chat {model}`, an inference client span), one per ledger entry, with
 //! its tokens and exact cost. Judge verdicts are `gen_ai.evaluation.result`
 //! events on the judge's span, with the policy step that followed. No
-//! message text, output or rejection reason is exported.
+//! message text, output or rejection reason is exported unless the
+//! pipeline opts in to content (then as the conventions' opt-in
+//! attributes, from [`Content`], redacted before it gets here).
 //!
 //! Pure: built from the record (the one format of a run) and the
 //! generation that ran it, so what is exported is what was written.
@@ -21,8 +23,9 @@ use opentelemetry::trace::{
 use opentelemetry::{InstrumentationScope, KeyValue};
 use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
 
+use super::content::{assistant_message, call_messages, user_message, Content};
 use crate::engine::Verdict;
-use crate::models::{CallOutcome, LedgerEntry};
+use crate::models::{CallContent, CallOutcome, LedgerEntry};
 use crate::pipeline::{Pipeline, PolicyEvent, RunRecord, RunSpan, TraceStep};
 use crate::spec::{ProviderSpec, SpanId, TraceId};
 
@@ -101,11 +104,38 @@ impl Builder<'_> {
     }
 }
 
-/// The spans of one run, root first. Empty for a record that never ran.
+/// Whether a run's content went with its spans.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ContentState {
+    /// The pipeline exports no content.
+    Off,
+    /// Exported as captured.
+    Raw,
+    /// Exported as the redacting judge repaired it.
+    Redacted,
+    /// Captured, but the redacting judge could not redact it: withheld.
+    Withheld,
+}
+
+impl ContentState {
+    fn as_str(self) -> &'static str {
+        match self {
+            ContentState::Off => "off",
+            ContentState::Raw => "raw",
+            ContentState::Redacted => "redacted",
+            ContentState::Withheld => "withheld",
+        }
+    }
+}
+
+/// The spans of one run, root first, with `content` (if any) as the
+/// conventions' opt-in attributes. Empty for a record that never ran.
 pub fn run_spans(
     pipeline: &Pipeline,
     record: &RunRecord,
     scope: &InstrumentationScope,
+    content: Option<&Content>,
+    state: ContentState,
 ) -> Vec<SpanData> {
     let Some(run) = &record.span else {
         return Vec::new();
@@ -150,6 +180,15 @@ pub fn run_spans(
             attrs.push(kv("switchyard.error.node", node.clone()));
         }
     }
+    if state != ContentState::Off {
+        attrs.push(kv("switchyard.content", state.as_str()));
+    }
+    if let Some(c) = content {
+        attrs.push(kv("gen_ai.input.messages", user_message(&c.input)));
+        if let Some(out) = &c.output {
+            attrs.push(kv("gen_ai.output.messages", assistant_message(out, None)));
+        }
+    }
     spans.push(b.span(
         run.span_id,
         run.parent,
@@ -172,7 +211,8 @@ pub fn run_spans(
         spans.push(node_span(&b, pipeline, step, start, &mut policy));
     }
     for entry in &record.ledger {
-        spans.push(model_span(&b, pipeline, entry, run.span_id));
+        let call = content.and_then(|c| c.calls.get(&entry.span_id));
+        spans.push(model_span(&b, pipeline, entry, run.span_id, call));
     }
     spans
 }
@@ -285,7 +325,13 @@ fn node_span(
     )
 }
 
-fn model_span(b: &Builder<'_>, pipeline: &Pipeline, entry: &LedgerEntry, root: SpanId) -> SpanData {
+fn model_span(
+    b: &Builder<'_>,
+    pipeline: &Pipeline,
+    entry: &LedgerEntry,
+    root: SpanId,
+    content: Option<&CallContent>,
+) -> SpanData {
     let start = at(entry.start_unix_us);
     let end = start + Duration::from_micros(entry.latency_us);
     let provider = match pipeline.hub().spec(&entry.model).map(|s| &s.provider) {
@@ -314,6 +360,14 @@ fn model_span(b: &Builder<'_>, pipeline: &Pipeline, entry: &LedgerEntry, root: S
     ];
     if answered {
         attrs.push(kv("gen_ai.response.model", entry.upstream.clone()));
+        if let Some(f) = &entry.finish_reason {
+            attrs.push(KeyValue::new(
+                "gen_ai.response.finish_reasons",
+                opentelemetry::Value::Array(
+                    vec![opentelemetry::StringValue::from(f.clone())].into(),
+                ),
+            ));
+        }
     } else {
         attrs.push(kv("error.type", entry.outcome.as_str()));
     }
@@ -322,6 +376,19 @@ fn model_span(b: &Builder<'_>, pipeline: &Pipeline, entry: &LedgerEntry, root: S
     }
     if let Some(from) = &entry.fallback_from {
         attrs.push(kv("switchyard.fallback_from", from.clone()));
+    }
+    if let Some(c) = content {
+        let (system, input) = call_messages(c);
+        if let Some(system) = system {
+            attrs.push(kv("gen_ai.system_instructions", system));
+        }
+        attrs.push(kv("gen_ai.input.messages", input));
+        if let Some(out) = &c.output {
+            attrs.push(kv(
+                "gen_ai.output.messages",
+                assistant_message(out, entry.finish_reason.as_deref()),
+            ));
+        }
     }
     b.span(
         entry.span_id,

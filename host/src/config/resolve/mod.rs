@@ -9,11 +9,11 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::manifest::{BaselineSpec, ChatSpec, Manifest};
+use super::manifest::{BaselineSpec, ChatSpec, Manifest, NodeSpec};
 use super::schema::{BaselineSection, ChatSection, EngineSection, ManifestFile, TelemetrySection};
 use super::source::{did_you_mean, Diagnostic, SourceFile};
 use crate::spec::{
-    EngineSpec, Limits, ModelSpec, TelemetrySpec, DEFAULT_DEADLINE, DEFAULT_MAX_INSTANCES,
+    EngineSpec, Limits, ModelSpec, Role, TelemetrySpec, DEFAULT_DEADLINE, DEFAULT_MAX_INSTANCES,
     MAX_INSTANCES,
 };
 
@@ -51,7 +51,7 @@ pub fn resolve(source: Arc<SourceFile>, file: ManifestFile) -> Result<Manifest, 
     }
     let chat = r.chat(&file.chat);
     let engine = r.engine(&file.engine);
-    let telemetry = r.telemetry(&file.telemetry);
+    let telemetry = r.telemetry(&file.telemetry, &nodes);
     let baseline = file.baseline.as_ref().and_then(|b| r.baseline(b, &models));
     let sample_input = file.pipeline.sample_input.as_ref().and_then(|v| {
         serde_json::to_value(v.get_ref())
@@ -190,7 +190,11 @@ impl Resolver<'_> {
 
     /// `[telemetry]`: an http(s) endpoint, a non-empty service name, a
     /// ratio from 0 to 1.
-    fn telemetry(&mut self, section: &TelemetrySection) -> TelemetrySpec {
+    fn telemetry(
+        &mut self,
+        section: &TelemetrySection,
+        nodes: &BTreeMap<String, NodeSpec>,
+    ) -> TelemetrySpec {
         if let Some(e) = &section.endpoint {
             let url = e.get_ref().trim();
             if !(url.starts_with("http://") || url.starts_with("https://")) {
@@ -222,13 +226,65 @@ impl Resolver<'_> {
                 );
             }
         }
+        let content = section.content.as_ref().is_some_and(|c| *c.get_ref());
+        if let Some(judge) = &section.redact_with {
+            self.redactor(judge, content, nodes);
+        }
         TelemetrySpec {
+            content,
+            redact_with: section.redact_with.as_ref().map(|j| j.get_ref().clone()),
             endpoint: section
                 .endpoint
                 .as_ref()
                 .map(|e| e.get_ref().trim().to_string()),
             service_name: section.service_name.as_ref().map(|n| n.get_ref().clone()),
             sample_ratio: section.sample_ratio.as_ref().map(|r| *r.get_ref()),
+        }
+    }
+
+    /// `telemetry.redact-with`: a judge granted no models (its invocations
+    /// belong to no run, so they could bill no run), with content on.
+    fn redactor(
+        &mut self,
+        judge: &Spanned<String>,
+        content: bool,
+        nodes: &BTreeMap<String, NodeSpec>,
+    ) {
+        let name = judge.get_ref();
+        match nodes.get(name) {
+            None => {
+                let hint = match did_you_mean(name, nodes.keys().map(String::as_str)) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "name a judge node of this manifest, e.g. a PII guardrail in redact mode".into(),
+                };
+                self.error(
+                    judge,
+                    format!("`telemetry.redact-with` `{name}` is not a node of this pipeline"),
+                    hint,
+                );
+            }
+            Some(n) if n.role != Role::Judge => self.error(
+                judge,
+                format!(
+                    "`telemetry.redact-with` `{name}` is a {}, not a judge",
+                    n.role
+                ),
+                "name a judge whose `repair` verdict redacts text, e.g. judge-pii with mode = \"redact\"",
+            ),
+            Some(n) if !n.models.is_empty() => self.error(
+                judge,
+                format!(
+                    "`telemetry.redact-with` `{name}` is granted models ({}); the redacting judge must call none",
+                    n.models.join(", ")
+                ),
+                "redaction runs outside any run, so no run's budget could pay for its calls: use a guardrail granted no models",
+            ),
+            Some(_) if !content => self.error(
+                judge,
+                "`telemetry.redact-with` is set but message content is not exported",
+                "add `content = true` to [telemetry], or remove `redact-with`",
+            ),
+            Some(_) => {}
         }
     }
 
