@@ -16,6 +16,7 @@ pub mod inspect;
 pub mod loadgen;
 pub mod models;
 pub mod pipeline;
+pub mod recording;
 pub mod scaffold;
 pub mod schema;
 pub mod serve;

@@ -147,6 +147,7 @@ async fn example_reports_monolith_cost_next_to_the_pipeline() {
     let opts = BatchOptions {
         concurrency: 40,
         baseline_model: Some("frontier".into()),
+        ..Default::default()
     };
     let summary = run_batch(&p, &first_40[..], &mut out, opts, |_| {})
         .await
@@ -180,6 +181,7 @@ async fn example_reports_monolith_cost_next_to_the_pipeline() {
     let bad = BatchOptions {
         concurrency: 1,
         baseline_model: Some("gpt-9".into()),
+        ..Default::default()
     };
     let err = run_batch(&p, &first_40[..], &mut sink, bad, |_| {})
         .await
@@ -197,6 +199,7 @@ async fn example_reports_monolith_cost_next_to_the_pipeline() {
     let opts = BatchOptions {
         concurrency: 1,
         baseline_model: Some("frontier".into()),
+        ..Default::default()
     };
     let err = run_batch(&degraded, &first_40[..], &mut Vec::new(), opts, |_| {})
         .await

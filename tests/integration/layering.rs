@@ -1,7 +1,7 @@
 //! The host's layers depend one way: the leaves (`spec`, `text`, `schema`)
 //! on nothing in the crate; `config` on the leaves; `models` on the
 //! leaves; `engine` on `models` and the leaves; `pipeline` on those;
-//! `telemetry` on those; the front ends on everything below. Checked on the `use` paths of the
+//! `telemetry` and `recording` on those; the front ends on everything below. Checked on the `use` paths of the
 //! source, so a new edge against the direction fails here.
 
 use switchyard_tests::root;
@@ -62,6 +62,14 @@ fn layering_lower_layers_never_import_higher_ones() {
         // exports (serve, the CLI), above the pipeline.
         (
             "telemetry",
+            &[
+                "spec", "text", "schema", "config", "models", "engine", "pipeline",
+            ],
+        ),
+        // Recordings are written from finished runs and replayed through
+        // a pipeline: the same place as trace export.
+        (
+            "recording",
             &[
                 "spec", "text", "schema", "config", "models", "engine", "pipeline",
             ],

@@ -9,6 +9,7 @@ mod faults;
 mod flow;
 mod hardening;
 mod hostile;
+mod improve;
 mod layering;
 mod loading;
 mod manifest_errors;

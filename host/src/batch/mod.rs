@@ -40,6 +40,9 @@ pub struct BatchOptions {
     /// Also send every input straight to this model (a manifest model
     /// name) and report what that monolith would have cost.
     pub baseline_model: Option<String>,
+    /// Keep each run's content (every invocation's task and answer, every
+    /// model call's request and answer) in its record, for a recording.
+    pub capture: bool,
 }
 
 impl Default for BatchOptions {
@@ -47,6 +50,7 @@ impl Default for BatchOptions {
         Self {
             concurrency: 16,
             baseline_model: None,
+            capture: false,
         }
     }
 }

@@ -114,7 +114,10 @@ where
                 }
                 Some(Ok((n, _))) if resumed.as_ref().is_some_and(|r| r.is_done(n)) => {}
                 Some(Ok((n, bytes))) => {
-                    let line = parse_line(n, &bytes);
+                    let mut line = parse_line(n, &bytes);
+                    if let Ok(input) = &mut line.input {
+                        input.capture = opts.capture;
+                    }
                     let seq = order.issue();
                     if line.input.is_ok() {
                         in_flight.push(run_line(pipeline, baseline, seq, line));

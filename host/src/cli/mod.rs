@@ -5,6 +5,7 @@ mod bench;
 mod inspect;
 mod load;
 mod new;
+mod replay;
 mod run;
 mod serve;
 mod swap;
@@ -56,6 +57,13 @@ pub enum Command {
     /// Run a pipeline over a JSONL file: one output record per input line,
     /// then a per-node summary of latency, calls, tokens and cost on stderr.
     Run(run::RunArgs),
+    /// Re-run recorded inputs through a candidate pipeline hermetically:
+    /// recorded model calls are answered from the recording, no network;
+    /// then compare the candidate with the recording (docs/improve.md).
+    Replay(replay::ReplayArgs),
+    /// Compare two recordings of the same inputs, per node and for the
+    /// whole pipeline: outputs, judges' pass rates, cost, latency, flips.
+    Compare(replay::CompareArgs),
     /// Check a manifest and load every component it names, without running.
     Validate(validate::ValidateArgs),
     /// Measure sandbox and pipeline overhead with zero-latency sim models.
@@ -125,6 +133,8 @@ pub fn main() -> ExitCode {
     let result = rt.block_on(async {
         match &cli.command {
             Command::Run(args) => run::run(&cli, args).await,
+            Command::Replay(args) => replay::replay_cmd(&cli, args).await,
+            Command::Compare(args) => replay::compare_cmd(args).await,
             Command::Validate(args) => validate::run(&cli, args).await,
             Command::Bench(args) => bench::run(&cli, args).await,
             Command::Inspect(args) => inspect::run(&cli, args).await,

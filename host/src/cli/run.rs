@@ -23,6 +23,7 @@ use crate::batch::{
 };
 use crate::models::ModelHub;
 use crate::pipeline::{Pipeline, RunRecord};
+use crate::recording::{RecordingSink, Target};
 
 /// Exit code of a batch stopped by SIGINT or SIGTERM.
 const INTERRUPTED: u8 = 130;
@@ -77,6 +78,14 @@ pub struct RunArgs {
     /// OTEL_EXPORTER_OTLP_ENDPOINT; see docs/observability.md.
     #[arg(long, value_name = "URL")]
     pub otlp_endpoint: Option<String>,
+    /// Also record every run whole to this JSONL file (appended): its
+    /// input, each node invocation's task and answer, each model call's
+    /// request, attempts and answer, verdicts, and the components'
+    /// digests — what `switchyard replay` and `compare` read
+    /// (docs/recording.md). Holds message content: treat it as you
+    /// treat the data.
+    #[arg(long, value_name = "FILE")]
+    pub record: Option<PathBuf>,
 }
 
 /// Loads the manifest, the model hub and every component.
@@ -169,9 +178,15 @@ pub(super) async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     bar.set_position(resumed.as_ref().map_or(0, |r| r.records()));
     let (handle, stop) = stop_channel();
     let signals = watch_signals(handle, Duration::from_millis(args.grace_ms), bar.clone())?;
+    let recording = args
+        .record
+        .as_ref()
+        .map(|p| RecordingSink::start(Target::File(p.clone()), 1.0))
+        .transpose()?;
     let opts = BatchOptions {
         concurrency: args.concurrency as usize,
         baseline_model: args.baseline_model.clone(),
+        capture: recording.is_some(),
     };
     let control = BatchControl {
         stop,
@@ -179,6 +194,9 @@ pub(super) async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     };
     let mut failed = 0u64;
     let on_record = |rec: &RunRecord| {
+        if let Some(r) = &recording {
+            r.record(&pipeline, rec, true);
+        }
         if let Some(t) = &telemetry {
             t.export_record(pipeline.clone(), rec.clone());
         }
@@ -211,6 +229,10 @@ pub(super) async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     };
     signals.abort();
     bar.finish_and_clear();
+    if let (Some(r), Some(path)) = (&recording, &args.record) {
+        r.finish()?;
+        eprintln!("recorded {} runs to {}", r.written(), path.display());
+    }
     if let Some(t) = &telemetry {
         t.shutdown(Duration::from_secs(10)).await;
         if t.dropped() > 0 {

@@ -42,7 +42,8 @@ impl TaskInput {
 }
 
 /// What to ask the node.
-#[derive(Debug, Clone)]
+#[derive(Debug, Clone, PartialEq, Serialize)]
+#[serde(tag = "call", rename_all = "kebab-case")]
 pub enum NodeCall {
     /// Router: pick one of `candidates`.
     Route {

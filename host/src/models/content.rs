@@ -1,45 +1,56 @@
-//! What a run's model calls said: the messages of each attempt and the
-//! text it got back. Captured only when a run asks for it (message content
-//! is opt-in: trace export with `[telemetry] content = true`), kept beside
-//! the ledger and keyed by the attempt's span, never in the run's record.
+//! What a run's model calls said: for each call a node made, the request
+//! as the node made it, the spans of the attempts it took (one ledger
+//! entry each) and the answer or error the node got. Captured only when a
+//! run asks for it (content export, or a recording), kept beside the
+//! ledger, never in the run's record.
 
-use serde::Serialize;
-
-use super::types::ChatMessage;
+use super::types::{ChatRequest, ChatResponse, ModelError};
 use crate::spec::SpanId;
 
-/// The content of one model-call attempt.
-#[derive(Debug, Clone, PartialEq, Serialize)]
+/// One call a node made, whole.
+#[derive(Debug, Clone, PartialEq)]
 pub struct CallContent {
-    /// The attempt's span: the ledger entry this belongs to.
-    pub span_id: SpanId,
-    /// The messages sent (or that would have been sent).
-    pub messages: Vec<ChatMessage>,
-    /// The answer's text, when the attempt was answered (or served from
-    /// the cache).
-    pub output: Option<String>,
+    /// The calling node.
+    pub node: String,
+    /// The spans of its attempts, in order: the ledger entries it made.
+    pub attempts: Vec<SpanId>,
+    /// The request as the node made it (with the output cap the hub set).
+    pub request: ChatRequest,
+    /// What the node got back.
+    pub result: Result<ChatResponse, ModelError>,
 }
 
 impl CallContent {
-    /// Every text in it, in a fixed order: the messages, then the output.
+    /// The answer's text, when the call was answered.
+    pub fn output(&self) -> Option<&str> {
+        self.result.as_ref().ok().map(|r| r.content.as_str())
+    }
+
+    /// True when `span` is the attempt that produced the answer.
+    pub fn answered_by(&self, span: SpanId) -> bool {
+        self.result.is_ok() && self.attempts.last() == Some(&span)
+    }
+
+    /// Every text in it, in a fixed order: the messages, then the answer.
     /// [`CallContent::replace_texts`] takes them back in the same order.
     pub fn texts(&self) -> impl Iterator<Item = &str> {
-        self.messages
+        self.request
+            .messages
             .iter()
             .map(|m| m.content.as_str())
-            .chain(self.output.as_deref())
+            .chain(self.output())
     }
 
     /// Replaces every text, in the order of [`CallContent::texts`].
     pub fn replace_texts(&mut self, texts: &mut impl Iterator<Item = String>) {
-        for m in &mut self.messages {
+        for m in &mut self.request.messages {
             if let Some(t) = texts.next() {
                 m.content = t;
             }
         }
-        if let Some(out) = &mut self.output {
+        if let Ok(r) = &mut self.result {
             if let Some(t) = texts.next() {
-                *out = t;
+                r.content = t;
             }
         }
     }

@@ -20,6 +20,7 @@ use super::cache::ResponseCache;
 use super::content::CallContent;
 use super::ledger::{CallOutcome, Ledger, LedgerEntry};
 use super::openai::{http_client, ApiKey, OpenAiProvider};
+use super::replay::{ReplayBook, Unrecorded};
 use super::sim::SimProvider;
 use super::throttle::Throttle;
 use super::types::{ChatRequest, ChatResponse, ModelError, Usage};
@@ -52,6 +53,8 @@ struct HubModel {
 /// Models by manifest name, with their providers and circuit breakers.
 pub struct ModelHub {
     models: BTreeMap<String, HubModel>,
+    /// Recorded answers to replay instead of calling providers.
+    replay: Option<Arc<ReplayBook>>,
 }
 
 impl std::fmt::Debug for ModelHub {
@@ -114,6 +117,7 @@ impl ModelHub {
     pub fn empty() -> Self {
         Self {
             models: BTreeMap::new(),
+            replay: None,
         }
     }
 
@@ -173,7 +177,10 @@ impl ModelHub {
                 },
             );
         }
-        Ok(Self { models: served })
+        Ok(Self {
+            models: served,
+            replay: None,
+        })
     }
 
     /// Replaces the provider of model `name` (for tests and embedding).
@@ -185,6 +192,14 @@ impl ModelHub {
             }
             None => false,
         }
+    }
+
+    /// Answers calls from `book` (hermetic replay): a call it has is
+    /// answered from it, no provider asked; one it lacks goes where the
+    /// book says.
+    pub fn with_replay(mut self, book: Arc<ReplayBook>) -> Self {
+        self.replay = Some(book);
+        self
     }
 
     /// The spec of model `name`.
@@ -208,6 +223,29 @@ impl ModelHub {
         // an upstream is never left to pick its own answer length.
         let cap = u32::try_from(DEFAULT_RESERVED_OUTPUT).unwrap_or(u32::MAX);
         req.max_tokens = Some(req.max_tokens.unwrap_or(cap));
+        if !caller.ledger.captures() {
+            return self.call(caller, req, &mut Vec::new()).await;
+        }
+        let request = req.clone();
+        let mut attempts = Vec::new();
+        let result = self.call(caller, req, &mut attempts).await;
+        caller.ledger.capture(CallContent {
+            node: caller.node.to_string(),
+            attempts,
+            request,
+            result: result.clone(),
+        });
+        result
+    }
+
+    /// [`Self::complete`] after the request is settled; the span of every
+    /// attempt made is pushed onto `attempts`.
+    async fn call(
+        &self,
+        caller: Caller<'_>,
+        req: ChatRequest,
+        attempts: &mut Vec<SpanId>,
+    ) -> Result<ChatResponse, ModelError> {
         let Some(primary) = self.models.get(&req.model) else {
             return Err(ModelError::Denied(format!(
                 "node `{}` asked for model `{}`, which the manifest does not declare",
@@ -219,6 +257,8 @@ impl ModelHub {
                 "node `{}` is not granted model `{}`; add it to the node's `models` list",
                 caller.node, req.model
             ));
+            let stamp = Stamp::now();
+            attempts.push(stamp.span_id);
             record(
                 caller,
                 &primary.spec,
@@ -226,14 +266,19 @@ impl ModelHub {
                 None,
                 Usage::default(),
                 CallOutcome::from(&err),
-                Stamp::now(),
+                stamp,
                 None,
             );
             return Err(err);
         }
+        if let Some(book) = &self.replay {
+            if let Some(answer) = self.replayed(caller, book, &req, attempts) {
+                return answer;
+            }
+        }
         if let Some(hit) = caller.cache.and_then(|c| c.get(&req)) {
             let stamp = Stamp::now();
-            capture(caller, stamp.span_id, &req, Some(&hit));
+            attempts.push(stamp.span_id);
             record(
                 caller,
                 &primary.spec,
@@ -265,7 +310,15 @@ impl ModelHub {
             let mut attempt_req = req.clone();
             attempt_req.model = name.clone();
             match self
-                .try_model(caller, model, &p, attempt_req, fallback_from, may_fall_back)
+                .try_model(
+                    caller,
+                    model,
+                    &p,
+                    attempt_req,
+                    fallback_from,
+                    may_fall_back,
+                    attempts,
+                )
                 .await
             {
                 Ok(mut resp) => {
@@ -287,10 +340,62 @@ impl ModelHub {
         Err(last)
     }
 
+    /// The recorded answer to `req`, its attempts entered in the ledger
+    /// again (at this manifest's prices); `None` when the book lacks it
+    /// and unrecorded calls go to the models.
+    fn replayed(
+        &self,
+        caller: Caller<'_>,
+        book: &ReplayBook,
+        req: &ChatRequest,
+        attempts: &mut Vec<SpanId>,
+    ) -> Option<Result<ChatResponse, ModelError>> {
+        let primary = &self.models.get(&req.model)?.spec;
+        let Some(recorded) = book.take(caller.node, &req.canonical_hash()) else {
+            if book.unrecorded() != Unrecorded::Fail {
+                return None;
+            }
+            let err = ModelError::Unavailable(format!(
+                "replay: the recording has no answer to this call of node `{}` (--unrecorded fail)",
+                caller.node
+            ));
+            let stamp = Stamp::now();
+            attempts.push(stamp.span_id);
+            record(
+                caller,
+                primary,
+                0,
+                None,
+                Usage::default(),
+                CallOutcome::from(&err),
+                stamp,
+                None,
+            );
+            return Some(Err(err));
+        };
+        for a in recorded.attempts {
+            let spec = self.models.get(&a.model).map_or(primary, |m| &m.spec);
+            let stamp = Stamp::now();
+            attempts.push(stamp.span_id);
+            record(
+                caller,
+                spec,
+                a.attempt,
+                a.fallback_from.as_deref(),
+                a.usage,
+                a.outcome,
+                stamp,
+                a.finish_reason,
+            );
+        }
+        Some(recorded.result)
+    }
+
     /// Attempts at one model: up to `1 + retries` after upstream failures;
     /// rate-limit answers wait as asked and, within a deadline, use no
     /// retry; and while the breaker reports an outage, a caller with no
     /// fallback left keeps waiting for the upstream, up to its deadline.
+    #[allow(clippy::too_many_arguments)]
     async fn try_model(
         &self,
         caller: Caller<'_>,
@@ -299,6 +404,7 @@ impl ModelHub {
         mut req: ChatRequest,
         fallback_from: Option<&str>,
         may_fall_back: bool,
+        attempts: &mut Vec<SpanId>,
     ) -> Result<ChatResponse, ModelError> {
         let spec = &model.spec;
         // Reserved from what the body will carry: messages, schema, extra
@@ -322,6 +428,7 @@ impl ModelHub {
                 finished: false,
                 finish_reason: None,
             };
+            attempts.push(guard.stamp.span_id);
             let permit = match &model.breaker {
                 None => None,
                 Some(b) => {
@@ -409,7 +516,6 @@ impl ModelHub {
             let outcome = result
                 .as_ref()
                 .map_or_else(|e| CallOutcome::from(&e.error), |_| CallOutcome::Ok);
-            capture(caller, guard.stamp.span_id, &req, result.as_ref().ok());
             guard.finish_reason = result.as_ref().ok().and_then(|r| r.finish_reason.clone());
             guard.settle(usage, outcome);
             tracing::debug!(node = caller.node, model = %spec.name, attempt, outcome = outcome.as_str(), "model call");
@@ -611,17 +717,6 @@ impl Drop for Attempt<'_> {
                 None,
             );
         }
-    }
-}
-
-/// Keeps an attempt's messages and answer when the run captures content.
-fn capture(caller: Caller<'_>, span_id: SpanId, req: &ChatRequest, resp: Option<&ChatResponse>) {
-    if caller.ledger.captures() {
-        caller.ledger.capture(CallContent {
-            span_id,
-            messages: req.messages.clone(),
-            output: resp.map(|r| r.content.clone()),
-        });
     }
 }
 

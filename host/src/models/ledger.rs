@@ -55,6 +55,24 @@ impl CallOutcome {
         }
     }
 
+    /// The outcome named `name` (as serialised); `None` if unknown.
+    pub fn parse(name: &str) -> Option<Self> {
+        [
+            CallOutcome::Ok,
+            CallOutcome::CacheHit,
+            CallOutcome::Cancelled,
+            CallOutcome::CircuitOpen,
+            CallOutcome::Timeout,
+            CallOutcome::RateLimited,
+            CallOutcome::Unavailable,
+            CallOutcome::Denied,
+            CallOutcome::BudgetExceeded,
+            CallOutcome::InvalidRequest,
+        ]
+        .into_iter()
+        .find(|o| o.as_str() == name)
+    }
+
     /// True unless the attempt was answered (by the upstream or the cache).
     pub fn is_failure(self) -> bool {
         !matches!(self, CallOutcome::Ok | CallOutcome::CacheHit)

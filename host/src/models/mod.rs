@@ -11,6 +11,7 @@ pub mod extra;
 mod hub;
 mod ledger;
 pub mod openai;
+mod replay;
 pub mod sim;
 mod throttle;
 mod types;
@@ -25,6 +26,7 @@ pub use content::CallContent;
 pub use crate::spec::{BreakerSpec, BudgetSpec, CacheSpec, Cost, Price};
 pub use hub::{Caller, HubError, ModelHub};
 pub use ledger::{CallOutcome, Ledger, LedgerEntry, Totals};
+pub use replay::{RecordedAttempt, RecordedCall, ReplayBook, Unrecorded};
 pub use types::{
     estimate_prompt_tokens, estimate_tokens, ChatMessage, ChatRequest, ChatResponse, ChatRole,
     ModelError, ProviderError, ResponseFormat, Usage,

@@ -1,10 +1,10 @@
 //! Host-side model request and response types, independent of the WIT
 //! bindings so providers and policy can be used and tested without Wasm.
 
-use serde::Serialize;
+use serde::{Deserialize, Serialize};
 
 /// Who wrote a chat message.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Serialize, Deserialize)]
 #[serde(rename_all = "lowercase")]
 pub enum ChatRole {
     /// Framing instructions.
@@ -15,8 +15,19 @@ pub enum ChatRole {
     Assistant,
 }
 
+impl ChatRole {
+    /// Its name, as serialised.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ChatRole::System => "system",
+            ChatRole::User => "user",
+            ChatRole::Assistant => "assistant",
+        }
+    }
+}
+
 /// One chat message.
-#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize)]
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
 pub struct ChatMessage {
     /// Who wrote it.
     pub role: ChatRole,
@@ -71,6 +82,33 @@ impl ChatRequest {
         }
     }
 
+    /// A canonical hash of what decides the answer: the model asked for,
+    /// the messages, `max_tokens`, temperature, answer format and extra
+    /// parameters (object keys sorted). Equal requests hash equal across
+    /// processes; it is how a replay finds a recorded answer. Hex SHA-256.
+    pub fn canonical_hash(&self) -> String {
+        use sha2::{Digest, Sha256};
+        let format = match &self.format {
+            ResponseFormat::Text => serde_json::json!("text"),
+            ResponseFormat::JsonObject => serde_json::json!("json-object"),
+            ResponseFormat::JsonSchema(s) => serde_json::json!({ "json-schema": s }),
+        };
+        let canonical = serde_json::json!([
+            self.model,
+            self.messages
+                .iter()
+                .map(|m| [m.role.as_str(), m.content.as_str()])
+                .collect::<Vec<_>>(),
+            self.max_tokens,
+            self.temperature.map(f64::from),
+            format,
+            self.extra
+                .as_ref()
+                .map(|e| sorted(&serde_json::Value::Object(e.clone()))),
+        ]);
+        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+    }
+
     /// The prompt tokens this request is reserved for: its messages, plus
     /// the response schema and extra parameters it sends along.
     pub fn prompt_tokens_estimate(&self) -> u64 {
@@ -82,6 +120,24 @@ impl ChatRequest {
             estimate_tokens(&serde_json::Value::Object(e.clone()).to_string())
         });
         estimate_prompt_tokens(&self.messages) + schema + extra
+    }
+}
+
+/// `v` with every object's keys in sorted order (whatever the JSON
+/// library's map keeps), for hashing.
+fn sorted(v: &serde_json::Value) -> serde_json::Value {
+    match v {
+        serde_json::Value::Object(m) => {
+            let mut keys: Vec<&String> = m.keys().collect();
+            keys.sort();
+            let mut out = serde_json::Map::new();
+            for k in keys {
+                out.insert(k.clone(), sorted(&m[k]));
+            }
+            serde_json::Value::Object(out)
+        }
+        serde_json::Value::Array(a) => serde_json::Value::Array(a.iter().map(sorted).collect()),
+        other => other.clone(),
     }
 }
 
@@ -170,6 +226,21 @@ impl ModelError {
             | ModelError::BudgetExceeded(s)
             | ModelError::InvalidRequest(s) => Some(s),
         }
+    }
+
+    /// The error named `kind` (see [`ModelError::kind`]) with `detail`;
+    /// `None` for an unknown kind.
+    pub fn from_kind(kind: &str, detail: Option<String>) -> Option<Self> {
+        let d = detail.unwrap_or_default();
+        Some(match kind {
+            "timeout" => ModelError::Timeout,
+            "rate-limited" => ModelError::RateLimited,
+            "unavailable" => ModelError::Unavailable(d),
+            "denied" => ModelError::Denied(d),
+            "budget-exceeded" => ModelError::BudgetExceeded(d),
+            "invalid-request" => ModelError::InvalidRequest(d),
+            _ => return None,
+        })
     }
 
     /// A short, stable name for ledgers and metrics.

@@ -11,7 +11,9 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use serde_json::{json, Value};
 use tracing::Instrument;
 
-use super::outcome::{PolicyEvent, RunContent, RunError, RunOutcome, RunSpan, TraceStep};
+use super::outcome::{
+    InvocationContent, PolicyEvent, RunContent, RunError, RunOutcome, RunSpan, TraceStep,
+};
 use super::{LoadedNode, Pipeline};
 use crate::config::Role;
 use crate::engine::{Admitted, Invocation, NodeCall, NodeError, NodeOutput, RunScope, TaskInput};
@@ -29,6 +31,10 @@ pub struct RunInput {
     /// The caller's span (a `traceparent` a served request carried): the
     /// run continues its trace. `None` starts a new trace.
     pub parent: Option<SpanParent>,
+    /// Keep the run's content (every invocation's task and answer, every
+    /// model call's request and answer) in its outcome, as a recording
+    /// needs. A pipeline exporting content keeps it regardless.
+    pub capture: bool,
 }
 
 impl RunInput {
@@ -38,6 +44,7 @@ impl RunInput {
             id: id.into(),
             input,
             parent: None,
+            capture: false,
         }
     }
 }
@@ -55,6 +62,8 @@ pub(super) struct Recorder {
     started: Instant,
     steps: Mutex<Vec<TraceStep>>,
     events: Mutex<Vec<PolicyEvent>>,
+    /// Every invocation whole, when the run captures content.
+    invocations: Option<Mutex<Vec<InvocationContent>>>,
 }
 
 impl Recorder {
@@ -149,8 +158,8 @@ impl Pipeline {
                 .duration_since(SystemTime::UNIX_EPOCH)
                 .map_or(0, |d| d.as_micros() as u64),
         };
-        // Message content is kept only when the pipeline opts in.
-        let capture = self.manifest.telemetry.content;
+        // Content is kept only when the run or the pipeline asks.
+        let capture = input.capture || self.manifest.telemetry.content;
         let ledger = Arc::new(if capture {
             Ledger::capturing()
         } else {
@@ -161,6 +170,7 @@ impl Pipeline {
             started,
             steps: Mutex::new(Vec::new()),
             events: Mutex::new(Vec::new()),
+            invocations: capture.then(Mutex::default),
         });
         let run = Run {
             pipeline: self,
@@ -231,6 +241,11 @@ impl Pipeline {
             content: captured_input.map(|input| RunContent {
                 input,
                 calls: ledger.take_content().unwrap_or_default(),
+                invocations: recorder
+                    .invocations
+                    .as_ref()
+                    .map(|i| std::mem::take(&mut *i.lock().unwrap_or_else(|p| p.into_inner())))
+                    .unwrap_or_default(),
             }),
         }
     }
@@ -380,6 +395,7 @@ impl Run<'_> {
             trace: Some(self.trace.child(span_id)),
             ..self.scope.clone()
         };
+        let asked = self.recorder.invocations.as_ref().map(|_| call.clone());
         let inv = self
             .pipeline
             .engine
@@ -399,6 +415,18 @@ impl Run<'_> {
             .await;
         self.recorder
             .record(node, gates, attempt, &inv, started, span_id);
+        if let (Some(all), Some(call)) = (&self.recorder.invocations, asked) {
+            all.lock()
+                .unwrap_or_else(|p| p.into_inner())
+                .push(InvocationContent {
+                    span_id,
+                    node: node.spec.name.clone(),
+                    gates: gates.map(str::to_string),
+                    attempt,
+                    call,
+                    result: inv.result.clone(),
+                });
+        }
         inv
     }
 

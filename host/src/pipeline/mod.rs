@@ -20,7 +20,8 @@ use std::sync::Arc;
 
 pub use executor::RunInput;
 pub use outcome::{
-    PolicyAction, PolicyEvent, RunContent, RunError, RunOutcome, RunSpan, TraceStep,
+    InvocationContent, PolicyAction, PolicyEvent, RunContent, RunError, RunOutcome, RunSpan,
+    TraceStep,
 };
 pub use record::{ErrorRecord, RunRecord};
 pub use redact::RedactError;

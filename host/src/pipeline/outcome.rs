@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::engine::{NodeError, RouteChoice, Usage, Verdict};
+use crate::engine::{NodeCall, NodeError, NodeOutput, RouteChoice, Usage, Verdict};
 use crate::models::{CallContent, LedgerEntry, Totals};
 use crate::spec::{SpanId, TraceId};
 
@@ -186,15 +186,36 @@ pub struct RunOutcome {
     pub content: Option<RunContent>,
 }
 
-/// What a run said and was told: its input and every model call's
-/// messages and answer. Captured only when content is opted in
-/// (`[telemetry] content = true`); never part of the written record.
+/// What a run said and was told: its input, every node invocation's task
+/// and answer, and every model call's request and answer. Captured only
+/// when asked for (`[telemetry] content = true`, or a recording); never
+/// part of the written record.
 #[derive(Debug, Clone, PartialEq, Default)]
 pub struct RunContent {
     /// The run's input.
     pub input: serde_json::Value,
-    /// Each model-call attempt's content, keyed by its ledger entry's span.
+    /// Each model call a node made, whole (its attempts by their ledger
+    /// entries' spans).
     pub calls: Vec<CallContent>,
+    /// Each node invocation, whole: its task and its answer.
+    pub invocations: Vec<InvocationContent>,
+}
+
+/// One node invocation, whole: what it was asked and what it answered.
+#[derive(Debug, Clone, PartialEq)]
+pub struct InvocationContent {
+    /// The invocation's span (its trace step's).
+    pub span_id: SpanId,
+    /// The node.
+    pub node: String,
+    /// For a judge: the node whose output it judged.
+    pub gates: Option<String>,
+    /// The attempt.
+    pub attempt: u32,
+    /// What it was asked.
+    pub call: NodeCall,
+    /// What it answered.
+    pub result: Result<NodeOutput, NodeError>,
 }
 
 /// A run's span: its trace (a new one, or the caller's it continues), its

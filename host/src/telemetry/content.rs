@@ -25,8 +25,10 @@ pub struct Content {
     pub input: String,
     /// The run's output, as JSON text, when it has one.
     pub output: Option<String>,
-    /// Each model-call attempt's content, by its span.
-    pub calls: HashMap<SpanId, CallContent>,
+    /// Each model call's content.
+    pub calls: Vec<CallContent>,
+    /// Which call each attempt's span belongs to.
+    by_attempt: HashMap<SpanId, usize>,
 }
 
 impl Content {
@@ -34,22 +36,32 @@ impl Content {
     /// captured none.
     pub fn take(record: &mut RunRecord) -> Option<Self> {
         let captured = record.content.take()?;
+        let by_attempt = captured
+            .calls
+            .iter()
+            .enumerate()
+            .flat_map(|(i, c)| c.attempts.iter().map(move |s| (*s, i)))
+            .collect();
         Some(Self {
             input: captured.input.to_string(),
             output: record.output.as_ref().map(Value::to_string),
-            calls: captured.calls.into_iter().map(|c| (c.span_id, c)).collect(),
+            calls: captured.calls,
+            by_attempt,
         })
+    }
+
+    /// The call the attempt with span `span` belongs to.
+    pub fn call_of(&self, span: SpanId) -> Option<&CallContent> {
+        self.by_attempt.get(&span).map(|&i| &self.calls[i])
     }
 
     /// The same content with every text as `judge` redacted it.
     pub async fn redacted(mut self, pipeline: &Pipeline, judge: &str) -> Result<Self, RedactError> {
         // A fixed order to send the texts in and take them back.
-        let mut spans: Vec<SpanId> = self.calls.keys().copied().collect();
-        spans.sort_unstable_by_key(|s| s.0);
         let mut texts = vec![self.input.clone()];
         texts.extend(self.output.clone());
-        for s in &spans {
-            texts.extend(self.calls[s].texts().map(str::to_string));
+        for c in &self.calls {
+            texts.extend(c.texts().map(str::to_string));
         }
         let mut back = pipeline.redact(judge, texts).await?.into_iter();
         if let Some(t) = back.next() {
@@ -60,10 +72,8 @@ impl Content {
                 *out = t;
             }
         }
-        for s in &spans {
-            if let Some(c) = self.calls.get_mut(s) {
-                c.replace_texts(&mut back);
-            }
+        for c in &mut self.calls {
+            c.replace_texts(&mut back);
         }
         Ok(self)
     }
@@ -103,12 +113,14 @@ pub fn assistant_message(text: &str, finish_reason: Option<&str>) -> String {
 /// and `gen_ai.input.messages` (the others).
 pub fn call_messages(call: &CallContent) -> (Option<String>, String) {
     let system: Vec<Value> = call
+        .request
         .messages
         .iter()
         .filter(|m| m.role == ChatRole::System)
         .map(|m| text_part(&m.content))
         .collect();
     let input: Vec<Value> = call
+        .request
         .messages
         .iter()
         .filter(|m| m.role != ChatRole::System)
@@ -129,23 +141,32 @@ pub fn call_messages(call: &CallContent) -> (Option<String>, String) {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::ChatMessage;
+    use crate::models::{ChatMessage, ChatRequest, ChatResponse, Usage};
 
     #[test]
     fn messages_follow_the_conventions_shape_and_texts_are_bounded() {
         let call = CallContent {
-            span_id: SpanId::random(),
-            messages: vec![
-                ChatMessage {
-                    role: ChatRole::System,
-                    content: "be brief".into(),
-                },
-                ChatMessage {
-                    role: ChatRole::User,
-                    content: "hi".into(),
-                },
-            ],
-            output: Some("hello".into()),
+            node: "w".into(),
+            attempts: vec![SpanId::random()],
+            request: ChatRequest {
+                messages: vec![
+                    ChatMessage {
+                        role: ChatRole::System,
+                        content: "be brief".into(),
+                    },
+                    ChatMessage {
+                        role: ChatRole::User,
+                        content: "hi".into(),
+                    },
+                ],
+                ..ChatRequest::default()
+            },
+            result: Ok(ChatResponse {
+                content: "hello".into(),
+                usage: Usage::default(),
+                model: String::new(),
+                finish_reason: None,
+            }),
         };
         let (system, input) = call_messages(&call);
         let system: Value = serde_json::from_str(&system.unwrap()).unwrap();

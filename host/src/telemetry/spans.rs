@@ -211,7 +211,7 @@ pub fn run_spans(
         spans.push(node_span(&b, pipeline, step, start, &mut policy));
     }
     for entry in &record.ledger {
-        let call = content.and_then(|c| c.calls.get(&entry.span_id));
+        let call = content.and_then(|c| c.call_of(entry.span_id));
         spans.push(model_span(&b, pipeline, entry, run.span_id, call));
     }
     spans
@@ -383,7 +383,7 @@ fn model_span(
             attrs.push(kv("gen_ai.system_instructions", system));
         }
         attrs.push(kv("gen_ai.input.messages", input));
-        if let Some(out) = &c.output {
+        if let (true, Some(out)) = (c.answered_by(entry.span_id), c.output()) {
             attrs.push(kv(
                 "gen_ai.output.messages",
                 assistant_message(out, entry.finish_reason.as_deref()),

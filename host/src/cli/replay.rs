@@ -1,0 +1,202 @@
+//! `switchyard replay` and `switchyard compare`: wiring for the
+//! improvement loop's recordings (library code in `recording`).
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::sync::Arc;
+
+use anyhow::Context;
+use clap::Args;
+
+use super::Cli;
+use crate::models::sim::SimProvider;
+use crate::models::{ModelHub, Unrecorded};
+use crate::pipeline::Pipeline;
+use crate::recording::{book_of, compare, read, replay, RecordedRun, RecordingSink, Target};
+use crate::spec::{ProviderSpec, SimSpec};
+
+/// `switchyard replay`.
+#[derive(Debug, Args)]
+pub struct ReplayArgs {
+    /// Recordings to replay (`run --record` files, or `serve --record`
+    /// directories).
+    #[arg(required = true, value_name = "RECORDING")]
+    pub recordings: Vec<PathBuf>,
+    /// The candidate pipeline's manifest (the recorded one, or a changed
+    /// copy).
+    #[arg(long, value_name = "FILE")]
+    pub manifest: PathBuf,
+    /// Replace a node's component before replaying: NODE=component.wasm
+    /// (repeatable). The same checks as a hot-swap apply.
+    #[arg(long, value_name = "NODE=WASM")]
+    pub swap: Vec<String>,
+    /// What a model call the recordings do not have gets: `sim` (a
+    /// deterministic simulated answer), `fail` (an `unavailable` error;
+    /// no call leaves the process), or `live` (the manifest's model).
+    #[arg(long, value_enum, default_value_t = UnrecordedArg::Sim)]
+    pub unrecorded: UnrecordedArg,
+    /// Write the replay's own recording here (appended), to compare or
+    /// replay again.
+    #[arg(long, value_name = "FILE")]
+    pub output: Option<PathBuf>,
+    /// Also write the comparison as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+    /// Runs replayed at once.
+    #[arg(long, default_value_t = 8)]
+    pub concurrency: usize,
+}
+
+/// `--unrecorded`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum UnrecordedArg {
+    /// The manifest's model.
+    Live,
+    /// A deterministic simulated model.
+    Sim,
+    /// An `unavailable` error.
+    Fail,
+}
+
+impl From<UnrecordedArg> for Unrecorded {
+    fn from(a: UnrecordedArg) -> Self {
+        match a {
+            UnrecordedArg::Live => Unrecorded::Live,
+            UnrecordedArg::Sim => Unrecorded::Sim,
+            UnrecordedArg::Fail => Unrecorded::Fail,
+        }
+    }
+}
+
+/// `switchyard compare`.
+#[derive(Debug, Args)]
+pub struct CompareArgs {
+    /// The baseline recording (file or directory).
+    pub baseline: PathBuf,
+    /// The candidate recording (file or directory).
+    pub candidate: PathBuf,
+    /// Also write the comparison as JSON to this file.
+    #[arg(long, value_name = "FILE")]
+    pub json: Option<PathBuf>,
+}
+
+fn read_runs(paths: &[PathBuf]) -> anyhow::Result<Vec<RecordedRun>> {
+    let r = read(paths)?;
+    for torn in &r.torn {
+        eprintln!(
+            "warning: {}: its last line is incomplete (a writer was killed mid-line); skipped",
+            torn.display()
+        );
+    }
+    anyhow::ensure!(
+        !r.runs.is_empty(),
+        "no recorded runs in {}",
+        paths
+            .iter()
+            .map(|p| p.display().to_string())
+            .collect::<Vec<_>>()
+            .join(", ")
+    );
+    Ok(r.runs)
+}
+
+fn write_json(path: &PathBuf, value: &impl serde::Serialize) -> anyhow::Result<()> {
+    std::fs::write(path, serde_json::to_vec_pretty(value)?)
+        .with_context(|| format!("cannot write {}", path.display()))
+}
+
+pub(super) async fn replay_cmd(cli: &Cli, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    let baseline = read_runs(&args.recordings)?;
+    let manifest = crate::config::load(&args.manifest)?;
+    let unrecorded = Unrecorded::from(args.unrecorded);
+    let mut hub = if unrecorded == Unrecorded::Live {
+        ModelHub::from_env(&manifest.models)?
+    } else {
+        // No keys needed: nothing reaches a real upstream.
+        ModelHub::build(&manifest.models, |_| Some("unused".into()))?
+    };
+    if unrecorded == Unrecorded::Sim {
+        // Models that are not `sim` already answer as an instant one.
+        for (name, spec) in &manifest.models {
+            if !matches!(spec.provider, ProviderSpec::Sim(_)) {
+                let sim = SimSpec {
+                    seed: 0,
+                    ttft: std::time::Duration::ZERO,
+                    per_token: std::time::Duration::ZERO,
+                    error_rate: 0.0,
+                    echo_rate: 0.0,
+                    reply: None,
+                };
+                hub.set_provider(name, Arc::new(SimProvider::new(sim)));
+            }
+        }
+    }
+    let (book, unreadable) = book_of(&baseline, unrecorded);
+    if unreadable > 0 {
+        eprintln!(
+            "warning: {unreadable} recorded calls could not be read and will count as unrecorded"
+        );
+    }
+    let book = Arc::new(book);
+    let engine = cli.engine_for(manifest.engine)?;
+    let mut pipeline: Pipeline = Pipeline::load(&engine, manifest)
+        .await?
+        .bind(hub.with_replay(book.clone()));
+    for swap in &args.swap {
+        let (node, path) = swap
+            .split_once('=')
+            .with_context(|| format!("--swap `{swap}`: expected NODE=component.wasm"))?;
+        let old = pipeline
+            .node(node)
+            .with_context(|| format!("--swap: the manifest has no node `{node}`"))?;
+        let component = engine
+            .load_component_sized(
+                node,
+                old.spec.role,
+                std::path::Path::new(path),
+                old.spec.limits.stack_bytes as usize,
+            )
+            .await?;
+        pipeline = pipeline.with_component(node, component)?;
+    }
+    let records = replay(&pipeline, &baseline, args.concurrency).await;
+    let candidate: Vec<RecordedRun> = records
+        .iter()
+        .filter_map(|r| RecordedRun::of(&pipeline, r))
+        .collect();
+    if let Some(out) = &args.output {
+        let sink = RecordingSink::start(Target::File(out.clone()), 1.0)?;
+        for r in &records {
+            sink.record(&pipeline, r, true);
+        }
+        sink.finish()?;
+    }
+    let comparison = compare(&baseline, &candidate);
+    println!("{comparison}");
+    eprintln!(
+        "\nreplayed {} runs: {} model calls answered from the recording, {} not in it (--unrecorded {})",
+        records.len(),
+        book.hits(),
+        book.misses(),
+        match unrecorded {
+            Unrecorded::Live => "live",
+            Unrecorded::Sim => "sim",
+            Unrecorded::Fail => "fail",
+        }
+    );
+    if let Some(path) = &args.json {
+        write_json(path, &comparison)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}
+
+pub(super) async fn compare_cmd(args: &CompareArgs) -> anyhow::Result<ExitCode> {
+    let baseline = read_runs(std::slice::from_ref(&args.baseline))?;
+    let candidate = read_runs(std::slice::from_ref(&args.candidate))?;
+    let comparison = compare(&baseline, &candidate);
+    println!("{comparison}");
+    if let Some(path) = &args.json {
+        write_json(path, &comparison)?;
+    }
+    Ok(ExitCode::SUCCESS)
+}

@@ -1,0 +1,245 @@
+//! The improvement loop's recordings: a batch recorded whole, replayed
+//! through the unchanged pipeline with no model call leaving the process
+//! reproduces every output, verdict and cost; replayed with one judge
+//! swapped, only what that judge decides (and what follows from it)
+//! changes, and a local upstream standing in for every model receives
+//! nothing; a torn last line is skipped, other bad lines are located.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+use std::process::Command;
+
+use serde_json::Value;
+use switchyard::batch::{run_batch, BatchOptions};
+use switchyard::models::{ModelHub, Unrecorded};
+use switchyard::pipeline::{Pipeline, RunRecord};
+use switchyard::recording::{book_of, compare, read, replay, RecordedRun};
+use switchyard_tests::{
+    engine, example, fixture, manifest, root, switchyard_bin, tickets, MockUpstream,
+};
+
+fn sy(args: &[&str]) -> (String, String) {
+    let out = Command::new(switchyard_bin()).args(args).output().unwrap();
+    let (stdout, stderr) = (
+        String::from_utf8_lossy(&out.stdout).to_string(),
+        String::from_utf8_lossy(&out.stderr).to_string(),
+    );
+    assert!(out.status.success(), "switchyard {args:?}: {stderr}");
+    (stdout, stderr)
+}
+
+#[test]
+fn improve_record_then_replay_of_the_unchanged_pipeline_is_identical() {
+    let dir = tempfile::tempdir().unwrap();
+    let p = |f: &str| dir.path().join(f).display().to_string();
+    std::fs::write(p("in.jsonl"), tickets(30)).unwrap();
+    let triage = root().join("examples/support-triage/pipeline.toml");
+    let triage = triage.to_str().unwrap();
+    sy(&[
+        "run",
+        triage,
+        "-i",
+        &p("in.jsonl"),
+        "-o",
+        &p("out.jsonl"),
+        "--record",
+        &p("base.jsonl"),
+    ]);
+    let (table, stderr) = sy(&[
+        "replay",
+        &p("base.jsonl"),
+        "--manifest",
+        triage,
+        "--unrecorded",
+        "fail",
+        "--output",
+        &p("cand.jsonl"),
+        "--json",
+        &p("cmp.json"),
+    ]);
+    assert!(stderr.contains("0 not in it"), "{stderr}");
+    assert!(table.contains("no run flipped"), "{table}");
+    let cmp: Value = serde_json::from_slice(&std::fs::read(p("cmp.json")).unwrap()).unwrap();
+    assert_eq!(cmp["matched"], 30);
+    assert_eq!(cmp["outputs_changed"], 0, "{cmp}");
+    assert_eq!(cmp["costs_changed"], 0, "{cmp}");
+    assert_eq!(cmp["baseline"]["cost_pusd"], cmp["candidate"]["cost_pusd"]);
+    assert!(
+        cmp["baseline"]["retries"].as_u64().unwrap() > 0,
+        "the batch has rejections to reproduce"
+    );
+    for (node, n) in cmp["nodes"].as_object().unwrap() {
+        assert_eq!(n["answers_changed"], 0, "{node}");
+        assert_eq!(
+            n["baseline"]["verdicts"], n["candidate"]["verdicts"],
+            "{node}"
+        );
+    }
+    // The recordings hold what they promise, and agree with the records.
+    let base = read(&[dir.path().join("base.jsonl")]).unwrap().runs;
+    let records: Vec<Value> = std::fs::read_to_string(p("out.jsonl"))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    assert_eq!(base.len(), 30);
+    let by_id: BTreeMap<&str, &Value> = records
+        .iter()
+        .map(|r| (r["id"].as_str().unwrap(), r))
+        .collect();
+    for run in &base {
+        let rec = by_id[run.id.as_str()];
+        assert_eq!(run.record["output"], rec["output"]);
+        assert_eq!(run.record["cost_pusd"], rec["cost_pusd"]);
+        assert_eq!(
+            run.invocations.len(),
+            rec["trace"].as_array().unwrap().len()
+        );
+        let attempts: usize = run.calls.iter().map(|c| c.attempts.len()).sum();
+        assert_eq!(attempts, rec["ledger"].as_array().unwrap().len());
+        assert!(run.components.contains_key("pii-guard"));
+        assert!(run.calls.iter().all(|c| !c.request.messages.is_empty()));
+    }
+    // compare reads the two files the same way.
+    let (again, _) = sy(&["compare", &p("base.jsonl"), &p("cand.jsonl")]);
+    assert_eq!(again, table);
+}
+
+/// The support-triage pipeline with every model pointed at `base_url`
+/// (an OpenAI-compatible upstream), components by absolute path.
+fn pointed_at(base_url: &str, dir: &Path) -> String {
+    let text = std::fs::read_to_string(root().join("examples/support-triage/pipeline.toml"))
+        .unwrap()
+        .replace(
+            "\"../../plugins/",
+            &format!("\"{}/plugins/", root().display()),
+        )
+        .replace(
+            "provider = \"sim\"",
+            &format!("provider = \"openai\"\nbase-url = \"{base_url}\""),
+        );
+    let text = text
+        .lines()
+        .filter(|l| !l.starts_with("sim = ") && !l.starts_with("upstream = "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let flow = &text[..text.find("\n[chat]").unwrap()];
+    std::fs::write(dir.join("pipeline.toml"), flow).unwrap();
+    flow.to_string()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn improve_replay_with_a_swapped_judge_changes_only_its_decisions_and_calls_no_model() {
+    // Record 40 tickets on the example's sim models.
+    let p = example(&engine(None), "pipeline.toml").await;
+    let shared = std::sync::Arc::new(p.clone());
+    let mut recorded: Vec<RecordedRun> = Vec::new();
+    run_batch(
+        &p,
+        &tickets(40)[..],
+        &mut Vec::new(),
+        BatchOptions {
+            concurrency: 8,
+            capture: true,
+            ..Default::default()
+        },
+        |r: &RunRecord| recorded.push(RecordedRun::of(&shared, r).expect("captured")),
+    )
+    .await
+    .unwrap();
+    // The candidate: the same flow with every model behind a local
+    // upstream that must receive nothing, and the factuality judge
+    // swapped for one that accepts every draft and calls no model.
+    let upstream = MockUpstream::start(Vec::new()).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = pointed_at(&upstream.base_url, dir.path());
+    let m = manifest(dir.path(), &text).unwrap();
+    let (book, unreadable) = book_of(&recorded, Unrecorded::Live);
+    assert_eq!(unreadable, 0);
+    let book = std::sync::Arc::new(book);
+    let hub = ModelHub::from_env(&m.models)
+        .unwrap()
+        .with_replay(book.clone());
+    let engine = engine(None);
+    let candidate = Pipeline::load(&engine, m).await.unwrap().bind(hub);
+    let judge = engine
+        .load_component_sized(
+            "factuality",
+            switchyard::config::Role::Judge,
+            &fixture("judge_scripted"),
+            1 << 20,
+        )
+        .await
+        .unwrap();
+    let candidate = candidate.with_component("factuality", judge).unwrap();
+    let records = replay(&candidate, &recorded, 8).await;
+    let replayed: Vec<RecordedRun> = records
+        .iter()
+        .map(|r| RecordedRun::of(&candidate, r).unwrap())
+        .collect();
+    assert_eq!(upstream.count(), 0, "no model call left the process");
+    assert!(book.hits() > 0);
+    assert_eq!(book.misses(), 0);
+
+    let cmp = compare(&recorded, &replayed);
+    let fact = &cmp.nodes["factuality"];
+    assert!(fact.baseline.verdicts.get("reject").copied().unwrap_or(0) > 0);
+    assert_eq!(
+        fact.candidate.verdicts.keys().collect::<Vec<_>>(),
+        ["accept"]
+    );
+    assert_eq!(fact.candidate.cost_pusd, 0, "the new judge calls no model");
+    for (b, c) in recorded.iter().zip(&replayed) {
+        assert_eq!(b.id, c.id);
+        // Nodes before the judge answer exactly as recorded.
+        for node in ["triage", "extract"] {
+            let answers = |r: &RecordedRun| -> Vec<Value> {
+                r.invocations
+                    .iter()
+                    .filter(|i| i.node == node)
+                    .map(|i| i.answer.clone().unwrap())
+                    .collect()
+            };
+            assert_eq!(answers(b), answers(c), "{node} in {}", b.id);
+        }
+        // A run the old judge never rejected comes out the same, at the
+        // same cost less the old judge's calls.
+        let rejected = b.record["events"]
+            .as_array()
+            .is_some_and(|e| e.iter().any(|e| e["by"] == "judge `factuality`"));
+        if !rejected {
+            assert_eq!(b.record["output"], c.record["output"], "{}", b.id);
+            let judge_cost: u64 = b.record["ledger"]
+                .as_array()
+                .unwrap()
+                .iter()
+                .filter(|e| e["node"] == "factuality")
+                .map(|e| e["cost_pusd"].as_u64().unwrap())
+                .sum();
+            assert_eq!(
+                b.record["cost_pusd"].as_u64().unwrap() - judge_cost,
+                c.record["cost_pusd"].as_u64().unwrap(),
+                "{}",
+                b.id
+            );
+        }
+    }
+    assert!(cmp.flips.iter().all(|f| f.direction == "fail→pass"));
+}
+
+#[test]
+fn improve_a_torn_last_line_is_skipped_and_other_bad_lines_are_located() {
+    let dir = tempfile::tempdir().unwrap();
+    let f = dir.path().join("r.jsonl");
+    std::fs::write(&f, "").unwrap();
+    assert!(read(&[f.clone()]).unwrap().runs.is_empty());
+    std::fs::write(&f, "{\"recording\": 1, \"pipel").unwrap();
+    let r = read(&[f.clone()]).unwrap();
+    assert_eq!((r.runs.len(), r.torn.len()), (0, 1));
+    std::fs::write(&f, "{\"recording\": 7}\n").unwrap();
+    let e = read(&[f.clone()]).unwrap_err().to_string();
+    assert!(e.contains("r.jsonl:1:") && e.contains("version-1"), "{e}");
+    std::fs::write(&f, "not json\n{}\n").unwrap();
+    let e = read(&[f]).unwrap_err().to_string();
+    assert!(e.contains("r.jsonl:1:"), "{e}");
+}
