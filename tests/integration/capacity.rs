@@ -5,13 +5,12 @@
 //! simultaneous requests to `switchyard serve` all finish, within 1 GiB;
 //! a full queue is answered 429 with Retry-After and spends nothing.
 
-use std::io::{BufRead, BufReader};
 use std::path::Path;
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
 
 use serde_json::{json, Value};
-use switchyard_tests::{plugin, switchyard_bin, toml_path};
+use switchyard_tests::{plugin, serve_process, switchyard_bin, toml_path};
 
 const GIB: u64 = 1 << 30;
 
@@ -133,37 +132,6 @@ fn capacity_ten_thousand_slow_runs_in_flight_all_finish() {
     );
 }
 
-/// Starts `switchyard serve` on a free port; returns it and its URL.
-fn serve(manifest: &Path, args: &[&str]) -> (Child, String, std::thread::JoinHandle<String>) {
-    let mut child = Command::new(switchyard_bin())
-        .arg("serve")
-        .arg(manifest)
-        .args(["--listen", "127.0.0.1:0"])
-        .args(args)
-        .env_remove("SWITCHYARD_ADMIN_TOKEN")
-        .stdout(Stdio::null())
-        .stderr(Stdio::piped())
-        .spawn()
-        .unwrap();
-    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
-    let url = loop {
-        let line = lines
-            .next()
-            .expect("serve exited before listening")
-            .unwrap();
-        if let Some(rest) = line
-            .split(" on ")
-            .nth(1)
-            .filter(|_| line.contains("serving"))
-        {
-            break rest.trim().to_string();
-        }
-    };
-    let rest =
-        std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
-    (child, url, rest)
-}
-
 /// Sends `n` runs at once; returns each answer's status and
 /// `Retry-After`.
 async fn simultaneous(url: &str, n: usize) -> Vec<(u16, Option<String>)> {
@@ -192,7 +160,7 @@ async fn simultaneous(url: &str, n: usize) -> Vec<(u16, Option<String>)> {
 async fn capacity_serve_answers_two_thousand_simultaneous_requests() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = slow_manifest(dir.path(), 2000, "");
-    let (mut child, url, _log) = serve(&manifest, &[]);
+    let (mut child, url, _log) = serve_process(&manifest, &[]);
     let pid = child.id();
     let peak = std::thread::spawn(move || {
         let mut peak = 0u64;
@@ -216,7 +184,7 @@ async fn capacity_serve_answers_two_thousand_simultaneous_requests() {
 async fn capacity_full_queue_is_429_with_retry_after_and_spends_nothing() {
     let dir = tempfile::tempdir().unwrap();
     let manifest = slow_manifest(dir.path(), 500, "[engine]\nmax-instances = 4\n");
-    let (mut child, url, _log) = serve(&manifest, &["--max-queued", "8"]);
+    let (mut child, url, _log) = serve_process(&manifest, &["--max-queued", "8"]);
     let answers = simultaneous(&url, 40).await;
     let ok = answers.iter().filter(|(s, _)| *s == 200).count();
     let refused: Vec<_> = answers.iter().filter(|(s, _)| *s == 429).collect();

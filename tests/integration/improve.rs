@@ -15,7 +15,7 @@ use switchyard::models::{ModelHub, Unrecorded};
 use switchyard::pipeline::{Pipeline, RunRecord};
 use switchyard::recording::{book_of, compare, read, replay, RecordedRun};
 use switchyard_tests::{
-    engine, example, fixture, manifest, root, switchyard_bin, tickets, MockUpstream,
+    engine, example, fixture, manifest, root, serve_process, switchyard_bin, tickets, MockUpstream,
 };
 
 fn sy(args: &[&str]) -> (String, String) {
@@ -242,4 +242,110 @@ fn improve_a_torn_last_line_is_skipped_and_other_bad_lines_are_located() {
     std::fs::write(&f, "not json\n{}\n").unwrap();
     let e = read(&[f]).unwrap_err().to_string();
     assert!(e.contains("r.jsonl:1:"), "{e}");
+}
+
+/// Sends `n` support-triage tickets to `url`, `concurrency` at a time;
+/// returns the ids answered 200.
+async fn send_tickets(url: String, n: usize, concurrency: usize) -> Vec<String> {
+    use futures::StreamExt;
+    let client = reqwest::Client::new();
+    let inputs: Vec<Value> = String::from_utf8(tickets(n))
+        .unwrap()
+        .lines()
+        .map(|l| serde_json::from_str(l).unwrap())
+        .collect();
+    let sends = inputs.into_iter().map(|t| {
+        let client = client.clone();
+        let url = format!("{url}/v1/runs");
+        async move {
+            let r = client
+                .post(url)
+                .json(&serde_json::json!({"id": t["id"], "input": t["input"]}))
+                .send()
+                .await
+                .ok()?;
+            (r.status() == 200).then(|| t["id"].as_str().unwrap().to_string())
+        }
+    });
+    futures::stream::iter(sends)
+        .buffer_unordered(concurrency)
+        .filter_map(|x| async move { x })
+        .collect()
+        .await
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn improve_serve_records_rotating_files_sampled_and_readable_after_a_kill() {
+    let triage = root().join("examples/support-triage/pipeline.toml");
+    // Every run, in files of at most 64 KiB; stopped gracefully, every
+    // answered run is there.
+    let dir = tempfile::tempdir().unwrap();
+    let rec = dir.path().join("rec");
+    let rec_s = rec.display().to_string();
+    let (mut child, url, log) =
+        serve_process(&triage, &["--record", &rec_s, "--record-rotate-kb", "64"]);
+    let answered = send_tickets(url.clone(), 30, 6).await;
+    assert_eq!(answered.len(), 30);
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    assert!(child.wait().unwrap().success());
+    assert!(log.join().unwrap().contains("recorded 30 runs"));
+    let files = std::fs::read_dir(&rec).unwrap().count();
+    assert!(files >= 2, "rotated past 64 KiB: {files} file(s)");
+    let r = read(&[rec.clone()]).unwrap();
+    let mut ids: Vec<String> = r.runs.iter().map(|r| r.id.clone()).collect();
+    ids.sort();
+    let mut sent = answered.clone();
+    sent.sort();
+    assert_eq!(ids, sent);
+    assert!(r
+        .runs
+        .iter()
+        .all(|r| !r.calls.is_empty() && !r.invocations.is_empty()));
+
+    // Killed with runs in flight: what it wrote reads back, complete
+    // lines only.
+    let (mut child, url, _log) = serve_process(&triage, &["--record", &rec_s]);
+    let sending = tokio::spawn(send_tickets(url.clone(), 40, 16));
+    // Kill once the first new file has a complete line in it.
+    let before = r.runs.len();
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
+    while read(&[rec.clone()]).map_or(before, |r| r.runs.len()) == before {
+        assert!(
+            std::time::Instant::now() < deadline,
+            "nothing recorded in 60 s"
+        );
+        tokio::time::sleep(std::time::Duration::from_millis(20)).await;
+    }
+    child.kill().unwrap();
+    child.wait().unwrap();
+    let _ = sending.await;
+    let after = read(&[rec.clone()]).expect("readable after a kill");
+    assert!(after.runs.len() > before);
+    assert!(after
+        .runs
+        .iter()
+        .all(|r| r.recording == 1 && r.record["id"] == r.id.as_str()));
+
+    // Sampling: a share of 0 records nothing, and keeps no content.
+    let none = dir.path().join("none");
+    let (mut child, url, log) = serve_process(
+        &triage,
+        &[
+            "--record",
+            &none.display().to_string(),
+            "--record-sample",
+            "0",
+        ],
+    );
+    assert_eq!(send_tickets(url.clone(), 5, 5).await.len(), 5);
+    let _ = Command::new("kill")
+        .arg("-TERM")
+        .arg(child.id().to_string())
+        .status();
+    child.wait().unwrap();
+    assert!(log.join().unwrap().contains("recorded 0 runs"));
+    assert!(read(&[none]).unwrap().runs.is_empty());
 }

@@ -620,3 +620,41 @@ impl std::io::Write for LogCapture {
         Ok(())
     }
 }
+
+/// Starts the `switchyard serve` binary on `manifest` on a free port with
+/// `args`; returns the process, its URL, and a thread collecting the rest
+/// of its stderr.
+pub fn serve_process(
+    manifest: &Path,
+    args: &[&str],
+) -> (std::process::Child, String, std::thread::JoinHandle<String>) {
+    use std::io::{BufRead, BufReader};
+    use std::process::{Command, Stdio};
+    let mut child = Command::new(switchyard_bin())
+        .arg("serve")
+        .arg(manifest)
+        .args(["--listen", "127.0.0.1:0"])
+        .args(args)
+        .env_remove("SWITCHYARD_ADMIN_TOKEN")
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let mut lines = BufReader::new(child.stderr.take().unwrap()).lines();
+    let url = loop {
+        let line = lines
+            .next()
+            .expect("serve exited before listening")
+            .unwrap();
+        if let Some(rest) = line
+            .split(" on ")
+            .nth(1)
+            .filter(|_| line.contains("serving"))
+        {
+            break rest.trim().to_string();
+        }
+    };
+    let rest =
+        std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
+    (child, url, rest)
+}

@@ -13,6 +13,7 @@ use clap::Args;
 
 use super::run::load_pipeline;
 use super::Cli;
+use crate::recording::{RecordingSink, Target};
 use crate::serve::{self, AppState, LivePipeline, Metrics, QueueLimits, ADMIN_TOKEN_ENV};
 
 /// Arguments of `switchyard serve`.
@@ -79,6 +80,28 @@ pub struct ServeArgs {
     /// OTEL_EXPORTER_OTLP_ENDPOINT; see docs/observability.md.
     #[arg(long, value_name = "URL")]
     pub otlp_endpoint: Option<String>,
+    /// Record runs whole into this directory (created if missing), as
+    /// `recording-<unix ms>-<n>.jsonl` files that `switchyard replay` and
+    /// `compare` read (docs/recording.md). Holds message content. Lines
+    /// are written by one thread off the request path; if it falls
+    /// behind, lines are dropped and counted, never waited for.
+    #[arg(long, value_name = "DIR")]
+    pub record: Option<PathBuf>,
+    /// With --record: the share of runs recorded, 0 to 1 (decided when a
+    /// run starts; unrecorded runs keep no content).
+    #[arg(long, default_value_t = 1.0, value_name = "RATIO", value_parser = ratio)]
+    pub record_sample: f64,
+    /// With --record: start a new file once the current one passes this
+    /// size.
+    #[arg(long, default_value_t = 65_536, value_name = "KB")]
+    pub record_rotate_kb: u64,
+}
+
+fn ratio(s: &str) -> Result<f64, String> {
+    match s.parse::<f64>() {
+        Ok(r) if (0.0..=1.0).contains(&r) => Ok(r),
+        _ => Err(format!("`{s}` is not a share from 0 to 1 (e.g. 0.1)")),
+    }
 }
 
 impl ServeArgs {
@@ -113,6 +136,19 @@ pub(super) async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode>
     let mut live = LivePipeline::new(pipeline, metrics);
     if let Some(t) = &telemetry {
         live = live.with_telemetry(t.clone());
+    }
+    let recording = match &args.record {
+        Some(dir) => Some(RecordingSink::start(
+            Target::Dir {
+                dir: dir.clone(),
+                rotate_bytes: args.record_rotate_kb.max(1).saturating_mul(1024),
+            },
+            args.record_sample,
+        )?),
+        None => None,
+    };
+    if let Some(r) = &recording {
+        live = live.with_recording(r.clone());
     }
     let live = Arc::new(live);
     let token = std::env::var(ADMIN_TOKEN_ENV)
@@ -154,6 +190,20 @@ pub(super) async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode>
     .await?;
     if let Some(t) = telemetry {
         t.shutdown(Duration::from_secs(5)).await;
+    }
+    if let (Some(r), Some(dir)) = (recording, &args.record) {
+        let finished = tokio::task::spawn_blocking(move || r.finish().map(|()| r)).await?;
+        let r = finished?;
+        eprintln!(
+            "switchyard: recorded {} runs to {}{}",
+            r.written(),
+            dir.display(),
+            if r.dropped() > 0 {
+                format!(" ({} dropped: the writer fell behind)", r.dropped())
+            } else {
+                String::new()
+            }
+        );
     }
     eprintln!("switchyard: stopped; every run in flight was answered");
     Ok(ExitCode::SUCCESS)

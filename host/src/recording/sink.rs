@@ -87,12 +87,16 @@ impl RecordingSink {
         })
     }
 
-    /// Records `record` (run on `pipeline`) if sampled; waits for room
-    /// when `wait`, else drops the line when the writer is behind.
+    /// Whether to record the next run (drawn at the sampling share): ask
+    /// before the run starts, so only sampled runs keep their content.
+    pub fn wants(&self) -> bool {
+        self.inner.sample >= 1.0 || fastrand::f64() < self.inner.sample
+    }
+
+    /// Records `record` (run on `pipeline`) when it kept its content;
+    /// waits for room when `wait`, else drops the line (counted) when the
+    /// writer is behind.
     pub fn record(&self, pipeline: &Pipeline, record: &RunRecord, wait: bool) {
-        if self.inner.sample < 1.0 && fastrand::f64() >= self.inner.sample {
-            return;
-        }
         let Some(run) = RecordedRun::of(pipeline, record) else {
             return;
         };
@@ -114,8 +118,8 @@ impl RecordingSink {
                 Err(TrySendError::Full(_) | TrySendError::Disconnected(_)) => false,
             }
         };
-        if !sent {
-            self.inner.dropped.fetch_add(1, Ordering::Relaxed);
+        if !sent && self.inner.dropped.fetch_add(1, Ordering::Relaxed) == 0 {
+            tracing::warn!("the recording writer is behind; dropping runs' lines (counted)");
         }
     }
 

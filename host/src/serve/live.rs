@@ -14,7 +14,8 @@ use serde::Serialize;
 use super::metrics::Metrics;
 use super::QueueLimits;
 use crate::engine::CacheOutcome;
-use crate::pipeline::{Pipeline, RunInput, RunOutcome, SwapError};
+use crate::pipeline::{Pipeline, RunInput, RunOutcome, RunRecord, SwapError};
+use crate::recording::RecordingSink;
 use crate::telemetry::Telemetry;
 
 /// The pipeline a service runs, swappable one node at a time.
@@ -25,6 +26,7 @@ pub struct LivePipeline {
     swapping: tokio::sync::Mutex<()>,
     metrics: Arc<Metrics>,
     telemetry: Option<Telemetry>,
+    recording: Option<RecordingSink>,
 }
 
 /// What an accepted swap did.
@@ -59,7 +61,15 @@ impl LivePipeline {
             swapping: tokio::sync::Mutex::new(()),
             metrics,
             telemetry: None,
+            recording: None,
         }
+    }
+
+    /// This service, recording (a sampled share of) its runs whole to
+    /// `sink`.
+    pub fn with_recording(mut self, sink: RecordingSink) -> Self {
+        self.recording = Some(sink);
+        self
     }
 
     /// This service, exporting every run's trace through `telemetry`.
@@ -68,15 +78,23 @@ impl LivePipeline {
         self
     }
 
-    /// Whether runs' traces are exported.
+    /// Whether finished runs go anywhere (trace export, a recording).
     pub fn exports(&self) -> bool {
-        self.telemetry.is_some()
+        self.telemetry.is_some() || self.recording.is_some()
     }
 
-    /// Hands a finished run (answered already) to trace export, if on.
+    /// Hands a finished run (answered already) to the recording and to
+    /// trace export, if on. Neither waits on its disk or collector.
     pub fn export(&self, pipeline: Arc<Pipeline>, outcome: RunOutcome) {
+        if !self.exports() {
+            return;
+        }
+        let record = RunRecord::from_outcome(outcome);
+        if let Some(r) = &self.recording {
+            r.record(&pipeline, &record, false);
+        }
         if let Some(t) = &self.telemetry {
-            t.export(pipeline, outcome);
+            t.export_record(pipeline, record);
         }
     }
 
@@ -97,9 +115,12 @@ impl LivePipeline {
     /// after waiting `queue.timeout`: nothing is spent on such a run.
     pub async fn run_queued(
         &self,
-        input: RunInput,
+        mut input: RunInput,
         queue: QueueLimits,
     ) -> Result<(Arc<Pipeline>, RunOutcome), Overloaded> {
+        if let Some(r) = &self.recording {
+            input.capture |= r.wants();
+        }
         let pipeline = self.current();
         let admission = pipeline.engine().admission();
         if admission.queued() >= queue.max_queued {
