@@ -13,9 +13,10 @@ use serde_json::Value;
 use switchyard::batch::{run_batch, BatchOptions};
 use switchyard::models::{ModelHub, Unrecorded};
 use switchyard::pipeline::{Pipeline, RunRecord};
-use switchyard::recording::{book_of, compare, read, replay, RecordedRun};
+use switchyard::recording::{book_of, compare, read, replay, RecordedRun, RecordingSink, Target};
 use switchyard_tests::{
-    engine, example, fixture, manifest, root, serve_process, switchyard_bin, tickets, MockUpstream,
+    engine, example, fixture, manifest, root, serve_process, switchyard_bin, tickets, triage_flow,
+    triage_with, MockUpstream,
 };
 
 fn sy(args: &[&str]) -> (String, String) {
@@ -108,24 +109,17 @@ fn improve_record_then_replay_of_the_unchanged_pipeline_is_identical() {
 /// The support-triage pipeline with every model pointed at `base_url`
 /// (an OpenAI-compatible upstream), components by absolute path.
 fn pointed_at(base_url: &str, dir: &Path) -> String {
-    let text = std::fs::read_to_string(root().join("examples/support-triage/pipeline.toml"))
-        .unwrap()
-        .replace(
-            "\"../../plugins/",
-            &format!("\"{}/plugins/", root().display()),
-        )
-        .replace(
-            "provider = \"sim\"",
-            &format!("provider = \"openai\"\nbase-url = \"{base_url}\""),
-        );
+    let text = triage_flow().replace(
+        "provider = \"sim\"",
+        &format!("provider = \"openai\"\nbase-url = \"{base_url}\""),
+    );
     let text = text
         .lines()
         .filter(|l| !l.starts_with("sim = ") && !l.starts_with("upstream = "))
         .collect::<Vec<_>>()
         .join("\n");
-    let flow = &text[..text.find("\n[chat]").unwrap()];
-    std::fs::write(dir.join("pipeline.toml"), flow).unwrap();
-    flow.to_string()
+    std::fs::write(dir.join("pipeline.toml"), &text).unwrap();
+    text
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -348,4 +342,118 @@ async fn improve_serve_records_rotating_files_sampled_and_readable_after_a_kill(
     child.wait().unwrap();
     assert!(log.join().unwrap().contains("recorded 0 runs"));
     assert!(read(&[none]).unwrap().runs.is_empty());
+}
+
+/// Runs 40 tickets through `p` and records them through a sink (so the
+/// manifest's `[recording]` rules apply); returns the file's text and the
+/// runs read back.
+async fn recorded_through_sink(p: Pipeline, dir: &Path) -> (String, Vec<RecordedRun>) {
+    let path = dir.join("rec.jsonl");
+    let sink = RecordingSink::start(Target::File(path.clone()), 1.0).unwrap();
+    let shared = std::sync::Arc::new(p.clone());
+    run_batch(
+        &p,
+        &tickets(40)[..],
+        &mut Vec::new(),
+        BatchOptions {
+            concurrency: 8,
+            capture: true,
+            ..Default::default()
+        },
+        |r: &RunRecord| sink.record(&shared, r, true),
+    )
+    .await
+    .unwrap();
+    sink.finish().unwrap();
+    let text = std::fs::read_to_string(&path).unwrap();
+    let runs = read(&[path]).unwrap().runs;
+    assert_eq!(runs.len(), 40);
+    (text, runs)
+}
+
+/// The e-mail addresses in the first `n` tickets.
+fn ticket_emails(n: usize) -> Vec<String> {
+    String::from_utf8(tickets(n))
+        .unwrap()
+        .split(|c: char| c.is_whitespace() || "\"()<>,;".contains(c))
+        .filter(|w| w.contains('@') && w.contains('.'))
+        .map(|w| w.trim_end_matches(['.', '?', '!', ':']).to_string())
+        .collect()
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn improve_recorded_text_follows_the_manifest_redacted_omitted_or_off() {
+    let emails = ticket_emails(40);
+    assert!(emails.len() >= 3);
+    let dir = tempfile::tempdir().unwrap();
+
+    // Raw: the addresses are in the recording (what redaction is for).
+    let (p, _d) = triage_with("").await;
+    let (raw, runs) = recorded_through_sink(p, dir.path()).await;
+    assert!(emails.iter().any(|e| raw.contains(e.as_str())));
+    assert!(runs.iter().all(|r| r.content == "raw"));
+    std::fs::remove_file(dir.path().join("rec.jsonl")).unwrap();
+
+    // Redacted by the guardrail: no address anywhere in the file, the
+    // rest of the text kept, costs and verdicts as the raw recording's.
+    let (p, _d) = triage_with("[recording]\nredact-with = \"redactor\"").await;
+    let (text, redacted) = recorded_through_sink(p, dir.path()).await;
+    for e in &emails {
+        assert!(!text.contains(e.as_str()), "{e} was recorded");
+    }
+    assert!(text.contains("[REDACTED"));
+    assert!(redacted.iter().all(|r| r.content == "redacted"));
+    assert!(redacted.iter().all(|r| r.input["subject"].is_string()));
+    let cmp = compare(&runs, &redacted);
+    assert_eq!(cmp.costs_changed, 0, "same sim answers, same costs");
+    std::fs::remove_file(dir.path().join("rec.jsonl")).unwrap();
+
+    // Nodes left out: their prompts and answers are empty, others kept.
+    let (p, _d) =
+        triage_with("[recording]\nomit-nodes = [\"answer-small\", \"answer-frontier\"]").await;
+    let (_, omitted) = recorded_through_sink(p, dir.path()).await;
+    for r in &omitted {
+        assert_eq!(r.omitted, ["answer-small", "answer-frontier"]);
+        for c in &r.calls {
+            let empty = c.request.messages.iter().all(|m| m.content.is_empty());
+            assert_eq!(empty, c.node.starts_with("answer-"), "{}", c.node);
+        }
+    }
+    std::fs::remove_file(dir.path().join("rec.jsonl")).unwrap();
+
+    // No text at all: costs, routes and verdicts only, still comparable.
+    let (p, _d) = triage_with("[recording]\ncontent = false").await;
+    let (text, off) = recorded_through_sink(p, dir.path()).await;
+    let bodies: Vec<String> = String::from_utf8(tickets(40))
+        .unwrap()
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["input"]["body"]
+                .as_str()
+                .unwrap()[..20]
+                .to_string()
+        })
+        .collect();
+    for b in &bodies {
+        assert!(!text.contains(b.as_str()), "{b} was recorded");
+    }
+    assert!(off.iter().all(|r| r.content == "off" && r.input.is_null()));
+    let cmp = compare(&runs, &off);
+    assert_eq!(cmp.costs_changed, 0);
+    assert_eq!(
+        cmp.nodes["factuality"].baseline.verdicts,
+        cmp.nodes["factuality"].candidate.verdicts
+    );
+    std::fs::remove_file(dir.path().join("rec.jsonl")).unwrap();
+
+    // A judge that rejects instead of repairing: those runs' text is
+    // withheld whole.
+    let (p, _d) = triage_with("[recording]\nredact-with = \"pii-guard\"").await;
+    let (text, judged) = recorded_through_sink(p, dir.path()).await;
+    for e in &emails {
+        assert!(!text.contains(e.as_str()));
+    }
+    let states: std::collections::BTreeSet<&str> =
+        judged.iter().map(|r| r.content.as_str()).collect();
+    assert_eq!(states, ["redacted", "withheld"].into());
 }

@@ -330,7 +330,7 @@ fn manifest_telemetry_redact_with_must_name_a_modelless_judge_with_content_on() 
         ),
         (
             "redact-with = \"pii\"",
-            "`telemetry.redact-with` is set but message content is not exported",
+            "`telemetry.redact-with` is set but `telemetry.content` is off",
         ),
     ] {
         let msg = errors(&with(telemetry));
@@ -342,4 +342,47 @@ fn manifest_telemetry_redact_with_must_name_a_modelless_judge_with_content_on() 
     let m = manifest(dir.path(), &with("content = true\nredact-with = \"pii\"")).unwrap();
     assert!(m.telemetry.content);
     assert_eq!(m.telemetry.redact_with.as_deref(), Some("pii"));
+}
+
+#[test]
+fn manifest_recording_rules_name_real_nodes_and_a_modelless_judge() {
+    let text = |recording: &str| {
+        format!(
+            "{}\n[nodes.pii]\nrole = \"judge\"\ncomponent = {}\n\n[recording]\n{recording}\n",
+            base("", r#"{ simple = "draft", complex = "draft" }"#),
+            toml_path(&plugin("judge_pii"))
+        )
+    };
+    for (recording, expected) in [
+        (
+            "omit-nodes = [\"drat\"]",
+            "`recording.omit-nodes` names `drat`, which is not a node of this pipeline",
+        ),
+        (
+            "content = false\nredact-with = \"pii\"",
+            "`recording.redact-with` is set but `recording.content` is off",
+        ),
+        (
+            "redact-with = \"triage\"",
+            "`recording.redact-with` `triage` is a router, not a judge",
+        ),
+    ] {
+        let msg = errors(&text(recording));
+        assert!(msg.contains(expected), "{recording}: {msg}");
+    }
+    assert!(errors(&text("omit-nodes = [\"drat\"]")).contains("did you mean `draft`?"));
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(
+        dir.path(),
+        &text("omit-nodes = [\"draft\"]\nredact-with = \"pii\""),
+    )
+    .unwrap();
+    assert!(m.recording.content);
+    assert_eq!(m.recording.omit_nodes, ["draft"]);
+    let m = manifest(
+        dir.path(),
+        &base("", r#"{ simple = "draft", complex = "draft" }"#),
+    )
+    .unwrap();
+    assert!(m.recording.content && m.recording.redact_with.is_none());
 }

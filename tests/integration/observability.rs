@@ -14,9 +14,10 @@ use switchyard::batch::{run_batch, BatchOptions};
 use switchyard::models::ModelHub;
 use switchyard::pipeline::{Pipeline, RunRecord};
 use switchyard::telemetry::{Root, Sampler, Telemetry, TelemetryConfig};
+use switchyard_tests::triage_with;
 use switchyard_tests::{
-    completion, engine, example, fixture, manifest, plugin, root, tickets, toml_path, MockUpstream,
-    OtlpReceiver, ReceivedSpan, TestServer,
+    completion, engine, example, fixture, manifest, tickets, toml_path, MockUpstream, OtlpReceiver,
+    ReceivedSpan, TestServer,
 };
 
 fn config(endpoint: &str) -> TelemetryConfig {
@@ -223,28 +224,6 @@ async fn observability_support_triage_runs_arrive_as_whole_trees_equal_to_the_le
     }
 }
 
-/// The support-triage pipeline with a PII guardrail in redact mode
-/// (`redactor`, gating nothing) and `telemetry` as its `[telemetry]`.
-async fn triage_with(telemetry: &str) -> (Pipeline, tempfile::TempDir) {
-    let text = std::fs::read_to_string(root().join("examples/support-triage/pipeline.toml"))
-        .unwrap()
-        .replace(
-            "\"../../plugins/",
-            &format!("\"{}/plugins/", root().display()),
-        );
-    // `[chat]` and `[baseline]` (with its files) are not needed here.
-    let flow = &text[..text.find("\n[chat]").unwrap()];
-    let text = format!(
-        "{flow}\n[nodes.redactor]\nrole = \"judge\"\ncomponent = {}\nsettings = {{ mode = \"redact\" }}\n\n[telemetry]\n{telemetry}\n",
-        toml_path(&plugin("judge_pii"))
-    );
-    let dir = tempfile::tempdir().unwrap();
-    let m = manifest(dir.path(), &text).unwrap();
-    let hub = ModelHub::from_env(&m.models).unwrap();
-    let p = Pipeline::load(&engine(None), m).await.unwrap().bind(hub);
-    (p, dir)
-}
-
 /// Every string an exported span carries, in attributes and events.
 fn exported_strings(spans: &[ReceivedSpan]) -> Vec<String> {
     spans
@@ -293,7 +272,7 @@ async fn observability_content_is_opt_in_and_redacted_by_the_named_judge() {
     // Content on, raw: the messages go out, e-mail addresses included
     // (what the redacting judge is for).
     let receiver = OtlpReceiver::start().await;
-    let (p, _dir) = triage_with("content = true").await;
+    let (p, _dir) = triage_with("[telemetry]\ncontent = true").await;
     let t = Telemetry::start(config(&receiver.endpoint), Default::default()).unwrap();
     exported_batch(&p, &t, n).await;
     let spans = receiver.spans();
@@ -329,7 +308,7 @@ async fn observability_content_is_opt_in_and_redacted_by_the_named_judge() {
     // Content on, redacted by the guardrail: the same messages, with no
     // e-mail address left in any exported string.
     let receiver = OtlpReceiver::start().await;
-    let (p, _dir) = triage_with("content = true\nredact-with = \"redactor\"").await;
+    let (p, _dir) = triage_with("[telemetry]\ncontent = true\nredact-with = \"redactor\"").await;
     let t = Telemetry::start(config(&receiver.endpoint), Default::default()).unwrap();
     let records = exported_batch(&p, &t, n).await;
     assert_eq!(t.dropped(), 0);
@@ -368,7 +347,7 @@ async fn observability_content_is_opt_in_and_redacted_by_the_named_judge() {
     // A judge that rejects instead of repairing (the example's guardrail,
     // in reject mode): content that needed redacting is withheld whole.
     let receiver = OtlpReceiver::start().await;
-    let (p, _dir) = triage_with("content = true\nredact-with = \"pii-guard\"").await;
+    let (p, _dir) = triage_with("[telemetry]\ncontent = true\nredact-with = \"pii-guard\"").await;
     let t = Telemetry::start(config(&receiver.endpoint), Default::default()).unwrap();
     exported_batch(&p, &t, n).await;
     let spans = receiver.spans();

@@ -658,3 +658,35 @@ pub fn serve_process(
         std::thread::spawn(move || lines.map_while(Result::ok).collect::<Vec<_>>().join("\n"));
     (child, url, rest)
 }
+
+/// The support-triage example's flow (its `[chat]` and `[baseline]`
+/// tables, which name files beside it, left out) with components by
+/// absolute path, so variants can be written anywhere.
+pub fn triage_flow() -> String {
+    let text = std::fs::read_to_string(root().join("examples/support-triage/pipeline.toml"))
+        .expect("the example")
+        .replace(
+            "\"../../plugins/",
+            &format!("\"{}/plugins/", root().display()),
+        );
+    text[..text.find("\n[chat]").expect("a [chat] table")].to_string()
+}
+
+/// The support-triage flow plus a PII guardrail in redact mode gating
+/// nothing (`redactor`) and the tables `extra`, loaded on sim models.
+/// Keep the directory while the pipeline is used.
+pub async fn triage_with(extra: &str) -> (Pipeline, tempfile::TempDir) {
+    let text = format!(
+        "{}\n[nodes.redactor]\nrole = \"judge\"\ncomponent = {}\nsettings = {{ mode = \"redact\" }}\n\n{extra}\n",
+        triage_flow(),
+        toml_path(&plugin("judge_pii"))
+    );
+    let dir = tempfile::tempdir().expect("a temporary directory");
+    let m = manifest(dir.path(), &text).expect("the variant is valid");
+    let hub = ModelHub::from_env(&m.models).expect("sim models need no keys");
+    let p = Pipeline::load(&engine(None), m)
+        .await
+        .expect("the variant loads")
+        .bind(hub);
+    (p, dir)
+}

@@ -159,6 +159,7 @@ pub(super) async fn replay_cmd(cli: &Cli, args: &ReplayArgs) -> anyhow::Result<E
             .await?;
         pipeline = pipeline.with_component(node, component)?;
     }
+    let pipeline = Arc::new(pipeline);
     let records = replay(&pipeline, &baseline, args.concurrency).await;
     let candidate: Vec<RecordedRun> = records
         .iter()

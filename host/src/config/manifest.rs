@@ -10,7 +10,8 @@ use std::time::Duration;
 
 use super::source::{SourceFile, Span};
 use crate::spec::{
-    BudgetSpec, CacheSpec, EngineSpec, Limits, ModelSpec, PolicyOverride, Role, TelemetrySpec,
+    BudgetSpec, CacheSpec, EngineSpec, Limits, ModelSpec, PolicyOverride, RecordingSpec, Role,
+    TelemetrySpec,
 };
 
 /// A checked `pipeline.toml`.
@@ -45,6 +46,8 @@ pub struct Manifest {
     pub engine: EngineSpec,
     /// `[telemetry]`: where runs' traces go.
     pub telemetry: TelemetrySpec,
+    /// `[recording]`: what recordings keep of runs' text.
+    pub recording: RecordingSpec,
 }
 
 /// The one-prompt monolith a pipeline is compared with (`[baseline]`).

@@ -43,6 +43,24 @@ pub struct ManifestFile {
     /// `[telemetry]`: OpenTelemetry export of runs.
     #[serde(default)]
     pub telemetry: TelemetrySection,
+    /// `[recording]`: what recordings keep of runs' text.
+    #[serde(default)]
+    pub recording: RecordingSection,
+}
+
+/// `[recording]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RecordingSection {
+    /// Record text at all (default true).
+    #[serde(default)]
+    pub content: Option<Spanned<bool>>,
+    /// Nodes whose text is left out.
+    #[serde(default)]
+    pub omit_nodes: Option<Spanned<Vec<String>>>,
+    /// The judge node whose repair is recorded instead of raw text.
+    #[serde(default)]
+    pub redact_with: Option<Spanned<String>>,
 }
 
 /// `[telemetry]`.

@@ -43,6 +43,18 @@ pub struct RecordedRun {
     pub invocations: Vec<RecordedInvocation>,
     /// Every model call a node made.
     pub calls: Vec<RecordedModelCall>,
+    /// How much of its text the line holds: `raw`, `redacted` (by the
+    /// manifest's `[recording] redact-with` judge), `off` (the manifest
+    /// records none) or `withheld` (the judge could not redact it).
+    #[serde(default = "raw")]
+    pub content: String,
+    /// Nodes whose text was left out (`[recording] omit-nodes`).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub omitted: Vec<String>,
+}
+
+fn raw() -> String {
+    super::content::state::RAW.into()
 }
 
 /// A component as it ran.
@@ -219,6 +231,8 @@ impl RecordedRun {
                 .iter()
                 .map(|c| model_call(c, &entries))
                 .collect(),
+            content: raw(),
+            omitted: Vec::new(),
         })
     }
 }

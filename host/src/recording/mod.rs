@@ -5,6 +5,7 @@
 //! request hash) and compared with another recording (`compare`).
 
 mod compare;
+mod content;
 mod format;
 mod read;
 mod replay;
@@ -12,6 +13,7 @@ mod sink;
 
 use std::path::{Path, PathBuf};
 
+pub use content::{apply as apply_content_rules, state as content_state};
 pub use compare::{compare, Comparison, Figures, Flip, NodeComparison, NodeFigures};
 pub use format::{
     ComponentDigest, RecordedAnswer, RecordedAttemptLine, RecordedError, RecordedInvocation,

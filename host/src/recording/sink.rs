@@ -41,8 +41,12 @@ pub struct RecordingSink {
     inner: Arc<Inner>,
 }
 
+/// A run waiting for the writer: the generation that ran it (whose
+/// `[recording]` rules apply) and the run.
+type Job = (Arc<Pipeline>, Box<RecordedRun>);
+
 struct Inner {
-    lines: Mutex<Option<SyncSender<String>>>,
+    lines: Mutex<Option<SyncSender<Job>>>,
     writer: Mutex<Option<std::thread::JoinHandle<Result<(), RecordingError>>>>,
     sample: f64,
     written: Arc<AtomicU64>,
@@ -60,22 +64,32 @@ impl RecordingSink {
     /// the runs offered.
     pub fn start(target: Target, sample: f64) -> Result<Self, RecordingError> {
         let mut out = Output::open(target)?;
-        let (tx, rx) = sync_channel::<String>(QUEUE_LINES);
+        let (tx, rx) = sync_channel::<Job>(QUEUE_LINES);
         let written = Arc::new(AtomicU64::new(0));
         let count = written.clone();
+        let thread_error = |e: std::io::Error| RecordingError::Io {
+            path: PathBuf::from("<writer thread>"),
+            error: e.to_string(),
+        };
+        // Redacting judges run here, on the writer's own runtime.
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()
+            .map_err(thread_error)?;
         let writer = std::thread::Builder::new()
             .name("switchyard-record".into())
             .spawn(move || {
-                for line in rx {
+                for (pipeline, mut run) in rx {
+                    runtime.block_on(super::content::apply(&pipeline, &mut run));
+                    let Ok(line) = serde_json::to_string(&run) else {
+                        continue;
+                    };
                     out.write_line(&line)?;
                     count.fetch_add(1, Ordering::Relaxed);
                 }
                 out.flush()
             })
-            .map_err(|e| RecordingError::Io {
-                path: PathBuf::from("<writer thread>"),
-                error: e.to_string(),
-            })?;
+            .map_err(thread_error)?;
         Ok(Self {
             inner: Arc::new(Inner {
                 lines: Mutex::new(Some(tx)),
@@ -96,13 +110,11 @@ impl RecordingSink {
     /// Records `record` (run on `pipeline`) when it kept its content;
     /// waits for room when `wait`, else drops the line (counted) when the
     /// writer is behind.
-    pub fn record(&self, pipeline: &Pipeline, record: &RunRecord, wait: bool) {
+    pub fn record(&self, pipeline: &Arc<Pipeline>, record: &RunRecord, wait: bool) {
         let Some(run) = RecordedRun::of(pipeline, record) else {
             return;
         };
-        let Ok(line) = serde_json::to_string(&run) else {
-            return;
-        };
+        let line = (pipeline.clone(), Box::new(run));
         let tx = self
             .inner
             .lines

@@ -8,6 +8,7 @@ mod engine;
 mod model;
 mod money;
 mod node;
+mod recording;
 mod telemetry;
 mod trace;
 
@@ -19,5 +20,6 @@ pub use model::{
 };
 pub use money::{Cost, Price};
 pub use node::{Limits, Role, DEFAULT_STACK_KB, MAX_STACK_KB, MIN_STACK_KB};
+pub use recording::RecordingSpec;
 pub use telemetry::TelemetrySpec;
 pub use trace::{SpanId, SpanParent, TraceId};

@@ -10,11 +10,13 @@ use std::time::Duration;
 use toml::Spanned;
 
 use super::manifest::{BaselineSpec, ChatSpec, Manifest, NodeSpec};
-use super::schema::{BaselineSection, ChatSection, EngineSection, ManifestFile, TelemetrySection};
+use super::schema::{
+    BaselineSection, ChatSection, EngineSection, ManifestFile, RecordingSection, TelemetrySection,
+};
 use super::source::{did_you_mean, Diagnostic, SourceFile};
 use crate::spec::{
-    EngineSpec, Limits, ModelSpec, Role, TelemetrySpec, DEFAULT_DEADLINE, DEFAULT_MAX_INSTANCES,
-    MAX_INSTANCES,
+    EngineSpec, Limits, ModelSpec, RecordingSpec, Role, TelemetrySpec, DEFAULT_DEADLINE,
+    DEFAULT_MAX_INSTANCES, MAX_INSTANCES,
 };
 
 mod graph;
@@ -52,6 +54,7 @@ pub fn resolve(source: Arc<SourceFile>, file: ManifestFile) -> Result<Manifest, 
     let chat = r.chat(&file.chat);
     let engine = r.engine(&file.engine);
     let telemetry = r.telemetry(&file.telemetry, &nodes);
+    let recording = r.recording(&file.recording, &nodes);
     let baseline = file.baseline.as_ref().and_then(|b| r.baseline(b, &models));
     let sample_input = file.pipeline.sample_input.as_ref().and_then(|v| {
         serde_json::to_value(v.get_ref())
@@ -69,6 +72,7 @@ pub fn resolve(source: Arc<SourceFile>, file: ManifestFile) -> Result<Manifest, 
             chat,
             engine,
             telemetry,
+            recording,
             baseline,
             sample_input,
             name: file.pipeline.name.into_inner(),
@@ -228,7 +232,7 @@ impl Resolver<'_> {
         }
         let content = section.content.as_ref().is_some_and(|c| *c.get_ref());
         if let Some(judge) = &section.redact_with {
-            self.redactor(judge, content, nodes);
+            self.redactor("telemetry", judge, content, nodes);
         }
         TelemetrySpec {
             content,
@@ -246,6 +250,7 @@ impl Resolver<'_> {
     /// belong to no run, so they could bill no run), with content on.
     fn redactor(
         &mut self,
+        table: &str,
         judge: &Spanned<String>,
         content: bool,
         nodes: &BTreeMap<String, NodeSpec>,
@@ -259,14 +264,14 @@ impl Resolver<'_> {
                 };
                 self.error(
                     judge,
-                    format!("`telemetry.redact-with` `{name}` is not a node of this pipeline"),
+                    format!("`{table}.redact-with` `{name}` is not a node of this pipeline"),
                     hint,
                 );
             }
             Some(n) if n.role != Role::Judge => self.error(
                 judge,
                 format!(
-                    "`telemetry.redact-with` `{name}` is a {}, not a judge",
+                    "`{table}.redact-with` `{name}` is a {}, not a judge",
                     n.role
                 ),
                 "name a judge whose `repair` verdict redacts text, e.g. judge-pii with mode = \"redact\"",
@@ -274,17 +279,54 @@ impl Resolver<'_> {
             Some(n) if !n.models.is_empty() => self.error(
                 judge,
                 format!(
-                    "`telemetry.redact-with` `{name}` is granted models ({}); the redacting judge must call none",
+                    "`{table}.redact-with` `{name}` is granted models ({}); the redacting judge must call none",
                     n.models.join(", ")
                 ),
                 "redaction runs outside any run, so no run's budget could pay for its calls: use a guardrail granted no models",
             ),
             Some(_) if !content => self.error(
                 judge,
-                "`telemetry.redact-with` is set but message content is not exported",
-                "add `content = true` to [telemetry], or remove `redact-with`",
+                format!("`{table}.redact-with` is set but `{table}.content` is off: there is no text to redact"),
+                format!("set `content = true` in [{table}], or remove `redact-with`"),
             ),
             Some(_) => {}
+        }
+    }
+
+    /// `[recording]`: omitted nodes exist; a redacting judge as for
+    /// `[telemetry]`.
+    fn recording(
+        &mut self,
+        section: &RecordingSection,
+        nodes: &BTreeMap<String, NodeSpec>,
+    ) -> RecordingSpec {
+        let content = section.content.as_ref().is_none_or(|c| *c.get_ref());
+        if let Some(omit) = &section.omit_nodes {
+            for name in omit.get_ref() {
+                if !nodes.contains_key(name) {
+                    let hint = match did_you_mean(name, nodes.keys().map(String::as_str)) {
+                        Some(s) => format!("did you mean `{s}`?"),
+                        None => "name nodes of this manifest".into(),
+                    };
+                    self.error(
+                        omit,
+                        format!("`recording.omit-nodes` names `{name}`, which is not a node of this pipeline"),
+                        hint,
+                    );
+                }
+            }
+        }
+        if let Some(judge) = &section.redact_with {
+            self.redactor("recording", judge, content, nodes);
+        }
+        RecordingSpec {
+            content,
+            omit_nodes: section
+                .omit_nodes
+                .as_ref()
+                .map(|o| o.get_ref().clone())
+                .unwrap_or_default(),
+            redact_with: section.redact_with.as_ref().map(|j| j.get_ref().clone()),
         }
     }
 
