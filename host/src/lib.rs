@@ -12,6 +12,7 @@ pub mod bench;
 pub mod cli;
 pub mod config;
 pub mod engine;
+pub mod graph;
 pub mod inspect;
 pub mod loadgen;
 pub mod models;

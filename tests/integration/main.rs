@@ -7,6 +7,7 @@ mod capacity;
 mod example;
 mod faults;
 mod flow;
+mod graph;
 mod hardening;
 mod hostile;
 mod improve;

@@ -2,6 +2,7 @@
 //! subcommand to library code. Nothing here holds logic of its own.
 
 mod bench;
+mod graph;
 mod inspect;
 mod load;
 mod new;
@@ -86,6 +87,10 @@ pub enum Command {
     /// Scaffold a node (router, worker or judge) in Rust, Python,
     /// JavaScript or C that builds and passes its smoke test as created.
     New(new::NewArgs),
+    /// Draw a pipeline from its manifest: Mermaid, Graphviz DOT or a
+    /// standalone SVG, with routers, branches, judges, on-reject paths,
+    /// standby nodes, models and components.
+    Graph(graph::GraphArgs),
 }
 
 impl Cli {
@@ -143,6 +148,7 @@ pub fn main() -> ExitCode {
             Command::Load(args) => load::run(&cli, args).await,
             Command::TestNode(args) => test_node::run(&cli, args).await,
             Command::New(args) => new::run(&cli, args).await,
+            Command::Graph(args) => graph::run(&cli, args).await,
         }
     });
     match result {
