@@ -11,6 +11,7 @@ mod graph;
 mod hardening;
 mod hostile;
 mod improve;
+mod improve_export;
 mod layering;
 mod loading;
 mod manifest_errors;

@@ -2,6 +2,7 @@
 //! subcommand to library code. Nothing here holds logic of its own.
 
 mod bench;
+mod export;
 mod graph;
 mod inspect;
 mod load;
@@ -65,6 +66,10 @@ pub enum Command {
     /// Compare two recordings of the same inputs, per node and for the
     /// whole pipeline: outputs, judges' pass rates, cost, latency, flips.
     Compare(replay::CompareArgs),
+    /// Export one node's model calls in recordings as training data: SFT
+    /// chat examples of its accepted answers, or preference pairs of a
+    /// rejected answer and its accepted retry or escalation (docs/improve.md).
+    Export(export::ExportArgs),
     /// Check a manifest and load every component it names, without running.
     Validate(validate::ValidateArgs),
     /// Measure sandbox and pipeline overhead with zero-latency sim models.
@@ -140,6 +145,7 @@ pub fn main() -> ExitCode {
             Command::Run(args) => run::run(&cli, args).await,
             Command::Replay(args) => replay::replay_cmd(&cli, args).await,
             Command::Compare(args) => replay::compare_cmd(args).await,
+            Command::Export(args) => export::run(args).await,
             Command::Validate(args) => validate::run(&cli, args).await,
             Command::Bench(args) => bench::run(&cli, args).await,
             Command::Inspect(args) => inspect::run(&cli, args).await,

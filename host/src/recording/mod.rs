@@ -10,11 +10,12 @@ mod format;
 mod read;
 mod replay;
 mod sink;
+mod training;
 
 use std::path::{Path, PathBuf};
 
-pub use content::{apply as apply_content_rules, state as content_state};
 pub use compare::{compare, Comparison, Figures, Flip, NodeComparison, NodeFigures};
+pub use content::{apply as apply_content_rules, state as content_state};
 pub use format::{
     ComponentDigest, RecordedAnswer, RecordedAttemptLine, RecordedError, RecordedInvocation,
     RecordedModelCall, RecordedRequest, RecordedRun, VERSION,
@@ -22,6 +23,11 @@ pub use format::{
 pub use read::{read, Recordings};
 pub use replay::{book_of, replay};
 pub use sink::{RecordingSink, Target, QUEUE_LINES};
+pub use training::{
+    check_output, cost_of_usd, export, format_time, is_validation, nodes_seen, parse_time,
+    valid_path, write_export, Example, Export, ExportCounts, ExportKind, ExportOptions, Exported,
+    Filter, Filters, OpenAiInput, PairPrompt, PreferenceStyle, TrainingError, VerdictFilter,
+};
 
 /// Why a recording could not be written or read.
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
