@@ -12,6 +12,7 @@ mod hardening;
 mod hostile;
 mod improve;
 mod improve_export;
+mod improve_report;
 mod layering;
 mod loading;
 mod manifest_errors;

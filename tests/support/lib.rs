@@ -2,6 +2,7 @@
 //! are, writing manifests into temporary directories, loading pipelines and
 //! running inputs through them.
 
+pub mod browser;
 mod otlp;
 mod upstream;
 

@@ -116,6 +116,12 @@ fn test() -> Result<(), String> {
     guest_build::ensure_target()?;
     // Likewise the C toolchain (apt-get when root) for the C plugins.
     guest_build::polyglot::ensure_c_toolchain()?;
+    // And headless Chromium (Debian's `chromium`, apt-get when root) for
+    // the tests that load the HTML report in a real browser. Without it
+    // the rest still runs; those tests fail, naming the package.
+    if let Err(e) = guest_build::browser::ensure_chromium() {
+        eprintln!("xtask: warning: {e}; the browser tests will fail");
+    }
     eprintln!(
         "xtask: building the host, then (quietly, in tests/build.rs) the plugins in four languages and the test fixtures, then running every test; the first build takes 15-25 minutes on 2 cores"
     );

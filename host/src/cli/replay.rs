@@ -1,7 +1,8 @@
 //! `switchyard replay` and `switchyard compare`: wiring for the
 //! improvement loop's recordings (library code in `recording`).
 
-use std::path::PathBuf;
+use std::io::Write as _;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 
@@ -12,7 +13,9 @@ use super::Cli;
 use crate::models::sim::SimProvider;
 use crate::models::{ModelHub, Unrecorded};
 use crate::pipeline::Pipeline;
-use crate::recording::{book_of, compare, read, replay, RecordedRun, RecordingSink, Target};
+use crate::recording::{
+    book_of, compare, read, replay, Comparison, RecordedRun, RecordingSink, Target,
+};
 use crate::spec::{ProviderSpec, SimSpec};
 
 /// `switchyard replay`.
@@ -42,6 +45,10 @@ pub struct ReplayArgs {
     /// Also write the comparison as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Also write the comparison as a self-contained HTML report to this
+    /// file (no external fetches; opens offline).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
     /// Runs replayed at once.
     #[arg(long, default_value_t = 8)]
     pub concurrency: usize,
@@ -78,6 +85,10 @@ pub struct CompareArgs {
     /// Also write the comparison as JSON to this file.
     #[arg(long, value_name = "FILE")]
     pub json: Option<PathBuf>,
+    /// Also write the comparison as a self-contained HTML report to this
+    /// file (no external fetches; opens offline).
+    #[arg(long, value_name = "FILE")]
+    pub html: Option<PathBuf>,
 }
 
 fn read_runs(paths: &[PathBuf]) -> anyhow::Result<Vec<RecordedRun>> {
@@ -105,7 +116,66 @@ fn write_json(path: &PathBuf, value: &impl serde::Serialize) -> anyhow::Result<(
         .with_context(|| format!("cannot write {}", path.display()))
 }
 
+/// Writes the HTML report of `comparison` to `path` whole: into a
+/// temporary file beside it, then renamed over it, so a reader never sees
+/// half a page and a failed write leaves any earlier report in place.
+fn write_html(path: &Path, comparison: &Comparison, title: &str) -> anyhow::Result<()> {
+    let page = crate::recording::html(comparison, title);
+    let name = path
+        .file_name()
+        .with_context(|| format!("--html {}: not a file name", path.display()))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let written = std::fs::File::create(&tmp).and_then(|mut f| {
+        f.write_all(page.as_bytes())?;
+        f.sync_all()
+    });
+    let renamed = written.and_then(|()| std::fs::rename(&tmp, path));
+    if let Err(e) = renamed {
+        let _ = std::fs::remove_file(&tmp);
+        return Err(anyhow::Error::new(e)
+            .context(format!("cannot write the HTML report {}", path.display())));
+    }
+    Ok(())
+}
+
+/// The terminal table on stdout.
+fn print_table(comparison: &Comparison) -> anyhow::Result<()> {
+    let mut out = std::io::stdout().lock();
+    writeln!(out, "{comparison}").and_then(|()| out.flush())?;
+    Ok(())
+}
+
+/// The report's title: the pipeline and what is compared with what.
+fn title(runs: &[RecordedRun], what: String) -> String {
+    match runs.first() {
+        Some(r) => format!("{}: {what}", r.pipeline),
+        None => what,
+    }
+}
+
+fn shown(paths: &[PathBuf]) -> String {
+    paths
+        .iter()
+        .map(|p| p.display().to_string())
+        .collect::<Vec<_>>()
+        .join(", ")
+}
+
 pub(super) async fn replay_cmd(cli: &Cli, args: &ReplayArgs) -> anyhow::Result<ExitCode> {
+    if let Some(path) = &args.html {
+        // Say so before replaying, not after.
+        let dir = path.parent().filter(|d| !d.as_os_str().is_empty());
+        if let Some(dir) = dir.filter(|d| !d.is_dir()) {
+            anyhow::bail!(
+                "cannot write the HTML report {}: no directory {}",
+                path.display(),
+                dir.display()
+            );
+        }
+    }
     let baseline = read_runs(&args.recordings)?;
     let manifest = crate::config::load(&args.manifest)?;
     let unrecorded = Unrecorded::from(args.unrecorded);
@@ -173,7 +243,7 @@ pub(super) async fn replay_cmd(cli: &Cli, args: &ReplayArgs) -> anyhow::Result<E
         sink.finish()?;
     }
     let comparison = compare(&baseline, &candidate);
-    println!("{comparison}");
+    print_table(&comparison)?;
     eprintln!(
         "\nreplayed {} runs: {} model calls answered from the recording, {} not in it (--unrecorded {})",
         records.len(),
@@ -188,6 +258,17 @@ pub(super) async fn replay_cmd(cli: &Cli, args: &ReplayArgs) -> anyhow::Result<E
     if let Some(path) = &args.json {
         write_json(path, &comparison)?;
     }
+    if let Some(path) = &args.html {
+        let mut what = format!(
+            "{} vs its replay through {}",
+            shown(&args.recordings),
+            args.manifest.display()
+        );
+        if !args.swap.is_empty() {
+            what.push_str(&format!(" with {}", args.swap.join(", ")));
+        }
+        write_html(path, &comparison, &title(&baseline, what))?;
+    }
     Ok(ExitCode::SUCCESS)
 }
 
@@ -195,9 +276,17 @@ pub(super) async fn compare_cmd(args: &CompareArgs) -> anyhow::Result<ExitCode> 
     let baseline = read_runs(std::slice::from_ref(&args.baseline))?;
     let candidate = read_runs(std::slice::from_ref(&args.candidate))?;
     let comparison = compare(&baseline, &candidate);
-    println!("{comparison}");
+    print_table(&comparison)?;
     if let Some(path) = &args.json {
         write_json(path, &comparison)?;
+    }
+    if let Some(path) = &args.html {
+        let what = format!(
+            "{} vs {}",
+            args.baseline.display(),
+            args.candidate.display()
+        );
+        write_html(path, &comparison, &title(&baseline, what))?;
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -9,6 +9,7 @@ mod content;
 mod format;
 mod read;
 mod replay;
+mod report;
 mod sink;
 mod training;
 
@@ -22,6 +23,7 @@ pub use format::{
 };
 pub use read::{read, Recordings};
 pub use replay::{book_of, replay};
+pub use report::html;
 pub use sink::{RecordingSink, Target, QUEUE_LINES};
 pub use training::{
     check_output, cost_of_usd, export, format_time, is_validation, nodes_seen, parse_time,

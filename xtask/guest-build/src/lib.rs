@@ -1,9 +1,11 @@
 //! Builds guest components for `wasm32-wasip2`: makes sure the target is
 //! installed (a fresh rustup machine lacks it), then runs `cargo build` in a
 //! guest workspace; and builds the first-party plugins in other languages
-//! (`polyglot`). Used by `cargo xtask` and by `tests/build.rs`, so both set
-//! up the same way.
+//! (`polyglot`); and finds or installs headless Chromium for the browser
+//! tests (`browser`). Used by `cargo xtask` and by `tests/build.rs`, so
+//! both set up the same way.
 
+pub mod browser;
 pub mod polyglot;
 
 use std::path::{Path, PathBuf};
