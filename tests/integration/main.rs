@@ -5,6 +5,7 @@ mod batch_input;
 mod bench;
 mod capacity;
 mod example;
+mod experiment;
 mod faults;
 mod flow;
 mod graph;

@@ -3,7 +3,9 @@
 //! `pipeline::peak`); runs past that wait in one first-in, first-out queue
 //! before they start. Admitted runs therefore never wait for the pool in
 //! the middle, and more work than the pool can progress queues instead of
-//! interleaving until every run hits its deadline.
+//! interleaving until every run hits its deadline. Work that must never
+//! delay a run (a shadow run of a serve experiment) takes room only with
+//! [`Admission::try_admit`]: when nobody waits and the room is free now.
 
 use std::sync::atomic::{AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -58,6 +60,24 @@ impl Admission {
         Admitted { _permit: permit }
     }
 
+    /// Holds `peak` slots (cut to the pool, as in [`Admission::admit`])
+    /// only if no run waits for admission and they are free now; never
+    /// waits and never queues, so it cannot delay or overtake a waiting
+    /// run.
+    pub fn try_admit(&self, peak: u32) -> Option<Admitted> {
+        if self.queued() > 0 {
+            return None;
+        }
+        let permit = self
+            .slots
+            .clone()
+            .try_acquire_many_owned(peak.clamp(1, self.total.max(1)))
+            .ok()?;
+        Some(Admitted {
+            _permit: Some(permit),
+        })
+    }
+
     /// Runs waiting for admission now.
     pub fn queued(&self) -> usize {
         self.queued.load(Ordering::Relaxed)
@@ -106,5 +126,30 @@ mod tests {
         let alone = a.admit(9).await;
         assert_eq!(a.free(), 0);
         drop(alone);
+    }
+
+    #[tokio::test]
+    async fn admission_try_admit_never_waits_nor_overtakes_a_waiting_run() {
+        let a = Arc::new(Admission::new(4));
+        let held = a.try_admit(3).expect("room is free");
+        assert_eq!(a.free(), 1);
+        assert!(a.try_admit(2).is_none(), "no room: refused, not queued");
+        assert_eq!(a.queued(), 0);
+        // A run waiting for 2 slots: a try for the 1 free slot must not
+        // take it from under the waiting run.
+        let waiting = tokio::spawn({
+            let a = a.clone();
+            async move { a.admit(2).await }
+        });
+        while a.queued() < 1 {
+            tokio::task::yield_now().await;
+        }
+        assert!(a.try_admit(1).is_none(), "a run is waiting");
+        drop(held);
+        let admitted = waiting.await.unwrap();
+        let tried = a.try_admit(2).expect("nobody waits and 2 slots are free");
+        assert_eq!(a.free(), 0);
+        drop((admitted, tried));
+        assert_eq!(a.free(), 4);
     }
 }

@@ -137,6 +137,13 @@ impl Pipeline {
         self.engine.admission().admit(self.peak).await
     }
 
+    /// Room in the instance pool for one run of this generation, only if
+    /// no run is waiting for admission and the room is free now: for work
+    /// that must never delay a run (a shadow run). Never waits.
+    pub fn try_admit(&self) -> Option<Admitted> {
+        self.engine.admission().try_admit(self.peak)
+    }
+
     /// Runs `input` on the pool room `admitted` holds, after `queued` in
     /// the queue. The deadline starts now: time in the queue is reported,
     /// not charged.

@@ -84,6 +84,22 @@ impl Pipeline {
         Ok(next)
     }
 
+    /// A candidate generation for an experiment: as
+    /// [`Pipeline::with_component`] (the same checks), but node `name`
+    /// gets a response cache of its own, so the candidate neither reads
+    /// nor fills the live node's cache.
+    pub fn with_candidate(
+        &self,
+        name: &str,
+        component: Arc<NodeComponent>,
+    ) -> Result<Pipeline, SwapError> {
+        let mut next = self.with_component(name, component)?;
+        if let Some(node) = next.nodes.get_mut(name) {
+            node.ctx = Arc::new(super::context_of(&node.spec));
+        }
+        Ok(next)
+    }
+
     /// The error for a swap naming a node this pipeline does not have.
     pub fn unknown_node(&self, name: &str) -> SwapError {
         SwapError::UnknownNode {

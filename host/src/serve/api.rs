@@ -1,6 +1,7 @@
 //! The HTTP API's native routes: `POST /v1/runs` (and
 //! `/v1/pipelines/{name}/runs`), `GET /healthz`, `GET /metrics`, and the
-//! admin routes `PUT /admin/nodes/{node}` (hot-swap) and `GET /admin/nodes`,
+//! admin routes `PUT /admin/nodes/{node}` (hot-swap; with a `mode` query it
+//! starts an experiment, `super::experiment::api`) and `GET /admin/nodes`,
 //! which need the admin bearer token. Errors are JSON objects
 //! `{"error": {"message", "type", "code"}}`, the shape OpenAI clients read.
 
@@ -11,16 +12,17 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, State};
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Serialize;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
 
+use super::experiment::api::admin_error;
 use super::AppState;
 use crate::engine::NodeError;
-use crate::pipeline::{Pipeline, RunError, RunInput, RunOutcome, RunRecord, SwapError};
+use crate::pipeline::{Pipeline, RunError, RunInput, RunOutcome, RunRecord};
 use crate::spec::SpanParent;
 
 /// An error answered as JSON.
@@ -310,10 +312,13 @@ pub(super) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Api
 }
 
 /// `PUT /admin/nodes/{node}`: the body is the new component's bytes
-/// (the token was checked before the body was read).
+/// (the token was checked before the body was read). With a query
+/// (`?mode=shadow|canary…`) the bytes are an experiment's candidate
+/// instead.
 pub async fn swap(
     State(state): State<Arc<AppState>>,
     Path(node): Path<String>,
+    uri: Uri,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     if body.is_empty() {
@@ -321,30 +326,13 @@ pub async fn swap(
             "the body is empty: send the component's bytes (`--data-binary @node.wasm`)",
         ));
     }
+    if uri.query().is_some_and(|q| !q.is_empty()) {
+        return super::experiment::api::start(&state, &node, &uri, body).await;
+    }
     let origin = PathBuf::from(format!("<PUT /admin/nodes/{node}>"));
     match state.live.swap(&node, &body, &origin).await {
         Ok(report) => Ok(Json(report).into_response()),
-        Err(e) => {
-            let (status, code) = match &e {
-                SwapError::UnknownNode { .. } => (StatusCode::NOT_FOUND, "node_not_found"),
-                SwapError::Load(_) => (StatusCode::UNPROCESSABLE_ENTITY, "incompatible_component"),
-                SwapError::InvalidSchema { .. } | SwapError::EdgeBroken { .. } => {
-                    (StatusCode::UNPROCESSABLE_ENTITY, "incompatible_schema")
-                }
-            };
-            let message = match &e {
-                SwapError::Load(l) => {
-                    format!("{e} (hint: {}); the old component keeps serving", l.hint())
-                }
-                _ => format!("{e}; the old component keeps serving"),
-            };
-            Err(ApiError::new(
-                status,
-                "invalid_request_error",
-                code,
-                message,
-            ))
-        }
+        Err(e) => Err(admin_error(&e, "the old component keeps serving")),
     }
 }
 
@@ -364,6 +352,7 @@ pub async fn nodes(State(state): State<Arc<AppState>>) -> Result<Json<Value>, Ap
                     "sha256": n.component.load.sha256,
                     "bytes": n.component.load.bytes,
                     "component": n.spec.component,
+                    "experiment": state.live.experiments.mode_of(name),
                 }),
             )
         })

@@ -2,7 +2,9 @@
 //! [`ArcSwap`], pinned by each run when it starts, and hot-swaps of one
 //! node, serialised, compiled and type-checked off the request path before
 //! the pointer moves. A refused swap leaves the running generation as it
-//! was.
+//! was. Runs pass through the node experiments (`super::experiment`): a
+//! canary may serve a run from its candidate generation, a shadow may
+//! re-run it in the background once it has finished.
 
 use std::path::Path;
 use std::sync::Arc;
@@ -11,6 +13,7 @@ use std::time::Instant;
 use arc_swap::ArcSwap;
 use serde::Serialize;
 
+use super::experiment::{AdminError, Experiments};
 use super::metrics::Metrics;
 use super::QueueLimits;
 use crate::engine::CacheOutcome;
@@ -22,8 +25,11 @@ use crate::telemetry::Telemetry;
 #[derive(Debug)]
 pub struct LivePipeline {
     current: ArcSwap<Pipeline>,
-    /// One swap at a time, so a swap never builds on a stale generation.
-    swapping: tokio::sync::Mutex<()>,
+    /// One swap (or experiment change) at a time, so none builds on a
+    /// stale generation.
+    pub(super) swapping: tokio::sync::Mutex<()>,
+    /// Shadow and canary experiments, one per node at most.
+    pub(super) experiments: Experiments,
     metrics: Arc<Metrics>,
     telemetry: Option<Telemetry>,
     recording: Option<RecordingSink>,
@@ -59,6 +65,7 @@ impl LivePipeline {
         Self {
             current: ArcSwap::from_pointee(pipeline),
             swapping: tokio::sync::Mutex::new(()),
+            experiments: Experiments::new(metrics.clone()),
             metrics,
             telemetry: None,
             recording: None,
@@ -108,8 +115,9 @@ impl LivePipeline {
         &self.metrics
     }
 
-    /// Runs `input` on the current generation, start to finish, even if a
-    /// swap happens meanwhile, and returns the generation it ran on. It
+    /// Runs `input` on the current generation (or, for a canary's share of
+    /// runs, on its candidate generation), start to finish, even if a swap
+    /// happens meanwhile, and returns the generation it ran on. It
     /// gives up before starting when more than
     /// `queue.max_queued` runs already wait for the instance pool, or
     /// after waiting `queue.timeout`: nothing is spent on such a run.
@@ -121,7 +129,15 @@ impl LivePipeline {
         if let Some(r) = &self.recording {
             input.capture |= r.wants();
         }
-        let pipeline = self.current();
+        let assignment = self.experiments.assign();
+        let pipeline = assignment
+            .as_ref()
+            .and_then(|a| a.candidate())
+            .unwrap_or_else(|| self.current());
+        let shadow_input = assignment
+            .as_ref()
+            .filter(|a| a.wants_input())
+            .map(|_| input.clone());
         let admission = pipeline.engine().admission();
         if admission.queued() >= queue.max_queued {
             self.metrics.run_refused();
@@ -147,13 +163,38 @@ impl LivePipeline {
                 .await
         };
         self.metrics.observe(&outcome);
+        if let Some(a) = assignment {
+            self.experiments.finished(a, &outcome, shadow_input);
+        }
         Ok((pipeline, outcome))
     }
 
     /// Replaces node `node`'s component with `bytes` (`origin` names where
     /// they came from, for messages). New runs use it at once; runs in
-    /// flight finish on the component they started with.
+    /// flight finish on the component they started with. A node under an
+    /// experiment is not swapped: promote or abort the experiment first.
     pub async fn swap(
+        &self,
+        node: &str,
+        bytes: &[u8],
+        origin: &Path,
+    ) -> Result<SwapReport, AdminError> {
+        let _one_at_a_time = self.swapping.lock().await;
+        if let Some(mode) = self.experiments.mode_of(node) {
+            self.metrics.swapped(node, false);
+            let e = AdminError::UnderExperiment {
+                node: node.into(),
+                mode,
+            };
+            tracing::warn!(node, error = %e, "swap refused; the old component keeps serving");
+            return Err(e);
+        }
+        Ok(self.swap_locked(node, bytes, origin).await?)
+    }
+
+    /// [`LivePipeline::swap`] for a caller holding the swap lock, with no
+    /// experiment check (promotion is this swap).
+    pub(super) async fn swap_locked(
         &self,
         node: &str,
         bytes: &[u8],
@@ -187,7 +228,6 @@ impl LivePipeline {
         bytes: &[u8],
         origin: &Path,
     ) -> Result<SwapReport, SwapError> {
-        let _one_at_a_time = self.swapping.lock().await;
         let base = self.current();
         let Some(old) = base.node(node) else {
             return Err(base.unknown_node(node));
@@ -230,6 +270,7 @@ impl LivePipeline {
             cache: new.component.load.cache,
             unchanged: false,
         };
+        self.experiments.rebase(&next, node);
         self.metrics.set_live(&next);
         self.current.store(Arc::new(next));
         Ok(report)

@@ -1,7 +1,10 @@
 //! Prometheus metrics of a running service (`GET /metrics`): runs and their
 //! latency, per-node latency histograms, invocations and errors, model
 //! tokens, calls and cost, judge verdicts, `on-reject` actions (retries,
-//! escalations, fallbacks), swaps, and the live version of every node.
+//! escalations, fallbacks), swaps, the live version of every node, and
+//! shadow and canary experiments per node and arm (labels bounded by the
+//! pipeline's nodes: `arm` is `live` or `candidate`, `mode` `shadow` or
+//! `canary`).
 
 use std::sync::atomic::AtomicU64;
 use std::sync::Mutex;
@@ -13,6 +16,7 @@ use prometheus_client::metrics::gauge::Gauge;
 use prometheus_client::metrics::histogram::{exponential_buckets, Histogram};
 use prometheus_client::registry::Registry;
 
+use super::experiment::RunSample;
 use crate::pipeline::{Pipeline, RunOutcome};
 
 /// A label value, escaped as the exposition format requires (`\\`, `"`,
@@ -104,6 +108,40 @@ struct VersionLabels {
     sha256: Label,
 }
 
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ArmLabels {
+    node: Label,
+    arm: Label,
+    mode: Label,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ArmKindLabels {
+    node: Label,
+    arm: Label,
+    mode: Label,
+    kind: Label,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModeLabels {
+    node: Label,
+    mode: Label,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct ModeEventLabels {
+    node: Label,
+    mode: Label,
+    event: Label,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct SkipLabels {
+    node: Label,
+    reason: Label,
+}
+
 fn latency() -> Histogram {
     // 50 µs … ~26 s.
     Histogram::new(exponential_buckets(50e-6, 2.0, 20))
@@ -129,6 +167,15 @@ pub struct Metrics {
     actions: Family<ActionLabels, Counter>,
     swaps: Family<SwapLabels, Counter>,
     versions: Family<VersionLabels, Gauge>,
+    exp_runs: Family<ArmLabels, Counter>,
+    exp_errors: Family<ArmKindLabels, Counter>,
+    exp_rejections: Family<ArmLabels, Counter>,
+    exp_cost: Family<ArmLabels, Counter<f64, AtomicU64>>,
+    exp_run_latency: Family<ArmLabels, Histogram, fn() -> Histogram>,
+    exp_node_latency: Family<ArmLabels, Histogram, fn() -> Histogram>,
+    exp_skipped: Family<SkipLabels, Counter>,
+    exp_events: Family<ModeEventLabels, Counter>,
+    exp_percent: Family<ModeLabels, Gauge<f64, AtomicU64>>,
     /// The label set of each node's live version, to retire on swap.
     live: Mutex<Vec<VersionLabels>>,
 }
@@ -167,6 +214,15 @@ impl Metrics {
             actions: Family::default(),
             swaps: Family::default(),
             versions: Family::default(),
+            exp_runs: Family::default(),
+            exp_errors: Family::default(),
+            exp_rejections: Family::default(),
+            exp_cost: Family::default(),
+            exp_run_latency: Family::new_with_constructor(latency),
+            exp_node_latency: Family::new_with_constructor(latency),
+            exp_skipped: Family::default(),
+            exp_events: Family::default(),
+            exp_percent: Family::default(),
             live: Mutex::new(Vec::new()),
         };
         let r = &mut m.registry;
@@ -246,6 +302,51 @@ impl Metrics {
             "node_version",
             "The live component of each node (value 1)",
             m.versions.clone(),
+        );
+        r.register(
+            "experiment_runs",
+            "Runs of a node's experiment, by arm (live/candidate) and mode (shadow/canary)",
+            m.exp_runs.clone(),
+        );
+        r.register(
+            "experiment_errors",
+            "Failed runs of a node's experiment, by arm, mode and error kind",
+            m.exp_errors.clone(),
+        );
+        r.register(
+            "experiment_rejections",
+            "Outputs of the experiment's node that a judge rejected, by arm and mode",
+            m.exp_rejections.clone(),
+        );
+        r.register(
+            "experiment_cost_usd",
+            "Model cost of an experiment's runs in US dollars, by arm and mode",
+            m.exp_cost.clone(),
+        );
+        r.register(
+            "experiment_run_latency_seconds",
+            "Wall time of an experiment's runs, by arm and mode",
+            m.exp_run_latency.clone(),
+        );
+        r.register(
+            "experiment_node_latency_seconds",
+            "Wall time of one invocation of the experiment's node, by arm and mode",
+            m.exp_node_latency.clone(),
+        );
+        r.register(
+            "experiment_shadow_skipped",
+            "Sampled shadow runs not started, by reason (busy: the in-flight bound; no-room: the instance pool; budget: the experiment's budget)",
+            m.exp_skipped.clone(),
+        );
+        r.register(
+            "experiment_events",
+            "Experiments started, refused, promoted, aborted, stopped or out of budget",
+            m.exp_events.clone(),
+        );
+        r.register(
+            "experiment_percent",
+            "The share of runs (%) an experiment running on a node samples (shadow) or serves (canary)",
+            m.exp_percent.clone(),
         );
         m
     }
@@ -356,6 +457,82 @@ impl Metrics {
                 result: if accepted { "accepted" } else { "rejected" }.into(),
             })
             .inc();
+    }
+
+    /// Records one run of an experiment on `node`'s `arm` in `mode`.
+    pub fn experiment_run(&self, node: &str, mode: &str, arm: &str, s: &RunSample) {
+        let labels = ArmLabels {
+            node: node.into(),
+            arm: arm.into(),
+            mode: mode.into(),
+        };
+        self.exp_runs.get_or_create(&labels).inc();
+        if let Some(kind) = s.error {
+            self.exp_errors
+                .get_or_create(&ArmKindLabels {
+                    node: node.into(),
+                    arm: arm.into(),
+                    mode: mode.into(),
+                    kind: kind.into(),
+                })
+                .inc();
+        }
+        if s.rejected > 0 {
+            self.exp_rejections
+                .get_or_create(&labels)
+                .inc_by(s.rejected);
+        }
+        if s.cost_pusd > 0 {
+            self.exp_cost
+                .get_or_create(&labels)
+                .inc_by(s.cost_pusd as f64 * 1e-12);
+        }
+        self.exp_run_latency
+            .get_or_create(&labels)
+            .observe(s.run_us as f64 * 1e-6);
+        let node_latency = self.exp_node_latency.get_or_create(&labels);
+        for (us, _) in &s.invocations {
+            node_latency.observe(*us as f64 * 1e-6);
+        }
+    }
+
+    /// A sampled shadow run of `node`'s experiment was not started.
+    pub fn experiment_skipped(&self, node: &str, reason: &str) {
+        self.exp_skipped
+            .get_or_create(&SkipLabels {
+                node: node.into(),
+                reason: reason.into(),
+            })
+            .inc();
+    }
+
+    /// An experiment on `node` in `mode` was started, refused, promoted,
+    /// aborted, stopped or ran out of budget (`event`).
+    pub fn experiment_event(&self, node: &str, mode: &str, event: &str) {
+        self.exp_events
+            .get_or_create(&ModeEventLabels {
+                node: node.into(),
+                mode: mode.into(),
+                event: event.into(),
+            })
+            .inc();
+    }
+
+    /// Publishes the share an experiment on `node` in `mode` takes while it
+    /// runs; `None` removes it when it ends.
+    pub fn experiment_percent(&self, node: &str, mode: &str, percent: Option<f64>) {
+        let labels = ModeLabels {
+            node: node.into(),
+            mode: mode.into(),
+        };
+        match percent {
+            Some(p) => {
+                self.exp_percent.get_or_create(&labels).set(p);
+            }
+            None => {
+                self.exp_percent.remove(&labels);
+            }
+        }
     }
 
     /// Publishes the live version of every node of `p`.

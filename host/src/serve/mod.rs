@@ -1,12 +1,15 @@
 //! Serve mode: the HTTP service around a live pipeline. `api` has the
 //! native routes (runs, health, metrics, admin hot-swap), `openai` the
 //! OpenAI-compatible chat completions, `live` the swappable pipeline
-//! generation, `metrics` the Prometheus registry and `watch` the
-//! `--watch` file watcher. [`serve`] runs until its shutdown future
+//! generation, `experiment` shadow and canary experiments on one node
+//! (candidate, sampling, shadow runs, statistics, their admin routes),
+//! `metrics` the Prometheus registry and `watch` the `--watch` file
+//! watcher. [`serve`] runs until its shutdown future
 //! resolves, then stops accepting and drains the runs in flight.
 
 pub mod api;
 pub mod conn;
+pub mod experiment;
 pub mod guard;
 pub mod live;
 pub mod metrics;
@@ -24,6 +27,7 @@ use axum::Router;
 use tokio::net::TcpListener;
 
 pub use conn::ConnLimits;
+pub use experiment::{AdminError, ExperimentStatus, Mode as ExperimentMode, Promotion};
 pub use guard::BodyLimits;
 pub use live::{LivePipeline, Overloaded, SwapReport};
 
@@ -94,7 +98,15 @@ pub fn router(state: Arc<AppState>) -> Router {
     // Layers run outermost-last-added: the token check comes before the
     // body is read.
     let admin = Router::new()
-        .route("/admin/nodes/{node}", put(api::swap))
+        .route(
+            "/admin/nodes/{node}",
+            put(api::swap).get(experiment::api::status),
+        )
+        .route(
+            "/admin/nodes/{node}/promote",
+            post(experiment::api::promote),
+        )
+        .route("/admin/nodes/{node}/abort", post(experiment::api::abort))
         .route("/admin/nodes", get(api::nodes))
         .route_layer(from_fn_with_state(state.clone(), guard::read_body))
         .route_layer(from_fn_with_state(state.clone(), guard::admin_auth));
