@@ -226,12 +226,12 @@ fn improve_a_torn_last_line_is_skipped_and_other_bad_lines_are_located() {
     let dir = tempfile::tempdir().unwrap();
     let f = dir.path().join("r.jsonl");
     std::fs::write(&f, "").unwrap();
-    assert!(read(&[f.clone()]).unwrap().runs.is_empty());
+    assert!(read(std::slice::from_ref(&f)).unwrap().runs.is_empty());
     std::fs::write(&f, "{\"recording\": 1, \"pipel").unwrap();
-    let r = read(&[f.clone()]).unwrap();
+    let r = read(std::slice::from_ref(&f)).unwrap();
     assert_eq!((r.runs.len(), r.torn.len()), (0, 1));
     std::fs::write(&f, "{\"recording\": 7}\n").unwrap();
-    let e = read(&[f.clone()]).unwrap_err().to_string();
+    let e = read(std::slice::from_ref(&f)).unwrap_err().to_string();
     assert!(e.contains("r.jsonl:1:") && e.contains("version-1"), "{e}");
     std::fs::write(&f, "not json\n{}\n").unwrap();
     let e = read(&[f]).unwrap_err().to_string();
@@ -288,7 +288,7 @@ async fn improve_serve_records_rotating_files_sampled_and_readable_after_a_kill(
     assert!(log.join().unwrap().contains("recorded 30 runs"));
     let files = std::fs::read_dir(&rec).unwrap().count();
     assert!(files >= 2, "rotated past 64 KiB: {files} file(s)");
-    let r = read(&[rec.clone()]).unwrap();
+    let r = read(std::slice::from_ref(&rec)).unwrap();
     let mut ids: Vec<String> = r.runs.iter().map(|r| r.id.clone()).collect();
     ids.sort();
     let mut sent = answered.clone();
@@ -306,7 +306,7 @@ async fn improve_serve_records_rotating_files_sampled_and_readable_after_a_kill(
     // Kill once the first new file has a complete line in it.
     let before = r.runs.len();
     let deadline = std::time::Instant::now() + std::time::Duration::from_secs(60);
-    while read(&[rec.clone()]).map_or(before, |r| r.runs.len()) == before {
+    while read(std::slice::from_ref(&rec)).map_or(before, |r| r.runs.len()) == before {
         assert!(
             std::time::Instant::now() < deadline,
             "nothing recorded in 60 s"
@@ -316,7 +316,7 @@ async fn improve_serve_records_rotating_files_sampled_and_readable_after_a_kill(
     child.kill().unwrap();
     child.wait().unwrap();
     let _ = sending.await;
-    let after = read(&[rec.clone()]).expect("readable after a kill");
+    let after = read(std::slice::from_ref(&rec)).expect("readable after a kill");
     assert!(after.runs.len() > before);
     assert!(after
         .runs
@@ -456,4 +456,56 @@ async fn improve_recorded_text_follows_the_manifest_redacted_omitted_or_off() {
     let states: std::collections::BTreeSet<&str> =
         judged.iter().map(|r| r.content.as_str()).collect();
     assert_eq!(states, ["redacted", "withheld"].into());
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn improve_the_router_pipeline_and_a_cascade_compare_on_the_same_recorded_tickets() {
+    let p = example(&engine(None), "pipeline.toml").await;
+    let shared = std::sync::Arc::new(p.clone());
+    let mut router: Vec<RecordedRun> = Vec::new();
+    run_batch(
+        &p,
+        &tickets(40)[..],
+        &mut Vec::new(),
+        BatchOptions {
+            concurrency: 8,
+            capture: true,
+            ..Default::default()
+        },
+        |r: &RunRecord| router.push(RecordedRun::of(&shared, r).unwrap()),
+    )
+    .await
+    .unwrap();
+    let m = switchyard::config::load(&root().join("examples/support-triage/cascade.toml")).unwrap();
+    let (book, _) = book_of(&router, Unrecorded::Sim);
+    let book = std::sync::Arc::new(book);
+    let hub = ModelHub::from_env(&m.models)
+        .unwrap()
+        .with_replay(book.clone());
+    let cascade = Pipeline::load(&engine(None), m).await.unwrap().bind(hub);
+    let records = replay(&cascade, &router, 8).await;
+    let replayed: Vec<RecordedRun> = records
+        .iter()
+        .map(|r| RecordedRun::of(&cascade, r).unwrap())
+        .collect();
+    let cmp = compare(&router, &replayed);
+    // The extraction is the same node on the same input: all recorded.
+    assert_eq!(cmp.nodes["extract"].answers_changed, 0);
+    assert!(
+        book.hits() > 0 && book.misses() > 0,
+        "new small-model drafts went to sim"
+    );
+    assert_eq!(cmp.nodes["triage"].candidate.invocations, 0);
+    assert_eq!(cmp.candidate.routed_labelled, 0);
+    // Drafting every ticket on the small model first costs less.
+    assert!(
+        cmp.candidate.cost_pusd < cmp.baseline.cost_pusd,
+        "{} vs {}",
+        cmp.candidate.cost_pusd,
+        cmp.baseline.cost_pusd
+    );
+    assert!(
+        cmp.nodes["answer-small"].candidate.invocations
+            > cmp.nodes["answer-small"].baseline.invocations
+    );
 }
