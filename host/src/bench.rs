@@ -95,6 +95,24 @@ pub struct OtlpOverhead {
     pub spans_exported: u64,
     /// Spans dropped.
     pub spans_dropped: u64,
+    /// The serving process's CPU time per served run without export, µs
+    /// (user + system, from `/proc/self/stat`; Linux only).
+    pub cpu_us_per_run_without: Option<f64>,
+    /// The same with every run exported (the in-process receiver's share
+    /// included), µs.
+    pub cpu_us_per_run_with: Option<f64>,
+}
+
+/// CPU time (user + system) this process has used so far, from
+/// `/proc/self/stat` (clock ticks of 10 ms); `None` where there is none.
+pub fn process_cpu() -> Option<Duration> {
+    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    // The fields after the command name, which is in parentheses.
+    let rest = &stat[stat.rfind(')')? + 2..];
+    let fields: Vec<&str> = rest.split_whitespace().collect();
+    // utime and stime are fields 14 and 15 of the whole line.
+    let ticks: u64 = fields.get(11)?.parse::<u64>().ok()? + fields.get(12)?.parse::<u64>().ok()?;
+    Some(Duration::from_millis(ticks * 10))
 }
 
 /// Sets every sim model's latency and fault rate to zero.
@@ -366,6 +384,7 @@ impl BenchReport {
         concurrency: usize,
         exported: u64,
         dropped: u64,
+        cpu_us_per_run: (Option<f64>, Option<f64>),
     ) {
         let base = format!("served: POST /v1/runs, {concurrency} clients");
         self.series.push(Series {
@@ -382,6 +401,8 @@ impl BenchReport {
             p99_added_us: with.p99_us - without.p99_us,
             spans_exported: exported,
             spans_dropped: dropped,
+            cpu_us_per_run_without: cpu_us_per_run.0,
+            cpu_us_per_run_with: cpu_us_per_run.1,
         });
     }
 }
@@ -438,6 +459,13 @@ impl fmt::Display for BenchReport {
                 o.spans_exported,
                 o.spans_dropped
             )?;
+            if let (Some(without), Some(with)) = (o.cpu_us_per_run_without, o.cpu_us_per_run_with) {
+                writeln!(
+                    f,
+                    "serving process CPU per run: {without:.0} µs without export, {with:.0} µs with ({:+.1}%)",
+                    (with / without.max(1e-9) - 1.0) * 100.0
+                )?;
+            }
         }
         Ok(())
     }

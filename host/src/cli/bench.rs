@@ -107,7 +107,7 @@ pub(super) async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<ExitCode>
     )
     .await?;
     if args.serve {
-        let served = serve_series(pipeline.clone(), args, &inputs, None).await?;
+        let (served, cpu_without) = serve_series(pipeline.clone(), args, &inputs, None).await?;
         report.add_served(served.clone(), args.concurrency);
         if args.otlp {
             let sink = otlp_sink().await?;
@@ -120,7 +120,8 @@ pub(super) async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<ExitCode>
             )?
             .context("trace export is switched off by OTEL_SDK_DISABLED or OTEL_TRACES_EXPORTER")?;
             let telemetry = crate::telemetry::Telemetry::start(config, Default::default())?;
-            let with = serve_series(pipeline, args, &inputs, Some(telemetry.clone())).await?;
+            let (with, cpu_with) =
+                serve_series(pipeline, args, &inputs, Some(telemetry.clone())).await?;
             telemetry.shutdown(std::time::Duration::from_secs(10)).await;
             report.add_otlp(
                 with,
@@ -128,6 +129,7 @@ pub(super) async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<ExitCode>
                 args.concurrency,
                 telemetry.exported(),
                 telemetry.dropped(),
+                (cpu_without, cpu_with),
             );
         }
     }
@@ -162,18 +164,19 @@ async fn otlp_sink() -> anyhow::Result<String> {
 }
 
 /// Serves `pipeline` in this process and measures it from a separate
-/// `switchyard load` process.
+/// `switchyard load` process; also returns this process's CPU time per
+/// request served (warm-up included), µs, where it can be read.
 async fn serve_series(
     pipeline: Pipeline,
     args: &BenchArgs,
     inputs: &[serde_json::Value],
     telemetry: Option<crate::telemetry::Telemetry>,
-) -> anyhow::Result<crate::loadgen::LoadReport> {
+) -> anyhow::Result<(crate::loadgen::LoadReport, Option<f64>)> {
     use crate::serve::{AppState, LivePipeline, Metrics};
     use std::sync::Arc;
     let mut live = LivePipeline::new(pipeline, Arc::new(Metrics::new()));
-    if let Some(t) = telemetry {
-        live = live.with_telemetry(t);
+    if let Some(t) = &telemetry {
+        live = live.with_telemetry(t.clone());
     }
     let live = Arc::new(live);
     let state = Arc::new(AppState::new(
@@ -197,18 +200,15 @@ async fn serve_series(
         use std::io::Write;
         writeln!(file, "{}", serde_json::json!({ "input": input }))?;
     }
+    let warmup = (args.iterations / 10).max(args.concurrency as u32 * 2);
+    let cpu_before = crate::bench::process_cpu();
     let out = tokio::process::Command::new(std::env::current_exe()?)
         .arg("load")
         .arg(&url)
         .arg("--json")
         .args(["--concurrency", &args.concurrency.to_string()])
         .args(["--requests", &args.iterations.max(10).to_string()])
-        .args([
-            "--warmup",
-            &(args.iterations / 10)
-                .max(args.concurrency as u32 * 2)
-                .to_string(),
-        ])
+        .args(["--warmup", &warmup.to_string()])
         .arg("--input")
         .arg(file.path())
         .stderr(std::process::Stdio::inherit())
@@ -217,6 +217,16 @@ async fn serve_series(
         .context("cannot start the `switchyard load` process")?;
     let _ = stop.send(());
     server.await??;
+    // What export still holds is sent (and its CPU counted) before the
+    // series' CPU time is read.
+    if let Some(t) = &telemetry {
+        t.shutdown(std::time::Duration::from_secs(10)).await;
+    }
+    let served = u64::from(args.iterations.max(10)) + u64::from(warmup);
+    let cpu = match (cpu_before, crate::bench::process_cpu()) {
+        (Some(a), Some(b)) => Some((b - a).as_secs_f64() * 1e6 / served as f64),
+        _ => None,
+    };
     let report: crate::loadgen::LoadReport = serde_json::from_slice(&out.stdout)
         .with_context(|| format!("`switchyard load` printed no report (exit {})", out.status))?;
     anyhow::ensure!(
@@ -226,5 +236,5 @@ async fn serve_series(
         report.requests,
         report.first_failure.as_deref().unwrap_or("?")
     );
-    Ok(report)
+    Ok((report, cpu))
 }
