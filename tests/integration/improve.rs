@@ -15,8 +15,8 @@ use switchyard::models::{ModelHub, Unrecorded};
 use switchyard::pipeline::{Pipeline, RunRecord};
 use switchyard::recording::{book_of, compare, read, replay, RecordedRun, RecordingSink, Target};
 use switchyard_tests::{
-    engine, example, fixture, manifest, root, serve_process, switchyard_bin, tickets, triage_flow,
-    triage_with, MockUpstream,
+    engine, example, fixture, manifest, record_tickets, root, serve_process, switchyard_bin,
+    ticket_emails, tickets, triage_flow, triage_with, MockUpstream,
 };
 
 fn sy(args: &[&str]) -> (String, String) {
@@ -126,21 +126,7 @@ fn pointed_at(base_url: &str, dir: &Path) -> String {
 async fn improve_replay_with_a_swapped_judge_changes_only_its_decisions_and_calls_no_model() {
     // Record 40 tickets on the example's sim models.
     let p = example(&engine(None), "pipeline.toml").await;
-    let shared = std::sync::Arc::new(p.clone());
-    let mut recorded: Vec<RecordedRun> = Vec::new();
-    run_batch(
-        &p,
-        &tickets(40)[..],
-        &mut Vec::new(),
-        BatchOptions {
-            concurrency: 8,
-            capture: true,
-            ..Default::default()
-        },
-        |r: &RunRecord| recorded.push(RecordedRun::of(&shared, r).expect("captured")),
-    )
-    .await
-    .unwrap();
+    let recorded = record_tickets(&p, 40).await;
     // The candidate: the same flow with every model behind a local
     // upstream that must receive nothing, and the factuality judge
     // swapped for one that accepts every draft and calls no model.
@@ -371,16 +357,6 @@ async fn recorded_through_sink(p: Pipeline, dir: &Path) -> (String, Vec<Recorded
     (text, runs)
 }
 
-/// The e-mail addresses in the first `n` tickets.
-fn ticket_emails(n: usize) -> Vec<String> {
-    String::from_utf8(tickets(n))
-        .unwrap()
-        .split(|c: char| c.is_whitespace() || "\"()<>,;".contains(c))
-        .filter(|w| w.contains('@') && w.contains('.'))
-        .map(|w| w.trim_end_matches(['.', '?', '!', ':']).to_string())
-        .collect()
-}
-
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn improve_recorded_text_follows_the_manifest_redacted_omitted_or_off() {
     let emails = ticket_emails(40);
@@ -461,21 +437,7 @@ async fn improve_recorded_text_follows_the_manifest_redacted_omitted_or_off() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn improve_the_router_pipeline_and_a_cascade_compare_on_the_same_recorded_tickets() {
     let p = example(&engine(None), "pipeline.toml").await;
-    let shared = std::sync::Arc::new(p.clone());
-    let mut router: Vec<RecordedRun> = Vec::new();
-    run_batch(
-        &p,
-        &tickets(40)[..],
-        &mut Vec::new(),
-        BatchOptions {
-            concurrency: 8,
-            capture: true,
-            ..Default::default()
-        },
-        |r: &RunRecord| router.push(RecordedRun::of(&shared, r).unwrap()),
-    )
-    .await
-    .unwrap();
+    let router = record_tickets(&p, 40).await;
     let m = switchyard::config::load(&root().join("examples/support-triage/cascade.toml")).unwrap();
     let (book, _) = book_of(&router, Unrecorded::Sim);
     let book = std::sync::Arc::new(book);

@@ -10,10 +10,8 @@ use std::path::{Path, PathBuf};
 use std::process::Command;
 
 use serde_json::Value;
-use switchyard::batch::{run_batch, BatchOptions};
-use switchyard::pipeline::RunRecord;
 use switchyard::recording::{RecordedModelCall, RecordedRun};
-use switchyard_tests::{engine, example, switchyard_bin, tickets};
+use switchyard_tests::{engine, example, record_tickets, switchyard_bin};
 
 const NODE: &str = "answer-small";
 
@@ -21,21 +19,7 @@ const NODE: &str = "answer-small";
 /// `rec.jsonl` in a fresh directory.
 async fn recording(n: usize) -> (tempfile::TempDir, PathBuf, Vec<RecordedRun>) {
     let p = example(&engine(None), "pipeline.toml").await;
-    let shared = std::sync::Arc::new(p.clone());
-    let mut runs: Vec<RecordedRun> = Vec::new();
-    run_batch(
-        &p,
-        &tickets(n)[..],
-        &mut Vec::new(),
-        BatchOptions {
-            concurrency: 8,
-            capture: true,
-            ..Default::default()
-        },
-        |r: &RunRecord| runs.push(RecordedRun::of(&shared, r).expect("captured")),
-    )
-    .await
-    .unwrap();
+    let runs = record_tickets(&p, n).await;
     let dir = tempfile::tempdir().unwrap();
     let file = dir.path().join("rec.jsonl");
     let text: String = runs

@@ -14,11 +14,11 @@ use switchyard::batch::{run_batch, BatchOptions};
 use switchyard::models::ModelHub;
 use switchyard::pipeline::{Pipeline, RunRecord};
 use switchyard::telemetry::{Root, Sampler, Telemetry, TelemetryConfig};
-use switchyard_tests::triage_with;
 use switchyard_tests::{
     completion, engine, example, fixture, manifest, tickets, toml_path, MockUpstream, OtlpReceiver,
     ReceivedSpan, TestServer,
 };
+use switchyard_tests::{ticket_emails, triage_with};
 
 fn config(endpoint: &str) -> TelemetryConfig {
     TelemetryConfig {
@@ -240,16 +240,6 @@ fn exported_strings(spans: &[ReceivedSpan]) -> Vec<String> {
                 .map(str::to_string)
                 .collect::<Vec<_>>()
         })
-        .collect()
-}
-
-/// The e-mail addresses in the first `n` tickets.
-fn ticket_emails(n: usize) -> BTreeSet<String> {
-    String::from_utf8(tickets(n))
-        .unwrap()
-        .split(|c: char| c.is_whitespace() || "\"()<>,;".contains(c))
-        .filter(|w| w.contains('@') && w.contains('.'))
-        .map(|w| w.trim_end_matches(['.', '?', '!', ':']).to_string())
         .collect()
 }
 

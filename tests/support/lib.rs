@@ -691,3 +691,36 @@ pub async fn triage_with(extra: &str) -> (Pipeline, tempfile::TempDir) {
         .bind(hub);
     (p, dir)
 }
+
+/// The e-mail addresses in the first `n` support-triage tickets.
+pub fn ticket_emails(n: usize) -> std::collections::BTreeSet<String> {
+    String::from_utf8(tickets(n))
+        .expect("the tickets are UTF-8")
+        .split(|c: char| c.is_whitespace() || "\"()<>,;".contains(c))
+        .filter(|w| w.contains('@') && w.contains('.'))
+        .map(|w| w.trim_end_matches(['.', '?', '!', ':']).to_string())
+        .collect()
+}
+
+/// The first `n` support-triage tickets run through `p` (8 at a time),
+/// each recorded whole as `run --record` would.
+pub async fn record_tickets(p: &Pipeline, n: usize) -> Vec<switchyard::recording::RecordedRun> {
+    let shared = std::sync::Arc::new(p.clone());
+    let mut runs = Vec::new();
+    switchyard::batch::run_batch(
+        p,
+        &tickets(n)[..],
+        &mut Vec::new(),
+        switchyard::batch::BatchOptions {
+            concurrency: 8,
+            capture: true,
+            ..Default::default()
+        },
+        |r: &switchyard::pipeline::RunRecord| {
+            runs.push(switchyard::recording::RecordedRun::of(&shared, r).expect("captured"))
+        },
+    )
+    .await
+    .expect("the batch completes");
+    runs
+}

@@ -211,17 +211,27 @@ fn figures(runs: &[RecordedRun]) -> Figures {
     f
 }
 
+/// Node `node`'s figures on side `side` (0 the baseline, 1 the
+/// candidate).
+fn side_of<'a>(
+    nodes: &'a mut BTreeMap<String, NodeComparison>,
+    node: &str,
+    side: usize,
+) -> &'a mut NodeFigures {
+    let entry = nodes.entry(node.to_string()).or_default();
+    if side == 0 {
+        &mut entry.baseline
+    } else {
+        &mut entry.candidate
+    }
+}
+
 fn node_figures(run: &RecordedRun, nodes: &mut BTreeMap<String, NodeComparison>, side: usize) {
     for step in run.record["trace"].as_array().into_iter().flatten() {
         let Some(node) = step["node"].as_str() else {
             continue;
         };
-        let entry = nodes.entry(node.to_string()).or_default();
-        let f = if side == 0 {
-            &mut entry.baseline
-        } else {
-            &mut entry.candidate
-        };
+        let f = side_of(nodes, node, side);
         f.invocations += 1;
         f.failed += u64::from(step["outcome"] != "ok");
         if let Some(label) = step["verdict"]["verdict"].as_str() {
@@ -237,12 +247,7 @@ fn node_figures(run: &RecordedRun, nodes: &mut BTreeMap<String, NodeComparison>,
         let Some(node) = e["node"].as_str() else {
             continue;
         };
-        let entry = nodes.entry(node.to_string()).or_default();
-        let f = if side == 0 {
-            &mut entry.baseline
-        } else {
-            &mut entry.candidate
-        };
+        let f = side_of(nodes, node, side);
         f.cost_pusd += e["cost_pusd"].as_u64().unwrap_or(0);
         f.tokens +=
             e["input_tokens"].as_u64().unwrap_or(0) + e["output_tokens"].as_u64().unwrap_or(0);
