@@ -1314,10 +1314,10 @@ pub fn cost_of_usd(usd: f64) -> Result<Cost, TrainingError> {
 }
 
 /// Parses an RFC 3339 date (`2025-06-01`, midnight UTC) or date-time
-/// (`2025-06-01T12:00:00Z`, `2025-06-01T14:00:00.5+02:00`) into µs since
-/// the Unix epoch; `flag` names it in errors.
+/// with its offset (`2025-06-01T12:00:00Z`, `2025-06-01T14:00:00.5+02:00`)
+/// into µs since the Unix epoch; `flag` names it in errors.
 pub fn parse_time(flag: &'static str, text: &str) -> Result<u64, TrainingError> {
-    let bad = |why: &str| {
+    let bad = |why: String| {
         TrainingError::flag(
             flag,
             text,
@@ -1325,140 +1325,23 @@ pub fn parse_time(flag: &'static str, text: &str) -> Result<u64, TrainingError> 
         )
     };
     let t = text.trim();
-    let (date, rest) = match t.get(..10) {
-        Some(d) => (d, t.get(10..).unwrap_or_default()),
-        None => return Err(bad("too short")),
-    };
-    let days = parse_date(date).ok_or_else(|| bad("not a valid date"))?;
-    let (seconds, micros) = if rest.is_empty() {
-        (0, 0)
+    let at = if t.len() == 10 {
+        t.parse::<jiff::civil::Date>()
+            .and_then(|d| d.to_zoned(jiff::tz::TimeZone::UTC))
+            .map(|z| z.timestamp())
     } else {
-        let rest = rest
-            .strip_prefix(['T', 't', ' '])
-            .ok_or_else(|| bad("the time must follow a `T`"))?;
-        parse_clock(rest).ok_or_else(|| bad("not a valid time and offset"))?
-    };
-    let total = days * 86_400 + seconds;
-    let us = total
-        .checked_mul(1_000_000)
-        .and_then(|s| s.checked_add(micros))
-        .ok_or_else(|| bad("out of range"))?;
-    u64::try_from(us).map_err(|_| bad("before 1970"))
-}
-
-fn number(s: &str) -> Option<i64> {
-    if s.is_empty() || !s.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
+        t.parse::<jiff::Timestamp>()
     }
-    s.parse().ok()
-}
-
-/// `YYYY-MM-DD` as days since 1970-01-01.
-fn parse_date(s: &str) -> Option<i64> {
-    let mut parts = s.split('-');
-    let (y, m, d) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || y.len() != 4 || m.len() != 2 || d.len() != 2 {
-        return None;
-    }
-    let (y, m, d) = (number(y)?, number(m)?, number(d)?);
-    if !(1..=12).contains(&m) || d < 1 || d > days_in_month(y, m) {
-        return None;
-    }
-    Some(days_from_civil(y, m, d))
-}
-
-fn days_in_month(y: i64, m: i64) -> i64 {
-    let leap = (y % 4 == 0 && y % 100 != 0) || y % 400 == 0;
-    match m {
-        2 if leap => 29,
-        2 => 28,
-        4 | 6 | 9 | 11 => 30,
-        _ => 31,
-    }
-}
-
-/// Days since 1970-01-01 of a proleptic Gregorian date (H. Hinnant).
-fn days_from_civil(y: i64, m: i64, d: i64) -> i64 {
-    let y = if m <= 2 { y - 1 } else { y };
-    let era = y.div_euclid(400);
-    let yoe = y - era * 400;
-    let mp = (m + 9) % 12;
-    let doy = (153 * mp + 2) / 5 + d - 1;
-    let doe = yoe * 365 + yoe / 4 - yoe / 100 + doy;
-    era * 146_097 + doe - 719_468
-}
-
-/// The date of a day count since 1970-01-01 (H. Hinnant).
-fn civil_from_days(z: i64) -> (i64, i64, i64) {
-    let z = z + 719_468;
-    let era = z.div_euclid(146_097);
-    let doe = z - era * 146_097;
-    let yoe = (doe - doe / 1460 + doe / 36_524 - doe / 146_096) / 365;
-    let doy = doe - (365 * yoe + yoe / 4 - yoe / 100);
-    let mp = (5 * doy + 2) / 153;
-    let d = doy - (153 * mp + 2) / 5 + 1;
-    let m = if mp < 10 { mp + 3 } else { mp - 9 };
-    (yoe + era * 400 + i64::from(m <= 2), m, d)
-}
-
-/// `HH:MM:SS[.fraction](Z|±HH:MM)` as (seconds, µs) into the UTC day
-/// (seconds may fall outside it after the offset).
-fn parse_clock(s: &str) -> Option<(i64, i64)> {
-    let (clock, offset) = split_offset(s)?;
-    let (hms, fraction) = match clock.split_once('.') {
-        Some((a, b)) => (a, Some(b)),
-        None => (clock, None),
-    };
-    let mut parts = hms.split(':');
-    let (h, m, sec) = (parts.next()?, parts.next()?, parts.next()?);
-    if parts.next().is_some() || h.len() != 2 || m.len() != 2 || sec.len() != 2 {
-        return None;
-    }
-    let (h, m, sec) = (number(h)?, number(m)?, number(sec)?);
-    if h > 23 || m > 59 || sec > 60 {
-        return None;
-    }
-    let micros = match fraction {
-        Some(f) => {
-            number(f)?;
-            let digits: String = f.chars().chain(std::iter::repeat('0')).take(6).collect();
-            number(&digits)?
-        }
-        None => 0,
-    };
-    Some((h * 3600 + m * 60 + sec - offset, micros))
-}
-
-/// Splits the offset off a time: `Z` is 0, `±HH:MM` in seconds east.
-fn split_offset(s: &str) -> Option<(&str, i64)> {
-    if let Some(clock) = s.strip_suffix(['Z', 'z']) {
-        return Some((clock, 0));
-    }
-    let at = s.rfind(['+', '-'])?;
-    let (clock, offset) = (s.get(..at)?, s.get(at..)?);
-    let sign = if offset.starts_with('-') { -1 } else { 1 };
-    let (h, m) = offset.get(1..)?.split_once(':')?;
-    if h.len() != 2 || m.len() != 2 {
-        return None;
-    }
-    let (h, m) = (number(h)?, number(m)?);
-    if h > 23 || m > 59 {
-        return None;
-    }
-    Some((clock, sign * (h * 3600 + m * 60)))
+    .map_err(|e| bad(e.to_string()))?;
+    u64::try_from(at.as_microsecond()).map_err(|_| bad("before 1970".into()))
 }
 
 /// µs since the epoch as RFC 3339 UTC, to the second.
 pub fn format_time(unix_us: u64) -> String {
-    let secs = i64::try_from(unix_us / 1_000_000).unwrap_or(i64::MAX / 2);
-    let (days, rem) = (secs.div_euclid(86_400), secs.rem_euclid(86_400));
-    let (y, m, d) = civil_from_days(days);
-    format!(
-        "{y:04}-{m:02}-{d:02}T{:02}:{:02}:{:02}Z",
-        rem / 3600,
-        rem % 3600 / 60,
-        rem % 60
-    )
+    let secs = i64::try_from(unix_us / 1_000_000).unwrap_or(i64::MAX);
+    jiff::Timestamp::from_second(secs)
+        .unwrap_or(jiff::Timestamp::MAX)
+        .to_string()
 }
 
 #[cfg(test)]
