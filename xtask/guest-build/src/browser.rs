@@ -5,7 +5,6 @@
 //! `tests/support/browser.rs` looks for the binary the same way.
 
 use std::path::{Path, PathBuf};
-use std::process::Command;
 
 /// The Debian package that provides headless Chromium.
 pub const CHROMIUM_PACKAGE: &str = "chromium";
@@ -52,31 +51,6 @@ pub fn ensure_chromium() -> Result<PathBuf, String> {
         "no Chromium found (tried {} on PATH, and ${CHROMIUM_ENV}); the HTML report tests need it: install it (Debian: apt-get install -y {CHROMIUM_PACKAGE})",
         CHROMIUM_BINARIES.join(", ")
     );
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !root || Command::new("apt-get").arg("--version").output().is_err() {
-        return Err(hint);
-    }
-    eprintln!("guest-build: installing {CHROMIUM_PACKAGE} with apt-get (headless Chromium for the HTML report tests)");
-    let quiet = |args: &[&str]| {
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    if !(quiet(&["update", "-qq"])
-        && quiet(&[
-            "install",
-            "-y",
-            "-qq",
-            "--no-install-recommends",
-            CHROMIUM_PACKAGE,
-        ]))
-    {
-        return Err(format!("{hint}; apt-get could not"));
-    }
+    crate::apt::install(&[CHROMIUM_PACKAGE], &hint)?;
     find_chromium().ok_or_else(|| format!("{hint}; apt-get installed it but no binary was found"))
 }

@@ -5,6 +5,7 @@
 //! tests (`browser`). Used by `cargo xtask` and by `tests/build.rs`, so
 //! both set up the same way.
 
+pub mod apt;
 pub mod browser;
 pub mod polyglot;
 

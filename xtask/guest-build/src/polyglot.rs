@@ -107,28 +107,11 @@ pub fn ensure_c_toolchain() -> Result<(), String> {
         "clang cannot build for wasm32-wasi; install it (Debian: apt-get install -y {})",
         C_PACKAGES.join(" ")
     );
-    let root = Command::new("id")
-        .arg("-u")
-        .output()
-        .is_ok_and(|o| String::from_utf8_lossy(&o.stdout).trim() == "0");
-    if !root || Command::new("apt-get").arg("--version").output().is_err() {
-        return Err(hint);
-    }
-    eprintln!(
-        "guest-build: installing {} with apt-get",
-        C_PACKAGES.join(" ")
-    );
-    let quiet = |args: &[&str]| {
-        Command::new("apt-get")
-            .args(args)
-            .env("DEBIAN_FRONTEND", "noninteractive")
-            .status()
-            .is_ok_and(|s| s.success())
-    };
-    let mut install = vec!["install", "-y", "-qq", "--no-install-recommends"];
-    install.extend_from_slice(C_PACKAGES);
-    if !(quiet(&["update", "-qq"]) && quiet(&install) && c_toolchain_works()) {
-        return Err(format!("{hint}; apt-get could not"));
+    crate::apt::install(C_PACKAGES, &hint)?;
+    if !c_toolchain_works() {
+        return Err(format!(
+            "{hint}; apt-get installed it, but clang still cannot"
+        ));
     }
     Ok(())
 }
