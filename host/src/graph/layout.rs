@@ -110,7 +110,7 @@ impl Layout {
             .nodes
             .iter()
             .map(|n| {
-                let (w, h) = node_size(&n.name, &n.details);
+                let (w, h) = node_size(&n.name, n.details.iter().chain(&n.figures));
                 Rect { x: 0, y: 0, w, h }
             })
             .collect();
@@ -205,15 +205,15 @@ fn assign_columns(graph: &Graph) -> Vec<usize> {
 }
 
 /// Width and height of a node's box from its text.
-fn node_size(name: &str, details: &[String]) -> (i64, i64) {
+fn node_size<'a>(name: &str, lines: impl Iterator<Item = &'a String>) -> (i64, i64) {
     let name_width = text_width(name, NAME_CHAR_WIDTH);
-    let detail_width = details
-        .iter()
-        .map(|d| text_width(d, TEXT_CHAR_WIDTH))
-        .max()
-        .unwrap_or(0);
+    let (mut detail_width, mut count) = (0, 0usize);
+    for line in lines {
+        detail_width = detail_width.max(text_width(line, TEXT_CHAR_WIDTH));
+        count += 1;
+    }
     let w = (name_width.max(detail_width) + 2 * PAD_X).max(MIN_NODE_WIDTH);
-    let lines = i64::try_from(details.len()).unwrap_or(i64::MAX / 2 / LINE_HEIGHT) + 1;
+    let lines = i64::try_from(count).unwrap_or(i64::MAX / 2 / LINE_HEIGHT) + 1;
     (w, lines * LINE_HEIGHT + 2 * PAD_Y)
 }
 
@@ -542,6 +542,7 @@ mod tests {
             name: id.into(),
             kind,
             details: vec!["worker · w.wasm".into()],
+            figures: Vec::new(),
         }
     }
 

@@ -65,6 +65,12 @@ pub fn render(graph: &Graph, format: Format) -> String {
     }
 }
 
+/// The graph as an `<svg>` element for inlining in an HTML page: the SVG
+/// format without its XML declaration, figure lines included.
+pub fn render_svg_element(graph: &Graph) -> String {
+    svg::render_element(graph, &Layout::of(graph))
+}
+
 /// Writes a rendered graph to `path`.
 pub fn write_file(path: &Path, text: &str) -> Result<(), GraphError> {
     std::fs::write(path, text).map_err(|source| GraphError::Write {

@@ -79,6 +79,10 @@ pub struct Node {
     pub kind: NodeKind,
     /// Further label lines: role and component, models granted, retries.
     pub details: Vec<String>,
+    /// Figures drawn under the details, e.g. a batch's or a live service's
+    /// numbers for this node (see [`Graph::set_figures`]); empty when only
+    /// the shape is drawn. Only the SVG draws them.
+    pub figures: Vec<String>,
 }
 
 /// What an edge of the graph stands for.
@@ -133,6 +137,30 @@ impl Graph {
     /// The graph of a manifest, components shown by their file names.
     pub fn of_manifest(manifest: &Manifest) -> Graph {
         Graph::with_components(manifest, &BTreeMap::new())
+    }
+
+    /// Sets the figure lines drawn under the manifest node `node` (a
+    /// router, worker or judge; never the input, output or a fallback),
+    /// control characters escaped. False when no such node is drawn.
+    pub fn set_figures(&mut self, node: &str, lines: Vec<String>) -> bool {
+        let name = escape_control(node);
+        let found = self.nodes.iter_mut().find(|n| {
+            n.name == name
+                && matches!(
+                    n.kind,
+                    NodeKind::Router | NodeKind::Worker | NodeKind::Standby | NodeKind::Judge
+                )
+        });
+        match found {
+            Some(n) => {
+                n.figures = lines
+                    .into_iter()
+                    .map(|l| escape_control(&l).into_owned())
+                    .collect();
+                true
+            }
+            None => false,
+        }
     }
 
     /// The graph of a manifest, components of the nodes named in
@@ -240,6 +268,7 @@ impl<'m> Builder<'m> {
             name: escape_control(name).into_owned(),
             kind,
             details,
+            figures: Vec::new(),
         });
         self.graph.nodes.len() - 1
     }

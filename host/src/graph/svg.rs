@@ -18,6 +18,7 @@ const STYLE: &str = "
     .subtitle { font-size: 12px; fill: #4a5568; }
     .name { font-size: 13px; font-weight: bold; }
     .detail { font-size: 11px; fill: #4a5568; }
+    .figure { font-size: 11px; fill: #1a202c; font-family: Menlo, Consolas, monospace; }
     .shape { stroke-width: 1.5; }
     .input .shape, .output .shape { fill: #edf2f7; stroke: #4a5568; }
     .router .shape { fill: #fefcbf; stroke: #b7791f; }
@@ -42,6 +43,14 @@ const MARKERS: [(&str, &str); 4] = [
 
 /// The SVG document of `graph`, laid out by `layout`.
 pub fn render(graph: &Graph, layout: &Layout) -> String {
+    let mut out = String::from("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
+    out.push_str(&render_element(graph, layout));
+    out
+}
+
+/// The `<svg>` element alone, without the XML declaration: for inlining
+/// in an HTML page.
+pub fn render_element(graph: &Graph, layout: &Layout) -> String {
     let mut out = String::new();
     write_open(graph, layout, &mut out);
     out.push_str("<g class=\"edges\">\n");
@@ -60,11 +69,10 @@ pub fn render(graph: &Graph, layout: &Layout) -> String {
     out
 }
 
-/// The XML declaration, the `<svg>` element, title, description, style,
+/// The `<svg>` element, title, description, style,
 /// markers and the header text.
 fn write_open(graph: &Graph, layout: &Layout, out: &mut String) {
     let (w, h) = (layout.width, layout.height);
-    out.push_str("<?xml version=\"1.0\" encoding=\"UTF-8\"?>\n");
     let _ = writeln!(
         out,
         "<svg xmlns=\"http://www.w3.org/2000/svg\" viewBox=\"0 0 {w} {h}\" width=\"{w}\" height=\"{h}\" role=\"img\" aria-labelledby=\"graph-title\">"
@@ -149,13 +157,16 @@ fn write_edge_label(edge: &Edge, c: &Curve, out: &mut String) {
     }
 }
 
-/// A node: its shape, then its name and detail lines centred in it.
+/// A node: its shape, then its name, detail and figure lines centred in
+/// it. The group carries the node's name (`data-node`) so a page can find
+/// it; each figure line its index (`data-figure`).
 fn write_node(node: &Node, r: &Rect, out: &mut String) {
     let _ = writeln!(
         out,
-        "<g class=\"node {}\" id=\"{}\">",
+        "<g class=\"node {}\" id=\"{}\" data-node=\"{}\">",
         node.kind.as_str(),
-        node.id
+        node.id,
+        xml(&node.name)
     );
     let _ = writeln!(out, "{}", shape(node.kind, r));
     let center = r.x + r.w / 2;
@@ -170,6 +181,14 @@ fn write_node(node: &Node, r: &Rect, out: &mut String) {
         let _ = writeln!(
             out,
             "<text class=\"detail\" x=\"{center}\" y=\"{baseline}\" text-anchor=\"middle\">{}</text>",
+            xml(line)
+        );
+    }
+    for (i, line) in node.figures.iter().enumerate() {
+        baseline += LINE_HEIGHT;
+        let _ = writeln!(
+            out,
+            "<text class=\"figure\" data-figure=\"{i}\" x=\"{center}\" y=\"{baseline}\" text-anchor=\"middle\">{}</text>",
             xml(line)
         );
     }
@@ -227,6 +246,48 @@ fn xml(text: &str) -> String {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn node(id: &str, name: &str, kind: NodeKind) -> Node {
+        Node {
+            id: id.into(),
+            name: name.into(),
+            kind,
+            details: vec!["worker · w.wasm".into()],
+            figures: Vec::new(),
+        }
+    }
+
+    #[test]
+    fn graph_svg_draws_figure_lines_under_the_named_node_and_makes_room() {
+        let mut graph = Graph {
+            title: "t".into(),
+            description: None,
+            nodes: vec![
+                node("input", "input", NodeKind::Input),
+                node("n_draft", "draft", NodeKind::Worker),
+                node("n_fallback", "fallback", NodeKind::Fallback),
+            ],
+            edges: vec![Edge {
+                from: 0,
+                to: 1,
+                kind: EdgeKind::Input,
+                label: None,
+            }],
+        };
+        let plain = Layout::of(&graph);
+        assert!(!graph.set_figures("input", vec!["x".into()]));
+        assert!(!graph.set_figures("fallback", vec!["x".into()]));
+        assert!(graph.set_figures("draft", vec!["p50 3 ms <".into(), "a\nb".into()]));
+        let figured = Layout::of(&graph);
+        assert_eq!(figured.boxes[1].h, plain.boxes[1].h + 2 * LINE_HEIGHT);
+        let svg = render_element(&graph, &figured);
+        assert!(!svg.starts_with("<?xml"), "{svg}");
+        assert!(svg.contains("data-node=\"draft\""), "{svg}");
+        assert!(svg.contains(">p50 3 ms &lt;</text>"), "{svg}");
+        assert!(svg.contains("data-figure=\"1\""), "{svg}");
+        assert!(svg.contains(">a\\nb</text>"), "{svg}");
+        assert!(render(&graph, &figured).starts_with("<?xml"));
+    }
 
     #[test]
     fn graph_svg_escapes_xml_and_control_characters() {
