@@ -1,7 +1,8 @@
 //! Untrusted text made safe to print: control characters escaped so a
 //! line from a guest, an upstream or a client stays one line wherever it
-//! is logged, returned or recorded. A leaf, used by the engine and the
-//! model layer alike.
+//! is logged, returned or recorded, and escaped for HTML in the reports
+//! the host writes as pages. A leaf, used by the engine, the model layer
+//! and every page alike.
 
 use std::borrow::Cow;
 
@@ -22,6 +23,33 @@ pub fn escape_control(text: &str) -> Cow<'_, str> {
     Cow::Owned(out)
 }
 
+/// `text` safe as HTML text and as a quoted attribute value: control
+/// characters escaped as [`escape_control`] does, then `& < > " '` as
+/// entities.
+pub fn escape_html(text: &str) -> String {
+    let text = escape_control(text);
+    let mut out = String::with_capacity(text.len() + 8);
+    for ch in text.chars() {
+        match ch {
+            '&' => out.push_str("&amp;"),
+            '<' => out.push_str("&lt;"),
+            '>' => out.push_str("&gt;"),
+            '"' => out.push_str("&quot;"),
+            '\'' => out.push_str("&#39;"),
+            c => out.push(c),
+        }
+    }
+    out
+}
+
+/// At most `max` characters of `text`, with `…` when cut.
+pub fn clip(text: &str, max: usize) -> Cow<'_, str> {
+    match text.char_indices().nth(max) {
+        None => Cow::Borrowed(text),
+        Some((at, _)) => Cow::Owned(format!("{}…", &text[..at])),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -33,5 +61,15 @@ mod tests {
         let e = escape_control(forged);
         assert!(!e.chars().any(char::is_control), "{e}");
         assert_eq!(e, "ok\\nERROR switchyard: host compromised\\r\\u{1b}[31m");
+    }
+
+    #[test]
+    fn text_html_escapes_specials_and_control_characters() {
+        assert_eq!(
+            escape_html("<a href='x'>\"&\"</a>\n"),
+            "&lt;a href=&#39;x&#39;&gt;&quot;&amp;&quot;&lt;/a&gt;\\n"
+        );
+        assert_eq!(clip("abcdef", 3), "abc…");
+        assert_eq!(clip("abc", 3), "abc");
     }
 }

@@ -2,6 +2,7 @@
 //! source by `tests/build.rs`, `sim` models and local HTTP servers only.
 
 mod batch_input;
+mod batch_report;
 mod bench;
 mod capacity;
 mod example;
@@ -25,5 +26,6 @@ mod resume;
 mod sandbox;
 mod scaffold;
 mod serve;
+mod status_page;
 mod test_node;
 mod validate;

@@ -135,11 +135,8 @@ impl Aimd {
 
 #[cfg(test)]
 mod tests {
-    use std::collections::BTreeMap;
-    use std::time::Duration;
-
     use super::*;
-    use crate::models::{LedgerEntry, Totals};
+    use crate::models::LedgerEntry;
     use crate::spec::Cost;
 
     #[test]
@@ -180,45 +177,29 @@ mod tests {
     }
 
     fn outcome(result: Result<serde_json::Value, RunError>, ledger: &[CallOutcome]) -> RunOutcome {
-        RunOutcome {
-            id: "t".into(),
-            result,
-            routes: BTreeMap::new(),
-            trace: Vec::new(),
-            events: Vec::new(),
-            ledger: ledger
-                .iter()
-                .map(|&outcome| LedgerEntry {
-                    node: "w".into(),
-                    model: "m".into(),
-                    upstream: "m".into(),
-                    attempt: 0,
-                    fallback_from: None,
-                    outcome,
-                    input_tokens: 0,
-                    output_tokens: 0,
-                    estimated: false,
-                    cost: Cost::ZERO,
-                    cost_pusd: 0,
-                    latency_us: 0,
-                    start_unix_us: 0,
-                    span_id: crate::spec::SpanId::random(),
-                    parent_span_id: None,
-                    finish_reason: None,
-                })
-                .collect(),
-            totals: Totals::default(),
-            elapsed: Duration::ZERO,
-            queued: Duration::ZERO,
-            content: None,
-            span: crate::pipeline::RunSpan {
-                trace_id: crate::spec::TraceId::random(),
-                span_id: crate::spec::SpanId::random(),
-                parent: None,
-                sampled: true,
+        let mut run = RunOutcome::for_test("t", result);
+        run.ledger = ledger
+            .iter()
+            .map(|&outcome| LedgerEntry {
+                node: "w".into(),
+                model: "m".into(),
+                upstream: "m".into(),
+                attempt: 0,
+                fallback_from: None,
+                outcome,
+                input_tokens: 0,
+                output_tokens: 0,
+                estimated: false,
+                cost: Cost::ZERO,
+                cost_pusd: 0,
+                latency_us: 0,
                 start_unix_us: 0,
-            },
-        }
+                span_id: crate::spec::SpanId::random(),
+                parent_span_id: None,
+                finish_reason: None,
+            })
+            .collect();
+        run
     }
 
     fn model_error(error: ModelError) -> RunError {

@@ -110,6 +110,30 @@ pub fn check_target(flag: &'static str, path: &Path) -> Result<(), BatchError> {
     Ok(())
 }
 
+/// Writes `bytes` to `path` whole: into a temporary file beside it
+/// (`.NAME.PID.tmp`), synced, then renamed over `path`, so a reader never
+/// sees half a file, and a failed write leaves any earlier file in place
+/// and no temporary file behind. For the one-piece outputs of a command
+/// (an HTML report), not for records.
+pub fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
+    let name = path
+        .file_name()
+        .ok_or_else(|| std::io::Error::new(std::io::ErrorKind::InvalidInput, "not a file name"))?;
+    let mut tmp_name = std::ffi::OsString::from(".");
+    tmp_name.push(name);
+    tmp_name.push(format!(".{}.tmp", std::process::id()));
+    let tmp = path.with_file_name(tmp_name);
+    let written = std::fs::File::create(&tmp).and_then(|mut f| {
+        f.write_all(bytes)?;
+        f.sync_all()
+    });
+    let renamed = written.and_then(|()| std::fs::rename(&tmp, path));
+    if renamed.is_err() {
+        let _ = std::fs::remove_file(&tmp);
+    }
+    renamed
+}
+
 /// Writes records, each as one whole line, and knows where the last
 /// complete one ends.
 #[derive(Debug)]

@@ -231,16 +231,22 @@ impl Summary {
     pub fn failed(&self) -> u64 {
         self.runs - self.ok
     }
+
+    /// Runs of this session (not those kept from a `.partial`) per second
+    /// of its wall time; 0 before [`finish`](Self::finish).
+    pub fn runs_per_second(&self) -> f64 {
+        if self.wall_s > 0.0 {
+            (self.runs - self.resumed) as f64 / self.wall_s
+        } else {
+            0.0
+        }
+    }
 }
 
 impl fmt::Display for Summary {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
         let fresh = self.runs - self.resumed;
-        let rate = if self.wall_s > 0.0 {
-            fresh as f64 / self.wall_s
-        } else {
-            0.0
-        };
+        let rate = self.runs_per_second();
         if !self.complete {
             write!(f, "stopped early: ")?;
         }

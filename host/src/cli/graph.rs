@@ -2,7 +2,6 @@
 //! components) to the library's drawing in [`crate::graph`], and the
 //! result to stdout or a file.
 
-use std::collections::BTreeMap;
 use std::path::PathBuf;
 use std::process::ExitCode;
 
@@ -11,7 +10,7 @@ use clap::{Args, ValueEnum};
 use super::Cli;
 use crate::config::ConfigError;
 use crate::graph::{Format, Graph};
-use crate::pipeline::{LoadedPipeline, Pipeline};
+use crate::pipeline::Pipeline;
 
 /// Arguments of `switchyard graph`.
 #[derive(Debug, Args)]
@@ -108,22 +107,10 @@ async fn load_graph(cli: &Cli, args: &GraphArgs) -> anyhow::Result<Result<Graph,
     Ok(match Pipeline::load(&engine, manifest).await {
         Ok(loaded) => Ok(Graph::with_components(
             &loaded.manifest,
-            &component_versions(&loaded),
+            &crate::pipeline::component_labels(loaded.nodes()),
         )),
         Err(refused) => Err(refused),
     })
-}
-
-/// Each node's component as `name@version`, from its self-description.
-fn component_versions(loaded: &LoadedPipeline) -> BTreeMap<String, String> {
-    loaded
-        .nodes()
-        .iter()
-        .map(|(name, node)| {
-            let d = &node.component.description;
-            (name.clone(), format!("{}@{}", d.name, d.version))
-        })
-        .collect()
 }
 
 /// Prints a manifest or component that did not load exactly as

@@ -121,24 +121,8 @@ fn write_json(path: &PathBuf, value: &impl serde::Serialize) -> anyhow::Result<(
 /// half a page and a failed write leaves any earlier report in place.
 fn write_html(path: &Path, comparison: &Comparison, title: &str) -> anyhow::Result<()> {
     let page = crate::recording::html(comparison, title);
-    let name = path
-        .file_name()
-        .with_context(|| format!("--html {}: not a file name", path.display()))?;
-    let mut tmp_name = std::ffi::OsString::from(".");
-    tmp_name.push(name);
-    tmp_name.push(format!(".{}.tmp", std::process::id()));
-    let tmp = path.with_file_name(tmp_name);
-    let written = std::fs::File::create(&tmp).and_then(|mut f| {
-        f.write_all(page.as_bytes())?;
-        f.sync_all()
-    });
-    let renamed = written.and_then(|()| std::fs::rename(&tmp, path));
-    if let Err(e) = renamed {
-        let _ = std::fs::remove_file(&tmp);
-        return Err(anyhow::Error::new(e)
-            .context(format!("cannot write the HTML report {}", path.display())));
-    }
-    Ok(())
+    crate::batch::write_whole(path, page.as_bytes())
+        .with_context(|| format!("cannot write the HTML report {}", path.display()))
 }
 
 /// The terminal table on stdout.

@@ -1,7 +1,8 @@
 //! `switchyard run`: wires the manifest, engine, pipeline and batch runner
 //! to files, a progress bar, SIGINT/SIGTERM (drain, then cancel after the
-//! grace period) and the closing summary. Exit codes: 0 when every input
-//! line has its record (even if `--summary-json` could not be written),
+//! grace period), the closing summary and the batch's HTML report. Exit
+//! codes: 0 when every input line has its record (even if `--summary-json`
+//! or `--report` could not be written),
 //! 130 when a signal stopped the batch (the `.partial` can be resumed),
 //! 1 on any error.
 
@@ -18,9 +19,11 @@ use tokio::io::{AsyncBufRead, BufReader, BufWriter};
 
 use super::Cli;
 use crate::batch::{
-    check_target, inspect, run_batch_with, stop_channel, BatchControl, BatchError, BatchOptions,
-    Existing, InputIndex, OutputPaths, RecordWriter, Start, StopHandle, Summary,
+    check_target, inspect, render_report, run_batch_with, stop_channel, write_report, BatchControl,
+    BatchError, BatchOptions, Existing, InputIndex, OutputPaths, RecordWriter, Start, StopHandle,
+    Summary,
 };
+use crate::graph::Graph;
 use crate::models::ModelHub;
 use crate::pipeline::{Pipeline, RunRecord};
 use crate::recording::{RecordingSink, Target};
@@ -56,6 +59,19 @@ pub struct RunArgs {
     /// and the exit code stays 0.
     #[arg(long, value_name = "FILE")]
     pub summary_json: Option<PathBuf>,
+    /// Also write the batch's report to this HTML file: one
+    /// self-contained page (it fetches nothing and works offline) with
+    /// the pipeline's graph and each node's figures under it
+    /// (invocations, failures, p50/p95 latency, model calls, tokens,
+    /// cost; a router's branch split, a judge's verdicts, a gated
+    /// worker's on-reject decisions), the cost per node as a chart next
+    /// to the pipeline's total and, with --baseline-model, the
+    /// monolith's, and a table of every node. Written whole when the
+    /// batch ends, also when a signal stopped it (then marked
+    /// incomplete). If that write fails after a complete batch, it is a
+    /// warning and the exit code stays 0. See docs/graph.md.
+    #[arg(long, value_name = "FILE.html")]
+    pub report: Option<PathBuf>,
     /// Continue an interrupted batch: keep every complete record in
     /// FILE.partial (a torn last line is cut), run only the input lines
     /// without one, and finish FILE; the summary counts both. Needs
@@ -113,6 +129,9 @@ pub(super) async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     }
     if let Some(path) = &args.summary_json {
         check_target("--summary-json", path)?;
+    }
+    if let Some(path) = &args.report {
+        check_target("--report", path)?;
     }
 
     // Resume checks the records against the input, so it reads it whole.
@@ -265,6 +284,19 @@ pub(super) async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     };
     if let Some(path) = &args.summary_json {
         write_summary(&summary, path, &records);
+    }
+    if let Some(path) = &args.report {
+        let graph = Graph::with_components(
+            &pipeline.manifest,
+            &crate::pipeline::component_labels(pipeline.nodes()),
+        );
+        let page = render_report(&summary, graph, index.as_ref().map(InputIndex::records));
+        match write_report(path, &page) {
+            Ok(()) => eprintln!("report: {}", path.display()),
+            Err(e) => eprintln!(
+                "warning: {e}; the records are in {records}, and the summary above is complete"
+            ),
+        }
     }
     if summary.complete {
         return Ok(ExitCode::SUCCESS);

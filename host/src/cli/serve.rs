@@ -26,11 +26,15 @@ Routes:
   GET  /v1/models                 the pipeline, as a model
   GET  /healthz                   liveness and the serving generation
   GET  /metrics                   Prometheus text format
+  GET  /                          the live status page: the graph coloured by each node's health,
+                                  latency, rates, cost, budgets, router split, experiments, swaps
+  GET  /status                    its JSON (health only without the token, when one is set)
   PUT  /admin/nodes/{node}        hot-swap one node: the body is the component (bearer token)
   GET  /admin/nodes               every node's live component (bearer token)
 
 The admin routes need `Authorization: Bearer $SWITCHYARD_ADMIN_TOKEN`; without that
-variable set they are refused. The token is checked before a body is read.
+variable set they are refused (and the status page shows everything to anyone who
+can reach the port: keep the default 127.0.0.1 or set a token). The token is checked before a body is read.
 Slow or idle clients are timed out and connections capped (see the flags
 below and docs/security.md, \"what a hostile client can do\"). SIGINT or SIGTERM stops accepting connections and
 drains the runs in flight before exiting.")]

@@ -92,8 +92,19 @@ pub(super) async fn run(_cli: &Cli, args: &SwapArgs) -> anyhow::Result<ExitCode>
         }
         (client.put(&base).query(&query).body(bytes), base.clone())
     };
+    // Who asked, for the swap history on the status page.
+    let actor = std::env::var("USER")
+        .or_else(|_| std::env::var("LOGNAME"))
+        .map_or_else(
+            |_| "switchyard swap".to_string(),
+            |u| format!("{u} (switchyard swap)"),
+        )
+        .chars()
+        .filter(|c| c.is_ascii_graphic() || *c == ' ')
+        .collect::<String>();
     let response = request
         .bearer_auth(token)
+        .header("x-switchyard-actor", actor)
         .send()
         .await
         .with_context(|| format!("cannot reach {url}"))?;

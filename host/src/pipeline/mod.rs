@@ -49,6 +49,18 @@ pub struct LoadedNode {
     pub revision: u64,
 }
 
+/// Each node's component as `name@version`, from its self-description
+/// (how `switchyard graph --load` and the status page label nodes).
+pub fn component_labels(nodes: &BTreeMap<String, LoadedNode>) -> BTreeMap<String, String> {
+    nodes
+        .iter()
+        .map(|(name, node)| {
+            let d = &node.component.description;
+            (name.clone(), format!("{}@{}", d.name, d.version))
+        })
+        .collect()
+}
+
 /// A pipeline whose components are loaded and checked, not yet runnable:
 /// it has no model hub.
 #[derive(Debug, Clone)]

@@ -186,6 +186,32 @@ pub struct RunOutcome {
     pub content: Option<RunContent>,
 }
 
+#[cfg(test)]
+impl RunOutcome {
+    /// A run with `result` and nothing else: no trace, ledger or time.
+    pub(crate) fn for_test(id: &str, result: Result<serde_json::Value, RunError>) -> Self {
+        RunOutcome {
+            id: id.into(),
+            result,
+            routes: BTreeMap::new(),
+            trace: Vec::new(),
+            events: Vec::new(),
+            ledger: Vec::new(),
+            totals: Totals::default(),
+            elapsed: Duration::ZERO,
+            queued: Duration::ZERO,
+            content: None,
+            span: RunSpan {
+                trace_id: TraceId::random(),
+                span_id: SpanId::random(),
+                parent: None,
+                sampled: true,
+                start_unix_us: 0,
+            },
+        }
+    }
+}
+
 /// What a run said and was told: its input, every node invocation's task
 /// and answer, and every model call's request and answer. Captured only
 /// when asked for (`[telemetry] content = true`, or a recording); never

@@ -11,11 +11,10 @@
 //! Exact figures ride along in `data-value` attributes (picodollars,
 //! counts, milliseconds), the same numbers as the comparison's JSON.
 
-use std::borrow::Cow;
 use std::fmt::Write as _;
 
 use super::compare::{Comparison, Figures, NodeComparison, NodeFigures};
-use crate::text::escape_control;
+use crate::text::{clip, escape_html as esc};
 
 /// Flipped runs listed at most; the rest are counted (all are in the JSON).
 const MAX_FLIPS: usize = 1000;
@@ -85,32 +84,6 @@ pub fn html(c: &Comparison, title: &str) -> String {
         env!("CARGO_PKG_VERSION")
     );
     out
-}
-
-/// `text` safe as HTML text and as a quoted attribute value: control
-/// characters escaped as they are in logs, then `& < > " '` as entities.
-fn esc(text: &str) -> String {
-    let text = escape_control(text);
-    let mut out = String::with_capacity(text.len() + 8);
-    for ch in text.chars() {
-        match ch {
-            '&' => out.push_str("&amp;"),
-            '<' => out.push_str("&lt;"),
-            '>' => out.push_str("&gt;"),
-            '"' => out.push_str("&quot;"),
-            '\'' => out.push_str("&#39;"),
-            c => out.push(c),
-        }
-    }
-    out
-}
-
-/// At most `max` characters of `text`, with `…` when cut.
-fn clip(text: &str, max: usize) -> Cow<'_, str> {
-    match text.char_indices().nth(max) {
-        None => Cow::Borrowed(text),
-        Some((at, _)) => Cow::Owned(format!("{}…", &text[..at])),
-    }
 }
 
 fn usd(pusd: u64) -> String {

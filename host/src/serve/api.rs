@@ -275,6 +275,15 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
         .into_response()
 }
 
+/// The bearer token of a request's `Authorization` header, if any.
+pub(super) fn bearer_token(headers: &HeaderMap) -> Option<&str> {
+    headers
+        .get(header::AUTHORIZATION)
+        .and_then(|v| v.to_str().ok())
+        .and_then(|v| v.strip_prefix("Bearer "))
+        .map(str::trim)
+}
+
 /// Checks the admin bearer token in `headers` (run by
 /// [`super::guard::admin_auth`] before any admin body is read).
 pub(super) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), ApiError> {
@@ -289,12 +298,7 @@ pub(super) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Api
             ),
         ));
     };
-    let given = headers
-        .get(header::AUTHORIZATION)
-        .and_then(|v| v.to_str().ok())
-        .and_then(|v| v.strip_prefix("Bearer "))
-        .map(str::trim);
-    match given {
+    match bearer_token(headers) {
         Some(token) if bool::from(token.as_bytes().ct_eq(expected.as_bytes())) => Ok(()),
         Some(_) => Err(ApiError::new(
             StatusCode::UNAUTHORIZED,
@@ -319,6 +323,7 @@ pub async fn swap(
     State(state): State<Arc<AppState>>,
     Path(node): Path<String>,
     uri: Uri,
+    headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     if body.is_empty() {
@@ -327,9 +332,10 @@ pub async fn swap(
         ));
     }
     if uri.query().is_some_and(|q| !q.is_empty()) {
-        return super::experiment::api::start(&state, &node, &uri, body).await;
+        return super::experiment::api::start(&state, &node, &uri, &headers, body).await;
     }
-    let origin = PathBuf::from(format!("<PUT /admin/nodes/{node}>"));
+    let by = super::status::caller(&headers);
+    let origin = PathBuf::from(format!("<PUT /admin/nodes/{node} by {by}>"));
     match state.live.swap(&node, &body, &origin).await {
         Ok(report) => Ok(Json(report).into_response()),
         Err(e) => Err(admin_error(&e, "the old component keeps serving")),

@@ -15,6 +15,7 @@ use serde::Serialize;
 
 use super::experiment::{AdminError, Experiments};
 use super::metrics::Metrics;
+use super::status::{StatusBoard, SwapEvent, SwapKind};
 use super::QueueLimits;
 use crate::engine::CacheOutcome;
 use crate::pipeline::{Pipeline, RunInput, RunOutcome, RunRecord, SwapError};
@@ -31,6 +32,8 @@ pub struct LivePipeline {
     /// Shadow and canary experiments, one per node at most.
     pub(super) experiments: Experiments,
     metrics: Arc<Metrics>,
+    /// The last minute and the swap history, for the status page.
+    status: StatusBoard,
     telemetry: Option<Telemetry>,
     recording: Option<RecordingSink>,
 }
@@ -63,6 +66,7 @@ impl LivePipeline {
     pub fn new(pipeline: Pipeline, metrics: Arc<Metrics>) -> Self {
         metrics.set_live(&pipeline);
         Self {
+            status: StatusBoard::new(&pipeline),
             current: ArcSwap::from_pointee(pipeline),
             swapping: tokio::sync::Mutex::new(()),
             experiments: Experiments::new(metrics.clone()),
@@ -115,6 +119,11 @@ impl LivePipeline {
         &self.metrics
     }
 
+    /// What the status page shows: the last minute, the swap history.
+    pub fn status(&self) -> &StatusBoard {
+        &self.status
+    }
+
     /// Runs `input` on the current generation (or, for a canary's share of
     /// runs, on its candidate generation), start to finish, even if a swap
     /// happens meanwhile, and returns the generation it ran on. It
@@ -163,6 +172,7 @@ impl LivePipeline {
                 .await
         };
         self.metrics.observe(&outcome);
+        self.status.observe(&outcome);
         if let Some(a) = assignment {
             self.experiments.finished(a, &outcome, shadow_input);
         }
@@ -187,20 +197,41 @@ impl LivePipeline {
                 mode,
             };
             tracing::warn!(node, error = %e, "swap refused; the old component keeps serving");
+            self.status.swaps().push(
+                SwapEvent::new(node, SwapKind::Refused, &SwapEvent::by_origin(origin)).reason(&e),
+            );
             return Err(e);
         }
-        Ok(self.swap_locked(node, bytes, origin).await?)
+        Ok(self
+            .swap_locked(node, bytes, origin, SwapKind::Swapped)
+            .await?)
     }
 
     /// [`LivePipeline::swap`] for a caller holding the swap lock, with no
-    /// experiment check (promotion is this swap).
+    /// experiment check (promotion is this swap); the status page's swap
+    /// history shows it as `done` when it changed the node.
     pub(super) async fn swap_locked(
         &self,
         node: &str,
         bytes: &[u8],
         origin: &Path,
+        done: SwapKind,
     ) -> Result<SwapReport, SwapError> {
         let result = self.try_swap(node, bytes, origin).await;
+        let by = SwapEvent::by_origin(origin);
+        self.status.swaps().push(match &result {
+            Ok(r) => SwapEvent::new(
+                node,
+                if r.unchanged {
+                    SwapKind::Unchanged
+                } else {
+                    done
+                },
+                &by,
+            )
+            .component(&r.version, &r.sha256, r.revision, r.generation),
+            Err(e) => SwapEvent::new(node, SwapKind::Refused, &by).reason(e),
+        });
         // Only real nodes become metric labels.
         if !matches!(result, Err(SwapError::UnknownNode { .. })) {
             self.metrics.swapped(node, result.is_ok());

@@ -351,6 +351,16 @@ impl Metrics {
         m
     }
 
+    /// Runs executing now.
+    pub fn in_flight(&self) -> i64 {
+        self.in_flight.get()
+    }
+
+    /// Runs waiting for room in the instance pool now.
+    pub fn queued(&self) -> i64 {
+        self.queued.get()
+    }
+
     /// A run started; the guard counts it in flight until dropped.
     pub fn run_started(&self) -> InFlight<'_> {
         self.in_flight.inc();

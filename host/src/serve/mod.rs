@@ -3,8 +3,8 @@
 //! OpenAI-compatible chat completions, `live` the swappable pipeline
 //! generation, `experiment` shadow and canary experiments on one node
 //! (candidate, sampling, shadow runs, statistics, their admin routes),
-//! `metrics` the Prometheus registry and `watch` the `--watch` file
-//! watcher. [`serve`] runs until its shutdown future
+//! `metrics` the Prometheus registry, `status` the live status page at
+//! `GET /` and `watch` the `--watch` file watcher. [`serve`] runs until its shutdown future
 //! resolves, then stops accepting and drains the runs in flight.
 
 pub mod api;
@@ -14,6 +14,7 @@ pub mod guard;
 pub mod live;
 pub mod metrics;
 pub mod openai;
+pub mod status;
 pub mod watch;
 
 use std::future::Future;
@@ -117,6 +118,9 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/v1/models", get(openai::models))
         .route("/healthz", get(api::healthz))
         .route("/metrics", get(api::metrics))
+        .route("/", get(status::page))
+        .route("/status", get(status::status))
+        .route("/status/graph.svg", get(status::graph_svg))
         .route_layer(from_fn_with_state(state.clone(), guard::read_body));
     public
         .merge(admin)

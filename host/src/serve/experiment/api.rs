@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use axum::body::Bytes;
 use axum::extract::{Path, Query, State};
-use axum::http::{StatusCode, Uri};
+use axum::http::{HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde_json::{json, Value};
@@ -149,6 +149,7 @@ pub(crate) async fn start(
     state: &AppState,
     node: &str,
     uri: &Uri,
+    headers: &HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
     let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri).map_err(|e| {
@@ -157,7 +158,11 @@ pub(crate) async fn start(
         ))
     })?;
     let settings = parse_settings(node, &pairs)?;
-    let origin = PathBuf::from(format!("<PUT /admin/nodes/{node}?mode={}>", settings.mode));
+    let by = crate::serve::status::caller(headers);
+    let origin = PathBuf::from(format!(
+        "<PUT /admin/nodes/{node}?mode={} by {by}>",
+        settings.mode
+    ));
     match state
         .live
         .start_experiment(node, settings, body, &origin)
@@ -203,8 +208,10 @@ pub async fn status(
 pub async fn promote(
     State(state): State<Arc<AppState>>,
     Path(node): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    match state.live.promote(&node).await {
+    let by = crate::serve::status::caller(&headers);
+    match state.live.promote(&node, &by).await {
         Ok(promotion) => Ok(Json(promotion).into_response()),
         Err(e @ AdminError::Swap(SwapError::Load(_) | SwapError::EdgeBroken { .. }))
         | Err(e @ AdminError::Swap(SwapError::InvalidSchema { .. })) => Err(admin_error(
@@ -220,8 +227,10 @@ pub async fn promote(
 pub async fn abort(
     State(state): State<Arc<AppState>>,
     Path(node): Path<String>,
+    headers: HeaderMap,
 ) -> Result<Response, ApiError> {
-    match state.live.abort(&node).await {
+    let by = crate::serve::status::caller(&headers);
+    match state.live.abort(&node, &by).await {
         Ok(status) => Ok(Json(json!({
             "node": node,
             "aborted": true,

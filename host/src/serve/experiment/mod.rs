@@ -30,6 +30,7 @@ use tokio::sync::Semaphore;
 
 use super::live::{LivePipeline, SwapReport};
 use super::metrics::Metrics;
+use super::status::{SwapEvent, SwapKind};
 use crate::config::Role;
 use crate::engine::{CompileCache, NodeComponent};
 use crate::pipeline::{Pipeline, RunInput, RunOutcome, SwapError};
@@ -667,9 +668,13 @@ impl LivePipeline {
             }))
         }
         .await;
+        let by = SwapEvent::by_origin(origin);
         let experiment = match result {
             Ok(e) => e,
             Err(e) => {
+                self.status()
+                    .swaps()
+                    .push(SwapEvent::new(node, SwapKind::ExperimentRefused, &by).reason(&e));
                 self.metrics()
                     .experiment_event(node, mode.as_str(), "refused");
                 tracing::warn!(node, %mode, error = %e, "experiment refused; nothing changed");
@@ -682,6 +687,11 @@ impl LivePipeline {
         self.metrics()
             .experiment_percent(node, mode.as_str(), Some(settings.percent));
         let status = experiment.status(&base);
+        let mut event = SwapEvent::new(node, SwapKind::ExperimentStarted, &by);
+        if let Some(c) = &status.candidate {
+            event = event.component(&c.version, &c.sha256, c.revision, c.generation);
+        }
+        self.status().swaps().push(event);
         tracing::info!(
             node,
             %mode,
@@ -693,9 +703,10 @@ impl LivePipeline {
     }
 
     /// Ends `node`'s experiment by hot-swapping the candidate's bytes in,
-    /// as `PUT /admin/nodes/{node}` would. If the swap is refused (another
-    /// swap broke the candidate's edges meanwhile), the experiment goes on.
-    pub async fn promote(&self, node: &str) -> Result<Promotion, AdminError> {
+    /// as `PUT /admin/nodes/{node}` would; `by` names who asked, for the
+    /// swap history. If the swap is refused (another swap broke the
+    /// candidate's edges meanwhile), the experiment goes on.
+    pub async fn promote(&self, node: &str, by: &str) -> Result<Promotion, AdminError> {
         let _one_at_a_time = self.swapping.lock().await;
         let base = self.current();
         if base.node(node).is_none() {
@@ -705,8 +716,10 @@ impl LivePipeline {
             .experiments
             .get(node)
             .ok_or_else(|| AdminError::NoExperiment { node: node.into() })?;
-        let origin = PathBuf::from(format!("<candidate of node `{node}`>"));
-        let swap = self.swap_locked(node, &e.bytes, &origin).await?;
+        let origin = PathBuf::from(format!("<promotion of node `{node}`'s candidate by {by}>"));
+        let swap = self
+            .swap_locked(node, &e.bytes, &origin, SwapKind::Promoted)
+            .await?;
         self.experiments.remove(node);
         e.set_state(State::Promoted);
         self.end_metrics(&e, "promoted");
@@ -718,8 +731,8 @@ impl LivePipeline {
     }
 
     /// Ends `node`'s experiment and discards its candidate; the live
-    /// component keeps serving.
-    pub async fn abort(&self, node: &str) -> Result<ExperimentStatus, AdminError> {
+    /// component keeps serving. `by` names who asked, for the swap history.
+    pub async fn abort(&self, node: &str, by: &str) -> Result<ExperimentStatus, AdminError> {
         let _one_at_a_time = self.swapping.lock().await;
         let base = self.current();
         if base.node(node).is_none() {
@@ -731,6 +744,15 @@ impl LivePipeline {
             .ok_or_else(|| AdminError::NoExperiment { node: node.into() })?;
         e.set_state(State::Aborted);
         self.end_metrics(&e, "aborted");
+        let live = base.node(node).expect("checked above");
+        self.status()
+            .swaps()
+            .push(SwapEvent::new(node, SwapKind::Aborted, by).component(
+                &live.component.description.version,
+                &live.component.load.sha256,
+                live.revision,
+                base.generation,
+            ));
         tracing::info!(node, mode = %e.settings.mode, "experiment aborted");
         Ok(e.status(&base))
     }
