@@ -66,20 +66,19 @@ fn graph_mermaid_and_dot_of_the_examples_match_the_golden_files() {
 #[test]
 fn graph_docs_embed_the_current_mermaid_of_the_examples() {
     let docs = std::fs::read_to_string(root().join("docs/graph.md")).unwrap();
-    let readme = std::fs::read_to_string(root().join("examples/support-triage/README.md")).unwrap();
     for example in EXAMPLES {
+        let readme =
+            std::fs::read_to_string(root().join(format!("examples/{example}/README.md"))).unwrap();
         let mermaid = draw(&example_manifest(example), Format::Mermaid);
         let block = format!("```mermaid\n{mermaid}```");
         assert!(
             docs.contains(&block),
             "docs/graph.md embeds the Mermaid of {example} as drawn now; paste `switchyard graph examples/{example}/pipeline.toml` there"
         );
-        if example == "support-triage" {
-            assert!(
-                readme.contains(&block),
-                "examples/support-triage/README.md embeds its Mermaid as drawn now"
-            );
-        }
+        assert!(
+            readme.contains(&block),
+            "examples/{example}/README.md embeds its Mermaid as drawn now"
+        );
     }
 }
 
