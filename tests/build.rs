@@ -14,6 +14,10 @@ fn main() {
             println!("cargo:rerun-if-changed={}", f.display());
         }
     }
+    // The authoring kits those plugins are built on (host/kits/<lang>/).
+    for f in guest_build::inputs(&root.join(guest_build::polyglot::KITS)) {
+        println!("cargo:rerun-if-changed={}", f.display());
+    }
     for dir in &workspaces {
         for f in guest_build::inputs(dir) {
             println!("cargo:rerun-if-changed={}", f.display());

@@ -1,9 +1,13 @@
 //! `switchyard new`: scaffolds a node project in Rust, Python, JavaScript or
 //! C for one role — source with a small working example of the role, a copy
 //! of the WIT contract, `build.sh`, a `test.sh` smoke test that runs the
-//! built component with `switchyard test-node`, and a README. For C it also
-//! writes the bindings generated from the WIT (at the host's build time).
-//! Templates live in `host/templates/`, compiled into the binary.
+//! built component with `switchyard test-node`, and a README. Rust nodes
+//! depend on the `switchyard-node` kit crate by path; Python, JavaScript and
+//! C nodes get their language's authoring kit (`host/kits/<lang>/`) copied
+//! into the project, so nothing needs publishing to a registry. For C it
+//! also writes the bindings generated from the WIT (at the host's build
+//! time), which the C kit implements. Templates live in `host/templates/`;
+//! templates and kits are compiled into the binary.
 
 use std::path::{Path, PathBuf};
 
@@ -14,15 +18,33 @@ use crate::config::Role;
 pub enum Lang {
     /// Rust, with the `switchyard-node` authoring kit.
     Rust,
-    /// Python, with componentize-py.
+    /// Python, with componentize-py and the kit `switchyard_node.py`.
     Python,
-    /// JavaScript, with componentize-qjs (QuickJS).
+    /// JavaScript, with componentize-qjs (QuickJS) and the kit
+    /// `switchyard-node.js`.
     Js,
-    /// C, with clang and generated bindings.
+    /// C, with clang, generated bindings and the kit `switchyard_node.h`.
     C,
 }
 
 impl Lang {
+    /// What the project's README says about the authoring kit.
+    fn kit_note(self) -> &'static str {
+        match self {
+            Lang::Rust => "The node is written on the Rust authoring kit, the `switchyard-node` crate \
+                 (a path dependency in `Cargo.toml`): `cargo doc --open` documents it.",
+            Lang::Python => "`switchyard_node.py` is the Python authoring kit (decorators, the task, \
+                 verdicts, settings, logging, model calls); its doc comments explain every helper. \
+                 It is part of your project, not a package to install.",
+            Lang::Js => "`switchyard-node.js` is the JavaScript authoring kit (`defineJudge` and the \
+                 like, the task, verdicts, settings, logging, model calls); its doc comments explain \
+                 every helper. It is part of your project, not a package to install.",
+            Lang::C => "`switchyard_node.h` is the C authoring kit (strings, JSON text, verdicts, \
+                 settings, logging, model calls; `switchyard_node.c` implements the exports of the \
+                 bindings in `gen/`); its comments explain every helper.",
+        }
+    }
+
     fn name(self) -> &'static str {
         match self {
             Lang::Rust => "Rust",
@@ -67,6 +89,39 @@ const WIT: &[(&str, &str)] = &[
         include_str!("../../wit/node@0.1.0/worlds.wit"),
     ),
 ];
+
+/// The authoring kit of each language that is copied into projects: (file
+/// in the project, source). The first-party plugins use the same files from
+/// `host/kits/`.
+const PYTHON_KIT: &[(&str, &str)] = &[(
+    "switchyard_node.py",
+    include_str!("../kits/python/switchyard_node.py"),
+)];
+const JS_KIT: &[(&str, &str)] = &[(
+    "switchyard-node.js",
+    include_str!("../kits/js/switchyard-node.js"),
+)];
+const C_KIT: &[(&str, &str)] = &[
+    (
+        "switchyard_node.h",
+        include_str!("../kits/c/switchyard_node.h"),
+    ),
+    (
+        "switchyard_node.c",
+        include_str!("../kits/c/switchyard_node.c"),
+    ),
+];
+
+/// The kit files written into a `lang` project (none for Rust: its kit is a
+/// crate the project depends on by path).
+fn kit_files(lang: Lang) -> &'static [(&'static str, &'static str)] {
+    match lang {
+        Lang::Rust => &[],
+        Lang::Python => PYTHON_KIT,
+        Lang::Js => JS_KIT,
+        Lang::C => C_KIT,
+    }
+}
 
 /// (path in the project, template) for `lang` and `role`.
 fn templates(lang: Lang, role: Role) -> Vec<(&'static str, &'static str)> {
@@ -239,6 +294,7 @@ pub fn scaffold(
     let snake = name.replace('-', "_");
     let world = format!("{}-node", role.as_str());
     let world_snake = world.replace('-', "_");
+    let world_macro = format!("SWITCHYARD_{}", world_snake.to_uppercase());
     let kit = kit.display().to_string();
     let example = example_args(role, false);
     let vars = [
@@ -247,8 +303,10 @@ pub fn scaffold(
         ("role", role.as_str()),
         ("world", world.as_str()),
         ("world_snake", world_snake.as_str()),
+        ("world_macro", world_macro.as_str()),
         ("kit", kit.as_str()),
         ("lang_name", lang.name()),
+        ("kit_note", lang.kit_note()),
         ("example_args", example),
     ];
     let mut files: Vec<(String, String)> = templates(lang, role)
@@ -260,6 +318,9 @@ pub fn scaffold(
         fill(include_str!("../templates/common/README.md"), &vars),
     ));
     files.push(("test.sh".into(), smoke_test(role, lang, &snake)));
+    for (file, text) in kit_files(lang) {
+        files.push((file.to_string(), text.to_string()));
+    }
     for (file, text) in WIT {
         files.push((format!("wit/node@0.1.0/{file}"), text.to_string()));
     }
@@ -295,4 +356,119 @@ pub fn scaffold(
 /// The Rust authoring kit in the checkout this binary was built from.
 pub fn default_kit() -> PathBuf {
     Path::new(env!("CARGO_MANIFEST_DIR")).join("../plugins/rust/switchyard-node")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// Lines of the author's own code in a scaffolded source file: not
+    /// blank, not a comment or a docstring, and not Rust's `#[cfg(test)]`
+    /// module (the kit itself is in other files).
+    fn author_lines(lang: Lang, text: &str) -> usize {
+        let mut count = 0;
+        let mut until: Option<&str> = None; // the end of a comment block
+        for line in text.lines().map(str::trim) {
+            if let Some(end) = until {
+                if line.contains(end) {
+                    until = None;
+                }
+                continue;
+            }
+            let (open, close) = match lang {
+                Lang::Python => ("\"\"\"", "\"\"\""),
+                _ => ("/*", "*/"),
+            };
+            if let Some(rest) = line.strip_prefix(open) {
+                if !rest.contains(close) {
+                    until = Some(close);
+                }
+                continue;
+            }
+            if lang == Lang::Rust && line.starts_with("#[cfg(test)]") {
+                break;
+            }
+            let comment = match lang {
+                Lang::Python => line.starts_with('#'),
+                _ => line.starts_with("//"),
+            };
+            if !line.is_empty() && !comment {
+                count += 1;
+            }
+        }
+        count
+    }
+
+    /// The example's source file of a `lang` project of `role`, filled in.
+    fn example(lang: Lang, role: Role) -> String {
+        let source = match lang {
+            Lang::Rust => "src/lib.rs",
+            Lang::Python => "app.py",
+            Lang::Js => "app.js",
+            Lang::C => "node.c",
+        };
+        let (_, text) = templates(lang, role)
+            .into_iter()
+            .find(|(path, _)| *path == source)
+            .expect("every language has its source template");
+        fill(text, &[("name", "my-judge")])
+    }
+
+    #[test]
+    fn scaffold_author_lines_count_code_only() {
+        let py = "\"\"\"Doc\nstring.\"\"\"\n\nimport x  # why\n\n# note\ndef f():\n    \"\"\"One line.\"\"\"\n    return 1\n";
+        assert_eq!(author_lines(Lang::Python, py), 3);
+        let c =
+            "/* a\n * b */\n#include <x.h>\n\n/* one */\nint f(void) { return 0; } /* tail */\n";
+        assert_eq!(author_lines(Lang::C, c), 2);
+        let rs = "//! doc\nuse x;\n\nfn f() {}\n\n#[cfg(test)]\nmod tests {}\n";
+        assert_eq!(author_lines(Lang::Rust, rs), 2);
+    }
+
+    #[test]
+    fn scaffold_kit_judges_are_at_most_15_author_lines() {
+        for lang in [Lang::Python, Lang::Js, Lang::C] {
+            let source = example(lang, Role::Judge);
+            let n = author_lines(lang, &source);
+            assert!(
+                n <= 15,
+                "the {} example judge has {n} lines of author code (at most 15):\n{source}",
+                lang.name()
+            );
+        }
+    }
+
+    #[test]
+    fn scaffold_writes_the_kit_beside_the_example() {
+        for (lang, kit) in [
+            (Lang::Python, "switchyard_node.py"),
+            (Lang::Js, "switchyard-node.js"),
+            (Lang::C, "switchyard_node.h"),
+            (Lang::C, "switchyard_node.c"),
+        ] {
+            let dir = std::env::temp_dir().join(format!(
+                "switchyard-scaffold-kit-{}-{:?}-{kit}",
+                std::process::id(),
+                lang
+            ));
+            let _ = std::fs::remove_dir_all(&dir);
+            let files = scaffold(lang, Role::Judge, "my-judge", &dir, Path::new("kit")).unwrap();
+            assert!(
+                files.contains(&dir.join(kit)),
+                "{kit} not written for {lang:?}"
+            );
+            let source = std::fs::read_to_string(dir.join(match lang {
+                Lang::Python => "app.py",
+                Lang::Js => "app.js",
+                _ => "node.c",
+            }))
+            .unwrap();
+            let import = kit.trim_end_matches(".py").trim_end_matches(".c");
+            assert!(
+                source.contains(import),
+                "{lang:?} example does not use {import}"
+            );
+            let _ = std::fs::remove_dir_all(&dir);
+        }
+    }
 }

@@ -1,5 +1,6 @@
 #!/usr/bin/env bash
-# Builds {{name}} (C, world {{world}}) into build/{{snake}}.wasm: clang for
+# Builds {{name}} (C, world {{world}}: node.c on the kit switchyard_node.h/.c
+# and the bindings in gen/) into build/{{snake}}.wasm: clang for
 # wasm32-wasi (Debian: apt-get install -y clang lld wasi-libc libclang-rt-dev-wasm32), then
 # wasm-tools (from PATH, $WASM_TOOLS, or pip-installed into .venv/).
 set -euo pipefail
@@ -16,8 +17,10 @@ if [ -z "$wt" ]; then
     fi
 fi
 mkdir -p build
-clang --target=wasm32-wasi -mexec-model=reactor -Os -Wall -Wl,--strip-all -I . \
-    -o build/core.wasm node.c gen/{{world_snake}}.c
+# switchyard_node.c is the kit: it implements the exports of the bindings in
+# gen/ for the world named by -D.
+clang --target=wasm32-wasi -mexec-model=reactor -Os -Wall -Wl,--strip-all -I . -D{{world_macro}} \
+    -o build/core.wasm node.c switchyard_node.c gen/{{world_snake}}.c
 "$wt" component embed wit/node@0.1.0 --world {{world}} build/core.wasm -o build/embedded.wasm
 "$wt" component new build/embedded.wasm -o build/{{snake}}.wasm
 rm -f build/core.wasm build/embedded.wasm

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds {{name}} (JavaScript, world {{world}}) into build/{{snake}}.wasm with
-# componentize-qjs (QuickJS), installed by npm on first use (or $COMPONENTIZE_QJS).
+# Builds {{name}} (JavaScript, world {{world}}: app.js on the kit
+# switchyard-node.js) into build/{{snake}}.wasm with componentize-qjs
+# (QuickJS), installed by npm on first use (or $COMPONENTIZE_QJS).
 set -euo pipefail
 cd "$(dirname "$0")"
 qjs="${COMPONENTIZE_QJS:-}"

@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
-# Builds {{name}} (Python, world {{world}}) into build/{{snake}}.wasm with
-# componentize-py, set up in .venv/ on first use (or $COMPONENTIZE_PY).
+# Builds {{name}} (Python, world {{world}}: app.py on the kit
+# switchyard_node.py) into build/{{snake}}.wasm with componentize-py, set up
+# in .venv/ on first use (or $COMPONENTIZE_PY).
 set -euo pipefail
 cd "$(dirname "$0")"
 py="${COMPONENTIZE_PY:-}"

@@ -9,6 +9,8 @@
 # and wasm-tools (taken from PATH, else pip-installed into .venv/ here).
 # The C bindings in gen/ are generated from the WIT by `cargo xtask plugins`
 # (the wit-bindgen-c library, in xtask/guest-build); they are not kept in git.
+# The C kit (host/kits/c, the same files `switchyard new --lang c` copies
+# into projects) implements their exports; its native tests run here too.
 #
 # Set CLANG to use another clang (e.g. wasi-sdk's, with WASI_SYSROOT).
 set -euo pipefail
@@ -18,6 +20,7 @@ WASM_TOOLS_VERSION=1.262.0.0
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../../.." && pwd)"
 wit="$repo/wit/node@0.1.0"
+kit="$repo/host/kits/c"
 out_dir="${1:-$repo/target/plugins}"
 mkdir -p "$out_dir" && out_dir="$(cd "$out_dir" && pwd)" # absolute: the build runs elsewhere
 out="$out_dir/judge_length.wasm"
@@ -25,6 +28,7 @@ clang="${CLANG:-clang}"
 
 die() { echo "judge-length: error: $*" >&2; exit 1; }
 [ -d "$wit" ] || die "WIT contract not found at $wit"
+[ -f "$kit/switchyard_node.c" ] || die "the C kit not found at $kit"
 
 work="$(mktemp -d)"
 trap 'rm -rf "$work"' EXIT
@@ -59,20 +63,22 @@ fi
 if command -v cc >/dev/null; then
     cc -std=c11 -Wall -Wextra -O1 -o "$work/test_length" "$here/test_length.c" "$here/length.c" &&
         "$work/test_length" >/dev/null || die "unit tests failed (see above)"
+    cc -std=c11 -Wall -Wextra -O1 -I "$here" -o "$work/test_kit" "$kit/test_switchyard_node.c" &&
+        "$work/test_kit" >/dev/null || die "the C kit's unit tests failed (see above)"
 else
     echo "judge-length: no native cc; skipping the unit tests" >&2
 fi
 
 # --- build ------------------------------------------------------------------
-cflags=(--target=wasm32-wasi "${sysroot[@]}" -Os -std=c11 -I "$here")
-# Warnings are errors in our code, not in the generated bindings (another
-# clang may warn about them).
-for src in judge_length length; do
-    "$clang" "${cflags[@]}" -Wall -Wextra -Werror -c -o "$work/$src.o" "$here/$src.c"
+cflags=(--target=wasm32-wasi "${sysroot[@]}" -Os -std=c11 -I "$here" -I "$kit" -DSWITCHYARD_JUDGE_NODE)
+# Warnings are errors in our code and the kit, not in the generated bindings
+# (another clang may warn about them).
+for src in "$here/judge_length.c" "$here/length.c" "$kit/switchyard_node.c"; do
+    "$clang" "${cflags[@]}" -Wall -Wextra -Werror -c -o "$work/$(basename "$src" .c).o" "$src"
 done
 "$clang" "${cflags[@]}" -c -o "$work/judge_node.o" "$here/gen/judge_node.c"
 "$clang" --target=wasm32-wasi "${sysroot[@]}" -mexec-model=reactor -Wl,--strip-all \
-    -o "$work/core.wasm" "$work/judge_length.o" "$work/length.o" "$work/judge_node.o"
+    -o "$work/core.wasm" "$work/judge_length.o" "$work/length.o" "$work/switchyard_node.o" "$work/judge_node.o"
 "$wasm_tools" component embed "$wit" --world judge-node "$work/core.wasm" -o "$work/embedded.wasm"
 "$wasm_tools" component new "$work/embedded.wasm" -o "$work/judge_length.wasm"
 mkdir -p "$out_dir"

@@ -11,6 +11,10 @@
 #   installed on demand (--no-save, ~390 MB of node_modules) with every WASI
 #   feature disabled. ~12 MB component, ~12 s build.
 #
+# app.js imports the JavaScript kit from the checkout
+# (host/kits/js/switchyard-node.js, the same file `switchyard new --lang js`
+# copies into projects), so the build's module root is the repository.
+#
 # Needs node 18+ and npm with access to the npm registry. Runs the unit tests,
 # builds OUT_DIR/router_language.wasm and, when wasm-tools is on PATH, checks
 # that the component imports nothing but switchyard:node interfaces.
@@ -23,6 +27,7 @@ PREVIEW2_SHIM_VERSION=0.26.1  # imported by componentize-js at run time, not alw
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../../.." && pwd)"
 wit="$repo/wit/node@0.1.0"
+kit="$repo/host/kits/js/switchyard-node.js"
 out_dir="${1:-$repo/target/plugins}"
 mkdir -p "$out_dir" && out_dir="$(cd "$out_dir" && pwd)" # absolute: the build runs elsewhere
 out="$out_dir/router_language.wasm"
@@ -35,6 +40,7 @@ command -v node >/dev/null ||
 command -v npm >/dev/null ||
     die "npm not found; install it (Debian: apt-get install -y npm)"
 [ -d "$wit" ] || die "WIT contract not found at $wit"
+[ -f "$kit" ] || die "the JavaScript kit not found at $kit"
 
 installed_version() { # package name -> version in node_modules, or nothing
     (cd "$here" && node -p "require('./node_modules/$1/package.json').version" 2>/dev/null) || true
@@ -75,7 +81,7 @@ tmp="$out.tmp.$$.wasm"
 trap 'rm -f "$tmp"' EXIT
 case "$backend" in
 qjs)
-    node_modules/.bin/componentize-qjs --wit "$wit" --world router-node --js app.js \
+    node_modules/.bin/componentize-qjs --wit "$wit" --world router-node --js app.js --module-root "$repo" \
         --sync --stub-wasi -o "$tmp" >/dev/null
     ;;
 sm)

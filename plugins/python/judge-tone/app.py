@@ -9,58 +9,26 @@ string, or plain (non-JSON) text. Settings (JSON values, from the manifest's
                   "shouting"] to run (default: all)
 
 The logic lives in `tone.py` (no bindings, unit-tested natively); this file
-maps it onto the judge-node world. Built with componentize-py; see build.sh.
+makes it a judge with the Python kit (`host/kits/python/switchyard_node.py`,
+which owns the componentize-py bindings). Built with componentize-py; see
+build.sh.
 """
 
-import wit_world
-from componentize_py_types import Err
-from wit_world.exports import Describe as DescribeBase
-from wit_world.exports import Judge as JudgeBase
-from wit_world.imports import config, log
-from wit_world.imports.types import (
-    Description,
-    NodeError_Internal,
-    NodeError_InvalidInput,
-    NodeRole,
-    Task,
-    Verdict,
-    Verdict_Accept,
-    Verdict_Reject,
-)
-
 import tone
-
-NAME = "judge-tone"
-VERSION = "0.1.0"
+from switchyard_node import InvalidInput, judge, log, raw_setting
 
 
-class WitWorld(wit_world.WitWorld):
-    pass
-
-
-class Describe(DescribeBase):
-    def describe(self) -> Description:
-        return Description(
-            role=NodeRole.JUDGE,
-            name=NAME,
-            version=VERSION,
-            summary="Rejects replies that over-promise, blame the customer, are "
-            "condescending or shout; extra phrases via the `banned-phrases` setting.",
-            input_schema=None,
-            output_schema=None,
-        )
-
-
-class Judge(JudgeBase):
-    def judge(self, task: Task, candidate: str) -> Verdict:
-        try:
-            settings = tone.Settings.from_lookup(config.get)
-            reasons = tone.check(candidate, settings)
-        except tone.InvalidInput as e:
-            raise Err(NodeError_InvalidInput(str(e)))
-        except Exception as e:  # a bug here must not trap the run
-            raise Err(NodeError_Internal("%s: %s" % (type(e).__name__, e)))
-        log.emit(log.Level.DEBUG, "%d tone finding(s)" % len(reasons))
-        if reasons:
-            return Verdict_Reject(reasons)
-        return Verdict_Accept()
+@judge(
+    "judge-tone",
+    version="0.1.0",
+    summary="Rejects replies that over-promise, blame the customer, are "
+    "condescending or shout; extra phrases via the `banned-phrases` setting.",
+)
+def check(task, candidate):
+    """The tone findings on `candidate`, as reasons to reject it."""
+    try:
+        reasons = tone.check(candidate, tone.Settings.from_lookup(raw_setting))
+    except tone.InvalidInput as e:
+        raise InvalidInput(str(e)) from None
+    log.debug("%d tone finding(s)" % len(reasons))
+    return reasons

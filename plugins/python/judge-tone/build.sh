@@ -5,7 +5,9 @@
 #
 # Needs python3 (3.10+) with venv and pip, and PyPI. Sets up its own tools in
 # .venv/ beside this script (componentize-py, wasm-tools); runs the unit
-# tests, builds OUT_DIR/judge_tone.wasm with --stub-wasi, and checks that the
+# tests (its own and the Python kit's), builds OUT_DIR/judge_tone.wasm with
+# --stub-wasi from app.py and the kit (host/kits/python, the same file
+# `switchyard new --lang python` copies into projects), and checks that the
 # component imports nothing but switchyard:node interfaces.
 set -euo pipefail
 
@@ -15,6 +17,7 @@ WASM_TOOLS_VERSION=1.262.0.0
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../../.." && pwd)"
 wit="$repo/wit/node@0.1.0"
+kit="$repo/host/kits/python"
 out_dir="${1:-$repo/target/plugins}"
 mkdir -p "$out_dir" && out_dir="$(cd "$out_dir" && pwd)" # absolute: the build runs elsewhere
 out="$out_dir/judge_tone.wasm"
@@ -24,6 +27,7 @@ die() { echo "judge-tone: error: $*" >&2; exit 1; }
 command -v python3 >/dev/null ||
     die "python3 not found; install Python 3.10+ (Debian: apt-get install -y python3 python3-venv)"
 [ -d "$wit" ] || die "WIT contract not found at $wit"
+[ -f "$kit/switchyard_node.py" ] || die "the Python kit not found at $kit"
 
 # --- tools, in a project-local venv (reused when the versions match) -------
 venv="$here/.venv"
@@ -39,6 +43,8 @@ fi
 
 # --- unit tests of the pure-Python logic -----------------------------------
 (cd "$here" && python3 -m unittest -q test_tone) || die "unit tests failed (cd $here && python3 -m unittest)"
+(cd "$kit" && PYTHONDONTWRITEBYTECODE=1 python3 -m unittest -q test_switchyard_node) ||
+    die "the kit's unit tests failed (cd $kit && python3 -m unittest test_switchyard_node)"
 
 # --- build -----------------------------------------------------------------
 mkdir -p "$out_dir"
@@ -47,7 +53,7 @@ trap 'rm -f "$tmp"' EXIT
 # componentize-py also searches $VIRTUAL_ENV/site-packages; the app has no
 # dependencies, so keep the venv out of the bundle.
 (cd "$here" && env -u VIRTUAL_ENV "$venv/bin/componentize-py" -q -d "$wit" -w judge-node \
-    componentize app -p "$here" --stub-wasi -o "$tmp")
+    componentize app -p "$here" -p "$kit" --stub-wasi -o "$tmp")
 mv -f "$tmp" "$out"
 
 # --- check the imports -----------------------------------------------------

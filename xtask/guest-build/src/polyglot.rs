@@ -1,5 +1,6 @@
 //! The first-party plugins written in Python, JavaScript and C
-//! (`plugins/<lang>/<name>/`): their toolchains, and building each with its
+//! (`plugins/<lang>/<name>/`, each on its language's authoring kit in
+//! `host/kits/<lang>/`): their toolchains, and building each with its
 //! own `build.sh` into one output folder. C bindings are generated here from
 //! the WIT with the `wit-bindgen-c` library, so no generated code is kept
 //! in the repository and no `wit-bindgen` binary is needed.
@@ -44,6 +45,11 @@ pub const PLUGINS: &[Plugin] = &[
         wasm: "judge_length.wasm",
     },
 ];
+
+/// The authoring kits of the other languages, relative to the repository
+/// root: `switchyard new` copies them into projects, and the plugins above
+/// are built on them (their `build.sh` takes them from here).
+pub const KITS: &str = "host/kits";
 
 /// The C toolchain's install command on Debian.
 pub const C_PACKAGES: &[&str] = &["clang", "lld", "wasi-libc", "libclang-rt-dev-wasm32"];
