@@ -1,22 +1,23 @@
-//! The exporter: finished runs' spans go into a bounded queue that one
-//! background task drains in batches to the OTLP/HTTP endpoint
-//! (protobuf, through `opentelemetry-otlp` on the project's reqwest and
-//! tokio). Export never slows or fails a run: a full queue, an unreachable
-//! collector or a refused batch only adds to the dropped-spans counter
-//! (`switchyard_otel_dropped_spans_total` in `serve`).
+//! The exporter: finished runs go into a bounded queue that one background
+//! task drains: it maps each run to spans and sends them in batches to the
+//! OTLP/HTTP endpoint (protobuf written by `super::otlp`, posted with the
+//! project's reqwest on tokio). Export never slows or fails a run: a full
+//! queue, an unreachable collector or a refused batch only adds to the
+//! dropped-spans counter (`switchyard_otel_dropped_spans_total` in
+//! `serve`).
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use opentelemetry::InstrumentationScope;
-use opentelemetry_otlp::{Protocol, WithExportConfig, WithHttpConfig};
-use opentelemetry_sdk::trace::{SpanData, SpanExporter as _};
-use opentelemetry_sdk::Resource;
+use opentelemetry_sdk::trace::SpanData;
 use prometheus_client::metrics::counter::Counter;
+use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use tokio::sync::mpsc;
 
 use super::config::{Sampler, TelemetryConfig, TelemetryError};
 use super::content::Content;
+use super::otlp::Encoder;
 use super::spans::{run_spans, ContentState};
 use crate::engine::Verdict;
 use crate::pipeline::{Pipeline, RunOutcome, RunRecord, RunSpan};
@@ -64,37 +65,39 @@ impl Telemetry {
     /// Starts exporting to `config`'s endpoint (on the current tokio
     /// runtime), counting dropped spans in `dropped`.
     pub fn start(config: TelemetryConfig, dropped: Counter) -> Result<Self, TelemetryError> {
+        let mut headers = HeaderMap::new();
+        headers.insert(
+            CONTENT_TYPE,
+            HeaderValue::from_static("application/x-protobuf"),
+        );
+        for (name, value) in &config.headers {
+            let header = HeaderName::from_bytes(name.as_bytes())
+                .ok()
+                .zip(HeaderValue::from_str(value).ok())
+                .ok_or_else(|| {
+                    TelemetryError::Exporter(format!(
+                        "the OTLP header `{name}` is not a valid HTTP header name and value"
+                    ))
+                })?;
+            headers.insert(header.0, header.1);
+        }
         let client = reqwest::Client::builder()
             .timeout(EXPORT_TIMEOUT)
+            .default_headers(headers)
             .build()
             .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
-        let mut exporter = opentelemetry_otlp::SpanExporter::builder()
-            .with_http()
-            .with_http_client(client)
-            .with_protocol(Protocol::HttpBinary)
-            .with_endpoint(config.traces_url.clone())
-            .with_timeout(EXPORT_TIMEOUT)
-            .with_headers(config.headers.clone())
-            .build()
-            .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
-        exporter.set_resource(
-            &Resource::builder()
-                .with_service_name(config.service_name.clone())
-                .build(),
-        );
         let (queue, rx) = mpsc::channel(QUEUE_RUNS);
         let exported = Counter::default();
         let scope = InstrumentationScope::builder("switchyard")
             .with_version(env!("CARGO_PKG_VERSION"))
             .with_schema_url(super::spans::SCHEMA_URL)
             .build();
-        let task = tokio::spawn(drain(
-            exporter,
-            rx,
-            scope,
-            dropped.clone(),
-            exported.clone(),
-        ));
+        let sender = Sender {
+            encoder: Encoder::new(&config.service_name, &scope),
+            client,
+            url: config.traces_url.clone(),
+        };
+        let task = tokio::spawn(drain(sender, rx, scope, dropped.clone(), exported.clone()));
         tracing::info!(endpoint = %config.traces_url, "exporting traces over OTLP/HTTP");
         Ok(Self {
             inner: Arc::new(Inner {
@@ -216,11 +219,43 @@ async fn spans_of(
     run_spans(pipeline, &record, scope, content.as_ref(), state)
 }
 
+/// Writes batches as OTLP protobuf and posts them to the collector.
+struct Sender {
+    encoder: Encoder,
+    client: reqwest::Client,
+    url: String,
+}
+
+impl Sender {
+    /// Sends `spans`; why the collector did not take them, if it did not.
+    async fn send(&self, spans: &[SpanData]) -> Result<(), String> {
+        let body = self.encoder.request(spans);
+        let answer = self
+            .client
+            .post(&self.url)
+            .body(body)
+            .send()
+            .await
+            .map_err(|e| format!("cannot reach {}: {e}", self.url))?;
+        let status = answer.status();
+        if status.is_success() {
+            return Ok(());
+        }
+        let text = answer.text().await.unwrap_or_default();
+        let text: String = text.chars().take(200).collect();
+        Err(format!(
+            "{} answered {status}: {}",
+            self.url,
+            crate::text::escape_control(&text)
+        ))
+    }
+}
+
 /// Batches spans from the queue and sends them, one request at a time: a
 /// batch goes when it is full, when its first span has waited
 /// [`BATCH_DELAY`], or at shutdown.
 async fn drain(
-    exporter: opentelemetry_otlp::SpanExporter,
+    sender: Sender,
     mut rx: mpsc::Receiver<Job>,
     scope: InstrumentationScope,
     dropped: Counter,
@@ -249,13 +284,13 @@ async fn drain(
         };
         if !batch.is_empty() && (stop || timer || batch.len() >= BATCH_SPANS) {
             due = None;
-            let sent = std::mem::replace(&mut batch, Vec::with_capacity(BATCH_SPANS));
-            let n = sent.len() as u64;
-            let failure = match tokio::time::timeout(EXPORT_TIMEOUT, exporter.export(sent)).await {
+            let n = batch.len() as u64;
+            let failure = match tokio::time::timeout(EXPORT_TIMEOUT, sender.send(&batch)).await {
                 Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e.to_string()),
+                Ok(Err(e)) => Some(e),
                 Err(_) => Some("timed out".to_string()),
             };
+            batch.clear();
             match failure {
                 None => {
                     exported.inc_by(n);
@@ -272,5 +307,24 @@ async fn drain(
         if stop {
             return;
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[tokio::test]
+    async fn telemetry_refuses_a_header_that_is_not_http_naming_it() {
+        let config = TelemetryConfig {
+            traces_url: "http://127.0.0.1:9/v1/traces".into(),
+            headers: [("bad header".to_string(), "v".to_string())].into(),
+            service_name: "s".into(),
+            sampler: Sampler::AlwaysOn,
+        };
+        let e = Telemetry::start(config, Counter::default())
+            .unwrap_err()
+            .to_string();
+        assert!(e.contains("`bad header`"), "{e}");
     }
 }

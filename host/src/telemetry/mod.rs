@@ -5,12 +5,14 @@
 //! evaluation events. `config` resolves where to (flag, manifest
 //! `[telemetry]`, `OTEL_*` variables) and the sampler; `spans` maps a run
 //! record to spans; `content` adds message content where a pipeline opts
-//! in (redacted by a judge first, if it names one); `export` queues and
-//! sends them without ever slowing or failing a run.
+//! in (redacted by a judge first, if it names one); `otlp` writes them as
+//! OTLP protobuf; `export` queues runs and sends their spans without ever
+//! slowing or failing a run.
 
 mod config;
 mod content;
 mod export;
+mod otlp;
 mod spans;
 
 pub use crate::spec::TelemetrySpec;
