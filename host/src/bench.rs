@@ -82,31 +82,76 @@ pub struct BenchReport {
 }
 
 /// What exporting every served run's trace over OTLP adds, against the
-/// same served load without export, measured in the same invocation.
+/// same served load without export, measured in the same invocation in
+/// [`OTLP_ROUNDS`] interleaved pairs of series (without–with, with–without,
+/// without–with, …) so drift over the invocation falls on both sides;
+/// each figure is the median over the pairs.
 #[derive(Debug, Clone, Serialize)]
 pub struct OtlpOverhead {
-    /// Runs/s with export divided by runs/s without.
+    /// Pairs measured.
+    pub rounds: usize,
+    /// Runs/s with export divided by runs/s without: the median pair.
     pub throughput_ratio: f64,
-    /// p50 with export minus without, µs.
+    /// That ratio in every pair, in order.
+    pub throughput_ratios: Vec<f64>,
+    /// p50 with export minus without, µs (median pair).
     pub p50_added_us: f64,
-    /// p99 with export minus without, µs.
+    /// p99 with export minus without, µs (median pair).
     pub p99_added_us: f64,
-    /// Spans the receiver accepted.
+    /// Spans the receiver accepted, over every pair.
     pub spans_exported: u64,
-    /// Spans dropped.
+    /// Spans dropped, over every pair.
     pub spans_dropped: u64,
     /// The serving process's CPU time per served run without export, µs
-    /// (user + system, from `/proc/self/stat`; Linux only).
+    /// (user + system, from `/proc/self/stat`; Linux only): median.
     pub cpu_us_per_run_without: Option<f64>,
     /// The same with every run exported (the in-process receiver's share
-    /// included), µs.
+    /// included), µs: median.
     pub cpu_us_per_run_with: Option<f64>,
+    /// CPU per run added by export in each pair, % of the run's CPU
+    /// without it.
+    pub cpu_added_pct: Vec<f64>,
+}
+
+/// Pairs of series `bench --serve --otlp` measures.
+pub const OTLP_ROUNDS: usize = 3;
+
+/// One pair of served series: without export and with.
+#[derive(Debug, Clone)]
+pub struct OtlpRound {
+    /// Without export.
+    pub without: crate::loadgen::LoadReport,
+    /// With every run exported.
+    pub with: crate::loadgen::LoadReport,
+    /// CPU per run (µs) without and with.
+    pub cpu_us_per_run: (Option<f64>, Option<f64>),
+    /// Spans exported and dropped in the series with export.
+    pub spans: (u64, u64),
+}
+
+fn median(mut xs: Vec<f64>) -> f64 {
+    xs.sort_by(f64::total_cmp);
+    match xs.len() {
+        0 => f64::NAN,
+        n if n % 2 == 1 => xs[n / 2],
+        n => (xs[n / 2 - 1] + xs[n / 2]) / 2.0,
+    }
 }
 
 /// CPU time (user + system) this process has used so far, from
 /// `/proc/self/stat` (clock ticks of 10 ms); `None` where there is none.
 pub fn process_cpu() -> Option<Duration> {
-    let stat = std::fs::read_to_string("/proc/self/stat").ok()?;
+    cpu_of("/proc/self/stat")
+}
+
+/// CPU time (user + system) the calling thread has used so far, from
+/// `/proc/thread-self/stat`; `None` where there is none.
+pub fn thread_cpu() -> Option<Duration> {
+    cpu_of("/proc/thread-self/stat")
+}
+
+fn cpu_of(path: &str) -> Option<Duration> {
+    let stat = std::fs::read_to_string(path).ok()?;
     // The fields after the command name, which is in parentheses.
     let rest = &stat[stat.rfind(')')? + 2..];
     let fields: Vec<&str> = rest.split_whitespace().collect();
@@ -375,34 +420,56 @@ impl BenchReport {
 }
 
 impl BenchReport {
-    /// Adds the served series with trace export (`with`) against the one
-    /// without (`without`, already added by [`Self::add_served`]).
-    pub fn add_otlp(
-        &mut self,
-        with: crate::loadgen::LoadReport,
-        without: &crate::loadgen::LoadReport,
-        concurrency: usize,
-        exported: u64,
-        dropped: u64,
-        cpu_us_per_run: (Option<f64>, Option<f64>),
-    ) {
+    /// Adds the served series with trace export against the ones without,
+    /// pair by pair (`rounds`, not empty); the series shown is the median
+    /// pair's.
+    pub fn add_otlp(&mut self, rounds: &[OtlpRound], concurrency: usize) {
+        let ratio = |r: &OtlpRound| r.with.per_sec / r.without.per_sec.max(1e-9);
+        let ratios: Vec<f64> = rounds.iter().map(ratio).collect();
+        let mid = median(ratios.clone());
+        let Some(pick) = rounds.iter().find(|r| ratio(r) == mid).or(rounds.first()) else {
+            return;
+        };
         let base = format!("served: POST /v1/runs, {concurrency} clients");
         self.series.push(Series {
             name: format!("served + OTLP export, {concurrency} clients"),
-            p50_us: with.p50_us,
-            p99_us: with.p99_us,
-            per_sec: with.per_sec,
-            ratio: Some(with.p50_us / without.p50_us.max(1e-9)),
+            p50_us: pick.with.p50_us,
+            p99_us: pick.with.p99_us,
+            per_sec: pick.with.per_sec,
+            ratio: Some(pick.with.p50_us / pick.without.p50_us.max(1e-9)),
             baseline: Some(base),
         });
+        let cpu: Vec<(f64, f64)> = rounds
+            .iter()
+            .filter_map(|r| r.cpu_us_per_run.0.zip(r.cpu_us_per_run.1))
+            .collect();
+        let cpu_median = |side: fn(&(f64, f64)) -> f64| {
+            (cpu.len() == rounds.len()).then(|| median(cpu.iter().map(side).collect()))
+        };
         self.otlp = Some(OtlpOverhead {
-            throughput_ratio: with.per_sec / without.per_sec.max(1e-9),
-            p50_added_us: with.p50_us - without.p50_us,
-            p99_added_us: with.p99_us - without.p99_us,
-            spans_exported: exported,
-            spans_dropped: dropped,
-            cpu_us_per_run_without: cpu_us_per_run.0,
-            cpu_us_per_run_with: cpu_us_per_run.1,
+            rounds: rounds.len(),
+            throughput_ratio: mid,
+            throughput_ratios: ratios,
+            p50_added_us: median(
+                rounds
+                    .iter()
+                    .map(|r| r.with.p50_us - r.without.p50_us)
+                    .collect(),
+            ),
+            p99_added_us: median(
+                rounds
+                    .iter()
+                    .map(|r| r.with.p99_us - r.without.p99_us)
+                    .collect(),
+            ),
+            spans_exported: rounds.iter().map(|r| r.spans.0).sum(),
+            spans_dropped: rounds.iter().map(|r| r.spans.1).sum(),
+            cpu_us_per_run_without: cpu_median(|c| c.0),
+            cpu_us_per_run_with: cpu_median(|c| c.1),
+            cpu_added_pct: cpu
+                .iter()
+                .map(|(without, with)| (with / without.max(1e-9) - 1.0) * 100.0)
+                .collect(),
         });
     }
 }
@@ -449,11 +516,20 @@ impl fmt::Display for BenchReport {
             )?;
         }
         if let Some(o) = &self.otlp {
+            let list = |xs: &[f64], scale: f64, unit: &str| {
+                xs.iter()
+                    .map(|x| format!("{:+.1}{unit}", x * scale))
+                    .collect::<Vec<_>>()
+                    .join(", ")
+            };
+            let throughput: Vec<f64> = o.throughput_ratios.iter().map(|r| r - 1.0).collect();
             writeln!(
                 f,
-                "OTLP trace export: {:.3}x the served throughput ({:+.1}% ), adds {:.0} µs at p50 and {:.0} µs at p99; {} spans exported, {} dropped",
+                "OTLP trace export (median of {} interleaved pairs): {:.3}x the served throughput ({:+.1}%; pairs: {}), adds {:.0} µs at p50 and {:.0} µs at p99; {} spans exported, {} dropped",
+                o.rounds,
                 o.throughput_ratio,
                 (o.throughput_ratio - 1.0) * 100.0,
+                list(&throughput, 100.0, "%"),
                 o.p50_added_us,
                 o.p99_added_us,
                 o.spans_exported,
@@ -462,8 +538,8 @@ impl fmt::Display for BenchReport {
             if let (Some(without), Some(with)) = (o.cpu_us_per_run_without, o.cpu_us_per_run_with) {
                 writeln!(
                     f,
-                    "serving process CPU per run: {without:.0} µs without export, {with:.0} µs with ({:+.1}%)",
-                    (with / without.max(1e-9) - 1.0) * 100.0
+                    "serving process CPU per run (medians): {without:.0} µs without export, {with:.0} µs with; added per pair: {}",
+                    list(&o.cpu_added_pct, 1.0, "%")
                 )?;
             }
         }

@@ -41,9 +41,11 @@ pub struct BenchArgs {
     /// runs measured in the same invocation.
     #[arg(long)]
     pub serve: bool,
-    /// With --serve: measure the served load again with every run's trace
-    /// exported over OTLP/HTTP (to a receiver in this process that reads
-    /// and discards each batch), and report what export costs.
+    /// With --serve: measure the served load in three interleaved pairs of
+    /// series, without trace export and with every run's trace exported
+    /// over OTLP/HTTP (to a receiver in this process that reads and
+    /// discards each batch), and report what export costs: the median pair
+    /// and every pair's throughput and CPU per run.
     #[arg(long, requires = "serve")]
     pub otlp: bool,
 }
@@ -107,30 +109,34 @@ pub(super) async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<ExitCode>
     )
     .await?;
     if args.serve {
-        let (served, cpu_without) = serve_series(pipeline.clone(), args, &inputs, None).await?;
+        let (served, _) = serve_series(pipeline.clone(), args, &inputs, None).await?;
         report.add_served(served.clone(), args.concurrency);
         if args.otlp {
-            let sink = otlp_sink().await?;
-            // The sink as the endpoint; the sampler and headers as the
-            // environment says (every run, by default).
-            let config = crate::telemetry::TelemetryConfig::resolve(
-                Some(&sink),
-                &Default::default(),
-                |k| std::env::var(k).ok(),
-            )?
-            .context("trace export is switched off by OTEL_SDK_DISABLED or OTEL_TRACES_EXPORTER")?;
-            let telemetry = crate::telemetry::Telemetry::start(config, Default::default())?;
-            let (with, cpu_with) =
-                serve_series(pipeline, args, &inputs, Some(telemetry.clone())).await?;
-            telemetry.shutdown(std::time::Duration::from_secs(10)).await;
-            report.add_otlp(
-                with,
-                &served,
-                args.concurrency,
-                telemetry.exported(),
-                telemetry.dropped(),
-                (cpu_without, cpu_with),
-            );
+            let sink = OtlpSink::start()?;
+            let mut rounds = Vec::with_capacity(crate::bench::OTLP_ROUNDS);
+            for round in 0..crate::bench::OTLP_ROUNDS {
+                // Without–with, then with–without, …: drift over the
+                // invocation falls on both sides.
+                let with_first = round % 2 == 1;
+                let mut without = None;
+                let mut with = None;
+                for exported in [with_first, !with_first] {
+                    if exported {
+                        with = Some(exported_series(&pipeline, args, &inputs, &sink).await?);
+                    } else {
+                        without = Some(serve_series(pipeline.clone(), args, &inputs, None).await?);
+                    }
+                }
+                let ((without, cpu_without), (with, cpu_with, spans)) =
+                    (without.expect("measured"), with.expect("measured"));
+                rounds.push(crate::bench::OtlpRound {
+                    without,
+                    with,
+                    cpu_us_per_run: (cpu_without, cpu_with),
+                    spans,
+                });
+            }
+            report.add_otlp(&rounds, args.concurrency);
         }
     }
     eprintln!("{report}");
@@ -141,26 +147,95 @@ pub(super) async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<ExitCode>
     Ok(ExitCode::SUCCESS)
 }
 
+/// The served series with every run exported to `sink` (a fresh exporter,
+/// flushed at the end): the load report, CPU per run, and the spans
+/// exported and dropped.
+async fn exported_series(
+    pipeline: &Pipeline,
+    args: &BenchArgs,
+    inputs: &[serde_json::Value],
+    sink: &OtlpSink,
+) -> anyhow::Result<(crate::loadgen::LoadReport, Option<f64>, (u64, u64))> {
+    // The sink as the endpoint; the sampler and headers as the
+    // environment says (every run, by default).
+    let config =
+        crate::telemetry::TelemetryConfig::resolve(Some(&sink.url), &Default::default(), |k| {
+            std::env::var(k).ok()
+        })?
+        .context("trace export is switched off by OTEL_SDK_DISABLED or OTEL_TRACES_EXPORTER")?;
+    let telemetry = crate::telemetry::Telemetry::start(config, Default::default())?;
+    let sink_before = sink.cpu();
+    let (report, cpu) =
+        serve_series(pipeline.clone(), args, inputs, Some(telemetry.clone())).await?;
+    // The sink's CPU is the collector's, not the serving process's.
+    let sink_us =
+        sink.cpu().saturating_sub(sink_before).as_secs_f64() * 1e6 / served_requests(args) as f64;
+    let cpu = cpu.map(|c| (c - sink_us).max(0.0));
+    Ok((report, cpu, (telemetry.exported(), telemetry.dropped())))
+}
+
 /// An OTLP/HTTP endpoint in this process that reads each export request
 /// whole and answers 200 (an empty `ExportTraceServiceResponse`), so the
-/// cost measured is switchyard's, not a collector's. Returns its base URL.
-async fn otlp_sink() -> anyhow::Result<String> {
-    use axum::routing::post;
-    let app = axum::Router::new().route(
-        "/v1/traces",
-        post(|_body: axum::body::Bytes| async {
-            (
-                [(axum::http::header::CONTENT_TYPE, "application/x-protobuf")],
-                Vec::<u8>::new(),
-            )
-        }),
-    );
-    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await?;
-    let url = format!("http://{}", listener.local_addr()?);
-    tokio::spawn(async move {
-        let _ = axum::serve(listener, app).await;
-    });
-    Ok(url)
+/// cost measured is switchyard's, not a collector's. It runs on a thread of
+/// its own, which keeps the CPU it has used (`/proc/thread-self/stat`, ms)
+/// in `cpu_ms`: a collector is not the serving process, so the series
+/// subtract it.
+struct OtlpSink {
+    url: String,
+    cpu_ms: std::sync::Arc<std::sync::atomic::AtomicU64>,
+}
+
+impl OtlpSink {
+    fn start() -> anyhow::Result<Self> {
+        use std::sync::atomic::{AtomicU64, Ordering};
+        use std::sync::Arc;
+        let listener = std::net::TcpListener::bind("127.0.0.1:0")?;
+        listener.set_nonblocking(true)?;
+        let url = format!("http://{}", listener.local_addr()?);
+        let cpu_ms = Arc::new(AtomicU64::new(0));
+        let used = cpu_ms.clone();
+        let runtime = tokio::runtime::Builder::new_current_thread()
+            .enable_all()
+            .build()?;
+        std::thread::Builder::new()
+            .name("otlp-sink".into())
+            .spawn(move || {
+                runtime.block_on(async move {
+                    use axum::routing::post;
+                    let app = axum::Router::new().route(
+                        "/v1/traces",
+                        post(move |_body: axum::body::Bytes| async move {
+                            if let Some(cpu) = crate::bench::thread_cpu() {
+                                used.store(cpu.as_millis() as u64, Ordering::Relaxed);
+                            }
+                            (
+                                [(axum::http::header::CONTENT_TYPE, "application/x-protobuf")],
+                                Vec::<u8>::new(),
+                            )
+                        }),
+                    );
+                    if let Ok(listener) = tokio::net::TcpListener::from_std(listener) {
+                        let _ = axum::serve(listener, app).await;
+                    }
+                });
+            })?;
+        Ok(Self { url, cpu_ms })
+    }
+
+    /// CPU the sink has used so far.
+    fn cpu(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.cpu_ms.load(std::sync::atomic::Ordering::Relaxed))
+    }
+}
+
+/// Requests a served series sends before measuring.
+fn warmup_requests(args: &BenchArgs) -> u32 {
+    (args.iterations / 10).max(args.concurrency as u32 * 2)
+}
+
+/// Requests a served series sends in all (warm-up included).
+fn served_requests(args: &BenchArgs) -> u64 {
+    u64::from(args.iterations.max(10)) + u64::from(warmup_requests(args))
 }
 
 /// Serves `pipeline` in this process and measures it from a separate
@@ -200,7 +275,7 @@ async fn serve_series(
         use std::io::Write;
         writeln!(file, "{}", serde_json::json!({ "input": input }))?;
     }
-    let warmup = (args.iterations / 10).max(args.concurrency as u32 * 2);
+    let warmup = warmup_requests(args);
     let cpu_before = crate::bench::process_cpu();
     let out = tokio::process::Command::new(std::env::current_exe()?)
         .arg("load")
@@ -222,7 +297,7 @@ async fn serve_series(
     if let Some(t) = &telemetry {
         t.shutdown(std::time::Duration::from_secs(10)).await;
     }
-    let served = u64::from(args.iterations.max(10)) + u64::from(warmup);
+    let served = served_requests(args);
     let cpu = match (cpu_before, crate::bench::process_cpu()) {
         (Some(a), Some(b)) => Some((b - a).as_secs_f64() * 1e6 / served as f64),
         _ => None,

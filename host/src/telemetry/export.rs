@@ -9,15 +9,13 @@
 use std::sync::Arc;
 use std::time::Duration;
 
-use opentelemetry::InstrumentationScope;
-use opentelemetry_sdk::trace::SpanData;
 use prometheus_client::metrics::counter::Counter;
 use reqwest::header::{HeaderMap, HeaderName, HeaderValue, CONTENT_TYPE};
 use tokio::sync::mpsc;
 
 use super::config::{Sampler, TelemetryConfig, TelemetryError};
 use super::content::Content;
-use super::otlp::Encoder;
+use super::otlp::{Batch, Encoder};
 use super::spans::{run_spans, ContentState};
 use crate::engine::Verdict;
 use crate::pipeline::{Pipeline, RunOutcome, RunRecord, RunSpan};
@@ -28,6 +26,8 @@ pub const QUEUE_RUNS: usize = 4096;
 pub const BATCH_SPANS: usize = 1024;
 /// The longest spans wait before they are sent.
 pub const BATCH_DELAY: Duration = Duration::from_millis(500);
+/// How often the export task takes what the queue holds.
+pub const DRAIN_TICK: Duration = Duration::from_millis(50);
 /// One export request's timeout.
 pub const EXPORT_TIMEOUT: Duration = Duration::from_secs(10);
 
@@ -88,16 +88,17 @@ impl Telemetry {
             .map_err(|e| TelemetryError::Exporter(e.to_string()))?;
         let (queue, rx) = mpsc::channel(QUEUE_RUNS);
         let exported = Counter::default();
-        let scope = InstrumentationScope::builder("switchyard")
-            .with_version(env!("CARGO_PKG_VERSION"))
-            .with_schema_url(super::spans::SCHEMA_URL)
-            .build();
         let sender = Sender {
-            encoder: Encoder::new(&config.service_name, &scope),
+            encoder: Encoder::new(
+                &config.service_name,
+                "switchyard",
+                env!("CARGO_PKG_VERSION"),
+                super::spans::SCHEMA_URL,
+            ),
             client,
             url: config.traces_url.clone(),
         };
-        let task = tokio::spawn(drain(sender, rx, scope, dropped.clone(), exported.clone()));
+        let task = tokio::spawn(drain(sender, rx, dropped.clone(), exported.clone()));
         tracing::info!(endpoint = %config.traces_url, "exporting traces over OTLP/HTTP");
         Ok(Self {
             inner: Arc::new(Inner {
@@ -193,14 +194,15 @@ impl Telemetry {
     }
 }
 
-/// A run's spans, with its content (redacted first when the pipeline
-/// names a judge for it; withheld when that judge cannot redact it).
+/// Writes a run's spans into `batch`, with its content (redacted first
+/// when the pipeline names a judge for it; withheld when that judge cannot
+/// redact it).
 async fn spans_of(
     pipeline: &Pipeline,
     mut record: RunRecord,
-    scope: &InstrumentationScope,
+    batch: &mut Batch,
     warned: &mut bool,
-) -> Vec<SpanData> {
+) {
     let content = Content::take(&mut record);
     let (content, state) = match (content, &pipeline.manifest.telemetry.redact_with) {
         (None, _) => (None, ContentState::Off),
@@ -216,7 +218,7 @@ async fn spans_of(
             }
         },
     };
-    run_spans(pipeline, &record, scope, content.as_ref(), state)
+    run_spans(pipeline, &record, content.as_ref(), state, batch);
 }
 
 /// Writes batches as OTLP protobuf and posts them to the collector.
@@ -227,9 +229,10 @@ struct Sender {
 }
 
 impl Sender {
-    /// Sends `spans`; why the collector did not take them, if it did not.
-    async fn send(&self, spans: &[SpanData]) -> Result<(), String> {
-        let body = self.encoder.request(spans);
+    /// Sends the spans of `batch`, emptying it; why the collector did not
+    /// take them, if it did not.
+    async fn send(&self, batch: &mut Batch) -> Result<(), String> {
+        let body = batch.request(&self.encoder);
         let answer = self
             .client
             .post(&self.url)
@@ -254,58 +257,73 @@ impl Sender {
 /// Batches spans from the queue and sends them, one request at a time: a
 /// batch goes when it is full, when its first span has waited
 /// [`BATCH_DELAY`], or at shutdown.
-async fn drain(
-    sender: Sender,
-    mut rx: mpsc::Receiver<Job>,
-    scope: InstrumentationScope,
-    dropped: Counter,
-    exported: Counter,
-) {
-    let mut batch: Vec<SpanData> = Vec::with_capacity(BATCH_SPANS);
+///
+/// The task does not wait on the queue: it wakes every [`DRAIN_TICK`] and
+/// takes what has arrived. Waiting on it would wake the task (and often a
+/// parked worker thread) once per finished run, which at thousands of runs
+/// per second costs more CPU than the export itself.
+async fn drain(sender: Sender, mut rx: mpsc::Receiver<Job>, dropped: Counter, exported: Counter) {
+    let mut batch = Batch::default();
     let mut due: Option<tokio::time::Instant> = None;
     let mut warned = false;
     let mut warned_content = false;
+    let mut tick = tokio::time::interval(DRAIN_TICK);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
-        let next = match due {
-            None => rx.recv().await.map(Some),
-            Some(at) => match tokio::time::timeout_at(at, rx.recv()).await {
-                Ok(next) => next.map(Some),
-                Err(_elapsed) => Some(None),
-            },
-        };
-        let (stop, timer) = match next {
-            None | Some(Some(Job::Stop)) => (true, false),
-            Some(None) => (false, true),
-            Some(Some(Job::Record(p, record))) => {
-                batch.extend(spans_of(&p, *record, &scope, &mut warned_content).await);
-                due.get_or_insert_with(|| tokio::time::Instant::now() + BATCH_DELAY);
-                (false, false)
-            }
-        };
-        if !batch.is_empty() && (stop || timer || batch.len() >= BATCH_SPANS) {
-            due = None;
-            let n = batch.len() as u64;
-            let failure = match tokio::time::timeout(EXPORT_TIMEOUT, sender.send(&batch)).await {
-                Ok(Ok(())) => None,
-                Ok(Err(e)) => Some(e),
-                Err(_) => Some("timed out".to_string()),
-            };
-            batch.clear();
-            match failure {
-                None => {
-                    exported.inc_by(n);
-                }
-                Some(why) => {
-                    dropped.inc_by(n);
-                    if !warned {
-                        tracing::warn!(error = %why, "trace export failed; spans dropped (counted in switchyard_otel_dropped_spans_total)");
-                        warned = true;
+        tick.tick().await;
+        let mut stop = false;
+        loop {
+            match rx.try_recv() {
+                Ok(Job::Record(p, record)) => {
+                    spans_of(&p, *record, &mut batch, &mut warned_content).await;
+                    due.get_or_insert_with(|| tokio::time::Instant::now() + BATCH_DELAY);
+                    if batch.len() >= BATCH_SPANS {
+                        send(&sender, &mut batch, &dropped, &exported, &mut warned).await;
+                        due = None;
                     }
                 }
+                Ok(Job::Stop) | Err(mpsc::error::TryRecvError::Disconnected) => {
+                    stop = true;
+                    break;
+                }
+                Err(mpsc::error::TryRecvError::Empty) => break,
             }
+        }
+        let late = due.is_some_and(|at| tokio::time::Instant::now() >= at);
+        if !batch.is_empty() && (stop || late) {
+            send(&sender, &mut batch, &dropped, &exported, &mut warned).await;
+            due = None;
         }
         if stop {
             return;
+        }
+    }
+}
+
+/// Sends `batch` (emptying it), counting its spans as exported or dropped.
+async fn send(
+    sender: &Sender,
+    batch: &mut Batch,
+    dropped: &Counter,
+    exported: &Counter,
+    warned: &mut bool,
+) {
+    let n = batch.len() as u64;
+    let failure = match tokio::time::timeout(EXPORT_TIMEOUT, sender.send(batch)).await {
+        Ok(Ok(())) => None,
+        Ok(Err(e)) => Some(e),
+        Err(_) => Some("timed out".to_string()),
+    };
+    match failure {
+        None => {
+            exported.inc_by(n);
+        }
+        Some(why) => {
+            dropped.inc_by(n);
+            if !*warned {
+                tracing::warn!(error = %why, "trace export failed; spans dropped (counted in switchyard_otel_dropped_spans_total)");
+                *warned = true;
+            }
         }
     }
 }

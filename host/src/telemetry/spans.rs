@@ -11,97 +11,25 @@
 //! attributes, from [`Content`], redacted before it gets here).
 //!
 //! Pure: built from the record (the one format of a run) and the
-//! generation that ran it, so what is exported is what was written.
+//! generation that ran it, so what is exported is what was written. The
+//! spans are written straight into an export batch (`super::otlp`).
 
-use std::borrow::Cow;
-use std::time::{Duration, SystemTime};
-
-use opentelemetry::trace::{
-    SpanContext, SpanId as OtelSpanId, SpanKind, Status, TraceFlags, TraceId as OtelTraceId,
-    TraceState,
-};
-use opentelemetry::{InstrumentationScope, KeyValue};
-use opentelemetry_sdk::trace::{SpanData, SpanEvents, SpanLinks};
+use std::fmt::Write as _;
 
 use super::content::{assistant_message, call_messages, user_message, Content};
+use super::otlp::{Batch, Head, Kind};
 use crate::engine::Verdict;
 use crate::models::{CallContent, CallOutcome, LedgerEntry};
 use crate::pipeline::{Pipeline, PolicyEvent, RunRecord, RunSpan, TraceStep};
-use crate::spec::{ProviderSpec, SpanId, TraceId};
+use crate::spec::{ProviderSpec, SpanId};
 
 /// The semantic-conventions version the spans follow.
 pub const SEMCONV_VERSION: &str = "1.37.0";
 /// Its schema URL, named by the instrumentation scope.
 pub const SCHEMA_URL: &str = "https://opentelemetry.io/schemas/1.37.0";
 
-fn trace_id(t: TraceId) -> OtelTraceId {
-    OtelTraceId::from_bytes(t.0)
-}
-
-fn span_id(s: SpanId) -> OtelSpanId {
-    OtelSpanId::from_bytes(s.0)
-}
-
-fn at(unix_us: u64) -> SystemTime {
-    SystemTime::UNIX_EPOCH + Duration::from_micros(unix_us)
-}
-
-fn kv(key: &'static str, value: impl Into<opentelemetry::Value>) -> KeyValue {
-    KeyValue::new(key, value.into())
-}
-
 fn usd(pusd: u64) -> f64 {
     pusd as f64 / 1e12
-}
-
-/// One span, with the fields every span of a run shares filled in.
-struct Builder<'a> {
-    run: &'a RunSpan,
-    scope: &'a InstrumentationScope,
-}
-
-impl Builder<'_> {
-    #[allow(clippy::too_many_arguments)]
-    fn span(
-        &self,
-        id: SpanId,
-        parent: Option<SpanId>,
-        parent_is_remote: bool,
-        kind: SpanKind,
-        name: String,
-        start: SystemTime,
-        end: SystemTime,
-        attributes: Vec<KeyValue>,
-        events: Vec<opentelemetry::trace::Event>,
-        error: Option<String>,
-    ) -> SpanData {
-        let mut span_events = SpanEvents::default();
-        span_events.events = events;
-        SpanData {
-            span_context: SpanContext::new(
-                trace_id(self.run.trace_id),
-                span_id(id),
-                TraceFlags::SAMPLED,
-                false,
-                TraceState::default(),
-            ),
-            parent_span_id: parent.map_or(OtelSpanId::INVALID, span_id),
-            parent_span_is_remote: parent_is_remote,
-            span_kind: kind,
-            name: Cow::Owned(name),
-            start_time: start,
-            end_time: end.max(start),
-            attributes,
-            dropped_attributes_count: 0,
-            events: span_events,
-            links: SpanLinks::default(),
-            status: match error {
-                Some(e) => Status::error(e),
-                None => Status::Unset,
-            },
-            instrumentation_scope: self.scope.clone(),
-        }
-    }
 }
 
 /// Whether a run's content went with its spans.
@@ -128,93 +56,81 @@ impl ContentState {
     }
 }
 
-/// The spans of one run, root first, with `content` (if any) as the
-/// conventions' opt-in attributes. Empty for a record that never ran.
+/// Writes the spans of one run into `batch`, root first, with `content`
+/// (if any) as the conventions' opt-in attributes; returns how many. None
+/// for a record that never ran.
 pub fn run_spans(
     pipeline: &Pipeline,
     record: &RunRecord,
-    scope: &InstrumentationScope,
     content: Option<&Content>,
     state: ContentState,
-) -> Vec<SpanData> {
+    batch: &mut Batch,
+) -> usize {
     let Some(run) = &record.span else {
-        return Vec::new();
+        return 0;
     };
-    let b = Builder { run, scope };
-    let start = at(run.start_unix_us);
-    let end = start + Duration::from_secs_f64(record.latency_ms.max(0.0) / 1e3);
-    let mut spans = Vec::with_capacity(1 + record.trace.len() + record.ledger.len());
-
+    let start_ns = run.start_unix_us.saturating_mul(1000);
+    let end_ns = start_ns.saturating_add((record.latency_ms.max(0.0) * 1e6) as u64);
     let error = record.error.as_ref();
-    let mut attrs = vec![
-        kv("gen_ai.operation.name", "invoke_workflow"),
-        kv("switchyard.pipeline", pipeline.manifest.name.clone()),
-        kv("switchyard.run.id", record.id.clone()),
-        kv("switchyard.generation", pipeline.generation as i64),
-        kv(
-            "switchyard.outcome",
-            error.map_or("ok".to_string(), |e| e.kind.to_string()),
-        ),
-        kv(
-            "gen_ai.usage.input_tokens",
-            record.usage.input_tokens as i64,
-        ),
-        kv(
-            "gen_ai.usage.output_tokens",
-            record.usage.output_tokens as i64,
-        ),
-        kv("switchyard.cost.usd", usd(record.cost_pusd)),
-        kv("switchyard.cost.pusd", record.cost_pusd as i64),
-        kv("switchyard.model_calls", record.usage.calls as i64),
-        kv("switchyard.queued_ms", record.queued_ms),
-    ];
+    let b = batch.begin();
+    let _ = write!(b.name, "invoke_workflow {}", pipeline.manifest.name);
+    let a = &mut b.attrs;
+    a.str("gen_ai.operation.name", "invoke_workflow")
+        .str("switchyard.pipeline", &pipeline.manifest.name)
+        .str("switchyard.run.id", &record.id)
+        .count("switchyard.generation", pipeline.generation)
+        .str("switchyard.outcome", error.map_or("ok", |e| e.kind))
+        .count("gen_ai.usage.input_tokens", record.usage.input_tokens)
+        .count("gen_ai.usage.output_tokens", record.usage.output_tokens)
+        .float("switchyard.cost.usd", usd(record.cost_pusd))
+        .count("switchyard.cost.pusd", record.cost_pusd)
+        .count("switchyard.model_calls", record.usage.calls)
+        .float("switchyard.queued_ms", record.queued_ms);
+    let mut key = String::new();
     for (router, label) in &record.routes {
-        attrs.push(KeyValue::new(
-            format!("switchyard.route.{router}"),
-            label.clone(),
-        ));
+        key.clear();
+        let _ = write!(key, "switchyard.route.{router}");
+        a.str(&key, label);
     }
     if let Some(e) = error {
-        attrs.push(kv("error.type", e.kind.to_string()));
+        a.str("error.type", e.kind);
         if let Some(node) = &e.node {
-            attrs.push(kv("switchyard.error.node", node.clone()));
+            a.str("switchyard.error.node", node);
         }
     }
     if state != ContentState::Off {
-        attrs.push(kv("switchyard.content", state.as_str()));
+        a.str("switchyard.content", state.as_str());
     }
     if let Some(c) = content {
-        attrs.push(kv("gen_ai.input.messages", user_message(&c.input)));
+        a.str("gen_ai.input.messages", &user_message(&c.input));
         if let Some(out) = &c.output {
-            attrs.push(kv("gen_ai.output.messages", assistant_message(out, None)));
+            a.str("gen_ai.output.messages", &assistant_message(out, None));
         }
     }
-    spans.push(b.span(
-        run.span_id,
-        run.parent,
-        run.parent.is_some(),
-        if run.parent.is_some() {
-            SpanKind::Server
+    batch.end(&Head {
+        trace_id: run.trace_id.0,
+        span_id: run.span_id.0,
+        parent: run.parent.map(|p| p.0),
+        parent_is_remote: run.parent.is_some(),
+        kind: if run.parent.is_some() {
+            Kind::Server
         } else {
-            SpanKind::Internal
+            Kind::Internal
         },
-        format!("invoke_workflow {}", pipeline.manifest.name),
-        start,
-        end,
-        attrs,
-        Vec::new(),
-        error.map(|e| e.kind.to_string()),
-    ));
+        start_ns,
+        end_ns,
+        error: error.map(|e| e.kind),
+    });
 
     let mut policy = PolicySteps::new(&record.events);
     for step in &record.trace {
-        spans.push(node_span(&b, pipeline, step, start, &mut policy));
+        node_span(batch, pipeline, run, step, start_ns, &mut policy);
     }
     for entry in &record.ledger {
         let call = content.and_then(|c| c.call_of(entry.span_id));
-        spans.push(model_span(&b, pipeline, entry, run.span_id, call));
+        model_span(batch, pipeline, run, entry, call);
     }
-    spans
+    1 + record.trace.len() + record.ledger.len()
 }
 
 /// Matches each rejecting judge invocation, in order, with the policy
@@ -231,175 +147,161 @@ impl<'a> PolicySteps<'a> {
     }
 
     fn after(&mut self, gated: &str, judge: &str) -> Option<&'static str> {
-        let judged_by = format!("judge `{judge}`");
         let slot = self.events.iter_mut().find(|e| {
-            e.is_some_and(|e| (e.node == gated || e.producer == gated) && e.by == judged_by)
+            e.is_some_and(|e| {
+                (e.node == gated || e.producer == gated)
+                    && e.by
+                        .strip_prefix("judge `")
+                        .and_then(|r| r.strip_suffix('`'))
+                        == Some(judge)
+            })
         })?;
         slot.take().map(|e| e.action.as_str())
     }
 }
 
 fn node_span(
-    b: &Builder<'_>,
+    batch: &mut Batch,
     pipeline: &Pipeline,
+    run: &RunSpan,
     step: &TraceStep,
-    run_start: SystemTime,
+    run_start_ns: u64,
     policy: &mut PolicySteps<'_>,
-) -> SpanData {
-    let start = run_start + Duration::from_micros(step.start_us);
-    let end = start + Duration::from_micros(step.elapsed_us);
+) {
+    let start_ns = run_start_ns.saturating_add(step.start_us.saturating_mul(1000));
+    let end_ns = start_ns.saturating_add(step.elapsed_us.saturating_mul(1000));
     let failed = step.is_failure();
-    let mut attrs = vec![
-        kv("gen_ai.operation.name", "invoke_agent"),
-        kv("gen_ai.agent.name", step.node.clone()),
-        kv("switchyard.node", step.node.clone()),
-        kv("switchyard.node.role", step.role),
-        kv("switchyard.attempt", i64::from(step.attempt)),
-        kv("switchyard.outcome", step.outcome),
-        kv("switchyard.cpu_ms", step.usage.cpu_ticks as i64),
-        kv(
-            "switchyard.memory.peak_bytes",
-            step.usage.peak_memory as i64,
-        ),
-        kv("switchyard.host_calls", step.usage.host_calls as i64),
-        kv("switchyard.model_calls", step.usage.model_calls as i64),
-    ];
+    let b = batch.begin();
+    let _ = write!(b.name, "invoke_agent {}", step.node);
+    let a = &mut b.attrs;
+    a.str("gen_ai.operation.name", "invoke_agent")
+        .str("gen_ai.agent.name", &step.node)
+        .str("switchyard.node", &step.node)
+        .str("switchyard.node.role", step.role)
+        .int("switchyard.attempt", i64::from(step.attempt))
+        .str("switchyard.outcome", step.outcome)
+        .count("switchyard.cpu_ms", step.usage.cpu_ticks)
+        .count("switchyard.memory.peak_bytes", step.usage.peak_memory)
+        .count("switchyard.host_calls", step.usage.host_calls)
+        .count("switchyard.model_calls", step.usage.model_calls);
     if let Some(node) = pipeline.node(&step.node) {
         let d = &node.component.description;
-        attrs.push(kv("switchyard.component.name", d.name.clone()));
-        attrs.push(kv("switchyard.component.version", d.version.clone()));
-        attrs.push(kv(
-            "switchyard.component.sha256",
-            node.component.load.sha256.clone(),
-        ));
-        attrs.push(kv("switchyard.component.revision", node.revision as i64));
+        a.str("switchyard.component.name", &d.name)
+            .str("switchyard.component.version", &d.version)
+            .str("switchyard.component.sha256", &node.component.load.sha256)
+            .count("switchyard.component.revision", node.revision);
     }
     if let Some(gated) = &step.gates {
-        attrs.push(kv("switchyard.gates", gated.clone()));
+        a.str("switchyard.gates", gated);
     }
     if let Some(route) = &step.route {
-        attrs.push(kv("switchyard.route.target", route.target.clone()));
-        attrs.push(kv(
-            "switchyard.route.confidence",
-            f64::from(route.confidence),
-        ));
+        a.str("switchyard.route.target", &route.target)
+            .float("switchyard.route.confidence", f64::from(route.confidence));
     }
     if failed {
-        attrs.push(kv("error.type", step.outcome));
+        a.str("error.type", step.outcome);
     }
-    let mut events = Vec::new();
     if let Some(verdict) = &step.verdict {
         let (label, reasons) = match verdict {
             Verdict::Accept => ("accept", 0),
             Verdict::Reject { reasons } => ("reject", reasons.len()),
             Verdict::Repair { .. } => ("repair", 0),
         };
-        let mut e = vec![
-            kv("gen_ai.evaluation.name", step.node.clone()),
-            kv("gen_ai.evaluation.score.label", label),
-            kv("switchyard.verdict.reasons", reasons as i64),
-        ];
-        if let (Verdict::Reject { .. }, Some(gated)) = (verdict, &step.gates) {
-            if let Some(action) = policy.after(gated, &step.node) {
-                e.push(kv("switchyard.policy.action", action));
+        let action = match (verdict, &step.gates) {
+            (Verdict::Reject { .. }, Some(gated)) => policy.after(gated, &step.node),
+            _ => None,
+        };
+        b.event("gen_ai.evaluation.result", end_ns, |e| {
+            e.str("gen_ai.evaluation.name", &step.node)
+                .str("gen_ai.evaluation.score.label", label)
+                .count("switchyard.verdict.reasons", reasons as u64);
+            if let Some(action) = action {
+                e.str("switchyard.policy.action", action);
             }
-        }
-        events.push(opentelemetry::trace::Event::new(
-            "gen_ai.evaluation.result",
-            end,
-            e,
-            0,
-        ));
+        });
     }
-    b.span(
-        step.span_id,
-        Some(b.run.span_id),
-        false,
-        SpanKind::Internal,
-        format!("invoke_agent {}", step.node),
-        start,
-        end,
-        attrs,
-        events,
-        failed.then(|| step.outcome.to_string()),
-    )
+    batch.end(&Head {
+        trace_id: run.trace_id.0,
+        span_id: step.span_id.0,
+        parent: Some(run.span_id.0),
+        parent_is_remote: false,
+        kind: Kind::Internal,
+        start_ns,
+        end_ns,
+        error: failed.then_some(step.outcome),
+    });
 }
 
 fn model_span(
-    b: &Builder<'_>,
+    batch: &mut Batch,
     pipeline: &Pipeline,
+    run: &RunSpan,
     entry: &LedgerEntry,
-    root: SpanId,
     content: Option<&CallContent>,
-) -> SpanData {
-    let start = at(entry.start_unix_us);
-    let end = start + Duration::from_micros(entry.latency_us);
+) {
+    let start_ns = entry.start_unix_us.saturating_mul(1000);
+    let end_ns = start_ns.saturating_add(entry.latency_us.saturating_mul(1000));
     let provider = match pipeline.hub().spec(&entry.model).map(|s| &s.provider) {
         Some(ProviderSpec::OpenAi { .. }) => "openai",
         Some(ProviderSpec::Anthropic { .. }) => "anthropic",
         Some(ProviderSpec::Sim(_)) | None => "switchyard.sim",
     };
     let answered = matches!(entry.outcome, CallOutcome::Ok | CallOutcome::CacheHit);
-    let mut attrs = vec![
-        kv("gen_ai.operation.name", "chat"),
-        kv("gen_ai.provider.name", provider),
-        kv("gen_ai.request.model", entry.upstream.clone()),
-        kv("gen_ai.usage.input_tokens", entry.input_tokens as i64),
-        kv("gen_ai.usage.output_tokens", entry.output_tokens as i64),
-        kv("switchyard.model", entry.model.clone()),
-        kv("switchyard.node", entry.node.clone()),
-        kv("switchyard.attempt", i64::from(entry.attempt)),
-        kv("switchyard.outcome", entry.outcome.as_str()),
-        kv(
+    let b = batch.begin();
+    let _ = write!(b.name, "chat {}", entry.upstream);
+    let a = &mut b.attrs;
+    a.str("gen_ai.operation.name", "chat")
+        .str("gen_ai.provider.name", provider)
+        .str("gen_ai.request.model", &entry.upstream)
+        .count("gen_ai.usage.input_tokens", entry.input_tokens)
+        .count("gen_ai.usage.output_tokens", entry.output_tokens)
+        .str("switchyard.model", &entry.model)
+        .str("switchyard.node", &entry.node)
+        .int("switchyard.attempt", i64::from(entry.attempt))
+        .str("switchyard.outcome", entry.outcome.as_str())
+        .bool(
             "switchyard.cache_hit",
             entry.outcome == CallOutcome::CacheHit,
-        ),
-        kv("switchyard.tokens.estimated", entry.estimated),
-        kv("switchyard.cost.usd", usd(entry.cost_pusd)),
-        kv("switchyard.cost.pusd", entry.cost_pusd as i64),
-    ];
+        )
+        .bool("switchyard.tokens.estimated", entry.estimated)
+        .float("switchyard.cost.usd", usd(entry.cost_pusd))
+        .count("switchyard.cost.pusd", entry.cost_pusd);
     if answered {
-        attrs.push(kv("gen_ai.response.model", entry.upstream.clone()));
+        a.str("gen_ai.response.model", &entry.upstream);
         if let Some(f) = &entry.finish_reason {
-            attrs.push(KeyValue::new(
-                "gen_ai.response.finish_reasons",
-                opentelemetry::Value::Array(
-                    vec![opentelemetry::StringValue::from(f.clone())].into(),
-                ),
-            ));
+            a.strs("gen_ai.response.finish_reasons", &[f.as_str()]);
         }
     } else {
-        attrs.push(kv("error.type", entry.outcome.as_str()));
+        a.str("error.type", entry.outcome.as_str());
     }
     if entry.outcome == CallOutcome::CircuitOpen {
-        attrs.push(kv("switchyard.breaker.state", "open"));
+        a.str("switchyard.breaker.state", "open");
     }
     if let Some(from) = &entry.fallback_from {
-        attrs.push(kv("switchyard.fallback_from", from.clone()));
+        a.str("switchyard.fallback_from", from);
     }
     if let Some(c) = content {
         let (system, input) = call_messages(c);
         if let Some(system) = system {
-            attrs.push(kv("gen_ai.system_instructions", system));
+            a.str("gen_ai.system_instructions", &system);
         }
-        attrs.push(kv("gen_ai.input.messages", input));
+        a.str("gen_ai.input.messages", &input);
         if let (true, Some(out)) = (c.answered_by(entry.span_id), c.output()) {
-            attrs.push(kv(
+            a.str(
                 "gen_ai.output.messages",
-                assistant_message(out, entry.finish_reason.as_deref()),
-            ));
+                &assistant_message(out, entry.finish_reason.as_deref()),
+            );
         }
     }
-    b.span(
-        entry.span_id,
-        Some(entry.parent_span_id.unwrap_or(root)),
-        false,
-        SpanKind::Client,
-        format!("chat {}", entry.upstream),
-        start,
-        end,
-        attrs,
-        Vec::new(),
-        (!answered).then(|| entry.outcome.as_str().to_string()),
-    )
+    let root: SpanId = run.span_id;
+    batch.end(&Head {
+        trace_id: run.trace_id.0,
+        span_id: entry.span_id.0,
+        parent: Some(entry.parent_span_id.unwrap_or(root).0),
+        parent_is_remote: false,
+        kind: Kind::Client,
+        start_ns,
+        end_ns,
+        error: (!answered).then_some(entry.outcome.as_str()),
+    });
 }
