@@ -40,3 +40,56 @@ limits = {{ stack-kb = 64 }}
     assert!(names.iter().any(|n| n.contains("small-stack")), "{names:?}");
     assert!(report.series.iter().all(|s| s.p50_us > 0.0), "{names:?}");
 }
+
+/// `bench --serve --otlp` through the binary: three interleaved pairs of
+/// served series, every exported span accepted by the receiver, the
+/// figures of every pair and their medians in the JSON report.
+#[test]
+fn bench_serve_otlp_measures_interleaved_pairs_and_drops_nothing() {
+    let dir = tempfile::tempdir().unwrap();
+    let json_path = dir.path().join("bench.json");
+    let out = std::process::Command::new(switchyard_tests::switchyard_bin())
+        .arg("bench")
+        .arg(switchyard_tests::root().join("examples/support-triage/basic.toml"))
+        .args([
+            "--serve",
+            "--otlp",
+            "--iterations",
+            "20",
+            "--concurrency",
+            "2",
+        ])
+        .arg("--json")
+        .arg(&json_path)
+        .env_remove("OTEL_TRACES_SAMPLER")
+        .env_remove("OTEL_SDK_DISABLED")
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("median of 3 interleaved pairs"), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    let otlp = &report["otlp"];
+    assert_eq!(otlp["rounds"], 3, "{otlp}");
+    let ratios = otlp["throughput_ratios"].as_array().unwrap();
+    assert_eq!(ratios.len(), 3);
+    let mut sorted: Vec<f64> = ratios.iter().map(|r| r.as_f64().unwrap()).collect();
+    sorted.sort_by(f64::total_cmp);
+    assert_eq!(
+        otlp["throughput_ratio"].as_f64().unwrap(),
+        sorted[1],
+        "the median pair"
+    );
+    assert_eq!(otlp["spans_dropped"], 0, "{otlp}");
+    // Every served request of the three exported series (20 measured and
+    // 4 of warm-up each) is one run of at least 4 spans.
+    assert!(
+        otlp["spans_exported"].as_u64().unwrap() >= 3 * (20 + 4) * 4,
+        "{otlp}"
+    );
+    if cfg!(target_os = "linux") {
+        assert_eq!(otlp["cpu_added_pct"].as_array().unwrap().len(), 3, "{otlp}");
+        assert!(otlp["cpu_us_per_run_with"].as_f64().unwrap() > 0.0);
+    }
+}
