@@ -6,6 +6,16 @@
 
 use std::borrow::Cow;
 
+/// `write!` into a `String`, which cannot fail: the pages' writers use it
+/// instead of discarding each `fmt::Result` (bring `std::fmt::Write` into
+/// scope where it is used).
+macro_rules! w {
+    ($out:expr, $($arg:tt)*) => {{
+        let _ = write!($out, $($arg)*);
+    }};
+}
+pub(crate) use w;
+
 /// `text` with every control character escaped (`\n`, `\r`, `\t`,
 /// `\u{1b}`, …), so guest text stays on one line wherever it is printed.
 pub fn escape_control(text: &str) -> Cow<'_, str> {

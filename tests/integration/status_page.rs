@@ -565,3 +565,32 @@ async fn status_page_renders_and_updates_in_a_real_browser() {
     relay_task.abort();
     server.stop().await.unwrap();
 }
+
+/// With no admin token configured (the admin API off), the status page's
+/// JSON and graph are open to whoever reaches the port, as documented;
+/// a bearer token sent anyway changes nothing.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn status_page_without_a_configured_token_shows_everything() {
+    let dir = tempfile::tempdir().unwrap();
+    let m = manifest(dir.path(), &triage_flow()).unwrap();
+    let hub = switchyard::models::ModelHub::from_env(&m.models).unwrap();
+    let p = switchyard::pipeline::Pipeline::load(&engine(None), m)
+        .await
+        .unwrap()
+        .bind(hub);
+    let server = TestServer::start(p, None).await;
+    let client = reqwest::Client::new();
+    let (code, open) = status(&client, &server.url, None).await;
+    assert_eq!(code, 200);
+    assert_eq!(open["view"], "full", "{open}");
+    assert_eq!(open["budgets"], json!([]), "the flow declares no budget");
+    let (code, still) = status(&client, &server.url, Some("anything")).await;
+    assert_eq!((code, &still["view"]), (200, &json!("full")));
+    let graph = client
+        .get(format!("{}/status/graph.svg", server.url))
+        .send()
+        .await
+        .unwrap();
+    assert_eq!(graph.status().as_u16(), 200);
+    server.stop().await.unwrap();
+}

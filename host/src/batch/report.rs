@@ -18,7 +18,7 @@ use std::path::{Path, PathBuf};
 use super::summary::{NodeStats, Summary};
 use crate::graph::{render_svg_element, Graph, NodeKind};
 use crate::models::Totals;
-use crate::text::{clip, escape_html as esc};
+use crate::text::{clip, escape_html as esc, w};
 
 /// The longest figure line drawn under a node in the graph, in characters.
 const FIGURE_CHARS: usize = 34;
@@ -27,13 +27,6 @@ const WORD_CHARS: usize = 14;
 /// Characters of a name drawn as a chart label (the full name is its
 /// tooltip).
 const LABEL_CHARS: usize = 24;
-
-/// Writes to a `String` cannot fail.
-macro_rules! w {
-    ($out:expr, $($arg:tt)*) => {{
-        let _ = write!($out, $($arg)*);
-    }};
-}
 
 /// Why a batch's report could not be written.
 #[derive(Debug, thiserror::Error)]

@@ -14,7 +14,7 @@
 use std::fmt::Write as _;
 
 use super::compare::{Comparison, Figures, NodeComparison, NodeFigures};
-use crate::text::{clip, escape_html as esc};
+use crate::text::{clip, escape_html as esc, w};
 
 /// Flipped runs listed at most; the rest are counted (all are in the JSON).
 const MAX_FLIPS: usize = 1000;
@@ -27,13 +27,6 @@ const REASON_CHARS: usize = 160;
 const REASON_TITLE_CHARS: usize = 2000;
 /// Characters of a node name drawn in a chart label.
 const LABEL_CHARS: usize = 18;
-
-/// Writes to a `String` cannot fail.
-macro_rules! w {
-    ($out:expr, $($arg:tt)*) => {{
-        let _ = write!($out, $($arg)*);
-    }};
-}
 
 /// The comparison `c` as one standalone HTML document titled `title`.
 pub fn html(c: &Comparison, title: &str) -> String {
