@@ -24,7 +24,7 @@ use super::api::{run_live, status_of, with_trace, ApiError};
 use super::stream::{sse, sse_response, usage_of, ChatStream, FirstRelease, RunTask};
 use super::AppState;
 use crate::config::ChatSpec;
-use crate::pipeline::{Pipeline, RunOutcome};
+use crate::pipeline::{Pipeline, RunError, RunOutcome};
 
 /// The request fields switchyard reads; others (temperature, user, …) are
 /// accepted and ignored, as the pipeline's nodes choose their own settings.
@@ -238,6 +238,11 @@ fn extra(pipeline: &Pipeline, run: &RunOutcome) -> Value {
     })
 }
 
+/// A run's failure as the typed object streamed answers carry.
+fn run_error(e: &RunError) -> Value {
+    json!({"kind": e.kind(), "node": e.node(), "message": e.to_string()})
+}
+
 /// One `chat.completion.chunk`.
 fn chunk(
     id: &str,
@@ -356,30 +361,34 @@ async fn stream_chat(
                     let (id, created, model, fp) = (&l.id, l.created, &l.model, &l.fingerprint);
                     match chat.task.finish().await {
                         Ok((pipeline, run)) => {
-                            let mut last = match &run.result {
-                                Ok(_) => chunk(id, created, model, fp, json!({}), json!("stop")),
-                                // Text already went out: the stream ends
-                                // with the reason, typed, instead of the
-                                // rest.
+                            // Text already went out, so the stream ends with
+                            // the reason, typed, instead of the rest: a
+                            // rejection as `content_filter`, a failure as an
+                            // error event (which OpenAI clients raise).
+                            let last = match &run.result {
+                                Ok(_) => Some(chunk(id, created, model, fp, json!({}), json!("stop"))),
+                                Err(e @ RunError::Rejected { .. }) => {
+                                    let mut c = chunk(id, created, model, fp, json!({}), json!("content_filter"));
+                                    c["switchyard_error"] = run_error(e);
+                                    Some(c)
+                                }
                                 Err(e) => {
-                                    let mut c = chunk(
-                                        id,
-                                        created,
-                                        model,
-                                        fp,
-                                        json!({}),
-                                        json!("content_filter"),
-                                    );
-                                    c["switchyard_error"] = json!({
-                                        "kind": e.kind(),
-                                        "node": e.node(),
-                                        "message": e.to_string(),
-                                    });
-                                    c
+                                    let mut body = ApiError::new(
+                                        status_of(&run),
+                                        "pipeline_error",
+                                        e.kind(),
+                                        format!("pipeline `{model}` run {} failed after streaming began: {e}", run.id),
+                                    )
+                                    .body();
+                                    body["switchyard_error"] = run_error(e);
+                                    l.pending.push_back(sse(None, &body));
+                                    None
                                 }
                             };
-                            last["switchyard"] = extra(&pipeline, &run);
-                            l.pending.push_back(sse(None, &last));
+                            if let Some(mut last) = last {
+                                last["switchyard"] = extra(&pipeline, &run);
+                                l.pending.push_back(sse(None, &last));
+                            }
                             if l.include_usage {
                                 l.pending.push_back(sse(
                                     None,
