@@ -1,8 +1,10 @@
-//! The model layer: the [`ModelProvider`] trait, the `sim` and `openai`
-//! providers, prices and exact costs, the per-run cost ledger, and the
-//! [`ModelHub`] through which every model call from a node is made.
+//! The model layer: the [`ModelProvider`] trait, the `sim`, `openai` and
+//! `anthropic` providers, prices and exact costs, the per-run cost ledger,
+//! and the [`ModelHub`] through which every model call from a node is
+//! made, whole or streamed ([`HubStream`]).
 
 pub mod anthropic;
+mod attempt;
 mod breaker;
 mod budget;
 mod cache;
@@ -13,6 +15,10 @@ mod ledger;
 pub mod openai;
 mod replay;
 pub mod sim;
+pub mod sse;
+mod stream;
+#[cfg(test)]
+mod stream_tests;
 mod throttle;
 mod types;
 
@@ -27,6 +33,7 @@ pub use crate::spec::{BreakerSpec, BudgetSpec, CacheSpec, Cost, Price};
 pub use hub::{Caller, HubError, ModelHub};
 pub use ledger::{CallOutcome, Ledger, LedgerEntry, Totals};
 pub use replay::{RecordedAttempt, RecordedCall, ReplayBook, Unrecorded};
+pub use stream::{HubChunk, HubStream, ProviderStream, StreamCaller, StreamEvent};
 pub use types::{
     estimate_prompt_tokens, estimate_tokens, ChatMessage, ChatRequest, ChatResponse, ChatRole,
     ModelError, ProviderError, ResponseFormat, Usage,
@@ -45,4 +52,21 @@ pub trait ModelProvider: Send + Sync {
         upstream: &str,
         req: &ChatRequest,
     ) -> Result<ChatResponse, ProviderError>;
+
+    /// Streams the answer to `req` from model `upstream`: text deltas,
+    /// then one [`StreamEvent::Done`]. By default the whole answer of
+    /// [`ModelProvider::complete`] as one delta.
+    async fn stream(
+        &self,
+        upstream: &str,
+        req: &ChatRequest,
+    ) -> Result<ProviderStream, ProviderError> {
+        use futures::StreamExt;
+        let answer = self.complete(upstream, req).await?;
+        let done = StreamEvent::Done {
+            usage: Some(answer.usage),
+            finish_reason: answer.finish_reason,
+        };
+        Ok(futures::stream::iter([Ok(StreamEvent::Delta(answer.content)), Ok(done)]).boxed())
+    }
 }

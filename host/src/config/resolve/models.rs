@@ -13,6 +13,7 @@ use crate::config::source::did_you_mean;
 use crate::spec::{
     BreakerSpec, BudgetSpec, CallPolicy, Cost, ModelSpec, Price, ProviderSpec, SimSpec,
     DEFAULT_BACKOFF, DEFAULT_MAX_BACKOFF, DEFAULT_MODEL_TIMEOUT, DEFAULT_RETRIES,
+    DEFAULT_STREAM_IDLE_TIMEOUT,
 };
 
 /// Which provider-specific keys each provider takes and requires: the one
@@ -153,6 +154,25 @@ impl Resolver<'_> {
         Some(spec)
     }
 
+    /// A `stream-idle-timeout-ms` of `owner` (a model, or a node's
+    /// `model-policy`): at least 1 ms.
+    pub(super) fn idle_timeout(
+        &mut self,
+        owner: &str,
+        ms: Option<&Spanned<u64>>,
+    ) -> Option<Duration> {
+        let ms = ms?;
+        if *ms.get_ref() == 0 {
+            self.error(
+                ms,
+                format!("{owner}: `stream-idle-timeout-ms` must be at least 1"),
+                "it bounds each wait for the next chunk of a streamed answer, e.g. stream-idle-timeout-ms = 10000",
+            );
+            return None;
+        }
+        Some(Duration::from_millis(*ms.get_ref()))
+    }
+
     pub(super) fn model(&mut self, name: &Spanned<String>, m: &ModelSection) -> Option<ModelSpec> {
         let n = name.get_ref();
         let price = match &m.price {
@@ -172,8 +192,12 @@ impl Resolver<'_> {
         let timeout = m.timeout_ms.as_ref().map_or(DEFAULT_MODEL_TIMEOUT, |t| {
             Duration::from_millis(*t.get_ref())
         });
+        let idle_timeout = self
+            .idle_timeout(&format!("model `{n}`"), m.stream_idle_timeout_ms.as_ref())
+            .unwrap_or(DEFAULT_STREAM_IDLE_TIMEOUT);
         let policy = CallPolicy {
             timeout,
+            idle_timeout,
             retries: m.retries.unwrap_or(DEFAULT_RETRIES),
             backoff: m.backoff_ms.map_or(DEFAULT_BACKOFF, Duration::from_millis),
             max_backoff: m
