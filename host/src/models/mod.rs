@@ -11,6 +11,7 @@ mod cache;
 mod content;
 pub mod extra;
 mod hub;
+mod hub_stream;
 mod ledger;
 pub mod openai;
 mod replay;
@@ -31,9 +32,10 @@ pub use content::CallContent;
 // Settings and money live in the leaf `spec` module; re-exported here.
 pub use crate::spec::{BreakerSpec, BudgetSpec, CacheSpec, Cost, Price};
 pub use hub::{Caller, HubError, ModelHub};
+pub use hub_stream::HubStream;
 pub use ledger::{CallOutcome, Ledger, LedgerEntry, Totals};
 pub use replay::{RecordedAttempt, RecordedCall, ReplayBook, Unrecorded};
-pub use stream::{HubChunk, HubStream, ProviderStream, StreamCaller, StreamEvent};
+pub use stream::{HubChunk, ProviderStream, StreamCaller, StreamEvent};
 pub use types::{
     estimate_prompt_tokens, estimate_tokens, ChatMessage, ChatRequest, ChatResponse, ChatRole,
     ModelError, ProviderError, ResponseFormat, Usage,

@@ -379,3 +379,60 @@ impl Resolver<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::time::Duration;
+
+    use crate::config::{parse, source::SourceFile};
+
+    fn manifest(model_keys: &str, policy: &str) -> String {
+        format!(
+            "[pipeline]\nname = \"p\"\n\n[models.m]\nprovider = \"sim\"\n{model_keys}\n\n[nodes.w]\nrole = \"worker\"\ncomponent = \"w.wasm\"\nmodels = [\"m\"]\nmodel-policy = {{ {policy} }}\n"
+        )
+    }
+
+    #[test]
+    fn stream_idle_timeout_defaults_reads_and_refuses_zero() {
+        let m = parse(SourceFile::new("p.toml", manifest("", ""))).unwrap();
+        assert_eq!(
+            m.models["m"].policy.idle_timeout,
+            crate::spec::DEFAULT_STREAM_IDLE_TIMEOUT
+        );
+        let m = parse(SourceFile::new(
+            "p.toml",
+            manifest(
+                "stream-idle-timeout-ms = 250",
+                "stream-idle-timeout-ms = 40",
+            ),
+        ))
+        .unwrap();
+        assert_eq!(
+            m.models["m"].policy.idle_timeout,
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            m.nodes["w"].model_policy.idle_timeout,
+            Some(Duration::from_millis(40))
+        );
+        let err = parse(SourceFile::new(
+            "p.toml",
+            manifest("stream-idle-timeout-ms = 0", "stream-idle-timeout-ms = 0"),
+        ))
+        .unwrap_err();
+        let messages: Vec<&str> = err
+            .diagnostics()
+            .iter()
+            .map(|d| d.message.as_str())
+            .collect();
+        assert!(
+            messages.contains(&"model `m`: `stream-idle-timeout-ms` must be at least 1"),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .contains(&"node `w`: `model-policy`: `stream-idle-timeout-ms` must be at least 1"),
+            "{messages:?}"
+        );
+    }
+}
