@@ -199,6 +199,9 @@ pub struct ModelPolicySection {
     /// Per-call timeout, ms.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// A stream's longest wait for each chunk after its first, ms.
+    #[serde(default)]
+    pub stream_idle_timeout_ms: Option<Spanned<u64>>,
     /// Retries after a transient failure.
     #[serde(default)]
     pub retries: Option<u32>,
@@ -266,6 +269,9 @@ pub struct ModelSection {
     /// Per-call timeout in milliseconds.
     #[serde(default)]
     pub timeout_ms: Option<Spanned<u64>>,
+    /// A stream's longest wait for each chunk after its first, ms.
+    #[serde(default)]
+    pub stream_idle_timeout_ms: Option<Spanned<u64>>,
     /// `openai`: the API base URL, e.g. `https://api.openai.com/v1`.
     #[serde(default)]
     pub base_url: Option<Spanned<String>>,

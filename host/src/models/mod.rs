@@ -1,18 +1,25 @@
-//! The model layer: the [`ModelProvider`] trait, the `sim` and `openai`
-//! providers, prices and exact costs, the per-run cost ledger, and the
-//! [`ModelHub`] through which every model call from a node is made.
+//! The model layer: the [`ModelProvider`] trait, the `sim`, `openai` and
+//! `anthropic` providers, prices and exact costs, the per-run cost ledger,
+//! and the [`ModelHub`] through which every model call from a node is
+//! made, whole or streamed ([`HubStream`]).
 
 pub mod anthropic;
+mod attempt;
 mod breaker;
 mod budget;
 mod cache;
 mod content;
 pub mod extra;
 mod hub;
+mod hub_stream;
 mod ledger;
 pub mod openai;
 mod replay;
 pub mod sim;
+pub mod sse;
+mod stream;
+#[cfg(test)]
+mod stream_tests;
 mod throttle;
 mod types;
 
@@ -25,8 +32,10 @@ pub use content::CallContent;
 // Settings and money live in the leaf `spec` module; re-exported here.
 pub use crate::spec::{BreakerSpec, BudgetSpec, CacheSpec, Cost, Price};
 pub use hub::{Caller, HubError, ModelHub};
+pub use hub_stream::HubStream;
 pub use ledger::{CallOutcome, Ledger, LedgerEntry, Totals};
 pub use replay::{RecordedAttempt, RecordedCall, ReplayBook, Unrecorded};
+pub use stream::{HubChunk, ProviderStream, StreamCaller, StreamEvent};
 pub use types::{
     estimate_prompt_tokens, estimate_tokens, ChatMessage, ChatRequest, ChatResponse, ChatRole,
     ModelError, ProviderError, ResponseFormat, Usage,
@@ -45,4 +54,21 @@ pub trait ModelProvider: Send + Sync {
         upstream: &str,
         req: &ChatRequest,
     ) -> Result<ChatResponse, ProviderError>;
+
+    /// Streams the answer to `req` from model `upstream`: text deltas,
+    /// then one [`StreamEvent::Done`]. By default the whole answer of
+    /// [`ModelProvider::complete`] as one delta.
+    async fn stream(
+        &self,
+        upstream: &str,
+        req: &ChatRequest,
+    ) -> Result<ProviderStream, ProviderError> {
+        use futures::StreamExt;
+        let answer = self.complete(upstream, req).await?;
+        let done = StreamEvent::Done {
+            usage: Some(answer.usage),
+            finish_reason: answer.finish_reason,
+        };
+        Ok(futures::stream::iter([Ok(StreamEvent::Delta(answer.content)), Ok(done)]).boxed())
+    }
 }

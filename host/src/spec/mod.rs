@@ -17,7 +17,7 @@ pub use engine::{EngineSpec, DEFAULT_MAX_INSTANCES, MAX_INSTANCES};
 pub use model::{
     BreakerSpec, BudgetSpec, CacheSpec, CallPolicy, ModelSpec, PolicyOverride, ProviderSpec,
     SimSpec, DEFAULT_BACKOFF, DEFAULT_DEADLINE, DEFAULT_MAX_BACKOFF, DEFAULT_MODEL_TIMEOUT,
-    DEFAULT_RETRIES,
+    DEFAULT_RETRIES, DEFAULT_STREAM_IDLE_TIMEOUT,
 };
 pub use money::{Cost, Price};
 pub use node::{Limits, Role, DEFAULT_STACK_KB, MAX_STACK_KB, MIN_STACK_KB};

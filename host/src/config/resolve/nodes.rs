@@ -187,8 +187,13 @@ impl Resolver<'_> {
                 }
             }
             let on_reject = self.on_reject(file, &name_s, role, n);
+            let idle_timeout = self.idle_timeout(
+                &format!("node `{name_s}`: `model-policy`"),
+                n.model_policy.stream_idle_timeout_ms.as_ref(),
+            );
             let mut model_policy = PolicyOverride {
                 timeout: n.model_policy.timeout_ms.map(Duration::from_millis),
+                idle_timeout,
                 retries: n.model_policy.retries,
                 fallback: None,
             };
