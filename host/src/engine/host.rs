@@ -18,6 +18,7 @@ use super::call::{RunScope, Usage};
 use super::stdio::{GuestStream, LogLimitReached, LogMeter, Which};
 use crate::models::{
     Caller, ChatRequest, ChatResponse, Ledger, ModelError, ModelHub, ResponseCache, RunBudget,
+    StreamCaller,
 };
 use crate::spec::{Limits, PolicyOverride};
 
@@ -352,6 +353,30 @@ impl NodeState {
                 }),
             })
             .collect()
+    }
+}
+
+impl NodeState {
+    /// Starts a streamed model call for the node (counted against its call
+    /// grant). The stream is the hub's, owned by the host: it outlives this
+    /// invocation when the node hands it back as its reply.
+    pub(super) fn model_stream(
+        &mut self,
+        request: Result<ChatRequest, ModelError>,
+    ) -> Result<super::stream::ModelStream, ModelError> {
+        self.reserve_calls(1)?;
+        let req = request?;
+        let caller = StreamCaller {
+            node: self.node.node.to_string(),
+            granted: self.node.granted.clone().into(),
+            ledger: self.ledger.clone(),
+            overrides: self.node.policy.clone(),
+            cache: self.node.cache.clone(),
+            budget: Some(self.budget.clone()),
+            deadline: self.deadline,
+            trace: self.trace,
+        };
+        Ok(super::stream::ModelStream::new(self.hub.stream(caller, req)))
     }
 }
 

@@ -4,7 +4,7 @@
 //! every byte of it. Dropping it cancels the call (the ledger keeps the
 //! tokens received, as `cancelled`).
 
-use crate::models::{ModelError, Usage};
+use crate::models::{HubChunk, HubStream, ModelError, Usage};
 
 /// One piece of a stream, as its consumer sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -25,20 +25,59 @@ pub enum StreamChunk {
     },
 }
 
-/// The host side of a `completion-stream` handle.
+/// The host side of a `completion-stream` handle: the hub's stream of one
+/// call, with the grant, budget, breaker, retries and ledger of the node
+/// that started it.
 pub struct ModelStream {
-    _private: (),
+    inner: HubStream,
+    /// Set once a chunk went to the node itself: from then on nothing may
+    /// restart (the node cannot take back what it read).
+    read_by_node: bool,
 }
 
 impl ModelStream {
+    /// Wraps a hub stream.
+    pub fn new(inner: HubStream) -> Self {
+        Self {
+            inner,
+            read_by_node: false,
+        }
+    }
+
     /// The next chunk; `None` after `Done` or an error.
     pub async fn next(&mut self) -> Option<Result<StreamChunk, ModelError>> {
-        None
+        Some(self.inner.next().await?.map(|c| match c {
+            HubChunk::Delta(d) => StreamChunk::Delta(d),
+            HubChunk::Restart => StreamChunk::Restart,
+            HubChunk::Done(resp) => StreamChunk::Done {
+                model: resp.model,
+                usage: resp.usage,
+                finish_reason: resp.finish_reason,
+            },
+        }))
+    }
+
+    /// The next chunk for the node reading it itself: it cannot discard
+    /// what it read, so the stream is released from its first chunk on (a
+    /// later failure ends it, typed, instead of restarting).
+    pub async fn next_for_node(&mut self) -> Option<Result<StreamChunk, ModelError>> {
+        if !self.read_by_node {
+            self.read_by_node = true;
+            self.inner.release();
+        }
+        self.next().await
     }
 
     /// Marks the stream's text as released to a client: from now on a
     /// failure ends the stream instead of being retried.
-    pub fn release(&mut self) {}
+    pub fn release(&mut self) {
+        self.inner.release();
+    }
+
+    /// The manifest model answering.
+    pub fn model(&self) -> &str {
+        self.inner.model()
+    }
 }
 
 /// Reads a streamed reply to its end (restarts discard what came before)

@@ -11,7 +11,7 @@ use super::super::call::{
     JudgeScore, NodeCall, NodeOutput, RouteChoice, StreamReply, TaskInput, Verdict, Window,
 };
 use super::super::host::{GuestLevel, NodeState};
-use super::super::stream::ModelStream;
+use super::super::stream::{ModelStream, StreamChunk};
 use super::{mismatch, Answer, GuestError, Needs, RawDescription};
 use crate::models::{ChatMessage, ChatRequest, ChatResponse, ChatRole, ModelError, ResponseFormat};
 use crate::spec::Role;
@@ -278,7 +278,7 @@ fn to_chat(r: wit::CompletionRequest) -> Result<ChatRequest, ModelError> {
     })
 }
 
-fn finish_reason(reason: Option<&str>) -> wit::FinishReason {
+fn finish_reason_of(reason: Option<&str>) -> wit::FinishReason {
     match reason {
         Some("stop" | "end_turn" | "stop_sequence") => wit::FinishReason::Stop,
         Some("length" | "max_tokens") => wit::FinishReason::Length,
@@ -290,7 +290,7 @@ fn finish_reason(reason: Option<&str>) -> wit::FinishReason {
 
 fn to_completion(resp: ChatResponse) -> wit::Completion {
     wit::Completion {
-        finish_reason: finish_reason(resp.finish_reason.as_deref()),
+        finish_reason: finish_reason_of(resp.finish_reason.as_deref()),
         content: resp.content,
         model: resp.model,
         usage: to_usage(resp.usage),
@@ -341,10 +341,10 @@ impl models::Host for NodeState {
         request: wit::CompletionRequest,
     ) -> wasmtime::Result<Result<Resource<ModelStream>, wit::ModelError>> {
         self.host_call()?;
-        let _ = to_chat(request);
-        Ok(Err(wit::ModelError::Unavailable(
-            "streaming is not supported by this host build".into(),
-        )))
+        match self.model_stream(to_chat(request)) {
+            Ok(stream) => Ok(Ok(self.table.push(stream)?)),
+            Err(e) => Ok(Err(to_model_error(e))),
+        }
     }
 
     async fn embed(
@@ -361,10 +361,30 @@ impl models::Host for NodeState {
 impl models::HostCompletionStream for NodeState {
     async fn next(
         &mut self,
-        _stream: Resource<ModelStream>,
+        stream: Resource<ModelStream>,
     ) -> wasmtime::Result<Option<Result<wit::Chunk, wit::ModelError>>> {
         self.host_call()?;
-        Ok(None)
+        let s = self.table.get_mut(&stream)?;
+        // Restarts are invisible to a reading node: it sees the stream
+        // released from its first chunk on.
+        Ok(s.next_for_node().await.map(|c| {
+            c.map(|c| match c {
+                StreamChunk::Delta(d) => wit::Chunk::Delta(d),
+                StreamChunk::Restart => wit::Chunk::Delta(String::new()),
+                StreamChunk::Done {
+                    model,
+                    usage,
+                    finish_reason,
+                } => wit::Chunk::Done(wit::Completion {
+                    content: String::new(),
+                    model,
+                    usage: to_usage(usage),
+                    tool_calls: Vec::new(),
+                    finish_reason: finish_reason_of(finish_reason.as_deref()),
+                }),
+            })
+            .map_err(to_model_error)
+        }))
     }
 
     async fn drop(&mut self, stream: Resource<ModelStream>) -> wasmtime::Result<()> {
