@@ -373,3 +373,92 @@ async fn streaming_inspect_names_each_component_s_contract_and_needs() {
     assert_eq!(old.contract, [switchyard::engine::ContractVersion::V0_1]);
     assert!(old.to_string().contains("needs    models: (not declared)"), "{old}");
 }
+
+/// An OpenAI-compatible upstream on 127.0.0.1 that streams `sentences` as
+/// SSE deltas, then holds the connection open without another byte.
+async fn stalling_upstream(sentences: &'static [&'static str]) -> String {
+    use tokio::io::{AsyncReadExt, AsyncWriteExt};
+    let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap();
+    tokio::spawn(async move {
+        loop {
+            let Ok((mut sock, _)) = listener.accept().await else { return };
+            tokio::spawn(async move {
+                let mut buf = vec![0u8; 65536];
+                let mut got = Vec::new();
+                // Read the request head and its body (Content-Length).
+                loop {
+                    let n = sock.read(&mut buf).await.unwrap_or(0);
+                    if n == 0 {
+                        return;
+                    }
+                    got.extend_from_slice(&buf[..n]);
+                    let text = String::from_utf8_lossy(&got).to_string();
+                    if let Some(end) = text.find("\r\n\r\n") {
+                        let len = text[..end]
+                            .lines()
+                            .find_map(|l| {
+                                l.to_ascii_lowercase()
+                                    .strip_prefix("content-length:")
+                                    .map(|v| v.trim().parse::<usize>().unwrap_or(0))
+                            })
+                            .unwrap_or(0);
+                        if got.len() >= end + 4 + len {
+                            break;
+                        }
+                    }
+                }
+                let head = "HTTP/1.1 200 OK\r\ncontent-type: text/event-stream\r\n\r\n";
+                let _ = sock.write_all(head.as_bytes()).await;
+                for s in sentences {
+                    let chunk = json!({"choices": [{"index": 0, "delta": {"content": s}, "finish_reason": null}]});
+                    let _ = sock.write_all(format!("data: {chunk}\n\n").as_bytes()).await;
+                    let _ = sock.flush().await;
+                }
+                // Stall: keep the socket open, send nothing more.
+                tokio::time::sleep(std::time::Duration::from_secs(60)).await;
+            });
+        }
+    });
+    format!("http://{addr}/v1")
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_an_upstream_stall_mid_stream_ends_the_answer_with_a_typed_error() {
+    let base = stalling_upstream(&["First part is here. ", "Second part too. ", "Third never ends"]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = streaming_manifest("unused", "", "").replace(
+        "[models.m]\nprovider = \"sim\"",
+        &format!(
+            "[models.m]\nprovider = \"openai\"\nupstream = \"stall-1\"\nbase-url = \"{base}\"\nstream-idle-timeout-ms = 300\nretries = 0"
+        ),
+    );
+    let text = text
+        .lines()
+        .filter(|l| !l.starts_with("sim = "))
+        .collect::<Vec<_>>()
+        .join("\n");
+    let p = pipeline(dir.path(), &text).await.unwrap();
+    let server = TestServer::start(p, None).await;
+    let (status, body) = raw_post(
+        &format!("{}/v1/chat/completions", server.url),
+        json!({"model": "streaming", "stream": true,
+               "messages": [{"role": "user", "content": "go"}]}),
+    )
+    .await;
+    assert_eq!(status, 200, "{body}");
+    let (streamed, finish) = chat_text(&body);
+    // What the judges passed went out; the stall ended the stream with an
+    // error event, not a silent cut.
+    assert_eq!(streamed, "First part is here. Second part too. ");
+    assert_eq!(finish, None, "{body}");
+    assert!(!body.contains("Third"), "{body}");
+    let error = sse_events(&body)
+        .into_iter()
+        .find(|(_, d)| d.contains("\"error\""))
+        .expect("an error event");
+    let v: Value = serde_json::from_str(&error.1).unwrap();
+    assert_eq!(v["error"]["code"], "model", "{v}");
+    assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
+    server.stop().await.unwrap();
+}
