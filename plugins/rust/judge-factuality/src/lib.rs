@@ -71,7 +71,11 @@ impl Judge for Factuality {
     fn describe() -> Description {
         Description::judge("judge-factuality", env!("CARGO_PKG_VERSION"))
             .summary("LLM-as-judge: rejects answers not supported by the original input")
-            .needs(Needs::models(["chat"]).model_calls(1).settings(["model", "threshold"]))
+            .needs(
+                Needs::models(["chat"])
+                    .model_calls(1)
+                    .settings(["model", "threshold"]),
+            )
     }
 
     fn judge(task: Task, candidate: String) -> Result<Judgement, NodeError> {

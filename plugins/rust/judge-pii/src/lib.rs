@@ -28,12 +28,13 @@ struct JudgePii;
 
 impl Judge for JudgePii {
     fn describe() -> Description {
-        Description::judge("judge-pii", env!("CARGO_PKG_VERSION")).summary(
-            "Rejects or redacts e-mail addresses, phone numbers, payment card numbers \
+        Description::judge("judge-pii", env!("CARGO_PKG_VERSION"))
+            .summary(
+                "Rejects or redacts e-mail addresses, phone numbers, payment card numbers \
              and SSN-like numbers in a candidate's string values; redacts them in \
              the windows of a streamed output.",
-        )
-        .needs(Needs::none().settings(["kinds", "mode"]))
+            )
+            .needs(Needs::none().settings(["kinds", "mode"]))
     }
 
     fn judge(_task: Task, candidate: String) -> Result<Judgement, NodeError> {

@@ -99,7 +99,12 @@ impl CompletionStream {
         for chunk in self {
             match chunk? {
                 Chunk::Delta(delta) => text.push_str(&delta),
-                Chunk::Done(done) => return Ok(Completion { content: text, ..done }),
+                Chunk::Done(done) => {
+                    return Ok(Completion {
+                        content: text,
+                        ..done
+                    })
+                }
             }
         }
         Ok(Completion {

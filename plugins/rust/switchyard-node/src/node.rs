@@ -178,7 +178,8 @@ macro_rules! export_judge {
         pub struct SwitchyardJudge;
         impl $crate::Judge for SwitchyardJudge {
             fn describe() -> $crate::types::Description {
-                $crate::types::Description::judge($name, env!("CARGO_PKG_VERSION")).summary($summary)
+                $crate::types::Description::judge($name, env!("CARGO_PKG_VERSION"))
+                    .summary($summary)
             }
             fn judge(
                 task: $crate::types::Task,
@@ -187,7 +188,10 @@ macro_rules! export_judge {
                 let judge: fn(
                     $crate::types::Task,
                     ::std::string::String,
-                ) -> ::core::result::Result<$crate::types::Judgement, $crate::types::NodeError> = $judge;
+                ) -> ::core::result::Result<
+                    $crate::types::Judgement,
+                    $crate::types::NodeError,
+                > = $judge;
                 judge(task, candidate)
             }
         }
@@ -198,26 +202,36 @@ macro_rules! export_judge {
         #[cfg(target_arch = "wasm32")]
         const _: () = {
             struct __SwitchyardNode;
-            impl $crate::__private::describe::exports::switchyard::node::describe::Guest for __SwitchyardNode {
+            // The borrows below select the impl (see `__private::Probe`).
+            #[allow(clippy::needless_borrow)]
+            impl $crate::__private::describe::exports::switchyard::node::describe::Guest
+                for __SwitchyardNode
+            {
                 fn describe() -> $crate::types::Description {
                     #[allow(unused_imports)]
                     use $crate::__private::{NoWindows as _, Windows as _};
                     let mut description = <$node as $crate::Judge>::describe();
-                    description.checks_windows = (&$crate::__private::Probe::<$node>::new()).checks_windows();
+                    description.checks_windows =
+                        (&$crate::__private::Probe::<$node>::new()).checks_windows();
                     description
                 }
             }
-            impl $crate::__private::judge::exports::switchyard::node::judge::Guest for __SwitchyardNode {
+            #[allow(clippy::needless_borrow)]
+            impl $crate::__private::judge::exports::switchyard::node::judge::Guest
+                for __SwitchyardNode
+            {
                 fn judge(
                     task: $crate::types::Task,
                     candidate: ::std::string::String,
-                ) -> ::core::result::Result<$crate::types::Judgement, $crate::types::NodeError> {
+                ) -> ::core::result::Result<$crate::types::Judgement, $crate::types::NodeError>
+                {
                     <$node as $crate::Judge>::judge(task, candidate)
                 }
                 fn check_window(
                     task: $crate::types::Task,
                     window: $crate::types::Window,
-                ) -> ::core::result::Result<$crate::types::Judgement, $crate::types::NodeError> {
+                ) -> ::core::result::Result<$crate::types::Judgement, $crate::types::NodeError>
+                {
                     #[allow(unused_imports)]
                     use $crate::__private::{NoWindows as _, Windows as _};
                     (&$crate::__private::Probe::<$node>::new()).check_window(task, window)
@@ -265,6 +279,12 @@ pub mod __private {
         /// The probe.
         pub fn new() -> Self {
             Probe(PhantomData)
+        }
+    }
+
+    impl<T> Default for Probe<T> {
+        fn default() -> Self {
+            Self::new()
         }
     }
 
@@ -359,24 +379,41 @@ pub mod __private {
         }
 
         fn task() -> Task {
-            Task { id: "t".into(), input: "{}".into(), meta: "{}".into(), attempt: 0, feedback: vec![] }
+            Task {
+                id: "t".into(),
+                input: "{}".into(),
+                meta: "{}".into(),
+                attempt: 0,
+                feedback: vec![],
+            }
         }
 
         fn window() -> Window {
-            Window { text: "hi".into(), before: String::new(), index: 0, last: true }
+            Window {
+                text: "hi".into(),
+                before: String::new(),
+                index: 0,
+                last: true,
+            }
         }
 
         #[test]
+        // The borrow is the point: it selects the impl (see `Probe`).
+        #[allow(clippy::needless_borrow)]
         fn probe_tells_window_judges_apart() {
             #[allow(unused_imports)]
             use super::{NoWindows as _, Windows as _};
             assert!((&Probe::<Windowed>::new()).checks_windows());
             assert!(!(&Probe::<Plain>::new()).checks_windows());
             assert_eq!(
-                (&Probe::<Windowed>::new()).check_window(task(), window()).unwrap(),
+                (&Probe::<Windowed>::new())
+                    .check_window(task(), window())
+                    .unwrap(),
                 Judgement::repair(String::from("HI"))
             );
-            assert!((&Probe::<Plain>::new()).check_window(task(), window()).is_err());
+            assert!((&Probe::<Plain>::new())
+                .check_window(task(), window())
+                .is_err());
         }
     }
 }

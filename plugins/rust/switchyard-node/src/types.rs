@@ -498,7 +498,10 @@ mod tests {
         let n = Needs::models(["chat"]).model_calls(1).settings(["model"]);
         let d = Description::worker("w", "1").needs(n.clone());
         assert_eq!(d.needs, n);
-        assert_eq!((n.models, n.model_calls, n.settings), (vec!["chat".to_string()], Some(1), vec!["model".to_string()]));
+        assert_eq!(
+            (n.models, n.model_calls, n.settings),
+            (vec!["chat".to_string()], Some(1), vec!["model".to_string()])
+        );
         assert_eq!(Description::router("r", "1").role, NodeRole::Router);
         assert_eq!(Description::worker("w", "1").input_schema, None);
     }
@@ -517,9 +520,18 @@ mod tests {
         let j = Judgement::reject(["no"]).score(0.2).criterion("tone", 0.1);
         assert_eq!(j.verdict, Verdict::Reject(vec!["no".into()]));
         assert_eq!(j.score, Some(0.2));
-        assert_eq!(j.criteria, vec![Criterion { name: "tone".into(), score: 0.1 }]);
+        assert_eq!(
+            j.criteria,
+            vec![Criterion {
+                name: "tone".into(),
+                score: 0.1
+            }]
+        );
         assert_eq!(Judgement::from(Vec::<String>::new()), Judgement::accept());
-        assert_eq!(Judgement::from(vec!["x".to_string()]).verdict, Verdict::Reject(vec!["x".into()]));
+        assert_eq!(
+            Judgement::from(vec!["x".to_string()]).verdict,
+            Verdict::Reject(vec!["x".into()])
+        );
         assert_eq!(Judgement::from(Verdict::Accept).criteria, vec![]);
         let d = Decision::new("simple", 0.75, "short");
         assert_eq!((d.target.as_str(), d.confidence), ("simple", 0.75));
@@ -547,15 +559,31 @@ mod tests {
         assert!(r.tools.is_empty());
         assert_eq!(r.tool_choice, ToolChoice::Auto);
         let t = CompletionRequest::new("m")
-            .tool(ToolDefinition::new("lookup", "finds an order", json!({"type": "object"})))
+            .tool(ToolDefinition::new(
+                "lookup",
+                "finds an order",
+                json!({"type": "object"}),
+            ))
             .tool_choice(ToolChoice::Named("lookup".into()))
             .message(Message::tool("call-1", "{}"));
         assert_eq!(t.tools[0].parameters, r#"{"type":"object"}"#);
         assert_eq!(t.messages[0].role, Role::Tool);
         assert_eq!(t.messages[0].tool_call_id.as_deref(), Some("call-1"));
-        let call = ToolCall { id: "1".into(), name: "lookup".into(), arguments: r#"{"id":7}"#.into() };
+        let call = ToolCall {
+            id: "1".into(),
+            name: "lookup".into(),
+            arguments: r#"{"id":7}"#.into(),
+        };
         assert_eq!(call.arguments_as::<serde_json::Value>().unwrap()["id"], 7);
-        assert!(call.clone().arguments.is_empty() || ToolCall { arguments: "{".into(), ..call }.arguments_as::<serde_json::Value>().is_err());
+        assert!(
+            call.clone().arguments.is_empty()
+                || ToolCall {
+                    arguments: "{".into(),
+                    ..call
+                }
+                .arguments_as::<serde_json::Value>()
+                .is_err()
+        );
         assert_eq!(
             CompletionRequest::new("m").json().response_format,
             ResponseFormat::JsonObject
