@@ -45,6 +45,13 @@ fi
 (cd "$here" && python3 -m unittest -q test_tone) || die "unit tests failed (cd $here && python3 -m unittest)"
 (cd "$kit" && PYTHONDONTWRITEBYTECODE=1 python3 -m unittest -q test_switchyard_node) ||
     die "the kit's unit tests failed (cd $kit && python3 -m unittest test_switchyard_node)"
+# ... and its binding plumbing, against the bindings componentize-py generates
+bindings="$(mktemp -d)"
+"$venv/bin/componentize-py" -d "$wit" -w worker-node bindings "$bindings" >/dev/null ||
+    die "componentize-py could not generate the bindings of $wit"
+(cd "$kit" && PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$bindings" python3 -m unittest -q test_switchyard_node_bindings) ||
+    die "the kit's binding tests failed (see above)"
+rm -rf "$bindings"
 
 # --- build -----------------------------------------------------------------
 mkdir -p "$out_dir"
