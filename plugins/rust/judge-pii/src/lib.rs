@@ -77,3 +77,11 @@ fn node_error(error: JudgeError) -> NodeError {
 }
 
 export_judge!(JudgePii);
+
+#[cfg(test)]
+mod tests {
+    #[test]
+    fn judge_pii_declares_its_window_check() {
+        assert!(switchyard_node::__checks_windows!(super::JudgePii));
+    }
+}

@@ -211,8 +211,7 @@ macro_rules! export_judge {
                     #[allow(unused_imports)]
                     use $crate::__private::{NoWindows as _, Windows as _};
                     let mut description = <$node as $crate::Judge>::describe();
-                    description.checks_windows =
-                        (&$crate::__private::Probe::<$node>::new()).checks_windows();
+                    description.checks_windows = $crate::__checks_windows!($node);
                     description
                 }
             }
@@ -245,6 +244,22 @@ macro_rules! export_judge {
             );
         };
     };
+}
+
+/// Whether the judge type `$node` implements [`CheckWindow`], as the export
+/// answers in `describe` (`checks-windows`). Not public API: exported for
+/// `export_judge!` and for plugins' native tests.
+#[doc(hidden)]
+#[macro_export]
+macro_rules! __checks_windows {
+    ($node:ty) => {{
+        #[allow(unused_imports)]
+        use $crate::__private::{NoWindows as _, Windows as _};
+        // The borrow selects the impl (see `__private::Probe`).
+        #[allow(clippy::needless_borrow)]
+        let checks = (&$crate::__private::Probe::<$node>::new()).checks_windows();
+        checks
+    }};
 }
 
 /// Glue between the role traits and the generated `Guest` traits, used by
@@ -405,6 +420,8 @@ pub mod __private {
             use super::{NoWindows as _, Windows as _};
             assert!((&Probe::<Windowed>::new()).checks_windows());
             assert!(!(&Probe::<Plain>::new()).checks_windows());
+            assert!(crate::__checks_windows!(Windowed));
+            assert!(!crate::__checks_windows!(Plain));
             assert_eq!(
                 (&Probe::<Windowed>::new())
                     .check_window(task(), window())
