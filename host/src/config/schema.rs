@@ -374,6 +374,28 @@ pub struct NodeSection {
     /// This node's token and cost budget within one run.
     #[serde(default)]
     pub budget: Option<Spanned<BudgetSection>>,
+    /// Workers: how a streamed output is cut into windows and released.
+    #[serde(default)]
+    pub stream: Option<Spanned<StreamSection>>,
+    /// Judges: the lowest score that passes; the judge's score then decides
+    /// between accept and reject.
+    #[serde(default)]
+    pub min_score: Option<Spanned<f64>>,
+}
+
+/// `stream = { window = "sentence", late-reject = "content-filter" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StreamSection {
+    /// `sentence`, `chars`, `tokens` or `whole`.
+    #[serde(default)]
+    pub window: Option<Spanned<String>>,
+    /// The window's size for `chars` and `tokens`.
+    #[serde(default)]
+    pub size: Option<Spanned<u32>>,
+    /// `content-filter` or `buffer`.
+    #[serde(default)]
+    pub late_reject: Option<Spanned<String>>,
 }
 
 /// `on-reject = { retries = 2, escalate = "node", fallback = {...} }`.

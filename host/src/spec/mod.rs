@@ -9,6 +9,7 @@ mod model;
 mod money;
 mod node;
 mod recording;
+mod stream;
 mod telemetry;
 mod trace;
 
@@ -21,5 +22,6 @@ pub use model::{
 pub use money::{Cost, Price};
 pub use node::{Limits, Role, DEFAULT_STACK_KB, MAX_STACK_KB, MIN_STACK_KB};
 pub use recording::RecordingSpec;
+pub use stream::{LateReject, StreamSpec, WindowRule, MAX_WINDOW};
 pub use telemetry::TelemetrySpec;
 pub use trace::{SpanId, SpanParent, TraceId};
