@@ -42,7 +42,7 @@ async fn loading_rejects_a_component_of_the_wrong_world() {
         "names what it has: {msg}"
     );
     assert!(
-        msg.contains("not `switchyard:node/judge@0.2.0`"),
+        msg.contains("not `switchyard:node/judge@0.1.0` or `switchyard:node/judge@0.2.0`"),
         "names what is missing: {msg}"
     );
     assert!(err.hint().contains("judge-node"), "{}", err.hint());
