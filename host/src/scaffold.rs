@@ -74,19 +74,23 @@ pub enum ScaffoldError {
     },
 }
 
+/// The contract version new nodes are written against: its folder is
+/// copied into every project as `wit/node@<version>/`.
+pub const CONTRACT: &str = "0.2.0";
+
 const WIT: &[(&str, &str)] = &[
-    ("types.wit", include_str!("../../wit/node@0.1.0/types.wit")),
+    ("types.wit", include_str!("../../wit/node@0.2.0/types.wit")),
     (
         "imports.wit",
-        include_str!("../../wit/node@0.1.0/imports.wit"),
+        include_str!("../../wit/node@0.2.0/imports.wit"),
     ),
     (
         "exports.wit",
-        include_str!("../../wit/node@0.1.0/exports.wit"),
+        include_str!("../../wit/node@0.2.0/exports.wit"),
     ),
     (
         "worlds.wit",
-        include_str!("../../wit/node@0.1.0/worlds.wit"),
+        include_str!("../../wit/node@0.2.0/worlds.wit"),
     ),
 ];
 
@@ -322,7 +326,7 @@ pub fn scaffold(
         files.push((file.to_string(), text.to_string()));
     }
     for (file, text) in WIT {
-        files.push((format!("wit/node@0.1.0/{file}"), text.to_string()));
+        files.push((format!("wit/node@{CONTRACT}/{file}"), text.to_string()));
     }
     if lang == Lang::C {
         for (p, t) in c_bindings(role) {
@@ -427,7 +431,7 @@ mod tests {
 
     #[test]
     fn scaffold_kit_judges_are_at_most_15_author_lines() {
-        for lang in [Lang::Python, Lang::Js, Lang::C] {
+        for lang in [Lang::Rust, Lang::Python, Lang::Js, Lang::C] {
             let source = example(lang, Role::Judge);
             let n = author_lines(lang, &source);
             assert!(
@@ -436,6 +440,21 @@ mod tests {
                 lang.name()
             );
         }
+    }
+
+    #[test]
+    fn scaffold_writes_the_current_contract() {
+        let dir = std::env::temp_dir().join(format!(
+            "switchyard-scaffold-contract-{}",
+            std::process::id()
+        ));
+        let _ = std::fs::remove_dir_all(&dir);
+        let files = scaffold(Lang::Rust, Role::Judge, "my-judge", &dir, Path::new("kit")).unwrap();
+        let worlds = dir.join(format!("wit/node@{CONTRACT}/worlds.wit"));
+        assert!(files.contains(&worlds), "{files:?}");
+        let text = std::fs::read_to_string(&worlds).unwrap();
+        assert!(text.starts_with(&format!("package switchyard:node@{CONTRACT};")));
+        let _ = std::fs::remove_dir_all(&dir);
     }
 
     #[test]

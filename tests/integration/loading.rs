@@ -38,11 +38,11 @@ async fn loading_rejects_a_component_of_the_wrong_world() {
     assert!(msg.contains("node `guard`"), "{msg}");
     assert!(msg.contains("declared as a judge"), "{msg}");
     assert!(
-        msg.contains("switchyard:node/worker@0.1.0"),
+        msg.contains("switchyard:node/worker@0.2.0"),
         "names what it has: {msg}"
     );
     assert!(
-        msg.contains("not `switchyard:node/judge@0.1.0`"),
+        msg.contains("not `switchyard:node/judge@0.1.0` or `switchyard:node/judge@0.2.0`"),
         "names what is missing: {msg}"
     );
     assert!(err.hint().contains("judge-node"), "{}", err.hint());
@@ -117,11 +117,11 @@ async fn inspect_reports_role_description_and_imports() {
     assert_eq!(r.roles, [Role::Judge]);
     assert_eq!(r.description.as_ref().unwrap().name, "judge-pii");
     assert!(r.load_error.is_none());
-    assert!(r.exports.iter().any(|x| x == "switchyard:node/judge@0.1.0"));
+    assert!(r.exports.iter().any(|x| x == "switchyard:node/judge@0.2.0"));
     assert!(r
         .imports
         .iter()
-        .any(|i| i.name == "switchyard:node/config@0.1.0" && i.kind == ImportKind::Contract));
+        .any(|i| i.name == "switchyard:node/config@0.2.0" && i.kind == ImportKind::Contract));
     assert_eq!(r.beyond_contract().count(), 0, "{:?}", r.imports);
     assert_eq!(r.sha256.len(), 64);
     let text = r.to_string();
@@ -132,7 +132,7 @@ async fn inspect_reports_role_description_and_imports() {
     assert!(worker
         .imports
         .iter()
-        .any(|i| i.name == "switchyard:node/models@0.1.0"));
+        .any(|i| i.name == "switchyard:node/models@0.2.0"));
     assert!(
         worker.description.unwrap().output_schema.is_some(),
         "the drafting worker declares its output schema"

@@ -432,15 +432,59 @@ void sy_log(int level, const char *message) {
     switchyard_node_log_emit((switchyard_node_log_level_t)level, &m);
 }
 
-bool sy_complete(const sy_request *req, sy_completion *out) {
-    switchyard_node_types_message_t messages[2];
-    size_t n = 0;
-    if (req->system) {
-        messages[n].role = SWITCHYARD_NODE_TYPES_ROLE_SYSTEM;
-        SY_W(string_set)(&messages[n++].content, req->system);
+/* Notes a failed model call for sy_model_failure() and frees `error`. */
+static void record_model_error(switchyard_node_types_model_error_t *error) {
+    model_failed = true;
+    model_error_case = error->tag;
+    model_error_text = "";
+    if (error->tag >= SWITCHYARD_NODE_TYPES_MODEL_ERROR_UNAVAILABLE) {
+        /* Every case with text holds one string at the same place. */
+        model_error_text = take(&error->val.unavailable).ptr;
     }
-    messages[n].role = SWITCHYARD_NODE_TYPES_ROLE_USER;
-    SY_W(string_set)(&messages[n++].content, req->user ? req->user : "");
+}
+
+static switchyard_node_types_role_t role_of(const char *role) {
+    if (role && strcmp(role, "system") == 0) return SWITCHYARD_NODE_TYPES_ROLE_SYSTEM;
+    if (role && strcmp(role, "assistant") == 0) return SWITCHYARD_NODE_TYPES_ROLE_ASSISTANT;
+    if (role && strcmp(role, "tool") == 0) return SWITCHYARD_NODE_TYPES_ROLE_TOOL;
+    return SWITCHYARD_NODE_TYPES_ROLE_USER;
+}
+
+/* A message for the bindings; its strings are borrowed from the node. */
+static switchyard_node_types_message_t message(const char *role, const char *content) {
+    switchyard_node_types_message_t m;
+    memset(&m, 0, sizeof m);
+    m.role = role_of(role);
+    SY_W(string_set)(&m.content, content ? content : "");
+    return m;
+}
+
+/* `req` as the contract's request, borrowing the node's strings; the lists
+ * live in the arena. */
+static switchyard_node_models_completion_request_t to_request(const sy_request *req) {
+    size_t max = req->n_messages + 2, n = 0;
+    switchyard_node_types_message_t *messages = sy_alloc(max * sizeof *messages);
+    if (req->system) messages[n++] = message("system", req->system);
+    for (size_t i = 0; i < req->n_messages; i++) {
+        const sy_message *m = &req->messages[i];
+        messages[n] = message(m->role, m->content);
+        if (m->tool_call_id) {
+            messages[n].tool_call_id.is_some = true;
+            SY_W(string_set)(&messages[n].tool_call_id.val, m->tool_call_id);
+        }
+        if (m->n_tool_calls) {
+            switchyard_node_types_tool_call_t *calls = sy_alloc(m->n_tool_calls * sizeof *calls);
+            for (size_t j = 0; j < m->n_tool_calls; j++) {
+                SY_W(string_set)(&calls[j].id, m->tool_calls[j].id.ptr);
+                SY_W(string_set)(&calls[j].name, m->tool_calls[j].name.ptr);
+                SY_W(string_set)(&calls[j].arguments, m->tool_calls[j].arguments.ptr);
+            }
+            messages[n].tool_calls.ptr = calls;
+            messages[n].tool_calls.len = m->n_tool_calls;
+        }
+        n++;
+    }
+    if (req->user || req->n_messages == 0) messages[n++] = message("user", req->user);
     switchyard_node_models_completion_request_t r;
     memset(&r, 0, sizeof r);
     SY_W(string_set)(&r.model, req->model ? req->model : "");
@@ -456,27 +500,133 @@ bool sy_complete(const sy_request *req, sy_completion *out) {
     } else {
         r.response_format.tag = SWITCHYARD_NODE_TYPES_RESPONSE_FORMAT_TEXT;
     }
+    if (req->n_tools) {
+        switchyard_node_types_tool_definition_t *tools = sy_alloc(req->n_tools * sizeof *tools);
+        for (size_t i = 0; i < req->n_tools; i++) {
+            SY_W(string_set)(&tools[i].name, req->tools[i].name ? req->tools[i].name : "");
+            SY_W(string_set)(&tools[i].description, req->tools[i].description ? req->tools[i].description : "");
+            SY_W(string_set)(&tools[i].parameters, req->tools[i].parameters ? req->tools[i].parameters : "{}");
+        }
+        r.tools.ptr = tools;
+        r.tools.len = req->n_tools;
+    }
+    const char *choice = req->tool_choice;
+    if (!choice || strcmp(choice, "auto") == 0) r.tool_choice.tag = SWITCHYARD_NODE_TYPES_TOOL_CHOICE_AUTO;
+    else if (strcmp(choice, "none") == 0) r.tool_choice.tag = SWITCHYARD_NODE_TYPES_TOOL_CHOICE_NONE;
+    else if (strcmp(choice, "required") == 0) r.tool_choice.tag = SWITCHYARD_NODE_TYPES_TOOL_CHOICE_REQUIRED;
+    else {
+        r.tool_choice.tag = SWITCHYARD_NODE_TYPES_TOOL_CHOICE_NAMED;
+        SY_W(string_set)(&r.tool_choice.val.named, choice);
+    }
     SY_W(string_set)(&r.extra_json, req->extra_json ? req->extra_json : "");
+    return r;
+}
 
+/* The answer from the bindings, copied into the arena, then freed. */
+static void take_completion(switchyard_node_types_completion_t *answer, sy_completion *out) {
+    out->content = take(&answer->content);
+    out->model = take(&answer->model);
+    out->input_tokens = answer->usage.input_tokens;
+    out->output_tokens = answer->usage.output_tokens;
+    size_t n = answer->tool_calls.len;
+    sy_tool_call *calls = sy_alloc(n * sizeof *calls);
+    for (size_t i = 0; i < n; i++) {
+        calls[i].id = take(&answer->tool_calls.ptr[i].id);
+        calls[i].name = take(&answer->tool_calls.ptr[i].name);
+        calls[i].arguments = take(&answer->tool_calls.ptr[i].arguments);
+    }
+    if (answer->tool_calls.len) free(answer->tool_calls.ptr);
+    out->tool_calls = calls;
+    out->n_tool_calls = n;
+    out->finish_reason = answer->finish_reason;
+}
+
+static void no_completion(sy_completion *out) {
+    memset(out, 0, sizeof *out);
+    out->content = out->model = (sy_str){"", 0};
+    out->finish_reason = SY_FINISH_OTHER;
+}
+
+bool sy_complete(const sy_request *req, sy_completion *out) {
+    switchyard_node_models_completion_request_t r = to_request(req);
     switchyard_node_models_completion_t answer;
     switchyard_node_models_model_error_t error;
     if (switchyard_node_models_complete(&r, &answer, &error)) {
-        out->content = take(&answer.content);
-        out->model = take(&answer.model);
-        out->input_tokens = answer.usage.input_tokens;
-        out->output_tokens = answer.usage.output_tokens;
+        take_completion(&answer, out);
         return true;
     }
-    model_failed = true;
-    model_error_case = error.tag;
-    model_error_text = "";
-    if (error.tag >= SWITCHYARD_NODE_TYPES_MODEL_ERROR_UNAVAILABLE) {
-        /* Every case with text holds one string at the same place. */
-        model_error_text = take(&error.val.unavailable).ptr;
-    }
-    out->content = out->model = (sy_str){"", 0};
-    out->input_tokens = out->output_tokens = 0;
+    record_model_error(&error);
+    no_completion(out);
     return false;
+}
+
+bool sy_stream_start(const sy_request *req, sy_stream *out) {
+    switchyard_node_models_completion_request_t r = to_request(req);
+    switchyard_node_models_own_completion_stream_t stream;
+    switchyard_node_models_model_error_t error;
+    if (switchyard_node_models_stream(&r, &stream, &error)) {
+        out->handle = stream.__handle;
+        return true;
+    }
+    record_model_error(&error);
+    out->handle = -1;
+    return false;
+}
+
+int sy_stream_next(sy_stream s, sy_str *delta, sy_completion *done) {
+    *delta = (sy_str){"", 0};
+    if (done) no_completion(done);
+    switchyard_node_models_result_chunk_model_error_t item;
+    if (!switchyard_node_models_method_completion_stream_next(
+            (switchyard_node_models_borrow_completion_stream_t){s.handle}, &item)) {
+        return 0; /* none: after `done` or an error */
+    }
+    if (item.is_err) {
+        record_model_error(&item.val.err);
+        return -1;
+    }
+    if (item.val.ok.tag == SWITCHYARD_NODE_TYPES_CHUNK_DELTA) {
+        *delta = take(&item.val.ok.val.delta);
+        return 1;
+    }
+    sy_completion answer;
+    take_completion(&item.val.ok.val.done, &answer);
+    if (done) *done = answer;
+    return 0;
+}
+
+void sy_stream_close(sy_stream s) {
+    if (s.handle >= 0) switchyard_node_models_completion_stream_drop_own((switchyard_node_models_own_completion_stream_t){s.handle});
+}
+
+bool sy_embed(const char *model, const char *const *texts, size_t n, sy_embeddings *out) {
+    switchyard_node_models_embedding_request_t r;
+    SY_W(string_set)(&r.model, model ? model : "");
+    SY_W(string_t) *inputs = sy_alloc(n * sizeof *inputs);
+    for (size_t i = 0; i < n; i++) SY_W(string_set)(&inputs[i], texts[i] ? texts[i] : "");
+    r.inputs.ptr = inputs;
+    r.inputs.len = n;
+    switchyard_node_models_embeddings_t answer;
+    switchyard_node_models_model_error_t error;
+    memset(out, 0, sizeof *out);
+    out->model = (sy_str){"", 0};
+    if (!switchyard_node_models_embed(&r, &answer, &error)) {
+        record_model_error(&error);
+        return false;
+    }
+    sy_vector *vectors = sy_alloc(answer.vectors.len * sizeof *vectors);
+    for (size_t i = 0; i < answer.vectors.len; i++) {
+        size_t len = answer.vectors.ptr[i].len;
+        float *values = sy_alloc(len * sizeof *values);
+        if (len) memcpy(values, answer.vectors.ptr[i].ptr, len * sizeof *values);
+        vectors[i] = (sy_vector){values, len};
+    }
+    out->vectors = vectors;
+    out->len = answer.vectors.len;
+    out->model = take(&answer.model);
+    out->input_tokens = answer.usage.input_tokens;
+    SY_W(list_list_f32_free)(&answer.vectors);
+    return true;
 }
 
 /* --- results ------------------------------------------------------------------------- */
@@ -492,7 +642,15 @@ sy_verdict sy_accept(void) { return result(SY_ACCEPT); }
 
 void sy_add_reason(sy_verdict *v, const char *reason) {
     if (v->kind == SY_FAIL) return;
-    if (v->kind != SY_REJECT) *v = result(SY_REJECT);
+    if (v->kind != SY_REJECT) {
+        sy_verdict scores = *v;
+        *v = result(SY_REJECT);
+        v->has_score = scores.has_score;
+        v->score = scores.score;
+        v->criteria = scores.criteria;
+        v->criteria_scores = scores.criteria_scores;
+        v->n_criteria = scores.n_criteria;
+    }
     const char **reasons = sy_alloc((v->n_reasons + 1) * sizeof *reasons);
     if (v->n_reasons) memcpy(reasons, v->reasons, v->n_reasons * sizeof *reasons);
     reasons[v->n_reasons++] = sy_dup(reason ? reason : "");
@@ -511,6 +669,28 @@ sy_verdict sy_repair(const char *json) {
     return r;
 }
 
+sy_verdict sy_scored(sy_verdict v, double score) {
+    if (v.kind == SY_FAIL) return v;
+    v.has_score = true;
+    v.score = score;
+    return v;
+}
+
+void sy_add_criterion(sy_verdict *v, const char *name, double score) {
+    if (v->kind == SY_FAIL) return;
+    const char **names = sy_alloc((v->n_criteria + 1) * sizeof *names);
+    double *scores = sy_alloc((v->n_criteria + 1) * sizeof *scores);
+    if (v->n_criteria) {
+        memcpy(names, v->criteria, v->n_criteria * sizeof *names);
+        memcpy(scores, v->criteria_scores, v->n_criteria * sizeof *scores);
+    }
+    names[v->n_criteria] = sy_dup(name ? name : "");
+    scores[v->n_criteria] = score;
+    v->criteria = names;
+    v->criteria_scores = scores;
+    v->n_criteria++;
+}
+
 sy_decision sy_route(const char *target, float confidence, const char *reason) {
     sy_result r = result(SY_ROUTE);
     r.text = sy_dup(target ? target : "");
@@ -522,6 +702,15 @@ sy_decision sy_route(const char *target, float confidence, const char *reason) {
 sy_output sy_output_json(const char *json) {
     sy_result r = result(SY_OUTPUT);
     r.text = sy_dup(json ? json : "null");
+    return r;
+}
+
+sy_output sy_output_stream(sy_stream s, const char *field, const char *base_json) {
+    if (s.handle < 0) return sy_internal("sy_output_stream() without a started stream");
+    sy_result r = result(SY_STREAM);
+    r.stream = s;
+    r.text = field ? sy_dup(field) : NULL;
+    r.reason = base_json ? sy_dup(base_json) : NULL;
     return r;
 }
 
@@ -559,23 +748,28 @@ const char *sy_model_error_message(void) {
 /* The node function's result, checked: a pending failure wins, the kind
  * must be one the role answers with, and every text must be UTF-8. */
 static sy_result settle(sy_result r, int want) {
-    static const char *const what[] = {"accept", "reject", "repair", "route", "output", "failure"};
-    if (pending) return pending_result;
+    static const char *const what[] = {"accept", "reject", "repair", "route", "output", "failure", "stream"};
+    if (pending) {
+        if (r.kind == SY_STREAM) sy_stream_close(r.stream);
+        return pending_result;
+    }
     if (r.kind == SY_FAIL) return utf8(r.text) ? r : sy_internal("the node's error message is not UTF-8");
     bool fits = want == SY_ROLE_JUDGE    ? (r.kind == SY_ACCEPT || r.kind == SY_REJECT || r.kind == SY_REPAIR)
                 : want == SY_ROLE_ROUTER ? r.kind == SY_ROUTE
-                                         : r.kind == SY_OUTPUT;
+                                         : (r.kind == SY_OUTPUT || r.kind == SY_STREAM);
     if (!fits) {
         sy_buf b = {0};
         sy_buf_add(&b, "the node function returned ");
-        sy_buf_add(&b, r.kind >= 0 && r.kind <= SY_FAIL ? what[r.kind] : "an unknown result");
+        sy_buf_add(&b, r.kind >= 0 && r.kind <= SY_STREAM ? what[r.kind] : "an unknown result");
         sy_buf_add(&b, want == SY_ROLE_JUDGE    ? ", not a verdict (sy_accept, sy_reject, sy_repair)"
                        : want == SY_ROLE_ROUTER ? ", not a route (sy_route)"
-                                                : ", not an output (sy_output_json)");
+                                                : ", not an output (sy_output_json, sy_output_stream)");
         return sy_internal(sy_buf_str(&b));
     }
     bool ok = (!r.text || utf8(r.text)) && (!r.reason || utf8(r.reason));
     for (size_t i = 0; i < r.n_reasons; i++) ok = ok && utf8(r.reasons[i]);
+    for (size_t i = 0; i < r.n_criteria; i++) ok = ok && utf8(r.criteria[i]);
+    if (!ok && r.kind == SY_STREAM) sy_stream_close(r.stream);
     return ok ? r : sy_internal("the node returned text that is not UTF-8");
 }
 
@@ -613,6 +807,19 @@ static void to_error(const sy_result *r, switchyard_node_types_node_error_t *err
 
 /* --- the exports --------------------------------------------------------------------- */
 
+/* A NULL-terminated list of names as the bindings' list (from malloc). */
+static SY_W(list_string_t) names(const char *const *list) {
+    SY_W(list_string_t) out = {NULL, 0};
+    size_t n = 0;
+    while (list && list[n]) n++;
+    if (!n) return out;
+    out.ptr = malloc(n * sizeof *out.ptr);
+    if (!out.ptr) abort();
+    for (size_t i = 0; i < n; i++) SY_W(string_dup)(&out.ptr[i], utf8(list[i]) ? list[i] : "");
+    out.len = n;
+    return out;
+}
+
 void exports_switchyard_node_describe_describe(exports_switchyard_node_describe_description_t *ret) {
     const sy_node *n = &sy_this_node;
     ret->role = n->role == SY_ROLE_ROUTER   ? SWITCHYARD_NODE_TYPES_NODE_ROLE_ROUTER
@@ -625,34 +832,74 @@ void exports_switchyard_node_describe_describe(exports_switchyard_node_describe_
     if (n->input_schema) SY_W(string_dup)(&ret->input_schema.val, n->input_schema);
     ret->output_schema.is_some = n->output_schema != NULL;
     if (n->output_schema) SY_W(string_dup)(&ret->output_schema.val, n->output_schema);
+    ret->needs.models = names(n->needs_models);
+    ret->needs.model_calls.is_some = n->needs_model_calls != 0;
+    ret->needs.model_calls.val = n->needs_model_calls;
+    ret->needs.settings = names(n->needs_settings);
+    ret->checks_windows = n->role == SY_ROLE_JUDGE && n->check_window != NULL;
 }
 
 #if defined(SWITCHYARD_JUDGE_NODE)
-bool exports_switchyard_node_judge_judge(exports_switchyard_node_judge_task_t *task, wit_str *candidate,
-                                         exports_switchyard_node_judge_verdict_t *ret,
-                                         exports_switchyard_node_judge_node_error_t *err) {
-    sy_task t = take_task(task);
-    sy_str c = take(candidate);
-    sy_result r = sy_this_node.judge ? sy_this_node.judge(&t, c) : missing("SY_JUDGE");
+/* A settled verdict into the bindings' judgement (copies from malloc). */
+static bool to_judgement(sy_result r, exports_switchyard_node_judge_judgement_t *ret,
+                         exports_switchyard_node_judge_node_error_t *err) {
     r = settle(r, SY_ROLE_JUDGE);
     bool ok = r.kind != SY_FAIL;
     if (!ok) {
         to_error(&r, err);
-    } else if (r.kind == SY_REJECT) {
-        wit_str *reasons = malloc(r.n_reasons * sizeof *reasons);
-        if (!reasons) abort();
-        for (size_t i = 0; i < r.n_reasons; i++) SY_W(string_dup)(&reasons[i], r.reasons[i]);
-        ret->tag = SWITCHYARD_NODE_TYPES_VERDICT_REJECT;
-        ret->val.reject.ptr = reasons;
-        ret->val.reject.len = r.n_reasons;
-    } else if (r.kind == SY_REPAIR) {
-        ret->tag = SWITCHYARD_NODE_TYPES_VERDICT_REPAIR;
-        SY_W(string_dup)(&ret->val.repair, r.text);
     } else {
-        ret->tag = SWITCHYARD_NODE_TYPES_VERDICT_ACCEPT;
+        if (r.kind == SY_REJECT) {
+            SY_W(string_t) *reasons = malloc(r.n_reasons * sizeof *reasons);
+            if (!reasons) abort();
+            for (size_t i = 0; i < r.n_reasons; i++) SY_W(string_dup)(&reasons[i], r.reasons[i]);
+            ret->verdict.tag = SWITCHYARD_NODE_TYPES_VERDICT_REJECT;
+            ret->verdict.val.reject.ptr = reasons;
+            ret->verdict.val.reject.len = r.n_reasons;
+        } else if (r.kind == SY_REPAIR) {
+            ret->verdict.tag = SWITCHYARD_NODE_TYPES_VERDICT_REPAIR;
+            SY_W(string_dup)(&ret->verdict.val.repair, r.text);
+        } else {
+            ret->verdict.tag = SWITCHYARD_NODE_TYPES_VERDICT_ACCEPT;
+        }
+        ret->score.is_some = r.has_score;
+        ret->score.val = r.score;
+        ret->criteria.ptr = NULL;
+        ret->criteria.len = r.n_criteria;
+        if (r.n_criteria) {
+            ret->criteria.ptr = malloc(r.n_criteria * sizeof *ret->criteria.ptr);
+            if (!ret->criteria.ptr) abort();
+            for (size_t i = 0; i < r.n_criteria; i++) {
+                SY_W(string_dup)(&ret->criteria.ptr[i].name, r.criteria[i]);
+                ret->criteria.ptr[i].score = r.criteria_scores[i];
+            }
+        }
     }
     reset();
     return ok;
+}
+
+bool exports_switchyard_node_judge_judge(exports_switchyard_node_judge_task_t *task, wit_str *candidate,
+                                         exports_switchyard_node_judge_judgement_t *ret,
+                                         exports_switchyard_node_judge_node_error_t *err) {
+    sy_task t = take_task(task);
+    sy_str c = take(candidate);
+    return to_judgement(sy_this_node.judge ? sy_this_node.judge(&t, c) : missing("SY_JUDGE"), ret, err);
+}
+
+bool exports_switchyard_node_judge_check_window(exports_switchyard_node_judge_task_t *task,
+                                                exports_switchyard_node_judge_window_t *window,
+                                                exports_switchyard_node_judge_judgement_t *ret,
+                                                exports_switchyard_node_judge_node_error_t *err) {
+    sy_task t = take_task(task);
+    sy_window w;
+    w.text = take(&window->text);
+    w.before = take(&window->before);
+    w.index = window->index;
+    w.last = window->last;
+    sy_result r = sy_this_node.check_window
+                      ? sy_this_node.check_window(&t, &w)
+                      : sy_internal("this judge does not check windows (no .check_window in SY_JUDGE)");
+    return to_judgement(r, ret, err);
 }
 #endif
 
@@ -682,14 +929,25 @@ bool exports_switchyard_node_router_route(exports_switchyard_node_router_task_t 
 #endif
 
 #if defined(SWITCHYARD_WORKER_NODE)
-bool exports_switchyard_node_worker_run(exports_switchyard_node_worker_task_t *task, wit_str *ret,
+bool exports_switchyard_node_worker_run(exports_switchyard_node_worker_task_t *task,
+                                        exports_switchyard_node_worker_reply_t *ret,
                                         exports_switchyard_node_worker_node_error_t *err) {
     sy_task t = take_task(task);
     sy_result r = sy_this_node.run ? sy_this_node.run(&t) : missing("SY_WORKER");
     r = settle(r, SY_ROLE_WORKER);
     bool ok = r.kind != SY_FAIL;
-    if (!ok) to_error(&r, err);
-    else SY_W(string_dup)(ret, r.text);
+    if (!ok) {
+        to_error(&r, err);
+    } else if (r.kind == SY_STREAM) {
+        ret->tag = EXPORTS_SWITCHYARD_NODE_WORKER_REPLY_STREAM;
+        ret->val.stream.body.__handle = r.stream.handle;
+        ret->val.stream.field.is_some = r.text != NULL;
+        if (r.text) SY_W(string_dup)(&ret->val.stream.field.val, r.text);
+        SY_W(string_dup)(&ret->val.stream.base, r.reason ? r.reason : "");
+    } else {
+        ret->tag = EXPORTS_SWITCHYARD_NODE_WORKER_REPLY_JSON;
+        SY_W(string_dup)(&ret->val.json, r.text);
+    }
     reset();
     return ok;
 }

@@ -18,6 +18,14 @@
  *
  *     SY_JUDGE("non-empty", "0.1.0", "Rejects an empty candidate.", check);
  *
+ * A judge may add scores (sy_scored, sy_add_criterion) and check windows of
+ * a streamed output (`.check_window = fn` in SY_JUDGE, which makes describe
+ * say `checks-windows`); a worker may hand the host an unread model stream
+ * (sy_stream_start + sy_output_stream); models can be streamed, embedded
+ * and offered tools; a node may declare its needs (`.needs_models`,
+ * `.needs_model_calls`, `.needs_settings`). The kit targets the contract
+ * `switchyard:node@0.2.0`.
+ *
  * Build (what `switchyard new ... --lang c` writes into build.sh): compile
  * node.c, switchyard_node.c with -DSWITCHYARD_JUDGE_NODE (or _ROUTER_NODE,
  * _WORKER_NODE: the world, so the kit includes gen/judge_node.h) and
@@ -33,8 +41,9 @@
  *   that are not, which the host would refuse).
  * - Results are values (sy_verdict, sy_decision, sy_output, all one
  *   sy_result type): return sy_accept(), sy_reject(..), sy_route(..),
- *   sy_output_json(..), or a failure: sy_invalid_input(..),
- *   sy_internal(..), sy_model_failure(). Nothing traps.
+ *   sy_output_json(..), sy_output_stream(..), or a failure:
+ *   sy_invalid_input(..), sy_internal(..), sy_model_failure(). Nothing
+ *   traps.
  * - No libc I/O (printf, FILE): it pulls in WASI imports the host does not
  *   grant. Use the kit's sy_buf to build text.
  */
@@ -169,25 +178,60 @@ void sy_log(int level, const char *message);
 
 /* --- models ----------------------------------------------------------------------- */
 
+/* A tool the model may ask to call (the host never runs it: the node does,
+ * and sends the result back as a "tool" message). */
+typedef struct sy_tool {
+    const char *name;
+    const char *description;
+    const char *parameters;   /* JSON Schema of its arguments */
+} sy_tool;
+
+/* A call the model asks for; `arguments` is JSON text as the model wrote it
+ * (check it). */
+typedef struct sy_tool_call {
+    sy_str id, name, arguments;
+} sy_tool_call;
+
+/* An earlier turn of the conversation, sent after `system` and before
+ * `user`. */
+typedef struct sy_message {
+    const char *role;                /* "user", "assistant", "system" or "tool" */
+    const char *content;
+    const char *tool_call_id;        /* "tool": the call it answers (sy_tool_call.id) */
+    const sy_tool_call *tool_calls;  /* "assistant": the calls that answer made */
+    size_t n_tool_calls;
+} sy_message;
+
 /* A completion request: set the fields you need, e.g.
  *     sy_request req = {.model = "small", .user = task->input.ptr, .max_tokens = 200};
  */
 typedef struct sy_request {
     const char *model;        /* the model's manifest name (granted to the node) */
     const char *system;       /* instructions, or NULL */
-    const char *user;         /* the user message */
+    const char *user;         /* the user message (NULL: "" unless `messages` are given) */
     uint32_t max_tokens;      /* 0: the host's default */
     bool has_temperature;     /* false: the provider's default */
     float temperature;
     const char *json_schema;  /* NULL: free text; else answer in this JSON Schema */
     const char *extra_json;   /* NULL, or a JSON object of extra sampling parameters */
+    const sy_message *messages; /* earlier turns, or NULL */
+    size_t n_messages;
+    const sy_tool *tools;     /* tools the model may call, or NULL */
+    size_t n_tools;
+    const char *tool_choice;  /* NULL or "auto", "none", "required", or a tool's name */
 } sy_request;
+
+/* Why a model stopped (sy_completion.finish_reason). */
+enum { SY_FINISH_STOP, SY_FINISH_LENGTH, SY_FINISH_TOOL_CALLS, SY_FINISH_CONTENT_FILTER, SY_FINISH_OTHER };
 
 /* A model's answer. */
 typedef struct sy_completion {
     sy_str content;           /* the generated text */
     sy_str model;             /* the model that answered (after any fallback) */
     uint32_t input_tokens, output_tokens;
+    const sy_tool_call *tool_calls; /* the calls the model asks for */
+    size_t n_tool_calls;
+    int finish_reason;        /* SY_FINISH_... */
 } sy_completion;
 
 /* Sends `req` through the host (grant, budget, retries, fallback) and waits.
@@ -199,6 +243,43 @@ bool sy_complete(const sy_request *req, sy_completion *out);
 /* The last failed call's error, e.g. "denied: ..." (or "" if none failed). */
 const char *sy_model_error_message(void);
 
+/* A streamed answer (a handle owned by the node until it is returned with
+ * sy_output_stream or closed). */
+typedef struct sy_stream {
+    int32_t handle;
+} sy_stream;
+
+/* Starts `req` as a stream (granted, budgeted and retried like
+ * sy_complete). False when it failed: see sy_complete. */
+bool sy_stream_start(const sy_request *req, sy_stream *out);
+
+/* Reads the next piece of the stream: returns 1 with a text delta in
+ * `*delta`, 0 at the end (then `*done`, if not NULL, holds the answer's
+ * model, tokens, tool calls and finish reason; content empty), or -1 when
+ * the stream failed (sy_model_failure() then fails the node with it). */
+int sy_stream_next(sy_stream s, sy_str *delta, sy_completion *done);
+
+/* Closes a stream the node read or no longer wants (cancels the call). */
+void sy_stream_close(sy_stream s);
+
+/* A vector of one embedding. */
+typedef struct sy_vector {
+    const float *values;
+    size_t len;
+} sy_vector;
+
+/* Embeddings of the texts of one request, in order. */
+typedef struct sy_embeddings {
+    const sy_vector *vectors;
+    size_t len;
+    sy_str model;
+    uint32_t input_tokens;
+} sy_embeddings;
+
+/* Embeds `n` texts with the embedding `model` (its manifest name). False
+ * when the call failed: see sy_complete. */
+bool sy_embed(const char *model, const char *const *texts, size_t n, sy_embeddings *out);
+
 /* For calls the kit does not wrap (complete-batch), the generated functions
  * (switchyard_node_models_complete_batch in gen/<world>.h) stay available in
  * your own files once you include that header. */
@@ -209,15 +290,21 @@ const char *sy_model_error_message(void);
  * `kind` if you need to. */
 typedef struct sy_result {
     int kind;                 /* SY_ACCEPT, SY_REJECT, ... below */
-    const char *text;         /* REPAIR: JSON; ROUTE: target; OUTPUT: JSON; FAIL: message */
-    const char *reason;       /* ROUTE */
+    const char *text;         /* REPAIR: JSON; ROUTE: target; OUTPUT: JSON; STREAM: field (or NULL); FAIL: message */
+    const char *reason;       /* ROUTE; STREAM: base (JSON object or NULL) */
     float confidence;         /* ROUTE */
     const char **reasons;     /* REJECT */
     size_t n_reasons;
     int fail;                 /* FAIL: SY_INVALID_INPUT, SY_MODEL or SY_INTERNAL */
     int model_error;          /* FAIL + SY_MODEL: the contract's model-error case */
+    bool has_score;           /* verdicts: an overall score is given */
+    double score;
+    const char **criteria;    /* verdicts: criterion names ... */
+    const double *criteria_scores; /* ... and their scores */
+    size_t n_criteria;
+    sy_stream stream;         /* STREAM */
 } sy_result;
-enum { SY_ACCEPT, SY_REJECT, SY_REPAIR, SY_ROUTE, SY_OUTPUT, SY_FAIL };
+enum { SY_ACCEPT, SY_REJECT, SY_REPAIR, SY_ROUTE, SY_OUTPUT, SY_FAIL, SY_STREAM };
 enum { SY_INVALID_INPUT, SY_MODEL, SY_INTERNAL };
 
 /* The names the role functions use: all the same type, so a failure can be
@@ -234,13 +321,24 @@ sy_verdict sy_reject(const char *reason);
 /* Judge: adds a reason to `*v`, making it a rejection (start from
  * sy_accept() to collect several reasons; none added means accept). */
 void sy_add_reason(sy_verdict *v, const char *reason);
-/* Judge: the candidate may continue in this corrected form (JSON text). */
+/* Judge: the candidate may continue in this corrected form (JSON text; for
+ * a window, the window's new text). */
 sy_verdict sy_repair(const char *json);
+/* Judge: `v` with an overall score (usually 0 to 1; a manifest `min-score`
+ * can turn it into the verdict), e.g. return sy_scored(sy_accept(), 0.9). */
+sy_verdict sy_scored(sy_verdict v, double score);
+/* Judge: adds a named criterion's score to `*v`, e.g. ("tone", 0.8). */
+void sy_add_criterion(sy_verdict *v, const char *name, double score);
 /* Router: picks `target` (one of the candidates), with a confidence from 0
  * to 1 and a short reason. */
 sy_decision sy_route(const char *target, float confidence, const char *reason);
 /* Worker: the output, as JSON text. */
 sy_output sy_output_json(const char *json);
+/* Worker: the output is stream `s`, handed to the host unread (the host
+ * releases it window by window, after the window judges): its text as a
+ * JSON string, or with `field`, the object `base_json` (NULL: {}) with the
+ * text under `field`. */
+sy_output sy_output_stream(sy_stream s, const char *field, const char *base_json);
 /* Any role: the task's input (or a setting) is not what the node accepts. */
 sy_result sy_invalid_input(const char *message);
 /* Any role: something else went wrong inside the node. */
@@ -250,7 +348,16 @@ sy_result sy_model_failure(void);
 
 /* --- the node --------------------------------------------------------------------- */
 
+/* One window of a streamed output, for a judge's window check. */
+typedef struct sy_window {
+    sy_str text;     /* what the host releases if every window judge accepts it (plain text) */
+    sy_str before;   /* the output before it, already checked and repaired */
+    uint32_t index;  /* 0 first */
+    bool last;       /* the last window of the output */
+} sy_window;
+
 typedef sy_verdict (*sy_judge_fn)(const sy_task *task, sy_str candidate);
+typedef sy_verdict (*sy_window_fn)(const sy_task *task, const sy_window *window);
 typedef sy_decision (*sy_router_fn)(const sy_task *task, sy_strs candidates);
 typedef sy_output (*sy_worker_fn)(const sy_task *task);
 
@@ -266,6 +373,10 @@ typedef struct sy_node {
     sy_judge_fn judge;
     sy_router_fn route;
     sy_worker_fn run;
+    sy_window_fn check_window; /* judge: checks windows of a streamed output (sets checks-windows) */
+    const char *const *needs_models;   /* NULL-terminated: models (or kinds such as "chat") it calls */
+    uint32_t needs_model_calls;        /* the most model calls per invocation; 0: not declared */
+    const char *const *needs_settings; /* NULL-terminated: the settings keys it reads */
 } sy_node;
 extern const sy_node sy_this_node;
 
@@ -273,7 +384,11 @@ extern const sy_node sy_this_node;
  * candidate is JSON text), a router `fn(const sy_task *, sy_strs
  * candidates)` (never called with no candidates: the kit answers
  * `invalid-input` itself), or a worker `fn(const sy_task *)`. Optional
- * trailing fields: `.input_schema = "{...}"`, `.output_schema = "{...}"`. */
+ * trailing fields: `.input_schema = "{...}"`, `.output_schema = "{...}"`,
+ * `.check_window = fn` (judges: `sy_verdict fn(const sy_task *, const
+ * sy_window *)`; a sy_repair(text) replaces the window's text),
+ * `.needs_models = (const char *[]){"chat", NULL}`, `.needs_model_calls =
+ * 1`, `.needs_settings = (const char *[]){"banned", NULL}`. */
 #define SY_JUDGE(name_, version_, summary_, fn_, ...)                                        \
     const sy_node sy_this_node = {.role = SY_ROLE_JUDGE, .name = (name_), .version = (version_), \
                                   .summary = (summary_), .judge = (fn_), __VA_ARGS__}

@@ -14,9 +14,10 @@ complete judge (the module componentize-py builds, e.g. `app.py`):
         if not candidate.strip():
             return "the candidate is empty"      # reject with this reason
 
-Build: `componentize-py -d wit/node@0.1.0 -w judge-node componentize app
+Build: `componentize-py -d wit/node@0.2.0 -w judge-node componentize app
 -p . --stub-wasi -o node.wasm` with this file beside `app.py` (or on a
 `-p` path). `switchyard new ... --lang python` writes it into the project.
+The kit targets the contract `switchyard:node@0.2.0`.
 
 What the kit offers:
 
@@ -28,13 +29,24 @@ What the kit offers:
   decorator returns the function unchanged, so it stays callable in native
   unit tests;
 * `Task`: the task with its `input` parsed from JSON;
-* verdicts `accept()`, `reject(*reasons)`, `repair(value)`, and what a
-  judge may return instead (None, a reason, a list of reasons);
+* verdicts `accept()`, `reject(*reasons)`, `repair(value)`, each with
+  optional `score=` and `criteria={name: score}`, and what a judge may
+  return instead (None, a reason, a list of reasons);
+* `@check_window`: a judge's check of one window of a streamed output
+  (`Window`: `text`, `before`, `index`, `last`); declaring it makes
+  `describe` say `checks-windows`;
+* `stream_reply(stream, field=None, base=None)`: a worker's reply that
+  hands the host an unread model stream;
 * `setting(key, default)`, `settings()`, `raw_setting(key)`: the node's
   manifest settings, parsed from JSON;
 * `log.debug(...)` and the other levels;
-* `complete(model, prompt, ...)`, `request(...)`, `complete_batch([...])`:
-  model calls through the host;
+* `complete(model, prompt, ...)`, `request(...)`, `complete_batch([...])`,
+  `stream(model, prompt, ...)`, `embed(model, texts)`: model calls through
+  the host; `tool(name, description, parameters)` and `tools=`,
+  `tool_choice=` for tool calling (answers carry `.tool_calls`; parse
+  one's arguments with `tool_arguments(call)`);
+* `needs=` on the decorators: what the node declares it needs (models,
+  model calls, settings keys), for the operator to review;
 * errors: raise `InvalidInput("...")` for input or settings the node cannot
   use; a failed model call raises `ModelError`; both become the contract's
   `node-error` values. Any other exception becomes an `internal` error
@@ -65,11 +77,15 @@ __all__ = [
     "NATIVE_SETTINGS",
     "InvalidInput",
     "ModelError",
+    "Stream",
     "Task",
     "Verdict",
+    "Window",
     "accept",
+    "check_window",
     "complete",
     "complete_batch",
+    "embed",
     "judge",
     "log",
     "parse_json",
@@ -80,6 +96,10 @@ __all__ = [
     "router",
     "setting",
     "settings",
+    "stream",
+    "stream_reply",
+    "tool",
+    "tool_arguments",
     "worker",
 ]
 
@@ -164,53 +184,82 @@ class Task:
         return cls(task.input, task.id, task.meta, task.attempt, task.feedback)
 
 
+class Window:
+    """One window of a streamed output, for a `@check_window` function:
+    `text` (what the host releases if every window judge accepts it; plain
+    text, not JSON), `before` (the output before it, already checked and
+    repaired), `index` (0 first) and `last` (True for the last window)."""
+
+    def __init__(self, text, before="", index=0, last=False):
+        self.text = text
+        self.before = before
+        self.index = index
+        self.last = last
+
+    @classmethod
+    def _from_wit(cls, window):
+        return cls(window.text, window.before, window.index, window.last)
+
+
 # --- verdicts ----------------------------------------------------------------------
 
 
 class Verdict:
     """A judge's decision: `kind` is "accept", "reject" (with `reasons`) or
-    "repair" (with `candidate`, JSON text). Build one with `accept()`,
-    `reject(...)` or `repair(...)`."""
+    "repair" (with `candidate`, JSON text; for a window, its new text),
+    with an optional overall `score` and per-criterion `criteria` (a dict
+    of name to score). Build one with `accept()`, `reject(...)` or
+    `repair(...)`."""
 
-    def __init__(self, kind, reasons=(), candidate=None):
+    def __init__(self, kind, reasons=(), candidate=None, score=None, criteria=None):
         self.kind = kind
         self.reasons = list(reasons)
         self.candidate = candidate
+        self.score = None if score is None else float(score)
+        self.criteria = {str(k): float(v) for k, v in (criteria or {}).items()}
+
+    def _key(self):
+        return (self.kind, self.reasons, self.candidate, self.score, self.criteria)
 
     def __eq__(self, other):
-        return isinstance(other, Verdict) and (self.kind, self.reasons, self.candidate) == (
-            other.kind,
-            other.reasons,
-            other.candidate,
-        )
+        return isinstance(other, Verdict) and self._key() == other._key()
 
     def __repr__(self):
+        args = []
         if self.kind == "reject":
-            return "reject(%s)" % ", ".join(map(repr, self.reasons))
-        if self.kind == "repair":
-            return "repair(%r)" % self.candidate
-        return "accept()"
+            args = [repr(r) for r in self.reasons]
+        elif self.kind == "repair":
+            args = [repr(self.candidate)]
+        if self.score is not None:
+            args.append("score=%r" % self.score)
+        if self.criteria:
+            args.append("criteria=%r" % self.criteria)
+        return "%s(%s)" % (self.kind, ", ".join(args))
 
 
-def accept():
+def accept(score=None, criteria=None):
     """The candidate may continue unchanged. (Returning None, or an empty
-    list, from a judge means the same.)"""
-    return Verdict("accept")
+    list, from a judge means the same.) `score`: the overall score, usually
+    0.0 to 1.0 (a manifest `min-score` can turn it into the verdict);
+    `criteria`: per-criterion scores, e.g. {"tone": 0.9}."""
+    return Verdict("accept", score=score, criteria=criteria)
 
 
-def reject(*reasons):
+def reject(*reasons, score=None, criteria=None):
     """The candidate must not continue; the reasons go back to the producing
     node on a retry. Takes reasons, or one list of them. (Returning a reason,
-    or a non-empty list of reasons, from a judge means the same.)"""
+    or a non-empty list of reasons, from a judge means the same.) `score`
+    and `criteria` as for `accept`."""
     if len(reasons) == 1 and isinstance(reasons[0], (list, tuple)):
         reasons = reasons[0]
-    return Verdict("reject", [str(r) for r in reasons] or ["rejected"])
+    return Verdict("reject", [str(r) for r in reasons] or ["rejected"], score=score, criteria=criteria)
 
 
-def repair(value):
+def repair(value, score=None, criteria=None):
     """The candidate may continue in this corrected form: a str is taken as
-    JSON text, as is; any other value is serialised to JSON."""
-    return Verdict("repair", candidate=_json_text(value))
+    JSON text, as is (for a window: the window's new text); any other value
+    is serialised to JSON. `score` and `criteria` as for `accept`."""
+    return Verdict("repair", candidate=_json_text(value), score=score, criteria=criteria)
 
 
 def _json_text(value):
@@ -231,6 +280,18 @@ def _as_verdict(value):
         "a judge returns None, a reason, a list of reasons, accept(), reject(...) or "
         "repair(...), not %s" % type(value).__name__
     )
+
+
+def _judgement(verdict):
+    """A Verdict as the contract's judgement."""
+    if verdict.kind == "reject":
+        v = _types.Verdict_Reject(verdict.reasons)
+    elif verdict.kind == "repair":
+        v = _types.Verdict_Repair(verdict.candidate)
+    else:
+        v = _types.Verdict_Accept()
+    criteria = [_types.Criterion(name=k, score=s) for k, s in verdict.criteria.items()]
+    return _types.Judgement(verdict=v, score=verdict.score, criteria=criteria)
 
 
 # --- settings ----------------------------------------------------------------------
@@ -330,6 +391,50 @@ log = _Log()
 # --- models ------------------------------------------------------------------------
 
 
+def tool(name, description, parameters):
+    """A tool the model may ask to call: its name, what it does, and the
+    JSON Schema of its arguments (a dict or JSON text). Pass a list of them
+    as `tools=` to `complete`, `request` or `stream`. The host never runs a
+    tool: the node runs it and sends the result back as a ("tool", text,
+    call_id) message, or returns the call as its output."""
+    if not IN_COMPONENT:
+        return dict(name=name, description=description, parameters=_json_text(parameters))
+    return _types.ToolDefinition(name=name, description=description, parameters=_json_text(parameters))
+
+
+def tool_arguments(call):
+    """A tool call's arguments (from an answer's `.tool_calls`), parsed
+    from JSON; the model wrote them, so malformed JSON raises
+    `InvalidInput`."""
+    return parse_json(call.arguments, "arguments of tool call `%s`" % call.name)
+
+
+def _tool_choice(choice):
+    if choice in (None, "auto"):
+        return _types.ToolChoice_Auto()
+    if choice == "none":
+        return _types.ToolChoice_None_()
+    if choice == "required":
+        return _types.ToolChoice_Required()
+    return _types.ToolChoice_Named(str(choice))
+
+
+def _message(turn):
+    """A message from ("user" | "assistant" | "system", text), ("assistant",
+    text, [tool calls]) or ("tool", text, call_id)."""
+    roles = {
+        "system": _types.Role.SYSTEM,
+        "user": _types.Role.USER,
+        "assistant": _types.Role.ASSISTANT,
+        "tool": _types.Role.TOOL,
+    }
+    role, content = turn[0], str(turn[1])
+    extra = turn[2] if len(turn) > 2 else None
+    calls = list(extra) if role == "assistant" and extra else []
+    call_id = str(extra) if role == "tool" and extra is not None else None
+    return _types.Message(role=roles[role], content=content, tool_calls=calls, tool_call_id=call_id)
+
+
 def request(
     model,
     prompt=None,
@@ -340,20 +445,21 @@ def request(
     temperature=None,
     json_schema=None,
     json_object=False,
+    tools=(),
+    tool_choice=None,
     extra=None,
 ):
     """A completion request for `complete_batch` (same arguments as
     `complete`)."""
     if not IN_COMPONENT:
         return dict(model=model, prompt=prompt, system=system)
-    roles = {"system": _types.Role.SYSTEM, "user": _types.Role.USER, "assistant": _types.Role.ASSISTANT}
     msgs = []
     if system is not None:
-        msgs.append(_types.Message(role=_types.Role.SYSTEM, content=str(system)))
-    for role, content in messages:
-        msgs.append(_types.Message(role=roles[role], content=str(content)))
+        msgs.append(_message(("system", system)))
+    for turn in messages:
+        msgs.append(_message(turn))
     if prompt is not None:
-        msgs.append(_types.Message(role=_types.Role.USER, content=str(prompt)))
+        msgs.append(_message(("user", prompt)))
     if json_schema is not None:
         fmt = _types.ResponseFormat_JsonSchema(_json_text(json_schema))
     elif json_object:
@@ -366,6 +472,8 @@ def request(
         max_tokens=max_tokens,
         temperature=temperature,
         response_format=fmt,
+        tools=list(tools),
+        tool_choice=_tool_choice(tool_choice),
         extra_json=json.dumps(extra) if extra else "",
     )
 
@@ -373,14 +481,19 @@ def request(
 def complete(model, prompt=None, **options):
     """Asks `model` (its name in the manifest; the node must be granted it)
     and returns its answer: `.content` (text), `.model` (the model that
-    answered, after any fallback), `.usage.input_tokens`/`.output_tokens`.
+    answered, after any fallback), `.usage.input_tokens`/`.output_tokens`,
+    `.tool_calls` (each with `.id`, `.name`, `.arguments`) and
+    `.finish_reason`.
 
     `prompt` is the user message. Options: `system` (instructions),
-    `messages` (earlier turns as ("user" | "assistant" | "system", text)
-    pairs, sent before `prompt`), `max_tokens`, `temperature`,
-    `json_schema` (a dict or JSON text: answer in that shape),
-    `json_object=True` (any JSON object), `extra` (a dict of extra sampling
-    parameters, on the host's allow-list). Raises `ModelError`.
+    `messages` (earlier turns, sent before `prompt`: ("user" | "assistant"
+    | "system", text) pairs, ("assistant", text, tool_calls) for an answer
+    that called tools, ("tool", result_text, call_id) for a tool's result),
+    `max_tokens`, `temperature`, `json_schema` (a dict or JSON text: answer
+    in that shape), `json_object=True` (any JSON object), `tools` (a list
+    of `tool(...)`), `tool_choice` ("auto", "none", "required" or a tool's
+    name), `extra` (a dict of extra sampling parameters, on the host's
+    allow-list). Raises `ModelError`.
     """
     if not IN_COMPONENT:
         raise ModelError("unavailable", "no host: models are only reachable inside a component")
@@ -403,6 +516,90 @@ def complete_batch(requests):
         else:
             out.append(getattr(result, "value", result))
     return out
+
+
+class Stream:
+    """A streamed answer, from `stream(...)`. Either hand it to the host
+    unread as a worker's reply (`return stream_reply(s, field="reply")`),
+    or read it: iterating yields the text deltas (a failure raises
+    `ModelError`), after which `.completion` holds the end of the answer
+    (model, usage, tool calls, finish reason); `text()` reads it all and
+    returns the whole text."""
+
+    def __init__(self, resource):
+        self._resource = resource
+        self.completion = None
+
+    def __iter__(self):
+        while True:
+            item = self._resource.next()
+            if item is None:
+                return
+            if isinstance(item, _Err):
+                raise _model_error(item.value)
+            chunk = getattr(item, "value", item)
+            if isinstance(chunk, _types.Chunk_Done):
+                self.completion = chunk.value
+                return
+            yield chunk.value
+
+    def text(self):
+        """Reads the rest of the stream; returns its text."""
+        return "".join(self)
+
+
+def stream(model, prompt=None, **options):
+    """Starts a streamed completion (same arguments as `complete`), granted,
+    budgeted and retried like it; returns a `Stream`. Raises `ModelError`."""
+    if not IN_COMPONENT:
+        raise ModelError("unavailable", "no host: models are only reachable inside a component")
+    try:
+        return Stream(_models.stream(request(model, prompt, **options)))
+    except _Err as e:
+        raise _model_error(e.value) from None
+
+
+def embed(model, texts):
+    """Embeds `texts` (a list of str) with the embedding `model` (its
+    manifest name); returns `.vectors` (one list of floats per text, in
+    order), `.model` and `.usage`. Raises `ModelError`."""
+    if not IN_COMPONENT:
+        raise ModelError("unavailable", "no host: models are only reachable inside a component")
+    try:
+        return _models.embed(_types.EmbeddingRequest(model=model, inputs=[str(t) for t in texts]))
+    except _Err as e:
+        raise _model_error(e.value) from None
+
+
+class StreamReply:
+    """A worker's reply that hands the host a model stream unread (build it
+    with `stream_reply`)."""
+
+    def __init__(self, body, field=None, base=None):
+        self.body = body
+        self.field = field
+        self.base = base
+
+
+def stream_reply(body, field=None, base=None):
+    """A worker's reply: the `Stream` `body`, unread; the host releases its
+    text window by window, each after the window judges accepted it. The
+    output is the text as a JSON string or, with `field`, the object `base`
+    (a dict or JSON text; default {}) with the text under `field`."""
+    if not isinstance(body, Stream):
+        raise TypeError("stream_reply takes the Stream that stream(...) returned")
+    return StreamReply(body, field, base)
+
+
+def _reply(value):
+    """What a worker function returned, as the contract's reply."""
+    from wit_world.exports import worker as _worker
+
+    if isinstance(value, StreamReply):
+        base = "" if value.base is None else _json_text(value.base)
+        body = _worker.Streamed(body=value.body._resource, field=value.field, base=base)
+        return _worker.Reply_Stream(body)
+    return _worker.Reply_Json(_json_text(value))
 
 
 _MODEL_ERROR_KINDS = {
@@ -446,7 +643,37 @@ def _node_errors(call):
         raise _Err(_types.NodeError_Internal("%s: %s" % (type(e).__name__, e)))
 
 
-def _describe(role, name, version, summary, input_schema, output_schema):
+# The judge's window check, registered by @check_window (None: it has none).
+_WINDOW_CHECK = []
+
+
+def _check_needs(needs):
+    """The `needs=` of a decorator, checked when the node is declared: a
+    dict with `models`, `model_calls` and `settings`, all optional."""
+    needs = dict(needs or {})
+    unknown = set(needs) - {"models", "model_calls", "settings"}
+    if unknown:
+        raise TypeError("needs= takes models, model_calls and settings, not %s" % ", ".join(sorted(unknown)))
+    calls = needs.get("model_calls")
+    if calls is not None and (not isinstance(calls, int) or isinstance(calls, bool) or calls < 0):
+        raise TypeError("needs model_calls must be a count (an int >= 0), not %r" % (calls,))
+    for key in ("models", "settings"):
+        if isinstance(needs.get(key), str):
+            raise TypeError("needs %s must be a list of names, not one string" % key)
+    return needs
+
+
+def _needs(needs):
+    """The `needs=` of a decorator as the contract's record."""
+    needs = dict(needs or {})
+    return _types.Needs(
+        models=[str(m) for m in needs.get("models", ())],
+        model_calls=needs.get("model_calls"),
+        settings=[str(k) for k in needs.get("settings", ())],
+    )
+
+
+def _describe(role, name, version, summary, input_schema, output_schema, needs):
     schema = lambda s: None if s is None else _json_text(s)  # noqa: E731
     return _types.Description(
         role=getattr(_types.NodeRole, role.upper()),
@@ -455,10 +682,12 @@ def _describe(role, name, version, summary, input_schema, output_schema):
         summary=summary,
         input_schema=schema(input_schema),
         output_schema=schema(output_schema),
+        needs=_needs(needs),
+        checks_windows=role == "judge" and bool(_WINDOW_CHECK),
     )
 
 
-def _export(fn, role, export_class, name, version, summary, input_schema, output_schema):
+def _export(fn, role, export_class, name, version, summary, input_schema, output_schema, needs):
     """Adds the classes componentize-py looks for to `fn`'s module."""
     if not IN_COMPONENT:
         return
@@ -469,7 +698,7 @@ def _export(fn, role, export_class, name, version, summary, input_schema, output
 
     class Describe:
         def describe(self):
-            return _describe(role, name, version, summary, input_schema, output_schema)
+            return _describe(role, name, version, summary, input_schema, output_schema, needs)
 
     module = sys.modules[fn.__module__]
     module.WitWorld = WitWorld
@@ -477,39 +706,61 @@ def _export(fn, role, export_class, name, version, summary, input_schema, output
     setattr(module, export_class.__name__, export_class)
 
 
-def _role(role, name, version, summary, input_schema, output_schema, make_export):
+def _role(role, name, version, summary, input_schema, output_schema, needs, make_export):
+    _check_needs(needs)
+
     def register(fn):
-        _export(fn, role, make_export(fn), name, version, summary, input_schema, output_schema)
+        _export(fn, role, make_export(fn), name, version, summary, input_schema, output_schema, needs)
         return fn
 
     return register
 
 
-def judge(name, version="0.1.0", summary="", input_schema=None, output_schema=None):
+def judge(name, version="0.1.0", summary="", input_schema=None, output_schema=None, needs=None):
     """Registers `fn(task, candidate)` as the node's judge.
 
     `task` is a `Task`; `candidate` the output to judge, as JSON text
     (`parse_json(candidate)` parses it). Return None or `accept()` to let it
     through; a reason, a list of reasons or `reject(...)` to reject it (an
-    empty list accepts); `repair(value)` to replace it.
+    empty list accepts); `repair(value)` to replace it. Give scores with
+    `accept(score=..., criteria={...})` (and the same on reject/repair).
+    `needs`: {"models": [...], "model_calls": n, "settings": [...]}, what
+    the node declares it needs (default: nothing).
     """
 
     def make(fn):
         class Judge:
             def judge(self, task, candidate):
-                verdict = _node_errors(lambda: _as_verdict(fn(Task._from_wit(task), candidate)))
-                if verdict.kind == "reject":
-                    return _types.Verdict_Reject(verdict.reasons)
-                if verdict.kind == "repair":
-                    return _types.Verdict_Repair(verdict.candidate)
-                return _types.Verdict_Accept()
+                call = lambda: _as_verdict(fn(Task._from_wit(task), candidate))  # noqa: E731
+                return _judgement(_node_errors(call))
+
+            def check_window(self, task, window):
+                def call():
+                    if not _WINDOW_CHECK:
+                        raise Exception("this judge does not check windows (no @check_window)")
+                    return _as_verdict(_WINDOW_CHECK[0](Task._from_wit(task), Window._from_wit(window)))
+
+                return _judgement(_node_errors(call))
 
         return Judge
 
-    return _role("judge", name, version, summary, input_schema, output_schema, make)
+    return _role("judge", name, version, summary, input_schema, output_schema, needs, make)
 
 
-def router(name, version="0.1.0", summary="", input_schema=None, output_schema=None):
+def check_window(fn):
+    """Registers `fn(task, window)` as the judge's check of one window of a
+    streamed output (a `Window`: `.text`, `.before`, `.index`, `.last`);
+    use it beside `@judge`, once. Its presence makes `describe` say
+    `checks-windows`. It returns what a judge returns; `repair(text)`
+    replaces the window's text (a str, as is), so the repaired text is what
+    streams. Returns `fn` unchanged."""
+    if _WINDOW_CHECK:
+        raise TypeError("@check_window is used twice")
+    _WINDOW_CHECK.append(fn)
+    return fn
+
+
+def router(name, version="0.1.0", summary="", input_schema=None, output_schema=None, needs=None):
     """Registers `fn(task, candidates)` as the node's router.
 
     `candidates` are the branch labels the manifest declares (never empty:
@@ -530,7 +781,7 @@ def router(name, version="0.1.0", summary="", input_schema=None, output_schema=N
 
         return Router
 
-    return _role("router", name, version, summary, input_schema, output_schema, make)
+    return _role("router", name, version, summary, input_schema, output_schema, needs, make)
 
 
 def _as_decision(value):
@@ -543,18 +794,19 @@ def _as_decision(value):
     )
 
 
-def worker(name, version="0.1.0", summary="", input_schema=None, output_schema=None):
+def worker(name, version="0.1.0", summary="", input_schema=None, output_schema=None, needs=None):
     """Registers `fn(task)` as the node's worker.
 
-    Return the output: any JSON-serialisable value (serialised for you), or
-    a str, taken as JSON text as is.
+    Return the output: any JSON-serialisable value (serialised for you), a
+    str, taken as JSON text as is, or `stream_reply(stream(...), field)` to
+    hand the host a model stream unread.
     """
 
     def make(fn):
         class Worker:
             def run(self, task):
-                return _node_errors(lambda: _json_text(fn(Task._from_wit(task))))
+                return _node_errors(lambda: _reply(fn(Task._from_wit(task))))
 
         return Worker
 
-    return _role("worker", name, version, summary, input_schema, output_schema, make)
+    return _role("worker", name, version, summary, input_schema, output_schema, needs, make)

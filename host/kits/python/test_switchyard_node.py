@@ -60,9 +60,50 @@ class Native(unittest.TestCase):
         self.assertEqual(kit.settings(), {"banned": ["x"], "n": 3})
 
     def test_models_are_unavailable_natively(self):
-        with self.assertRaises(kit.ModelError) as e:
-            kit.complete("small", "hi")
-        self.assertEqual(e.exception.kind, "unavailable")
+        for call in (
+            lambda: kit.complete("small", "hi"),
+            lambda: kit.stream("small", "hi"),
+            lambda: kit.embed("embedder", ["hi"]),
+        ):
+            with self.assertRaises(kit.ModelError) as e:
+                call()
+            self.assertEqual(e.exception.kind, "unavailable")
+
+    def test_verdicts_carry_scores(self):
+        v = kit.reject("too rude", score=0.2, criteria={"tone": 0.1})
+        self.assertEqual((v.kind, v.reasons, v.score, v.criteria), ("reject", ["too rude"], 0.2, {"tone": 0.1}))
+        self.assertEqual(kit.accept(score=1).score, 1.0)
+        self.assertIsNone(kit.accept().score)
+        self.assertNotEqual(kit.accept(), kit.accept(score=0.5))
+        self.assertEqual(repr(kit.repair("x", score=0.5)), "repair('x', score=0.5)")
+
+    def test_window_check_registers_once(self):
+        self.assertEqual(kit._WINDOW_CHECK, [])
+        try:
+
+            @kit.check_window
+            def redact(task, window):
+                return kit.repair(window.text.upper()) if window.last else None
+
+            self.assertEqual(redact(kit.Task("{}"), kit.Window("ok", last=True)), kit.repair("OK"))
+            self.assertIsNone(redact(kit.Task("{}"), kit.Window("ok")))
+            with self.assertRaises(TypeError):
+                kit.check_window(redact)
+        finally:
+            kit._WINDOW_CHECK.clear()
+
+    def test_needs_are_checked_when_declared(self):
+        kit.worker("w", needs={"models": ["chat"], "model_calls": 1, "settings": ["model"]})
+        for bad in ({"model": ["chat"]}, {"model_calls": -1}, {"models": "chat"}):
+            with self.assertRaises(TypeError):
+                kit.judge("j", needs=bad)
+
+    def test_stream_reply_takes_a_stream(self):
+        with self.assertRaises(TypeError):
+            kit.stream_reply("not a stream", field="reply")
+        s = kit.Stream(resource=None)
+        r = kit.stream_reply(s, field="reply", base={"model": "small"})
+        self.assertEqual((r.body, r.field, r.base), (s, "reply", {"model": "small"}))
 
 
 if __name__ == "__main__":

@@ -21,7 +21,7 @@ mkdir -p build
 # gen/ for the world named by -D.
 clang --target=wasm32-wasi -mexec-model=reactor -Os -Wall -Wl,--strip-all -I . -D{{world_macro}} \
     -o build/core.wasm node.c switchyard_node.c gen/{{world_snake}}.c
-"$wt" component embed wit/node@0.1.0 --world {{world}} build/core.wasm -o build/embedded.wasm
+"$wt" component embed wit/node@0.2.0 --world {{world}} build/core.wasm -o build/embedded.wasm
 "$wt" component new build/embedded.wasm -o build/{{snake}}.wasm
 rm -f build/core.wasm build/embedded.wasm
 echo "built build/{{snake}}.wasm"

@@ -13,5 +13,5 @@ if [ -z "$qjs" ]; then
     fi
 fi
 mkdir -p build
-"$qjs" --wit wit/node@0.1.0 --world {{world}} --js app.js --sync --stub-wasi -o build/{{snake}}.wasm >/dev/null
+"$qjs" --wit wit/node@0.2.0 --world {{world}} --js app.js --sync --stub-wasi -o build/{{snake}}.wasm >/dev/null
 echo "built build/{{snake}}.wasm"

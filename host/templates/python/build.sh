@@ -14,5 +14,5 @@ if [ -z "$py" ]; then
     fi
 fi
 mkdir -p build
-env -u VIRTUAL_ENV "$py" -q -d wit/node@0.1.0 -w {{world}} componentize app -p . --stub-wasi -o build/{{snake}}.wasm
+env -u VIRTUAL_ENV "$py" -q -d wit/node@0.2.0 -w {{world}} componentize app -p . --stub-wasi -o build/{{snake}}.wasm
 echo "built build/{{snake}}.wasm"

@@ -19,7 +19,7 @@ WASM_TOOLS_VERSION=1.262.0.0
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../../.." && pwd)"
-wit="$repo/wit/node@0.1.0"
+wit="$repo/wit/node@0.2.0"
 kit="$repo/host/kits/c"
 out_dir="${1:-$repo/target/plugins}"
 mkdir -p "$out_dir" && out_dir="$(cd "$out_dir" && pwd)" # absolute: the build runs elsewhere

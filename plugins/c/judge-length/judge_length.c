@@ -35,4 +35,4 @@ static sy_verdict check(const sy_task *task, sy_str candidate) {
 SY_JUDGE("judge-length", "0.1.0",
          "Rejects candidates longer than the `max-chars` setting (default 1200 characters) "
          "or containing control characters; checks the `reply`/`answer` field when there is one.",
-         check);
+         check, .needs_settings = (const char *[]){"max-chars", NULL});

@@ -12,6 +12,7 @@ export const { describe, router } = defineRouter({
   name: "router-language",
   version: "0.1.0",
   summary: "Routes a ticket by language (script and common words) and urgency keywords to a matching branch label",
+  needs: { settings: ["default", "routes", "urgent-keywords"] },
   inputSchema: {
     anyOf: [
       { type: "string" },

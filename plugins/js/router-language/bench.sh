@@ -17,7 +17,7 @@ repo="$(cd "$here/../../.." && pwd)"
 iterations="${1:-1000}"
 switchyard="${SWITCHYARD:-$repo/target/release/switchyard}"
 worker="$repo/plugins/rust/target/wasm32-wasip2/release/worker_draft.wasm"
-wit="$repo/wit/node@0.1.0"
+wit="$repo/wit/node@0.2.0"
 
 die() { echo "bench: error: $*" >&2; exit 1; }
 [ -x "$switchyard" ] || die "no host at $switchyard; cargo build --release -p switchyard (or set SWITCHYARD)"

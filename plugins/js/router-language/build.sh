@@ -26,7 +26,7 @@ PREVIEW2_SHIM_VERSION=0.26.1  # imported by componentize-js at run time, not alw
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../../.." && pwd)"
-wit="$repo/wit/node@0.1.0"
+wit="$repo/wit/node@0.2.0"
 kit="$repo/host/kits/js/switchyard-node.js"
 out_dir="${1:-$repo/target/plugins}"
 mkdir -p "$out_dir" && out_dir="$(cd "$out_dir" && pwd)" # absolute: the build runs elsewhere
@@ -72,8 +72,11 @@ sm)
 *) die "JS_BACKEND must be qjs or sm, not '$backend'" ;;
 esac
 
-# --- unit tests of the routing logic ----------------------------------------
+# --- unit tests of the routing logic, and of the kit (on a stand-in host) ----
 node --test >/dev/null 2>&1 || { node --test >&2 || true; die "unit tests failed (cd $here && node --test)"; }
+kit_tests=(--import ./test/register.mjs --test test/switchyard-node.test.mjs)
+(cd "$repo/host/kits/js" && node "${kit_tests[@]}" >/dev/null 2>&1) ||
+    { (cd "$repo/host/kits/js" && node "${kit_tests[@]}" >&2) || true; die "the kit's unit tests failed (cd host/kits/js && node ${kit_tests[*]})"; }
 
 # --- build -------------------------------------------------------------------
 mkdir -p "$out_dir"

@@ -23,6 +23,7 @@ from switchyard_node import InvalidInput, judge, log, raw_setting
     version="0.1.0",
     summary="Rejects replies that over-promise, blame the customer, are "
     "condescending or shout; extra phrases via the `banned-phrases` setting.",
+    needs={"settings": ["banned-phrases", "checks"]},
 )
 def check(task, candidate):
     """The tone findings on `candidate`, as reasons to reject it."""

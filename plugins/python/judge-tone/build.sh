@@ -16,7 +16,7 @@ WASM_TOOLS_VERSION=1.262.0.0
 
 here="$(cd "$(dirname "${BASH_SOURCE[0]}")" && pwd)"
 repo="$(cd "$here/../../.." && pwd)"
-wit="$repo/wit/node@0.1.0"
+wit="$repo/wit/node@0.2.0"
 kit="$repo/host/kits/python"
 out_dir="${1:-$repo/target/plugins}"
 mkdir -p "$out_dir" && out_dir="$(cd "$out_dir" && pwd)" # absolute: the build runs elsewhere
@@ -45,6 +45,13 @@ fi
 (cd "$here" && python3 -m unittest -q test_tone) || die "unit tests failed (cd $here && python3 -m unittest)"
 (cd "$kit" && PYTHONDONTWRITEBYTECODE=1 python3 -m unittest -q test_switchyard_node) ||
     die "the kit's unit tests failed (cd $kit && python3 -m unittest test_switchyard_node)"
+# ... and its binding plumbing, against the bindings componentize-py generates
+bindings="$(mktemp -d)"
+"$venv/bin/componentize-py" -d "$wit" -w worker-node bindings "$bindings" >/dev/null ||
+    die "componentize-py could not generate the bindings of $wit"
+(cd "$kit" && PYTHONDONTWRITEBYTECODE=1 PYTHONPATH="$bindings" python3 -m unittest -q test_switchyard_node_bindings) ||
+    die "the kit's binding tests failed (see above)"
+rm -rf "$bindings"
 
 # --- build -----------------------------------------------------------------
 mkdir -p "$out_dir"

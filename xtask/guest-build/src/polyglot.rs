@@ -51,6 +51,11 @@ pub const PLUGINS: &[Plugin] = &[
 /// are built on them (their `build.sh` takes them from here).
 pub const KITS: &str = "host/kits";
 
+/// The contract the kits and the plugins in other languages target,
+/// relative to the repository root (older folders stay, frozen, for the
+/// components already built against them).
+pub const WIT: &str = "wit/node@0.2.0";
+
 /// The C toolchain's install command on Debian.
 pub const C_PACKAGES: &[&str] = &["clang", "lld", "wasi-libc", "libclang-rt-dev-wasm32"];
 
@@ -126,7 +131,7 @@ pub fn ensure_c_toolchain() -> Result<(), String> {
 /// each with its `build.sh`, which installs its own language tools (a
 /// Python venv, npm packages) and runs the plugin's unit tests.
 pub fn build_all(root: &Path, out: &Path) -> Result<PathBuf, String> {
-    let wit = root.join("wit/node@0.1.0");
+    let wit = root.join(WIT);
     for p in PLUGINS {
         let dir = root.join("plugins").join(p.dir);
         if p.lang == "c" {

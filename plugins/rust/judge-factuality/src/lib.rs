@@ -71,9 +71,14 @@ impl Judge for Factuality {
     fn describe() -> Description {
         Description::judge("judge-factuality", env!("CARGO_PKG_VERSION"))
             .summary("LLM-as-judge: rejects answers not supported by the original input")
+            .needs(
+                Needs::models(["chat"])
+                    .model_calls(1)
+                    .settings(["model", "threshold"]),
+            )
     }
 
-    fn judge(task: Task, candidate: String) -> Result<Verdict, NodeError> {
+    fn judge(task: Task, candidate: String) -> Result<Judgement, NodeError> {
         let model = settings::string("model")?.ok_or_else(|| {
             NodeError::invalid_input("setting `model` is required: the manifest model that judges")
         })?;
@@ -98,10 +103,11 @@ impl Judge for Factuality {
             .send()?;
         let assessment = parse_assessment(&answer.content).map_err(NodeError::Internal)?;
         log::debug(&format!("factual consistency {:.2}", assessment.score));
-        Ok(match rejection(&assessment, threshold) {
-            None => Verdict::accept(),
-            Some(reasons) => Verdict::reject(reasons),
-        })
+        let judgement = match rejection(&assessment, threshold) {
+            None => Judgement::accept(),
+            Some(reasons) => Judgement::reject(reasons),
+        };
+        Ok(judgement.score(assessment.score))
     }
 }
 

@@ -1,11 +1,14 @@
 //! The judge's decision, independent of the WIT bindings: reads the `mode`
 //! and `kinds` settings (JSON text, as the host's `config.get` returns them),
 //! parses the candidate, and turns the findings of [`crate::walk`] into an
-//! accept, reject or repair outcome.
+//! accept, reject or repair outcome. A window of a streamed output
+//! ([`check_window`]) goes through the same detectors and is redacted in
+//! place: the text already streamed cannot be taken back, so a window is
+//! never rejected.
 
 use serde_json::Value;
 
-use crate::detect::{Kind, KindSet};
+use crate::detect::{redact_text, Kind, KindSet};
 use crate::walk::{redact_value, scan_value};
 
 /// What to do when PII is found.
@@ -155,6 +158,20 @@ pub fn evaluate(candidate: &str, settings: &Settings) -> Result<Judgement, Judge
     }
 }
 
+/// Judges one window of a streamed output (plain text, not JSON): the
+/// same detectors as [`evaluate`], limited by the `kinds` setting; every
+/// finding is replaced by its placeholder (`[REDACTED EMAIL]`, …) whatever
+/// the `mode`, so the redacted window is what streams.
+pub fn check_window(text: &str, settings: &Settings) -> Judgement {
+    let (redacted, findings) = redact_text(text, settings.kinds);
+    let outcome = if findings == 0 {
+        Outcome::Accept
+    } else {
+        Outcome::Repair(redacted)
+    };
+    Judgement { outcome, findings }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -302,6 +319,37 @@ mod tests {
                 .unwrap()
                 .outcome,
             Outcome::Reject(vec!["payment card number at $[1][0]: 4***".to_owned()])
+        );
+    }
+
+    #[test]
+    fn windows_are_redacted_in_either_mode() {
+        for mode in [Mode::Reject, Mode::Redact] {
+            let s = Settings {
+                mode,
+                ..Settings::default()
+            };
+            let j = check_window("Write to jane@example.com or call 555-123-4567. ", &s);
+            assert_eq!(j.findings, 2);
+            assert_eq!(
+                j.outcome,
+                Outcome::Repair("Write to [REDACTED EMAIL] or call [REDACTED PHONE]. ".to_owned())
+            );
+            assert_eq!(
+                check_window("Your order ships today. ", &s),
+                Judgement {
+                    outcome: Outcome::Accept,
+                    findings: 0
+                }
+            );
+        }
+        let emails_only = Settings {
+            mode: Mode::Reject,
+            kinds: KindSet::NONE.with(Kind::Email),
+        };
+        assert_eq!(
+            check_window("call 555-123-4567", &emails_only).outcome,
+            Outcome::Accept
         );
     }
 

@@ -6,19 +6,10 @@
 
 use switchyard_node::prelude::*;
 
-struct NonEmpty;
-
-impl Judge for NonEmpty {
-    fn describe() -> Description {
-        Description::judge("non-empty", env!("CARGO_PKG_VERSION")).summary("no empty reply")
+export_judge!("non-empty", "no empty reply", |_task, candidate| {
+    let value: Value = parse_candidate(&candidate)?;
+    match value["reply"].as_str() {
+        Some(reply) if !reply.trim().is_empty() => Ok(Judgement::accept()),
+        _ => Ok(Judgement::reject(["`reply` is missing or empty"])),
     }
-    fn judge(_task: Task, candidate: String) -> Result<Verdict, NodeError> {
-        let value: Value = parse_candidate(&candidate)?;
-        match value["reply"].as_str() {
-            Some(reply) if !reply.trim().is_empty() => Ok(Verdict::accept()),
-            _ => Ok(Verdict::reject(["`reply` is missing or empty"])),
-        }
-    }
-}
-
-export_judge!(NonEmpty);
+});

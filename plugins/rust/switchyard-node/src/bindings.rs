@@ -7,7 +7,8 @@
 //!
 //! * [`imports`] holds the host imports (`models`, `log`, `config`) and, with
 //!   them, the shared `types` interface. Every other module points at these
-//!   types through `with`, so `Task`, `Verdict`, … are one Rust type each.
+//!   types through `with`, so `Task`, `Judgement`, … are one Rust type each
+//!   (and the worker's `reply` holds the imported `completion-stream`).
 //! * [`describe`], [`router`], [`worker`] and [`judge`] each export a single
 //!   interface. Their export macros are `pub` (`pub_export_macro`), so the
 //!   `component-type` custom section describing that export is emitted in the
@@ -28,12 +29,12 @@ pub mod imports {
         inline: "
             package switchyard:node-kit;
             world imports {
-                import switchyard:node/models@0.1.0;
-                import switchyard:node/log@0.1.0;
-                import switchyard:node/config@0.1.0;
+                import switchyard:node/models@0.2.0;
+                import switchyard:node/log@0.2.0;
+                import switchyard:node/config@0.2.0;
             }
         ",
-        path: "../../../wit/node@0.1.0",
+        path: "../../../wit/node@0.2.0",
         additional_derives: [PartialEq],
         generate_all,
     });
@@ -45,11 +46,11 @@ pub mod describe {
         inline: "
             package switchyard:node-kit;
             world describe-export {
-                export switchyard:node/describe@0.1.0;
+                export switchyard:node/describe@0.2.0;
             }
         ",
-        path: "../../../wit/node@0.1.0",
-        with: { "switchyard:node/types@0.1.0": crate::bindings::imports::switchyard::node::types },
+        path: "../../../wit/node@0.2.0",
+        with: { "switchyard:node/types@0.2.0": crate::bindings::imports::switchyard::node::types },
         pub_export_macro: true,
         export_macro_name: "export_describe",
     });
@@ -61,11 +62,11 @@ pub mod router {
         inline: "
             package switchyard:node-kit;
             world router-export {
-                export switchyard:node/router@0.1.0;
+                export switchyard:node/router@0.2.0;
             }
         ",
-        path: "../../../wit/node@0.1.0",
-        with: { "switchyard:node/types@0.1.0": crate::bindings::imports::switchyard::node::types },
+        path: "../../../wit/node@0.2.0",
+        with: { "switchyard:node/types@0.2.0": crate::bindings::imports::switchyard::node::types },
         pub_export_macro: true,
         export_macro_name: "export_router",
     });
@@ -77,11 +78,14 @@ pub mod worker {
         inline: "
             package switchyard:node-kit;
             world worker-export {
-                export switchyard:node/worker@0.1.0;
+                export switchyard:node/worker@0.2.0;
             }
         ",
-        path: "../../../wit/node@0.1.0",
-        with: { "switchyard:node/types@0.1.0": crate::bindings::imports::switchyard::node::types },
+        path: "../../../wit/node@0.2.0",
+        with: {
+            "switchyard:node/types@0.2.0": crate::bindings::imports::switchyard::node::types,
+            "switchyard:node/models@0.2.0": crate::bindings::imports::switchyard::node::models,
+        },
         pub_export_macro: true,
         export_macro_name: "export_worker",
     });
@@ -93,11 +97,11 @@ pub mod judge {
         inline: "
             package switchyard:node-kit;
             world judge-export {
-                export switchyard:node/judge@0.1.0;
+                export switchyard:node/judge@0.2.0;
             }
         ",
-        path: "../../../wit/node@0.1.0",
-        with: { "switchyard:node/types@0.1.0": crate::bindings::imports::switchyard::node::types },
+        path: "../../../wit/node@0.2.0",
+        with: { "switchyard:node/types@0.2.0": crate::bindings::imports::switchyard::node::types },
         pub_export_macro: true,
         export_macro_name: "export_judge",
     });

@@ -11,13 +11,18 @@
 //! let description = Description::worker("worker-echo", "0.1.0").summary("echoes its input");
 //! assert_eq!(description.role, NodeRole::Worker);
 //! assert_eq!(Verdict::reject(["too long"]), Verdict::Reject(vec!["too long".to_string()]));
+//! let scored = Judgement::accept().score(0.9).criterion("tone", 1.0);
+//! assert_eq!(scored.score, Some(0.9));
 //! assert!(matches!(NodeError::invalid_input("no subject"), NodeError::InvalidInput(_)));
 //! ```
 
+pub use crate::bindings::imports::switchyard::node::models::CompletionStream;
 pub use crate::bindings::imports::switchyard::node::types::{
-    Completion, CompletionRequest, Decision, Description, Message, ModelError, NodeError, NodeRole,
-    ResponseFormat, Role, Task, Usage, Verdict,
+    Chunk, Completion, CompletionRequest, Criterion, Decision, Description, EmbeddingRequest,
+    Embeddings, FinishReason, Judgement, Message, ModelError, Needs, NodeError, NodeRole,
+    ResponseFormat, Role, Task, ToolCall, ToolChoice, ToolDefinition, Usage, Verdict, Window,
 };
+pub use crate::bindings::worker::exports::switchyard::node::worker::{Reply, Streamed};
 
 /// A value that can be turned into JSON text: a [`serde_json::Value`]
 /// (serialised compactly) or a string already holding JSON text (passed
@@ -64,6 +69,8 @@ impl Description {
             summary: String::new(),
             input_schema: None,
             output_schema: None,
+            needs: Needs::none(),
+            checks_windows: false,
         }
     }
 
@@ -101,6 +108,51 @@ impl Description {
         self.output_schema = Some(schema.into_json_text());
         self
     }
+
+    /// Declares what the node needs from the host (default: nothing), for
+    /// the operator to review: `Needs::models(["chat"]).settings(["model"])`.
+    pub fn needs(mut self, needs: Needs) -> Self {
+        self.needs = needs;
+        self
+    }
+}
+
+impl Needs {
+    /// Needs nothing: no model, no setting (the default).
+    pub fn none() -> Self {
+        Needs {
+            models: Vec::new(),
+            model_calls: None,
+            settings: Vec::new(),
+        }
+    }
+
+    /// Needs these models: manifest names, or kinds such as `chat` or
+    /// `embedding`.
+    pub fn models<I: IntoIterator<Item = S>, S: Into<String>>(models: I) -> Self {
+        Needs {
+            models: models.into_iter().map(Into::into).collect(),
+            ..Self::none()
+        }
+    }
+
+    /// At most `calls` model calls per invocation.
+    pub fn model_calls(mut self, calls: u32) -> Self {
+        self.model_calls = Some(calls);
+        self
+    }
+
+    /// Reads these settings keys.
+    pub fn settings<I: IntoIterator<Item = S>, S: Into<String>>(mut self, keys: I) -> Self {
+        self.settings = keys.into_iter().map(Into::into).collect();
+        self
+    }
+}
+
+impl Default for Needs {
+    fn default() -> Self {
+        Self::none()
+    }
 }
 
 impl Verdict {
@@ -123,6 +175,66 @@ impl Verdict {
     /// `serde_json::Value` or JSON text.
     pub fn repair(candidate: impl IntoJsonText) -> Self {
         Verdict::Repair(candidate.into_json_text())
+    }
+}
+
+impl Judgement {
+    /// Accepts the candidate (or window), with no score.
+    pub fn accept() -> Self {
+        Verdict::Accept.into()
+    }
+
+    /// Rejects it with reasons, with no score.
+    pub fn reject<I, S>(reasons: I) -> Self
+    where
+        I: IntoIterator<Item = S>,
+        S: Into<String>,
+    {
+        Verdict::reject(reasons).into()
+    }
+
+    /// Repairs it: a corrected candidate (a `serde_json::Value` or JSON
+    /// text), or for a window the window's replacement text.
+    pub fn repair(candidate: impl IntoJsonText) -> Self {
+        Verdict::repair(candidate).into()
+    }
+
+    /// Adds the overall score (usually from 0.0 to 1.0; a manifest
+    /// `min-score` can turn it into the verdict).
+    pub fn score(mut self, score: f64) -> Self {
+        self.score = Some(score);
+        self
+    }
+
+    /// Adds one named criterion's score, e.g. `("faithfulness", 0.8)`.
+    pub fn criterion(mut self, name: impl Into<String>, score: f64) -> Self {
+        self.criteria.push(Criterion {
+            name: name.into(),
+            score,
+        });
+        self
+    }
+}
+
+/// A plain verdict is a judgement without scores.
+impl From<Verdict> for Judgement {
+    fn from(verdict: Verdict) -> Self {
+        Judgement {
+            verdict,
+            score: None,
+            criteria: Vec::new(),
+        }
+    }
+}
+
+/// Reasons to reject: none accepts, any rejects with them.
+impl From<Vec<String>> for Judgement {
+    fn from(reasons: Vec<String>) -> Self {
+        if reasons.is_empty() {
+            Judgement::accept()
+        } else {
+            Judgement::reject(reasons)
+        }
     }
 }
 
@@ -160,28 +272,73 @@ impl From<ModelError> for NodeError {
 }
 
 impl Message {
+    /// A message from `role` with no tool calls.
+    pub fn new(role: Role, content: impl Into<String>) -> Self {
+        Message {
+            role,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
+
     /// A system message: instructions that frame the conversation.
     pub fn system(content: impl Into<String>) -> Self {
-        Message {
-            role: Role::System,
-            content: content.into(),
-        }
+        Self::new(Role::System, content)
     }
 
     /// A user message.
     pub fn user(content: impl Into<String>) -> Self {
-        Message {
-            role: Role::User,
-            content: content.into(),
-        }
+        Self::new(Role::User, content)
     }
 
     /// An assistant message: a model's earlier answer.
     pub fn assistant(content: impl Into<String>) -> Self {
+        Self::new(Role::Assistant, content)
+    }
+
+    /// A model's earlier answer as a message, with its tool calls: send it
+    /// back before the [`Message::tool`] answers to those calls.
+    pub fn from_completion(answer: &Completion) -> Self {
         Message {
-            role: Role::Assistant,
-            content: content.into(),
+            tool_calls: answer.tool_calls.clone(),
+            ..Self::assistant(answer.content.clone())
         }
+    }
+
+    /// The result of the tool call `call_id` (a [`ToolCall::id`]) that the
+    /// node ran.
+    pub fn tool(call_id: impl Into<String>, content: impl Into<String>) -> Self {
+        Message {
+            tool_call_id: Some(call_id.into()),
+            ..Self::new(Role::Tool, content)
+        }
+    }
+}
+
+impl ToolDefinition {
+    /// A tool the model may call: its name, what it does, and the JSON
+    /// Schema of its arguments (a `serde_json::Value` or JSON text).
+    pub fn new(
+        name: impl Into<String>,
+        description: impl Into<String>,
+        parameters: impl IntoJsonText,
+    ) -> Self {
+        ToolDefinition {
+            name: name.into(),
+            description: description.into(),
+            parameters: parameters.into_json_text(),
+        }
+    }
+}
+
+impl ToolCall {
+    /// The call's arguments parsed as `T` (the model wrote them: a
+    /// malformed value is [`NodeError::InvalidInput`]).
+    pub fn arguments_as<T: serde::de::DeserializeOwned>(&self) -> Result<T, NodeError> {
+        serde_json::from_str(&self.arguments).map_err(|e| {
+            NodeError::InvalidInput(format!("arguments of tool call `{}`: {e}", self.name))
+        })
     }
 }
 
@@ -195,8 +352,28 @@ impl CompletionRequest {
             max_tokens: None,
             temperature: None,
             response_format: ResponseFormat::Text,
+            tools: Vec::new(),
+            tool_choice: ToolChoice::Auto,
             extra_json: String::new(),
         }
+    }
+
+    /// Appends any message (e.g. [`Message::tool`] answers).
+    pub fn message(mut self, message: Message) -> Self {
+        self.messages.push(message);
+        self
+    }
+
+    /// Offers a tool the model may call (see [`ToolDefinition::new`]).
+    pub fn tool(mut self, tool: ToolDefinition) -> Self {
+        self.tools.push(tool);
+        self
+    }
+
+    /// Says whether and which tool the model must call (default: `Auto`).
+    pub fn tool_choice(mut self, choice: ToolChoice) -> Self {
+        self.tool_choice = choice;
+        self
     }
 
     /// Appends a system message.
@@ -253,6 +430,50 @@ impl CompletionRequest {
     pub fn send(&self) -> Result<Completion, ModelError> {
         crate::models::complete(self)
     }
+
+    /// Starts it as a stream through [`models::stream`](crate::models::stream).
+    pub fn stream(&self) -> Result<CompletionStream, ModelError> {
+        crate::models::stream(self)
+    }
+}
+
+impl Reply {
+    /// The whole output as JSON, serialised from `value` (see
+    /// [`to_output`](crate::to_output)).
+    pub fn json<T: serde::Serialize + ?Sized>(value: &T) -> Result<Self, NodeError> {
+        crate::json::to_output(value).map(Reply::Json)
+    }
+
+    /// The output as a model stream handed to the host unread: the host
+    /// releases its text window by window, each after the window judges
+    /// accepted it. The output is the text as a JSON string, or with a
+    /// `field`, `{"<field>": text}` (plus the fields of
+    /// [`with_base`](Reply::with_base)).
+    pub fn stream(body: CompletionStream, field: Option<&str>) -> Self {
+        Reply::Stream(Streamed {
+            body,
+            field: field.map(str::to_owned),
+            base: String::new(),
+        })
+    }
+
+    /// For a stream with a `field`: the rest of the output object (a
+    /// `serde_json::Value` or JSON text), e.g. `json!({"model": "small"})`,
+    /// so the output keeps the shape a whole reply would have. No effect
+    /// on a JSON reply.
+    pub fn with_base(mut self, base: impl IntoJsonText) -> Self {
+        if let Reply::Stream(streamed) = &mut self {
+            streamed.base = base.into_json_text();
+        }
+        self
+    }
+}
+
+/// JSON text (e.g. from [`to_output`](crate::to_output)) as a whole reply.
+impl From<String> for Reply {
+    fn from(json: String) -> Self {
+        Reply::Json(json)
+    }
 }
 
 #[cfg(test)]
@@ -272,6 +493,15 @@ mod tests {
         assert_eq!(d.summary, "checks");
         assert_eq!(d.input_schema.as_deref(), Some(r#"{"type":"string"}"#));
         assert_eq!(d.output_schema.as_deref(), Some(r#"{"type":"object"}"#));
+        assert_eq!(d.needs, Needs::none());
+        assert!(!d.checks_windows);
+        let n = Needs::models(["chat"]).model_calls(1).settings(["model"]);
+        let d = Description::worker("w", "1").needs(n.clone());
+        assert_eq!(d.needs, n);
+        assert_eq!(
+            (n.models, n.model_calls, n.settings),
+            (vec!["chat".to_string()], Some(1), vec!["model".to_string()])
+        );
         assert_eq!(Description::router("r", "1").role, NodeRole::Router);
         assert_eq!(Description::worker("w", "1").input_schema, None);
     }
@@ -287,6 +517,22 @@ mod tests {
             Verdict::repair(json!({"a": 1})),
             Verdict::Repair(r#"{"a":1}"#.into())
         );
+        let j = Judgement::reject(["no"]).score(0.2).criterion("tone", 0.1);
+        assert_eq!(j.verdict, Verdict::Reject(vec!["no".into()]));
+        assert_eq!(j.score, Some(0.2));
+        assert_eq!(
+            j.criteria,
+            vec![Criterion {
+                name: "tone".into(),
+                score: 0.1
+            }]
+        );
+        assert_eq!(Judgement::from(Vec::<String>::new()), Judgement::accept());
+        assert_eq!(
+            Judgement::from(vec!["x".to_string()]).verdict,
+            Verdict::Reject(vec!["x".into()])
+        );
+        assert_eq!(Judgement::from(Verdict::Accept).criteria, vec![]);
         let d = Decision::new("simple", 0.75, "short");
         assert_eq!((d.target.as_str(), d.confidence), ("simple", 0.75));
     }
@@ -310,6 +556,34 @@ mod tests {
             ResponseFormat::JsonSchema(r#"{"type":"object"}"#.into())
         );
         assert_eq!(r.extra_json, "");
+        assert!(r.tools.is_empty());
+        assert_eq!(r.tool_choice, ToolChoice::Auto);
+        let t = CompletionRequest::new("m")
+            .tool(ToolDefinition::new(
+                "lookup",
+                "finds an order",
+                json!({"type": "object"}),
+            ))
+            .tool_choice(ToolChoice::Named("lookup".into()))
+            .message(Message::tool("call-1", "{}"));
+        assert_eq!(t.tools[0].parameters, r#"{"type":"object"}"#);
+        assert_eq!(t.messages[0].role, Role::Tool);
+        assert_eq!(t.messages[0].tool_call_id.as_deref(), Some("call-1"));
+        let call = ToolCall {
+            id: "1".into(),
+            name: "lookup".into(),
+            arguments: r#"{"id":7}"#.into(),
+        };
+        assert_eq!(call.arguments_as::<serde_json::Value>().unwrap()["id"], 7);
+        assert!(
+            call.clone().arguments.is_empty()
+                || ToolCall {
+                    arguments: "{".into(),
+                    ..call
+                }
+                .arguments_as::<serde_json::Value>()
+                .is_err()
+        );
         assert_eq!(
             CompletionRequest::new("m").json().response_format,
             ResponseFormat::JsonObject

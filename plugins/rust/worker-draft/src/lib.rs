@@ -4,8 +4,15 @@
 //! a JSON string. Output: `{"reply": .., "model": .., "tokens": {..}}`.
 //! Settings: `model` (required: the manifest model to call; one component
 //! serves a small-model node and a frontier-model node), `system` (the
-//! system prompt), `max-tokens` (default 300). A judge's rejection reasons
-//! (task feedback) are passed back to the model on a retry.
+//! system prompt), `max-tokens` (default 300), `stream` (default false). A
+//! judge's rejection reasons (task feedback) are passed back to the model on
+//! a retry.
+//!
+//! With `stream = true` the worker starts the call as a stream and hands it
+//! to the host unread (`reply.stream`, field `reply`): the host releases the
+//! draft window by window after the window judges, and the output has the
+//! same shape, `{"reply": .., "model": ..}` (`model` is the requested model,
+//! `tokens` is left out: neither is known before the stream ends).
 
 use switchyard_node::prelude::*;
 
@@ -52,9 +59,15 @@ impl Worker for DraftWorker {
         Description::worker("worker-draft", env!("CARGO_PKG_VERSION"))
             .summary("drafts a support reply with one model call")
             .output_schema(OUTPUT_SCHEMA)
+            .needs(Needs::models(["chat"]).model_calls(1).settings([
+                "max-tokens",
+                "model",
+                "stream",
+                "system",
+            ]))
     }
 
-    fn run(task: Task) -> Result<String, NodeError> {
+    fn run(task: Task) -> Result<Reply, NodeError> {
         let model = settings::string("model")?.ok_or_else(|| {
             NodeError::invalid_input(
                 "setting `model` is required: the manifest model to draft with",
@@ -80,12 +93,18 @@ impl Worker for DraftWorker {
                 task.feedback.join("; ")
             ));
         }
-        let answer = request.max_tokens(max_tokens).temperature(0.2).send()?;
+        let request = request.max_tokens(max_tokens).temperature(0.2);
+        if settings::get_as::<bool>("stream")?.unwrap_or(false) {
+            log::debug(&format!("streaming the draft from {}", request.model));
+            let base = json!({ "model": request.model });
+            return Ok(Reply::stream(request.stream()?, Some("reply")).with_base(base));
+        }
+        let answer = request.send()?;
         log::debug(&format!(
             "drafted {} tokens with {}",
             answer.usage.output_tokens, answer.model
         ));
-        to_output(&json!({
+        Reply::json(&json!({
             "reply": answer.content.trim(),
             "model": answer.model,
             "tokens": {"input": answer.usage.input_tokens, "output": answer.usage.output_tokens},

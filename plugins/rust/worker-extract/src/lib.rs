@@ -50,9 +50,10 @@ impl Worker for Extract {
         Description::worker("worker-extract", env!("CARGO_PKG_VERSION"))
             .summary("extracts category, urgency, product area and asks from a ticket")
             .output_schema(OUTPUT_SCHEMA)
+            .needs(Needs::models(["chat"]).model_calls(1).settings(["model"]))
     }
 
-    fn run(task: Task) -> Result<String, NodeError> {
+    fn run(task: Task) -> Result<Reply, NodeError> {
         let model = settings::string("model")?
             .ok_or_else(|| NodeError::invalid_input("setting `model` is required"))?;
         let input: Value = task.input_as()?;
@@ -69,7 +70,7 @@ impl Worker for Extract {
             .json_schema(OUTPUT_SCHEMA)
             .send()?;
         let v = check(&answer.content).map_err(NodeError::Internal)?;
-        Ok(v.to_string())
+        Ok(v.to_string().into())
     }
 }
 
