@@ -11,7 +11,6 @@
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
-use futures::StreamExt;
 use serde::Serialize;
 use serde_json::{json, Value};
 
@@ -165,12 +164,15 @@ async fn one(
     if !response.status().is_success() {
         return Ok(None);
     }
-    let mut bytes = response.bytes_stream();
+    let mut response = response;
     let mut buf = String::new();
     let mut first = None;
     let mut stopped = false;
-    while let Some(chunk) = bytes.next().await {
-        let chunk = chunk.map_err(|e| TtftError::Failed(format!("reading the stream: {e}")))?;
+    while let Some(chunk) = response
+        .chunk()
+        .await
+        .map_err(|e| TtftError::Failed(format!("reading the stream: {e}")))?
+    {
         buf.push_str(&String::from_utf8_lossy(&chunk));
         while let Some(end) = buf.find("\n\n") {
             let message: String = buf.drain(..end + 2).collect();
@@ -243,7 +245,11 @@ pub async fn measure(
     for i in 0..iterations as usize {
         let input = inputs[i % inputs.len().max(1)];
         // Alternate which side goes first, so neither always runs warm.
-        let order = if i % 2 == 0 { [true, false] } else { [false, true] };
+        let order = if i % 2 == 0 {
+            [true, false]
+        } else {
+            [false, true]
+        };
         for streamed_side in order {
             let (url, out, failed) = if streamed_side {
                 (&streamed.url, &mut s, &mut s_failed)

@@ -93,3 +93,49 @@ fn bench_serve_otlp_measures_interleaved_pairs_and_drops_nothing() {
         assert!(otlp["cpu_us_per_run_with"].as_f64().unwrap() > 0.0);
     }
 }
+
+/// `bench --ttft` through the binary, on the streamed support-triage
+/// example: both sides measured alternately in one invocation, every
+/// answer complete, and the streamed side's first token ahead of the held
+/// side's (a ratio within the run, not a wall-clock bound).
+#[test]
+fn bench_ttft_compares_streamed_and_held_answers_in_one_run() {
+    let dir = tempfile::tempdir().unwrap();
+    let json_path = dir.path().join("ttft.json");
+    let example = switchyard_tests::root().join("examples/support-triage");
+    let out = std::process::Command::new(switchyard_tests::switchyard_bin())
+        .arg("bench")
+        .arg(example.join("streaming.toml"))
+        .arg("--ttft")
+        .args(["--iterations", "6", "--input"])
+        .arg(example.join("tickets.jsonl"))
+        .arg("--json")
+        .arg(&json_path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("streamed / held"), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    for side in ["streamed", "held"] {
+        assert_eq!(report[side]["requests"], 6, "{report}");
+        assert_eq!(report[side]["failed"], 0, "{report}");
+    }
+    let ratio = report["p50_ratio"].as_f64().unwrap();
+    assert!(ratio > 0.0 && ratio < 1.0, "{report}");
+
+    // A pipeline with nothing that streams is refused with the reason.
+    let out = std::process::Command::new(switchyard_tests::switchyard_bin())
+        .arg("bench")
+        .arg(example.join("pipeline.toml"))
+        .args(["--ttft", "--iterations", "1"])
+        .output()
+        .unwrap();
+    assert!(!out.status.success());
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(
+        stderr.contains("no worker of pipeline `support-triage` streams"),
+        "{stderr}"
+    );
+}

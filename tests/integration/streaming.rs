@@ -5,9 +5,7 @@
 //! official `openai` client streaming with usage.
 
 use serde_json::{json, Value};
-use switchyard_tests::{
-    engine, fixture, pipeline, python_with_openai, run, toml_path, TestServer,
-};
+use switchyard_tests::{engine, fixture, pipeline, python_with_openai, run, toml_path, TestServer};
 
 /// A pipeline whose only worker streams `reply` (a sim model's fixed
 /// answer) under `guard`, the window-judge fixture with `guard_settings`;
@@ -141,18 +139,29 @@ settings = {{ score = 0.25 }}
     let out = run(&p, "r1", json!({"text": "hello FIXME"})).await;
     // The 0.1 judge repaired, the 0.2 judge accepted the repair and scored it.
     assert_eq!(out.result.as_ref().unwrap()["text"], "hello fixed");
-    let new = out.trace.iter().find(|s| s.node == "new").expect("0.2 judge ran");
+    let new = out
+        .trace
+        .iter()
+        .find(|s| s.node == "new")
+        .expect("0.2 judge ran");
     let score = new.score.as_ref().expect("a score");
     assert_eq!(score.score, Some(0.25));
     assert_eq!(score.criteria, [("fixture".to_string(), 0.25)]);
 
     // A manifest threshold turns the score into a rejection.
-    let strict = text.replace("settings = { score = 0.25 }", "settings = { score = 0.25 }\nmin-score = 0.5");
+    let strict = text.replace(
+        "settings = { score = 0.25 }",
+        "settings = { score = 0.25 }\nmin-score = 0.5",
+    );
     let p = pipeline(dir.path(), &strict).await.unwrap();
     let out = run(&p, "r2", json!({"text": "hello"})).await;
     let err = out.result.unwrap_err();
     assert_eq!(err.kind(), "rejected");
-    assert!(err.to_string().contains("score 0.25 is below min-score 0.5"), "{err}");
+    assert!(
+        err.to_string()
+            .contains("score 0.25 is below min-score 0.5"),
+        "{err}"
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -204,8 +213,14 @@ async fn streaming_a_window_judge_rejecting_the_third_sentence_sends_no_byte_of_
     assert_eq!(released.len(), 2, "{names:?}");
     assert_eq!(released[0]["window"], 0);
     assert_eq!(released[1]["text"], "Two is fine. ");
-    let cut = names.iter().position(|n| *n == "stream-cut").expect("a stream-cut event");
-    let record = names.iter().position(|n| *n == "record").expect("the record");
+    let cut = names
+        .iter()
+        .position(|n| *n == "stream-cut")
+        .expect("a stream-cut event");
+    let record = names
+        .iter()
+        .position(|n| *n == "record")
+        .expect("the record");
     assert!(cut < record && record == names.len() - 1, "{names:?}");
     let rec: Value = serde_json::from_str(&events.last().unwrap().1).unwrap();
     assert_eq!(rec["ok"], false);
@@ -239,7 +254,10 @@ async fn streaming_without_a_watcher_a_window_rejection_goes_through_on_reject()
     .await
     .unwrap();
     let out = run(&p, "b1", json!("tell me")).await;
-    assert_eq!(out.result.unwrap(), json!({"reply": "sorry", "model": "none"}));
+    assert_eq!(
+        out.result.unwrap(),
+        json!({"reply": "sorry", "model": "none"})
+    );
     let actions: Vec<String> = out
         .events
         .iter()
@@ -248,7 +266,11 @@ async fn streaming_without_a_watcher_a_window_rejection_goes_through_on_reject()
     assert_eq!(actions, ["Retry", "Fallback"]);
     // Each attempt's stream was cut at the rejected window and priced as
     // cancelled, with what it had received.
-    assert!(out.ledger.iter().any(|e| e.outcome.as_str() == "cancelled"), "{:?}", out.ledger);
+    assert!(
+        out.ledger.iter().any(|e| e.outcome.as_str() == "cancelled"),
+        "{:?}",
+        out.ledger
+    );
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
@@ -291,7 +313,10 @@ async fn streaming_a_whole_output_judge_needs_a_late_reject_rule() {
             toml_path(&fixture("judge_scripted"))
         );
     let err = pipeline(dir.path(), &text).await.unwrap_err().to_string();
-    assert!(err.contains("node `writer` streams its output in windows"), "{err}");
+    assert!(
+        err.contains("node `writer` streams its output in windows"),
+        "{err}"
+    );
     assert!(err.contains("judge `old`"), "{err}");
     assert!(err.contains("late-reject"), "{err}");
     let ok = text.replace(
@@ -301,7 +326,11 @@ async fn streaming_a_whole_output_judge_needs_a_late_reject_rule() {
     let p = pipeline(dir.path(), &ok).await.unwrap();
     let plans = switchyard::pipeline::stream_plans(p.nodes());
     assert_eq!(plans.len(), 1);
-    assert!(plans[0].explain().contains("content_filter"), "{}", plans[0].explain());
+    assert!(
+        plans[0].explain().contains("content_filter"),
+        "{}",
+        plans[0].explain()
+    );
 }
 
 const OPENAI_STREAM: &str = r#"
@@ -352,7 +381,11 @@ async fn streaming_the_official_openai_client_reads_windows_and_usage() {
     let v: Value = serde_json::from_slice(&out.stdout).unwrap();
     assert_eq!(
         v["parts"],
-        json!(["First window here. ", "Second one follows. ", "Third ends it."])
+        json!([
+            "First window here. ",
+            "Second one follows. ",
+            "Third ends it."
+        ])
     );
     assert_eq!(v["finish"], "stop");
     assert!(v["usage"]["prompt"].as_u64().unwrap() > 0, "{v}");
@@ -363,15 +396,25 @@ async fn streaming_the_official_openai_client_reads_windows_and_usage() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_inspect_names_each_component_s_contract_and_needs() {
     let e = engine(None);
-    let new = switchyard::inspect::inspect(&e, &fixture("judge_window")).await.unwrap();
+    let new = switchyard::inspect::inspect(&e, &fixture("judge_window"))
+        .await
+        .unwrap();
     assert_eq!(new.contract, [switchyard::engine::ContractVersion::V0_2]);
     let d = new.description.as_ref().unwrap();
     assert!(d.checks_windows);
     assert_eq!(d.needs.model_calls, Some(0));
-    assert!(new.to_string().contains("contract switchyard:node@0.2.0"), "{new}");
-    let old = switchyard::inspect::inspect(&e, &fixture("judge_scripted")).await.unwrap();
+    assert!(
+        new.to_string().contains("contract switchyard:node@0.2.0"),
+        "{new}"
+    );
+    let old = switchyard::inspect::inspect(&e, &fixture("judge_scripted"))
+        .await
+        .unwrap();
     assert_eq!(old.contract, [switchyard::engine::ContractVersion::V0_1]);
-    assert!(old.to_string().contains("needs    models: (not declared)"), "{old}");
+    assert!(
+        old.to_string().contains("needs    models: (not declared)"),
+        "{old}"
+    );
 }
 
 /// An OpenAI-compatible upstream on 127.0.0.1 that streams `sentences` as
@@ -382,7 +425,9 @@ async fn stalling_upstream(sentences: &'static [&'static str]) -> String {
     let addr = listener.local_addr().unwrap();
     tokio::spawn(async move {
         loop {
-            let Ok((mut sock, _)) = listener.accept().await else { return };
+            let Ok((mut sock, _)) = listener.accept().await else {
+                return;
+            };
             tokio::spawn(async move {
                 let mut buf = vec![0u8; 65536];
                 let mut got = Vec::new();
@@ -412,7 +457,9 @@ async fn stalling_upstream(sentences: &'static [&'static str]) -> String {
                 let _ = sock.write_all(head.as_bytes()).await;
                 for s in sentences {
                     let chunk = json!({"choices": [{"index": 0, "delta": {"content": s}, "finish_reason": null}]});
-                    let _ = sock.write_all(format!("data: {chunk}\n\n").as_bytes()).await;
+                    let _ = sock
+                        .write_all(format!("data: {chunk}\n\n").as_bytes())
+                        .await;
                     let _ = sock.flush().await;
                 }
                 // Stall: keep the socket open, send nothing more.
@@ -425,7 +472,12 @@ async fn stalling_upstream(sentences: &'static [&'static str]) -> String {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn streaming_an_upstream_stall_mid_stream_ends_the_answer_with_a_typed_error() {
-    let base = stalling_upstream(&["First part is here. ", "Second part too. ", "Third never ends"]).await;
+    let base = stalling_upstream(&[
+        "First part is here. ",
+        "Second part too. ",
+        "Third never ends",
+    ])
+    .await;
     let dir = tempfile::tempdir().unwrap();
     let text = streaming_manifest("unused", "", "").replace(
         "[models.m]\nprovider = \"sim\"",
@@ -461,4 +513,125 @@ async fn streaming_an_upstream_stall_mid_stream_ends_the_answer_with_a_typed_err
     assert_eq!(v["error"]["code"], "model", "{v}");
     assert!(body.trim_end().ends_with("data: [DONE]"), "{body}");
     server.stop().await.unwrap();
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_a_tool_call_round_trip_against_an_openai_compatible_server() {
+    use switchyard_tests::{MockUpstream, Reply};
+    // The upstream asks for the tool, then answers with its result.
+    let call = json!({
+        "id": "c1", "object": "chat.completion", "model": "tools-1",
+        "choices": [{"index": 0, "finish_reason": "tool_calls", "message": {
+            "role": "assistant", "content": null,
+            "tool_calls": [{"id": "call_7", "type": "function",
+                            "function": {"name": "add", "arguments": "{\"a\": 2, \"b\": 40}"}}]}}],
+        "usage": {"prompt_tokens": 30, "completion_tokens": 9, "total_tokens": 39},
+    });
+    let answer = json!({
+        "id": "c2", "object": "chat.completion", "model": "tools-1",
+        "choices": [{"index": 0, "finish_reason": "stop",
+                     "message": {"role": "assistant", "content": "The sum is 42."}}],
+        "usage": {"prompt_tokens": 50, "completion_tokens": 6, "total_tokens": 56},
+    });
+    let server = MockUpstream::start(vec![
+        Reply::Json(200, call.to_string()),
+        Reply::Json(200, answer.to_string()),
+    ])
+    .await;
+    let dir = tempfile::tempdir().unwrap();
+    let text = format!(
+        r#"
+[pipeline]
+name = "tools"
+
+[models.m]
+provider = "openai"
+upstream = "tools-1"
+base-url = "{base}"
+price = {{ input = 1.0, output = 1.0 }}
+
+[nodes.w]
+role = "worker"
+component = {w}
+models = ["m"]
+settings = {{ mode = "tools", model = "m" }}
+"#,
+        base = server.base_url,
+        w = toml_path(&fixture("worker_v02")),
+    );
+    let p = pipeline(dir.path(), &text).await.unwrap();
+    let out = run(&p, "t1", json!("what is 2 + 40?")).await;
+    let v = out.result.expect("the round trip answers");
+    // The node ran its own tool (the host never does) and sent the result.
+    assert_eq!(
+        v,
+        json!({"tool": "add", "result": 42.0, "answer": "The sum is 42."})
+    );
+    let requests = server.requests.lock().unwrap().clone();
+    assert_eq!(requests.len(), 2);
+    let first = &requests[0].body;
+    assert_eq!(first["tools"][0]["type"], "function");
+    assert_eq!(first["tools"][0]["function"]["name"], "add");
+    let second = &requests[1].body;
+    let msgs = second["messages"].as_array().unwrap();
+    let assistant = &msgs[msgs.len() - 2];
+    assert_eq!(assistant["tool_calls"][0]["id"], "call_7");
+    let tool = msgs.last().unwrap();
+    assert_eq!(tool["role"], "tool");
+    assert_eq!(tool["tool_call_id"], "call_7");
+    assert_eq!(tool["content"], "42");
+    // Both calls are priced in the ledger.
+    assert_eq!(out.ledger.len(), 2);
+    assert_eq!(out.totals.input_tokens, 80);
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_embeddings_go_through_a_grant_and_a_budget() {
+    let dir = tempfile::tempdir().unwrap();
+    let text = |granted: &str, budget: &str| {
+        format!(
+            r#"
+[pipeline]
+name = "embed"
+{budget}
+
+[models.vec]
+provider = "sim"
+kind = "embedding"
+dimensions = 32
+price = {{ input = 1.0, output = 0.0 }}
+
+[nodes.w]
+role = "worker"
+component = {w}
+models = [{granted}]
+settings = {{ mode = "embed", model = "vec" }}
+"#,
+            w = toml_path(&fixture("worker_v02")),
+        )
+    };
+    let input = json!("refund my card twice | refund my card | weather in paris");
+    let p = pipeline(dir.path(), &text(r#""vec""#, "")).await.unwrap();
+    let out = run(&p, "e1", input.clone()).await;
+    let v = out.result.expect("embedded");
+    assert_eq!(v["vectors"], 3);
+    assert_eq!(v["dimension"], 32);
+    assert!(v["cosine"].as_f64().unwrap() > 0.5, "{v}");
+    assert_eq!(out.ledger.len(), 1);
+    assert!(out.totals.input_tokens > 0);
+    assert!(out.totals.cost.0 > 0);
+
+    // Not granted: denied, nothing spent.
+    let p = pipeline(dir.path(), &text("", "")).await.unwrap();
+    let err = run(&p, "e2", input.clone()).await.result.unwrap_err();
+    assert!(err.to_string().contains("not granted model `vec`"), "{err}");
+
+    // Over the run's budget: refused before anything is sent.
+    let p = pipeline(dir.path(), &text(r#""vec""#, "budget = { tokens = 2 }"))
+        .await
+        .unwrap();
+    let out = run(&p, "e3", input).await;
+    let err = out.result.unwrap_err();
+    assert!(err.to_string().contains("budget"), "{err}");
+    assert_eq!(out.totals.cost.0, 0);
 }

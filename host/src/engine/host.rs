@@ -376,7 +376,9 @@ impl NodeState {
             deadline: self.deadline,
             trace: self.trace,
         };
-        Ok(super::stream::ModelStream::new(self.hub.stream(caller, req)))
+        Ok(super::stream::ModelStream::new(
+            self.hub.stream(caller, req),
+        ))
     }
 }
 

@@ -366,9 +366,18 @@ async fn stream_chat(
                             // rejection as `content_filter`, a failure as an
                             // error event (which OpenAI clients raise).
                             let last = match &run.result {
-                                Ok(_) => Some(chunk(id, created, model, fp, json!({}), json!("stop"))),
+                                Ok(_) => {
+                                    Some(chunk(id, created, model, fp, json!({}), json!("stop")))
+                                }
                                 Err(e @ RunError::Rejected { .. }) => {
-                                    let mut c = chunk(id, created, model, fp, json!({}), json!("content_filter"));
+                                    let mut c = chunk(
+                                        id,
+                                        created,
+                                        model,
+                                        fp,
+                                        json!({}),
+                                        json!("content_filter"),
+                                    );
                                     c["switchyard_error"] = run_error(e);
                                     Some(c)
                                 }
