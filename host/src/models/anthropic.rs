@@ -54,12 +54,7 @@ impl AnthropicProvider {
                 system.push(format!("Answer with a single JSON object matching this JSON Schema, and nothing else:\n{schema}"))
             }
         }
-        let messages: Vec<Value> = req
-            .messages
-            .iter()
-            .filter(|m| m.role != ChatRole::System)
-            .map(|m| json!({"role": if m.role == ChatRole::Assistant { "assistant" } else { "user" }, "content": m.content}))
-            .collect();
+        let messages = super::tools::anthropic_messages(&req.messages);
         let mut body = json!({
             "model": upstream,
             "messages": messages,
@@ -72,6 +67,7 @@ impl AnthropicProvider {
         if let Some(t) = req.temperature {
             obj.insert("temperature".into(), json!(t));
         }
+        super::tools::anthropic_tools(req, obj);
         req.merge_extra(obj);
         body
     }
@@ -97,7 +93,8 @@ impl ModelProvider for AnthropicProvider {
     }
 }
 
-/// Parses a Messages API response: the text blocks of `content`, and usage.
+/// Parses a Messages API response: the text blocks of `content`, its
+/// `tool_use` blocks as tool calls, and usage.
 pub fn parse_response(text: &str, req: &ChatRequest) -> Result<ChatResponse, ModelError> {
     let v: Value = serde_json::from_str(text)
         .map_err(|e| ModelError::Unavailable(format!("malformed response JSON: {e}")))?;
@@ -121,6 +118,7 @@ pub fn parse_response(text: &str, req: &ChatRequest) -> Result<ChatResponse, Mod
         usage,
         model: String::new(),
         finish_reason: v["stop_reason"].as_str().map(super::openai::short),
+        tool_calls: super::tools::anthropic_tool_calls(blocks),
     })
 }
 
@@ -134,14 +132,8 @@ mod tests {
         let req = ChatRequest {
             model: "m".into(),
             messages: vec![
-                ChatMessage {
-                    role: ChatRole::System,
-                    content: "be brief".into(),
-                },
-                ChatMessage {
-                    role: ChatRole::User,
-                    content: "hi".into(),
-                },
+                ChatMessage::new(ChatRole::System, "be brief"),
+                ChatMessage::new(ChatRole::User, "hi"),
             ],
             format: ResponseFormat::JsonObject,
             ..Default::default()

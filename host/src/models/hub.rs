@@ -18,6 +18,7 @@ use super::breaker::{Breaker, BreakerState};
 use super::budget::RunBudget;
 use super::cache::ResponseCache;
 use super::content::CallContent;
+use super::embed::{OpenAiEmbeddings, SimEmbeddings};
 use super::ledger::{CallOutcome, Ledger, LedgerEntry};
 use super::openai::{http_client, ApiKey, OpenAiProvider};
 use super::replay::{ReplayBook, Unrecorded};
@@ -25,7 +26,9 @@ use super::sim::SimProvider;
 use super::throttle::Throttle;
 use super::types::{ChatRequest, ChatResponse, ModelError, Usage};
 use super::ModelProvider;
-use crate::spec::{CallPolicy, ModelSpec, PolicyOverride, ProviderSpec, SpanId, SpanParent};
+use crate::spec::{
+    CallPolicy, ModelKind, ModelSpec, PolicyOverride, ProviderSpec, SpanId, SpanParent,
+};
 
 /// Output tokens reserved against budgets when a call sets no `max_tokens`.
 pub const DEFAULT_RESERVED_OUTPUT: u64 = 1024;
@@ -43,18 +46,18 @@ pub enum HubError {
     },
 }
 
-struct HubModel {
-    spec: ModelSpec,
-    provider: Arc<dyn ModelProvider>,
-    breaker: Option<Breaker>,
-    throttle: Throttle,
+pub(super) struct HubModel {
+    pub(super) spec: ModelSpec,
+    pub(super) provider: Arc<dyn ModelProvider>,
+    pub(super) breaker: Option<Breaker>,
+    pub(super) throttle: Throttle,
 }
 
 /// Models by manifest name, with their providers and circuit breakers.
 pub struct ModelHub {
-    models: BTreeMap<String, HubModel>,
+    pub(super) models: BTreeMap<String, HubModel>,
     /// Recorded answers to replay instead of calling providers.
-    replay: Option<Arc<ReplayBook>>,
+    pub(super) replay: Option<Arc<ReplayBook>>,
 }
 
 impl std::fmt::Debug for ModelHub {
@@ -147,7 +150,20 @@ impl ModelHub {
         };
         let mut served = BTreeMap::new();
         for (name, spec) in models {
+            let embedding = spec.kind == ModelKind::Embedding;
             let provider: Arc<dyn ModelProvider> = match &spec.provider {
+                ProviderSpec::Sim(sim) if embedding => {
+                    Arc::new(SimEmbeddings::new(sim.clone(), spec.dimensions))
+                }
+                ProviderSpec::OpenAi {
+                    base_url,
+                    api_key_env,
+                } if embedding => Arc::new(OpenAiEmbeddings::new(
+                    client.clone(),
+                    base_url,
+                    key(name, api_key_env)?,
+                    spec.dimensions,
+                )),
                 ProviderSpec::Sim(sim) => Arc::new(SimProvider::new(sim.clone())),
                 ProviderSpec::OpenAi {
                     base_url,
@@ -257,6 +273,33 @@ impl ModelHub {
                 "node `{}` is not granted model `{}`; add it to the node's `models` list",
                 caller.node, req.model
             ));
+            let stamp = Stamp::now();
+            attempts.push(stamp.span_id);
+            record(
+                caller,
+                &primary.spec,
+                0,
+                None,
+                Usage::default(),
+                CallOutcome::from(&err),
+                stamp,
+                None,
+            );
+            return Err(err);
+        }
+        // A completion on an embedding model, or malformed tools: refused
+        // before anything is reserved or sent.
+        let malformed = if primary.spec.kind != ModelKind::Chat {
+            Err(ModelError::InvalidRequest(format!(
+                "node `{}` called `complete` on model `{}`, which is an {} model; complete with a chat model, or call `embed`",
+                caller.node,
+                req.model,
+                primary.spec.kind.as_str()
+            )))
+        } else {
+            super::tools::validate(&req)
+        };
+        if let Err(err) = malformed {
             let stamp = Stamp::now();
             attempts.push(stamp.span_id);
             record(
@@ -495,6 +538,12 @@ impl ModelHub {
                 Ok(r) => r,
                 Err(_) => Err(super::ProviderError::transient(ModelError::Timeout)),
             };
+            // Tool calls past their bounds make the answer unusable.
+            let result = result.and_then(|r| {
+                super::tools::check_answer(&r)
+                    .map(|()| r)
+                    .map_err(super::ProviderError::unusable_answer)
+            });
             let usage = match &result {
                 Ok(r) => r.usage,
                 // A 2xx the host could not use may still be billed: charge
@@ -615,7 +664,7 @@ impl ModelHub {
 }
 
 /// A model's policy with a node's overrides applied.
-fn effective(base: &CallPolicy, o: &PolicyOverride) -> CallPolicy {
+pub(super) fn effective(base: &CallPolicy, o: &PolicyOverride) -> CallPolicy {
     CallPolicy {
         timeout: o.timeout.unwrap_or(base.timeout),
         retries: o.retries.unwrap_or(base.retries),
@@ -643,7 +692,7 @@ pub fn backoff(policy: &CallPolicy, attempt: u32, retry_after: Option<Duration>)
 /// How long a caller with `deadline` may wait for a recovering upstream:
 /// to just short of its deadline, so it gets a model error it can handle
 /// rather than being cut off by its wall limit.
-fn wait_end(deadline: Instant) -> Instant {
+pub(super) fn wait_end(deadline: Instant) -> Instant {
     let left = deadline.saturating_duration_since(Instant::now());
     deadline - (left / 20).min(Duration::from_millis(500))
 }
@@ -752,6 +801,7 @@ fn record(
         span_id: stamp.span_id,
         parent_span_id: caller.trace.map(|t| t.span_id),
         finish_reason,
+        operation: Default::default(),
     });
 }
 

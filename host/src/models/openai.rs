@@ -59,7 +59,7 @@ impl OpenAiProvider {
     pub fn body(upstream: &str, req: &ChatRequest) -> Value {
         let mut body = json!({
             "model": upstream,
-            "messages": req.messages,
+            "messages": super::tools::openai_messages(&req.messages),
         });
         let obj = body.as_object_mut().expect("object literal");
         if let Some(m) = req.max_tokens {
@@ -81,6 +81,7 @@ impl OpenAiProvider {
                 );
             }
         }
+        super::tools::openai_tools(req, obj);
         req.merge_extra(obj);
         body
     }
@@ -237,13 +238,20 @@ pub fn status_error(status: u16, body: &str) -> ProviderError {
 pub fn parse_response(text: &str, req: &ChatRequest) -> Result<ChatResponse, ModelError> {
     let v: Value = serde_json::from_str(text)
         .map_err(|e| ModelError::Unavailable(format!("malformed response JSON: {e}")))?;
-    let content = v
+    let tool_calls = super::tools::openai_tool_calls(&v)?;
+    // An answer that only calls tools may have no (or null) content.
+    let content = match v
         .pointer("/choices/0/message/content")
         .and_then(Value::as_str)
-        .ok_or_else(|| {
-            ModelError::Unavailable("response has no choices[0].message.content".into())
-        })?
-        .to_string();
+    {
+        Some(c) => c.to_string(),
+        None if !tool_calls.is_empty() => String::new(),
+        None => {
+            return Err(ModelError::Unavailable(
+                "response has no choices[0].message.content".into(),
+            ))
+        }
+    };
     let tokens = |p: &str| v.pointer(p).and_then(Value::as_u64);
     let usage = Usage::reported_or_estimated(
         tokens("/usage/prompt_tokens"),
@@ -260,6 +268,7 @@ pub fn parse_response(text: &str, req: &ChatRequest) -> Result<ChatResponse, Mod
         usage,
         model: String::new(),
         finish_reason,
+        tool_calls,
     })
 }
 

@@ -3,7 +3,8 @@
 //! The same seed and request always give the same answer, token counts and
 //! injected faults. Latency is time-to-first-token plus a per-token time, and
 //! is really slept so parallelism and deadlines behave as with a real model.
-//! Answers in JSON mode are minimal instances of the requested schema.
+//! Answers in JSON mode are minimal instances of the requested schema;
+//! with tools it calls one (see `models::tools`).
 
 use std::time::Duration;
 
@@ -46,6 +47,11 @@ impl SimProvider {
                 "sim model `{upstream}`: injected fault"
             )));
         }
+        // With tools (or after a tool result), a deterministic tool call
+        // or an answer quoting the result.
+        if let Some(answer) = super::tools::sim_answer(req) {
+            return Ok(answer);
+        }
         let last_user = req
             .messages
             .iter()
@@ -85,6 +91,7 @@ impl SimProvider {
             usage,
             model: String::new(),
             finish_reason: Some(finish_reason.to_string()),
+            tool_calls: Vec::new(),
         })
     }
 
@@ -269,10 +276,7 @@ mod tests {
     fn req(text: &str) -> ChatRequest {
         ChatRequest {
             model: "m".into(),
-            messages: vec![ChatMessage {
-                role: ChatRole::User,
-                content: text.into(),
-            }],
+            messages: vec![ChatMessage::new(ChatRole::User, text)],
             ..Default::default()
         }
     }

@@ -11,8 +11,8 @@ use super::{Resolver, ANTHROPIC_BASE_URL};
 use crate::config::schema::{BreakerSection, BudgetSection, ManifestFile, ModelSection};
 use crate::config::source::did_you_mean;
 use crate::spec::{
-    BreakerSpec, BudgetSpec, CallPolicy, Cost, ModelSpec, Price, ProviderSpec, SimSpec,
-    DEFAULT_BACKOFF, DEFAULT_MAX_BACKOFF, DEFAULT_MODEL_TIMEOUT, DEFAULT_RETRIES,
+    BreakerSpec, BudgetSpec, CallPolicy, Cost, ModelKind, ModelSpec, Price, ProviderSpec, SimSpec,
+    DEFAULT_BACKOFF, DEFAULT_MAX_BACKOFF, DEFAULT_MODEL_TIMEOUT, DEFAULT_RETRIES, MAX_DIMENSIONS,
 };
 
 /// Which provider-specific keys each provider takes and requires: the one
@@ -60,7 +60,24 @@ impl Resolver<'_> {
         }
         for (name, section) in &file.models {
             for f in &section.fallback {
-                self.model_ref(file, &format!("model `{}`: `fallback`", name.get_ref()), f);
+                if self.model_ref(file, &format!("model `{}`: `fallback`", name.get_ref()), f) {
+                    let kinds = (out.get(name.get_ref()), out.get(f.get_ref()));
+                    if let (Some(a), Some(b)) = kinds {
+                        if a.kind != b.kind {
+                            self.error(
+                                f,
+                                format!(
+                                    "model `{}` is a {} model but its fallback `{}` is a {} model",
+                                    a.name,
+                                    a.kind.as_str(),
+                                    b.name,
+                                    b.kind.as_str()
+                                ),
+                                "a fallback answers the same kind of call: name a model of the same `kind`",
+                            );
+                        }
+                    }
+                }
             }
         }
         out
@@ -226,7 +243,17 @@ impl Resolver<'_> {
                 return None;
             }
         };
+        let (kind, dimensions) = self.kind(n, m);
+        if let (ModelKind::Embedding, ProviderSpec::Anthropic { .. }) = (kind, &provider) {
+            self.error(
+                &m.provider,
+                format!("model `{n}` is an embedding model, but provider `anthropic` has no embeddings endpoint"),
+                "use provider = \"openai\" (any OpenAI-compatible /embeddings server) or \"sim\"",
+            );
+        }
         Some(ModelSpec {
+            kind,
+            dimensions,
             name: n.clone(),
             upstream: m.upstream.clone().unwrap_or_else(|| n.clone()),
             provider,
@@ -321,6 +348,39 @@ impl Resolver<'_> {
                 );
             }
         }
+    }
+
+    /// A model's `kind` and, for an embedding model, its `dimensions`.
+    fn kind(&mut self, n: &str, m: &ModelSection) -> (ModelKind, Option<u32>) {
+        let kind = match m.kind.as_ref().map(|k| (k, k.get_ref().as_str())) {
+            None | Some((_, "chat")) => ModelKind::Chat,
+            Some((_, "embedding")) => ModelKind::Embedding,
+            Some((k, other)) => {
+                let hint = match did_you_mean(other, ["chat", "embedding"]) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "kinds are `chat` (completions, the default) and `embedding`".into(),
+                };
+                self.error(k, format!("model `{n}` has unknown kind `{other}`"), hint);
+                ModelKind::Chat
+            }
+        };
+        let Some(d) = &m.dimensions else {
+            return (kind, None);
+        };
+        if kind != ModelKind::Embedding {
+            self.error(
+                d,
+                format!("model `{n}` sets `dimensions` but is not an embedding model"),
+                "add kind = \"embedding\", or remove `dimensions`",
+            );
+        } else if !(1..=MAX_DIMENSIONS).contains(d.get_ref()) {
+            self.error(
+                d,
+                format!("model `{n}`: `dimensions` must be between 1 and {MAX_DIMENSIONS}"),
+                "e.g. dimensions = 256",
+            );
+        }
+        (kind, Some((*d.get_ref()).clamp(1, MAX_DIMENSIONS)))
     }
 
     pub(super) fn sim(&mut self, n: &str, m: &ModelSection) -> SimSpec {

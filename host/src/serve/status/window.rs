@@ -396,6 +396,7 @@ mod tests {
             span_id: SpanId::random(),
             parent_span_id: None,
             finish_reason: None,
+            operation: Default::default(),
         }
     }
 

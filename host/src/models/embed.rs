@@ -1,0 +1,598 @@
+//! Embeddings: `models.embed`. A node sends texts to an embedding model
+//! (a manifest model with `kind = "embedding"`) and gets one vector per
+//! text. The call is granted, budgeted and priced like a completion (its
+//! prompt tokens at the model's input price, no output tokens), retried
+//! per the model's policy behind its circuit breaker, and every attempt is
+//! entered in the ledger as an `embed` operation. It never falls back to
+//! another model: vectors of different models do not compare. Providers:
+//! any OpenAI-compatible `/embeddings` endpoint, and `sim`, whose vectors
+//! are hashed bags of words, so texts sharing words are closer.
+
+use std::time::{Instant, SystemTime};
+
+use async_trait::async_trait;
+use serde_json::{json, Value};
+
+use super::breaker::BreakerState;
+use super::hub::{backoff, effective, wait_end, Caller, ModelHub};
+use super::ledger::{CallOutcome, LedgerEntry, Operation};
+use super::openai::{send, ApiKey};
+use super::types::{estimate_tokens, ChatRequest, ChatResponse, ModelError, ProviderError, Usage};
+use super::ModelProvider;
+use crate::spec::{ModelKind, ModelSpec, SimSpec, SpanId, DEFAULT_SIM_DIMENSIONS, MAX_DIMENSIONS};
+
+/// Texts one request may embed.
+pub const MAX_EMBED_INPUTS: usize = 2048;
+/// Bytes of one text.
+pub const MAX_EMBED_INPUT_BYTES: usize = 64 << 10;
+/// Bytes of all the texts of one request.
+pub const MAX_EMBED_TOTAL_BYTES: usize = 4 << 20;
+
+/// A request for embeddings of some texts.
+#[derive(Debug, Clone, PartialEq, Eq, Default)]
+pub struct EmbedRequest {
+    /// Manifest name of an embedding model.
+    pub model: String,
+    /// The texts, embedded in order.
+    pub inputs: Vec<String>,
+}
+
+impl EmbedRequest {
+    /// The prompt tokens it is reserved for.
+    pub fn tokens_estimate(&self) -> u64 {
+        self.inputs.iter().map(|t| estimate_tokens(t)).sum()
+    }
+
+    /// Checks the bounds on inputs; the error names the field.
+    pub fn check(&self) -> Result<(), ModelError> {
+        let bad = |m: String| Err(ModelError::InvalidRequest(m));
+        if self.inputs.is_empty() {
+            return bad("`inputs` is empty: give at least one text to embed".into());
+        }
+        if self.inputs.len() > MAX_EMBED_INPUTS {
+            return bad(format!(
+                "`inputs`: {} texts, more than the {MAX_EMBED_INPUTS} one request may embed",
+                self.inputs.len()
+            ));
+        }
+        if let Some(i) = self
+            .inputs
+            .iter()
+            .position(|t| t.len() > MAX_EMBED_INPUT_BYTES)
+        {
+            return bad(format!(
+                "`inputs[{i}]` is {} bytes, more than {MAX_EMBED_INPUT_BYTES}",
+                self.inputs[i].len()
+            ));
+        }
+        let total: usize = self.inputs.iter().map(String::len).sum();
+        if total > MAX_EMBED_TOTAL_BYTES {
+            return bad(format!(
+                "`inputs` total {total} bytes, more than {MAX_EMBED_TOTAL_BYTES}"
+            ));
+        }
+        Ok(())
+    }
+}
+
+/// Embeddings of the texts of one request, in order.
+#[derive(Debug, Clone, PartialEq)]
+pub struct EmbedResponse {
+    /// One vector per input.
+    pub vectors: Vec<Vec<f32>>,
+    /// The manifest name of the model that answered; set by the hub.
+    pub model: String,
+    /// Tokens used (`output_tokens` is 0).
+    pub usage: Usage,
+}
+
+impl EmbedResponse {
+    /// Checks an answer to `req`: one vector per input, all of one
+    /// dimension, at most [`MAX_DIMENSIONS`] (and `expected`, when the
+    /// model sets one), every value finite.
+    pub fn check(&self, req: &EmbedRequest, expected: Option<u32>) -> Result<(), ModelError> {
+        let bad = |m: String| {
+            Err(ModelError::Unavailable(format!(
+                "the upstream's embeddings were refused: {m}"
+            )))
+        };
+        if self.vectors.len() != req.inputs.len() {
+            return bad(format!(
+                "{} vectors for {} inputs",
+                self.vectors.len(),
+                req.inputs.len()
+            ));
+        }
+        let dim = self.vectors.first().map_or(0, Vec::len);
+        if dim == 0 || dim > MAX_DIMENSIONS as usize {
+            return bad(format!(
+                "vectors of {dim} dimensions (1 to {MAX_DIMENSIONS} allowed)"
+            ));
+        }
+        if let Some(want) = expected.filter(|w| *w as usize != dim) {
+            return bad(format!(
+                "vectors of {dim} dimensions, the model's `dimensions` is {want}"
+            ));
+        }
+        if self.vectors.iter().any(|v| v.len() != dim) {
+            return bad("vectors of different dimensions".into());
+        }
+        if self.vectors.iter().flatten().any(|x| !x.is_finite()) {
+            return bad("a vector has a value that is not a finite number".into());
+        }
+        Ok(())
+    }
+}
+
+/// The answer a provider of embeddings gives to `complete`: never sent, as
+/// the hub refuses a completion on an embedding model first.
+fn not_chat(upstream: &str) -> ProviderError {
+    ProviderError::permanent(ModelError::InvalidRequest(format!(
+        "model `{upstream}` is an embedding model and answers no completions"
+    )))
+}
+
+/// The `sim` embedding model: each text is a hashed bag of its lowercased
+/// words (a word hashes to one coordinate and a sign), normalised to unit
+/// length. Deterministic for a seed; texts sharing words have a higher
+/// cosine similarity, so a router on top of it behaves meaningfully.
+#[derive(Debug, Clone)]
+pub struct SimEmbeddings {
+    spec: SimSpec,
+    dimensions: u32,
+}
+
+impl SimEmbeddings {
+    /// A simulated embedding model of `dimensions` (default
+    /// [`DEFAULT_SIM_DIMENSIONS`]).
+    pub fn new(spec: SimSpec, dimensions: Option<u32>) -> Self {
+        Self {
+            spec,
+            dimensions: dimensions
+                .unwrap_or(DEFAULT_SIM_DIMENSIONS)
+                .clamp(1, MAX_DIMENSIONS),
+        }
+    }
+
+    /// The unit vector of `text`.
+    pub fn vector(&self, text: &str) -> Vec<f32> {
+        let dim = self.dimensions as usize;
+        let mut v = vec![0f32; dim];
+        let mut words = 0;
+        for word in text
+            .split(|c: char| !c.is_alphanumeric())
+            .filter(|w| !w.is_empty())
+        {
+            let h = fnv(self.spec.seed, word.to_lowercase().as_bytes());
+            let sign = if h >> 63 == 0 { 1.0 } else { -1.0 };
+            v[(h % dim as u64) as usize] += sign;
+            words += 1;
+        }
+        if words == 0 {
+            v[(fnv(self.spec.seed, b"") % dim as u64) as usize] = 1.0;
+        }
+        let norm = v.iter().map(|x| x * x).sum::<f32>().sqrt();
+        if norm > 0.0 {
+            v.iter_mut().for_each(|x| *x /= norm);
+        } else {
+            // Words that cancel out: fall back to the empty text's vector.
+            v[(fnv(self.spec.seed, b"") % dim as u64) as usize] = 1.0;
+        }
+        v
+    }
+
+    /// The answer to `req`, without sleeping.
+    pub fn answer(&self, req: &EmbedRequest) -> EmbedResponse {
+        EmbedResponse {
+            vectors: req.inputs.iter().map(|t| self.vector(t)).collect(),
+            model: String::new(),
+            usage: Usage {
+                input_tokens: req.tokens_estimate(),
+                output_tokens: 0,
+                estimated: false,
+            },
+        }
+    }
+}
+
+/// FNV-1a, 64-bit, seeded: stable across platforms and Rust versions.
+fn fnv(seed: u64, bytes: &[u8]) -> u64 {
+    let mut h = 0xcbf2_9ce4_8422_2325 ^ seed.wrapping_mul(0x9e37_79b9_7f4a_7c15);
+    for b in bytes {
+        h ^= u64::from(*b);
+        h = h.wrapping_mul(0x0100_0000_01b3);
+    }
+    h
+}
+
+#[async_trait]
+impl ModelProvider for SimEmbeddings {
+    async fn complete(
+        &self,
+        upstream: &str,
+        _req: &ChatRequest,
+    ) -> Result<ChatResponse, ProviderError> {
+        Err(not_chat(upstream))
+    }
+
+    async fn embed(
+        &self,
+        _upstream: &str,
+        req: &EmbedRequest,
+    ) -> Result<EmbedResponse, ProviderError> {
+        if !self.spec.ttft.is_zero() {
+            tokio::time::sleep(self.spec.ttft).await;
+        }
+        Ok(self.answer(req))
+    }
+}
+
+/// An OpenAI-compatible `/embeddings` endpoint.
+#[derive(Debug, Clone)]
+pub struct OpenAiEmbeddings {
+    client: reqwest::Client,
+    endpoint: String,
+    key: Option<ApiKey>,
+    dimensions: Option<u32>,
+}
+
+impl OpenAiEmbeddings {
+    /// Embeddings from the server at `base_url`: requests go to
+    /// `{base_url}/embeddings`, asking for `dimensions` when set.
+    pub fn new(
+        client: reqwest::Client,
+        base_url: &str,
+        key: Option<ApiKey>,
+        dimensions: Option<u32>,
+    ) -> Self {
+        Self {
+            client,
+            endpoint: format!("{}/embeddings", base_url.trim_end_matches('/')),
+            key,
+            dimensions,
+        }
+    }
+
+    /// The request body for `req` sent to model `upstream`.
+    pub fn body(&self, upstream: &str, req: &EmbedRequest) -> Value {
+        let mut body = json!({"model": upstream, "input": req.inputs});
+        if let (Some(d), Some(obj)) = (self.dimensions, body.as_object_mut()) {
+            obj.insert("dimensions".into(), json!(d));
+        }
+        body
+    }
+}
+
+/// Parses an `/embeddings` answer: `data[].embedding` placed by `index`,
+/// and `usage.prompt_tokens` (estimated from the inputs when missing).
+pub fn parse_embeddings(text: &str, req: &EmbedRequest) -> Result<EmbedResponse, ModelError> {
+    let v: Value = serde_json::from_str(text)
+        .map_err(|e| ModelError::Unavailable(format!("malformed embeddings JSON: {e}")))?;
+    let data = v["data"]
+        .as_array()
+        .ok_or_else(|| ModelError::Unavailable("embeddings answer has no `data` list".into()))?;
+    if data.len() != req.inputs.len() {
+        return Err(ModelError::Unavailable(format!(
+            "embeddings answer has {} vectors for {} inputs",
+            data.len(),
+            req.inputs.len()
+        )));
+    }
+    let mut vectors: Vec<Option<Vec<f32>>> = vec![None; data.len()];
+    for (i, item) in data.iter().enumerate() {
+        let index = item["index"].as_u64().map_or(i, |x| x as usize);
+        let Some(slot) = vectors.get_mut(index).filter(|s| s.is_none()) else {
+            return Err(ModelError::Unavailable(format!(
+                "embeddings answer has a bad or repeated index {index}"
+            )));
+        };
+        let values = item["embedding"].as_array().ok_or_else(|| {
+            ModelError::Unavailable(format!(
+                "embeddings answer: data[{i}] has no `embedding` list"
+            ))
+        })?;
+        if values.len() > MAX_DIMENSIONS as usize {
+            return Err(ModelError::Unavailable(format!(
+                "embeddings answer: a vector of {} dimensions, more than {MAX_DIMENSIONS}",
+                values.len()
+            )));
+        }
+        let vector = values
+            .iter()
+            .map(|x| x.as_f64().map(|f| f as f32))
+            .collect::<Option<Vec<f32>>>()
+            .ok_or_else(|| {
+                ModelError::Unavailable(format!("embeddings answer: data[{i}] has a non-number"))
+            })?;
+        *slot = Some(vector);
+    }
+    let input_tokens = v.pointer("/usage/prompt_tokens").and_then(Value::as_u64);
+    Ok(EmbedResponse {
+        // Every slot is filled: as many items as slots, none twice.
+        vectors: vectors.into_iter().map(Option::unwrap_or_default).collect(),
+        model: String::new(),
+        usage: Usage {
+            input_tokens: input_tokens.unwrap_or_else(|| req.tokens_estimate()),
+            output_tokens: 0,
+            estimated: input_tokens.is_none(),
+        },
+    })
+}
+
+#[async_trait]
+impl ModelProvider for OpenAiEmbeddings {
+    async fn complete(
+        &self,
+        upstream: &str,
+        _req: &ChatRequest,
+    ) -> Result<ChatResponse, ProviderError> {
+        Err(not_chat(upstream))
+    }
+
+    async fn embed(
+        &self,
+        upstream: &str,
+        req: &EmbedRequest,
+    ) -> Result<EmbedResponse, ProviderError> {
+        let mut http = self
+            .client
+            .post(&self.endpoint)
+            .json(&self.body(upstream, req));
+        if let Some(key) = &self.key {
+            http = http.bearer_auth(key.expose());
+        }
+        let text = send(http).await?;
+        parse_embeddings(&text, req).map_err(ProviderError::unusable_answer)
+    }
+}
+
+impl ModelHub {
+    /// Embeds `req.inputs` with an embedding model on behalf of `caller`:
+    /// grant, kind and bounds checks, then attempts at that one model
+    /// (no fallback) behind its breaker, each reserved against the budgets
+    /// before it is sent, retried per the model's policy, and recorded in
+    /// the ledger as an `embed` operation.
+    pub async fn embed(
+        &self,
+        caller: Caller<'_>,
+        req: EmbedRequest,
+    ) -> Result<EmbedResponse, ModelError> {
+        let Some(model) = self.models.get(&req.model) else {
+            return Err(ModelError::Denied(format!(
+                "node `{}` asked for model `{}`, which the manifest does not declare",
+                caller.node, req.model
+            )));
+        };
+        let spec = &model.spec;
+        let refused = |err: ModelError| {
+            EmbedAttempt::new(caller, spec, 0).settle(Usage::default(), CallOutcome::from(&err));
+            Err(err)
+        };
+        if !caller.granted.iter().any(|g| g == &req.model) {
+            return refused(ModelError::Denied(format!(
+                "node `{}` is not granted model `{}`; add it to the node's `models` list",
+                caller.node, req.model
+            )));
+        }
+        if spec.kind != ModelKind::Embedding {
+            return refused(ModelError::InvalidRequest(format!(
+                "node `{}` called `embed` on model `{}`, which is a {} model; embed with a model declared with kind = \"embedding\"",
+                caller.node,
+                req.model,
+                spec.kind.as_str()
+            )));
+        }
+        if let Err(e) = req.check() {
+            return refused(e);
+        }
+        if let Some(book) = &self.replay {
+            if book.unrecorded() == super::Unrecorded::Fail {
+                return refused(ModelError::Unavailable(format!(
+                    "replay: embeddings are not recorded, and node `{}`'s call is refused (--unrecorded fail)",
+                    caller.node
+                )));
+            }
+        }
+        let policy = effective(&spec.policy, caller.overrides);
+        let prompt = req.tokens_estimate();
+        let mut attempt = 0u32;
+        let mut failures = 0u32;
+        loop {
+            let mut guard = EmbedAttempt::new(caller, spec, attempt);
+            let permit = match &model.breaker {
+                None => None,
+                Some(b) => {
+                    let admitted = match caller.deadline {
+                        Some(d) => b.admit(wait_end(d)).await,
+                        None => b.admit_now(),
+                    };
+                    match admitted {
+                        Ok(p) => Some(p),
+                        Err(_) => {
+                            guard.settle(Usage::default(), CallOutcome::CircuitOpen);
+                            return Err(ModelError::Unavailable(format!(
+                                "circuit open for model `{}`: its upstream is failing",
+                                spec.name
+                            )));
+                        }
+                    }
+                }
+            };
+            if let Some(until) = model.throttle.until() {
+                if caller.deadline.is_some_and(|d| until > d) {
+                    guard.settle(Usage::default(), CallOutcome::RateLimited);
+                    return Err(ModelError::RateLimited);
+                }
+                tokio::time::sleep_until(until.into()).await;
+            }
+            let reservation = match caller.budget {
+                None => None,
+                Some(b) => match b.reserve(caller.node, prompt, spec.price.cost(prompt, 0)) {
+                    Ok(r) => Some(r),
+                    Err(why) => {
+                        let err = ModelError::BudgetExceeded(format!(
+                            "{why}; the call to `{}` was not sent",
+                            spec.name
+                        ));
+                        guard.settle(Usage::default(), CallOutcome::from(&err));
+                        return Err(err);
+                    }
+                },
+            };
+            guard.restart();
+            let result = match tokio::time::timeout(
+                policy.timeout,
+                model.provider.embed(&spec.upstream, &req),
+            )
+            .await
+            {
+                Ok(r) => r,
+                Err(_) => Err(ProviderError::transient(ModelError::Timeout)),
+            };
+            let result = result.and_then(|r| {
+                r.check(&req, spec.dimensions)
+                    .map(|()| r)
+                    .map_err(ProviderError::unusable_answer)
+            });
+            let usage = match &result {
+                Ok(r) => r.usage,
+                Err(e) if e.answered => Usage {
+                    input_tokens: prompt,
+                    output_tokens: 0,
+                    estimated: true,
+                },
+                Err(_) => Usage::default(),
+            };
+            if let (Some(b), Some(r)) = (caller.budget, reservation) {
+                b.settle(
+                    r,
+                    usage.input_tokens,
+                    spec.price.cost(usage.input_tokens, 0),
+                );
+            }
+            let outcome = result
+                .as_ref()
+                .map_or_else(|e| CallOutcome::from(&e.error), |_| CallOutcome::Ok);
+            guard.settle(usage, outcome);
+            tracing::debug!(node = caller.node, model = %spec.name, attempt, outcome = outcome.as_str(), "embed call");
+            attempt += 1;
+            match result {
+                Ok(mut resp) => {
+                    if let Some(p) = permit {
+                        p.success();
+                    }
+                    resp.model = spec.name.clone();
+                    return Ok(resp);
+                }
+                Err(e) if !e.retryable => {
+                    if let Some(p) = permit {
+                        p.neutral();
+                    }
+                    return Err(e.error);
+                }
+                Err(e) => {
+                    let throttled = e.error == ModelError::RateLimited || e.retry_after.is_some();
+                    if let Some(p) = permit {
+                        if throttled {
+                            p.neutral();
+                        } else {
+                            p.failure();
+                        }
+                    }
+                    failures += 1;
+                    if failures > policy.retries {
+                        return Err(e.error);
+                    }
+                    let wait = backoff(&policy, failures - 1, e.retry_after);
+                    if throttled {
+                        model.throttle.pause(wait);
+                    }
+                    if caller
+                        .deadline
+                        .is_some_and(|d| Instant::now() + wait >= wait_end(d))
+                    {
+                        return Err(e.error);
+                    }
+                    let open = model
+                        .breaker
+                        .as_ref()
+                        .is_some_and(|b| b.state() != BreakerState::Closed);
+                    if !open && !throttled {
+                        tokio::time::sleep(wait).await;
+                    }
+                }
+            }
+        }
+    }
+}
+
+/// One embed attempt in flight; records itself as `cancelled` if dropped
+/// unfinished.
+struct EmbedAttempt<'a> {
+    caller: Caller<'a>,
+    spec: &'a ModelSpec,
+    attempt: u32,
+    span_id: SpanId,
+    started: Instant,
+    wall: SystemTime,
+    finished: bool,
+}
+
+impl<'a> EmbedAttempt<'a> {
+    fn new(caller: Caller<'a>, spec: &'a ModelSpec, attempt: u32) -> Self {
+        Self {
+            caller,
+            spec,
+            attempt,
+            span_id: SpanId::random(),
+            started: Instant::now(),
+            wall: SystemTime::now(),
+            finished: false,
+        }
+    }
+
+    /// The attempt is sent now: its latency counts from here.
+    fn restart(&mut self) {
+        self.started = Instant::now();
+        self.wall = SystemTime::now();
+    }
+
+    fn settle(&mut self, usage: Usage, outcome: CallOutcome) {
+        self.finished = true;
+        self.record(usage, outcome);
+    }
+
+    fn record(&self, usage: Usage, outcome: CallOutcome) {
+        let cost = self.spec.price.cost(usage.input_tokens, 0);
+        self.caller.ledger.record(LedgerEntry {
+            node: self.caller.node.to_string(),
+            model: self.spec.name.clone(),
+            upstream: self.spec.upstream.clone(),
+            attempt: self.attempt,
+            fallback_from: None,
+            outcome,
+            input_tokens: usage.input_tokens,
+            output_tokens: 0,
+            estimated: usage.estimated,
+            cost,
+            cost_pusd: cost.0,
+            latency_us: self.started.elapsed().as_micros() as u64,
+            start_unix_us: self
+                .wall
+                .duration_since(SystemTime::UNIX_EPOCH)
+                .map_or(0, |d| d.as_micros() as u64),
+            span_id: self.span_id,
+            parent_span_id: self.caller.trace.map(|t| t.span_id),
+            finish_reason: None,
+            operation: Operation::Embed,
+        });
+    }
+}
+
+impl Drop for EmbedAttempt<'_> {
+    fn drop(&mut self) {
+        if !self.finished {
+            self.record(Usage::default(), CallOutcome::Cancelled);
+        }
+    }
+}
