@@ -596,3 +596,424 @@ impl Drop for EmbedAttempt<'_> {
         }
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+    use std::sync::atomic::{AtomicUsize, Ordering};
+    use std::sync::Arc;
+    use std::time::Duration;
+
+    use super::*;
+    use crate::models::{ChatMessage, ChatRole, Ledger, RunBudget};
+    use crate::spec::{BudgetSpec, CallPolicy, Price, ProviderSpec};
+
+    fn spec(name: &str, kind: ModelKind) -> ModelSpec {
+        ModelSpec {
+            name: name.into(),
+            upstream: format!("{name}-up"),
+            provider: ProviderSpec::Sim(SimSpec::default()),
+            price: Price::per_million(2.0, 8.0),
+            policy: CallPolicy {
+                timeout: Duration::from_secs(5),
+                retries: 1,
+                backoff: Duration::from_millis(1),
+                max_backoff: Duration::from_millis(5),
+                fallback: vec![],
+            },
+            breaker: None,
+            kind,
+            dimensions: None,
+        }
+    }
+
+    fn hub() -> ModelHub {
+        let models: BTreeMap<String, ModelSpec> = [
+            ("vec".to_string(), spec("vec", ModelKind::Embedding)),
+            ("chat".to_string(), spec("chat", ModelKind::Chat)),
+        ]
+        .into_iter()
+        .collect();
+        ModelHub::build(&models, |_| None).unwrap()
+    }
+
+    fn req(inputs: &[&str]) -> EmbedRequest {
+        EmbedRequest {
+            model: "vec".into(),
+            inputs: inputs.iter().map(|s| s.to_string()).collect(),
+        }
+    }
+
+    fn cosine(a: &[f32], b: &[f32]) -> f32 {
+        a.iter().zip(b).map(|(x, y)| x * y).sum()
+    }
+
+    /// Counts the embed calls that reach it.
+    struct Counting(AtomicUsize);
+
+    #[async_trait]
+    impl ModelProvider for Counting {
+        async fn complete(&self, u: &str, _: &ChatRequest) -> Result<ChatResponse, ProviderError> {
+            Err(not_chat(u))
+        }
+        async fn embed(&self, _: &str, r: &EmbedRequest) -> Result<EmbedResponse, ProviderError> {
+            self.0.fetch_add(1, Ordering::SeqCst);
+            Ok(SimEmbeddings::new(SimSpec::default(), None).answer(r))
+        }
+    }
+
+    #[test]
+    fn sim_embeddings_are_deterministic_unit_vectors_closer_for_shared_words() {
+        let e = SimEmbeddings::new(SimSpec::default(), None);
+        let a = e.vector("my invoice is wrong, please refund the invoice");
+        assert_eq!(a.len(), 64);
+        assert_eq!(
+            a,
+            e.vector("my invoice is wrong, please refund the invoice")
+        );
+        assert!((cosine(&a, &a) - 1.0).abs() < 1e-5);
+        let near = e.vector("refund my wrong invoice");
+        let far = e.vector("the app crashes at startup on android");
+        assert!(cosine(&a, &near) > cosine(&a, &far) + 0.2);
+        let empty = e.vector("");
+        assert!((cosine(&empty, &empty) - 1.0).abs() < 1e-5);
+        assert_eq!(
+            SimEmbeddings::new(SimSpec::default(), Some(8))
+                .vector("x")
+                .len(),
+            8
+        );
+        let other_seed = SimEmbeddings::new(
+            SimSpec {
+                seed: 3,
+                ..Default::default()
+            },
+            None,
+        );
+        assert_ne!(other_seed.vector("refund my wrong invoice"), near);
+    }
+
+    #[tokio::test]
+    async fn embed_answers_priced_at_the_input_price_and_marked_in_the_ledger() {
+        let hub = hub();
+        let ledger = Ledger::new();
+        let granted = vec!["vec".to_string()];
+        let r = hub
+            .embed(
+                Caller::new("router", &granted, &ledger),
+                req(&["hello there", "refund"]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.model, "vec");
+        assert_eq!(r.vectors.len(), 2);
+        assert_eq!(r.usage.output_tokens, 0);
+        let entries = ledger.entries();
+        assert_eq!(entries.len(), 1);
+        let e = &entries[0];
+        assert_eq!(
+            (e.operation, e.outcome),
+            (Operation::Embed, CallOutcome::Ok)
+        );
+        assert_eq!(e.input_tokens, r.usage.input_tokens);
+        assert_eq!(
+            e.cost,
+            Price::per_million(2.0, 8.0).cost(r.usage.input_tokens, 0)
+        );
+        assert!(e.cost.0 > 0);
+        assert_eq!(
+            serde_json::to_value(e).unwrap()["operation"],
+            "embed",
+            "an embed entry says so"
+        );
+    }
+
+    #[tokio::test]
+    async fn embed_grant_denied_is_recorded_and_nothing_sent() {
+        let mut hub = hub();
+        let counting = Arc::new(Counting(AtomicUsize::new(0)));
+        hub.set_provider("vec", counting.clone());
+        let ledger = Ledger::new();
+        let err = hub
+            .embed(Caller::new("judge", &[], &ledger), req(&["x"]))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ModelError::Denied(m) if m.contains("`judge`") && m.contains("`vec`")),
+            "{err:?}"
+        );
+        assert_eq!(ledger.entries()[0].outcome, CallOutcome::Denied);
+        assert_eq!(counting.0.load(Ordering::SeqCst), 0);
+    }
+
+    #[tokio::test]
+    async fn embed_budget_exceeded_before_sending() {
+        let mut hub = hub();
+        let counting = Arc::new(Counting(AtomicUsize::new(0)));
+        hub.set_provider("vec", counting.clone());
+        let ledger = Ledger::new();
+        let granted = vec!["vec".to_string()];
+        let budget = RunBudget::new(
+            BudgetSpec {
+                tokens: Some(3),
+                cost: None,
+            },
+            BTreeMap::new(),
+        );
+        let mut caller = Caller::new("router", &granted, &ledger);
+        caller.budget = Some(&budget);
+        let err = hub
+            .embed(
+                caller,
+                req(&["a text that is clearly longer than three tokens"]),
+            )
+            .await
+            .unwrap_err();
+        assert!(matches!(err, ModelError::BudgetExceeded(_)), "{err:?}");
+        let entries = ledger.entries();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(entries[0].outcome, CallOutcome::BudgetExceeded);
+        assert_eq!(entries[0].operation, Operation::Embed);
+        assert_eq!(counting.0.load(Ordering::SeqCst), 0, "nothing sent");
+        // A call that fits goes through, and is settled at its usage.
+        let r = hub.embed(caller, req(&["hi"])).await.unwrap();
+        assert_eq!(r.vectors.len(), 1);
+        assert_eq!(counting.0.load(Ordering::SeqCst), 1);
+    }
+
+    #[tokio::test]
+    async fn embed_and_complete_refuse_the_wrong_kind_of_model() {
+        let hub = hub();
+        let ledger = Ledger::new();
+        let granted = vec!["vec".to_string(), "chat".to_string()];
+        let caller = Caller::new("router", &granted, &ledger);
+        let err = hub
+            .embed(
+                caller,
+                EmbedRequest {
+                    model: "chat".into(),
+                    inputs: vec!["x".into()],
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ModelError::InvalidRequest(m) if m.contains("`embed`") && m.contains("`chat`") && m.contains("`router`")),
+            "{err:?}"
+        );
+        let err = hub
+            .complete(
+                caller,
+                ChatRequest {
+                    model: "vec".into(),
+                    messages: vec![ChatMessage::new(ChatRole::User, "hi")],
+                    ..Default::default()
+                },
+            )
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ModelError::InvalidRequest(m) if m.contains("`complete`") && m.contains("`vec`") && m.contains("embedding")),
+            "{err:?}"
+        );
+        let outcomes: Vec<CallOutcome> = ledger.entries().iter().map(|e| e.outcome).collect();
+        assert_eq!(
+            outcomes,
+            [CallOutcome::InvalidRequest, CallOutcome::InvalidRequest]
+        );
+    }
+
+    #[tokio::test]
+    async fn embed_input_bounds_are_invalid_requests() {
+        let hub = hub();
+        let ledger = Ledger::new();
+        let granted = vec!["vec".to_string()];
+        let caller = Caller::new("router", &granted, &ledger);
+        for (r, field) in [
+            (req(&[]), "`inputs` is empty"),
+            (
+                EmbedRequest {
+                    model: "vec".into(),
+                    inputs: vec!["x".into(); MAX_EMBED_INPUTS + 1],
+                },
+                "more than the 2048",
+            ),
+            (
+                EmbedRequest {
+                    model: "vec".into(),
+                    inputs: vec!["y".repeat(MAX_EMBED_INPUT_BYTES + 1)],
+                },
+                "`inputs[0]`",
+            ),
+        ] {
+            let err = hub.embed(caller, r).await.unwrap_err();
+            assert!(
+                matches!(&err, ModelError::InvalidRequest(m) if m.contains(field)),
+                "{err:?}"
+            );
+        }
+    }
+
+    #[test]
+    fn embed_answer_checks_count_dimension_and_values() {
+        let r = req(&["a", "b"]);
+        let ok = EmbedResponse {
+            vectors: vec![vec![1.0, 0.0], vec![0.0, 1.0]],
+            model: String::new(),
+            usage: Usage::default(),
+        };
+        assert!(ok.check(&r, None).is_ok());
+        assert!(ok.check(&r, Some(2)).is_ok());
+        assert!(
+            ok.check(&r, Some(3)).is_err(),
+            "not the configured dimensions"
+        );
+        assert!(ok.check(&req(&["a"]), None).is_err(), "count");
+        let ragged = EmbedResponse {
+            vectors: vec![vec![1.0, 0.0], vec![1.0]],
+            ..ok.clone()
+        };
+        assert!(ragged.check(&r, None).is_err());
+        let nan = EmbedResponse {
+            vectors: vec![vec![f32::NAN, 0.0], vec![0.0, 1.0]],
+            ..ok.clone()
+        };
+        assert!(nan.check(&r, None).is_err());
+        let huge = EmbedResponse {
+            vectors: vec![vec![0.1; MAX_DIMENSIONS as usize + 1]; 2],
+            ..ok
+        };
+        assert!(matches!(
+            huge.check(&r, None),
+            Err(ModelError::Unavailable(_))
+        ));
+    }
+
+    #[test]
+    fn openai_embeddings_parse_orders_by_index_and_reads_usage() {
+        let r = req(&["a", "b"]);
+        let p = parse_embeddings(
+            r#"{"data":[{"index":1,"embedding":[0.0,1.0]},{"index":0,"embedding":[1.0,0.0]}],"usage":{"prompt_tokens":7,"total_tokens":7}}"#,
+            &r,
+        )
+        .unwrap();
+        assert_eq!(p.vectors, vec![vec![1.0, 0.0], vec![0.0, 1.0]]);
+        assert_eq!((p.usage.input_tokens, p.usage.estimated), (7, false));
+        let no_usage =
+            parse_embeddings(r#"{"data":[{"embedding":[1]},{"embedding":[2]}]}"#, &r).unwrap();
+        assert!(no_usage.usage.estimated);
+        for bad in [
+            r#"{"data":[{"index":0,"embedding":[1]},{"index":0,"embedding":[2]}]}"#,
+            r#"{"data":[{"index":0,"embedding":[1]},{"index":5,"embedding":[2]}]}"#,
+            r#"{"data":[{"index":0,"embedding":[1]}]}"#,
+            r#"{"data":[{"index":0,"embedding":["x"]},{"index":1,"embedding":[2]}]}"#,
+            "not json",
+        ] {
+            assert!(parse_embeddings(bad, &r).is_err(), "{bad}");
+        }
+    }
+
+    /// A one-shot HTTP server on 127.0.0.1: answers one request with
+    /// `answer` and hands back the request's head and body.
+    async fn one_shot(answer: &'static str) -> (String, tokio::task::JoinHandle<(String, Value)>) {
+        use tokio::io::{AsyncReadExt, AsyncWriteExt};
+        let listener = tokio::net::TcpListener::bind("127.0.0.1:0").await.unwrap();
+        let url = format!("http://{}/v1", listener.local_addr().unwrap());
+        let task = tokio::spawn(async move {
+            let (mut sock, _) = listener.accept().await.unwrap();
+            let mut buf = Vec::new();
+            let mut chunk = [0u8; 4096];
+            let (head, body) = loop {
+                let n = sock.read(&mut chunk).await.unwrap();
+                buf.extend_from_slice(&chunk[..n]);
+                let text = String::from_utf8_lossy(&buf).to_string();
+                if let Some(end) = text.find("\r\n\r\n") {
+                    let head = text[..end].to_string();
+                    let len: usize = head
+                        .lines()
+                        .find_map(|l| {
+                            l.to_ascii_lowercase()
+                                .strip_prefix("content-length:")
+                                .map(|v| v.trim().parse().unwrap())
+                        })
+                        .unwrap_or(0);
+                    if buf.len() >= end + 4 + len {
+                        break (head, buf[end + 4..end + 4 + len].to_vec());
+                    }
+                }
+                assert!(n > 0, "connection closed early");
+            };
+            let resp = format!(
+                "HTTP/1.1 200 OK\r\ncontent-type: application/json\r\ncontent-length: {}\r\nconnection: close\r\n\r\n{answer}",
+                answer.len()
+            );
+            sock.write_all(resp.as_bytes()).await.unwrap();
+            let _ = sock.shutdown().await;
+            (head, serde_json::from_slice(&body).unwrap())
+        });
+        (url, task)
+    }
+
+    #[tokio::test]
+    async fn openai_embeddings_against_a_local_server() {
+        let (url, server) = one_shot(
+            r#"{"object":"list","data":[{"object":"embedding","index":1,"embedding":[0.0,0.6,0.8]},{"object":"embedding","index":0,"embedding":[1.0,0.0,0.0]}],"model":"text-embedding-3-small","usage":{"prompt_tokens":5,"total_tokens":5}}"#,
+        )
+        .await;
+        let mut m = spec("vec", ModelKind::Embedding);
+        m.upstream = "text-embedding-3-small".into();
+        m.dimensions = Some(3);
+        m.provider = ProviderSpec::OpenAi {
+            base_url: url,
+            api_key_env: Some("EMBED_KEY".into()),
+        };
+        let models = BTreeMap::from([("vec".to_string(), m)]);
+        let hub =
+            ModelHub::build(&models, |v| (v == "EMBED_KEY").then(|| "sk-test".into())).unwrap();
+        let ledger = Ledger::new();
+        let granted = vec!["vec".to_string()];
+        let r = hub
+            .embed(
+                Caller::new("router", &granted, &ledger),
+                req(&["first", "second"]),
+            )
+            .await
+            .unwrap();
+        assert_eq!(r.vectors, vec![vec![1.0, 0.0, 0.0], vec![0.0, 0.6, 0.8]]);
+        assert_eq!((r.usage.input_tokens, r.model.as_str()), (5, "vec"));
+        let (head, body) = server.await.unwrap();
+        assert!(head.starts_with("POST /v1/embeddings "), "{head}");
+        assert!(head
+            .to_ascii_lowercase()
+            .contains("authorization: bearer sk-test"));
+        assert_eq!(
+            body,
+            json!({"model": "text-embedding-3-small", "input": ["first", "second"], "dimensions": 3})
+        );
+        let e = &ledger.entries()[0];
+        assert_eq!(
+            (e.outcome, e.operation, e.input_tokens),
+            (CallOutcome::Ok, Operation::Embed, 5)
+        );
+    }
+
+    #[tokio::test]
+    async fn embed_on_a_provider_without_embeddings_is_refused() {
+        let mut hub = hub();
+        hub.set_provider(
+            "vec",
+            Arc::new(crate::models::sim::SimProvider::new(SimSpec::default())),
+        );
+        let ledger = Ledger::new();
+        let granted = vec!["vec".to_string()];
+        let err = hub
+            .embed(Caller::new("router", &granted, &ledger), req(&["x"]))
+            .await
+            .unwrap_err();
+        assert!(
+            matches!(&err, ModelError::InvalidRequest(m) if m.contains("no embeddings endpoint")),
+            "{err:?}"
+        );
+        assert_eq!(ledger.entries().len(), 1, "one attempt, not retried");
+    }
+}

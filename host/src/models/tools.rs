@@ -617,4 +617,79 @@ mod tests {
         assert_eq!(calls.len(), 1);
         assert_eq!(calls[0].arguments, r#"{"city":"Rome"}"#);
     }
+
+    fn sim_hub() -> crate::models::ModelHub {
+        use crate::spec::{CallPolicy, ModelKind, ModelSpec, Price, ProviderSpec, SimSpec};
+        let spec = ModelSpec {
+            name: "m".into(),
+            upstream: "m".into(),
+            provider: ProviderSpec::Sim(SimSpec::default()),
+            price: Price::FREE,
+            policy: CallPolicy {
+                timeout: std::time::Duration::from_secs(5),
+                retries: 0,
+                backoff: std::time::Duration::from_millis(1),
+                max_backoff: std::time::Duration::from_millis(1),
+                fallback: vec![],
+            },
+            breaker: None,
+            kind: ModelKind::Chat,
+            dimensions: None,
+        };
+        let models = std::collections::BTreeMap::from([("m".to_string(), spec)]);
+        crate::models::ModelHub::build(&models, |_| None).unwrap()
+    }
+
+    #[tokio::test]
+    async fn hub_refuses_invalid_tools_before_sending() {
+        let hub = sim_hub();
+        let ledger = crate::models::Ledger::new();
+        let granted = vec!["m".to_string()];
+        let caller = crate::models::Caller::new("w", &granted, &ledger);
+        let mut r = req_with_tools();
+        r.tools[0].parameters = json!([]);
+        let err = hub.complete(caller, r).await.unwrap_err();
+        assert!(
+            matches!(&err, ModelError::InvalidRequest(m) if m.contains("`tools[0].parameters`")),
+            "{err:?}"
+        );
+        let entries = ledger.entries();
+        assert_eq!(entries.len(), 1);
+        assert_eq!(
+            entries[0].outcome,
+            crate::models::CallOutcome::InvalidRequest
+        );
+        assert_eq!(entries[0].input_tokens, 0, "nothing sent");
+    }
+
+    #[tokio::test]
+    async fn hub_round_trip_with_sim_tools() {
+        let hub = sim_hub();
+        let ledger = crate::models::Ledger::new();
+        let granted = vec!["m".to_string()];
+        let caller = crate::models::Caller::new("w", &granted, &ledger);
+        let mut r = req_with_tools();
+        let first = hub.complete(caller, r.clone()).await.unwrap();
+        assert_eq!(first.finish_reason.as_deref(), Some("tool_calls"));
+        assert_eq!(
+            ledger.entries()[0].finish_reason.as_deref(),
+            Some("tool_calls")
+        );
+        let call = first.tool_calls[0].clone();
+        r.messages.push(ChatMessage {
+            tool_calls: vec![call.clone()],
+            ..ChatMessage::new(ChatRole::Assistant, first.content)
+        });
+        r.messages.push(ChatMessage {
+            tool_call_id: Some(call.id),
+            ..ChatMessage::new(ChatRole::Tool, r#"{"temp_c":18}"#)
+        });
+        let second = hub.complete(caller, r).await.unwrap();
+        assert!(second.tool_calls.is_empty());
+        assert!(
+            second.content.contains(r#"{"temp_c":18}"#),
+            "{}",
+            second.content
+        );
+    }
 }

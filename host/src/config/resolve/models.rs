@@ -67,7 +67,7 @@ impl Resolver<'_> {
                             self.error(
                                 f,
                                 format!(
-                                    "model `{}` is a {} model but its fallback `{}` is a {} model",
+                                    "model `{}` is a {} model but its fallback `{}` is not (it is a {} model)",
                                     a.name,
                                     a.kind.as_str(),
                                     b.name,
@@ -413,5 +413,66 @@ impl Resolver<'_> {
             echo_rate: sim.echo_rate.clamp(0.0, 1.0),
             reply: sim.reply.clone(),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::config::source::SourceFile;
+    use crate::spec::ModelKind;
+
+    fn parse(models: &str) -> Result<crate::config::Manifest, String> {
+        let text = format!(
+            "[pipeline]\nname = \"t\"\n\n{models}\n[nodes.w]\nrole = \"worker\"\ncomponent = \"w.wasm\"\nmodels = [\"small\"]\n"
+        );
+        crate::config::parse(SourceFile::new("p.toml", text)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn config_model_kind_and_dimensions_resolve() {
+        let m = parse(
+            "[models.small]\nprovider = \"sim\"\n\n[models.vec]\nprovider = \"sim\"\nkind = \"embedding\"\ndimensions = 32\n\n[models.oai]\nprovider = \"openai\"\nbase-url = \"http://127.0.0.1:9/v1\"\nkind = \"embedding\"\n",
+        )
+        .unwrap();
+        assert_eq!(m.models["small"].kind, ModelKind::Chat);
+        assert_eq!(m.models["small"].dimensions, None);
+        assert_eq!(m.models["vec"].kind, ModelKind::Embedding);
+        assert_eq!(m.models["vec"].dimensions, Some(32));
+        assert_eq!(m.models["oai"].kind, ModelKind::Embedding);
+    }
+
+    #[test]
+    fn config_model_kind_errors_are_located_with_hints() {
+        let e = parse("[models.small]\nprovider = \"sim\"\nkind = \"embeding\"\n").unwrap_err();
+        assert!(
+            e.contains("unknown kind `embeding`") && e.contains("did you mean `embedding`?"),
+            "{e}"
+        );
+        let e = parse("[models.small]\nprovider = \"sim\"\ndimensions = 8\n").unwrap_err();
+        assert!(
+            e.contains("sets `dimensions` but is not an embedding model"),
+            "{e}"
+        );
+        let e = parse("[models.small]\nprovider = \"sim\"\nkind = \"embedding\"\ndimensions = 0\n")
+            .unwrap_err();
+        assert!(
+            e.contains("`dimensions` must be between 1 and 16384"),
+            "{e}"
+        );
+        let e =
+            parse("[models.small]\nprovider = \"anthropic\"\nkind = \"embedding\"\n").unwrap_err();
+        assert!(
+            e.contains("provider `anthropic` has no embeddings endpoint"),
+            "{e}"
+        );
+        let e = parse(
+            "[models.small]\nprovider = \"sim\"\nfallback = [\"vec\"]\n\n[models.vec]\nprovider = \"sim\"\nkind = \"embedding\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("model `small` is a chat model but its fallback `vec` is not"),
+            "{e}"
+        );
+        assert!(e.contains("p.toml:"), "located: {e}");
     }
 }
