@@ -8,8 +8,8 @@
 use serde_json::{json, Map, Value};
 
 use super::types::{
-    estimate_tokens, ChatMessage, ChatRequest, ChatResponse, ChatRole, ModelError, ToolCall,
-    ToolChoice, ToolDef, Usage,
+    estimate_tokens, ChatMessage, ChatRequest, ChatResponse, ChatRole, ModelError, ResponseFormat,
+    ToolCall, ToolChoice, ToolDef, Usage,
 };
 
 /// Tools one request may define.
@@ -311,10 +311,14 @@ pub fn anthropic_tool_calls(blocks: &[Value]) -> Vec<ToolCall> {
 /// With tools, a choice other than `none`, and a last message that is not
 /// a tool result, it calls the named tool (or the first) with one string
 /// argument per required parameter, taken from the last user message.
-/// After a tool result it answers text quoting the result.
+/// After a tool result it answers text quoting the result (a JSON-format
+/// request gets its usual JSON answer instead).
 pub fn sim_answer(req: &ChatRequest) -> Option<ChatResponse> {
     let last = req.messages.last();
-    if let Some(result) = last.filter(|m| m.role == ChatRole::Tool) {
+    // After a tool result, a text request gets the result quoted back; a
+    // JSON one gets its usual JSON answer.
+    let text = req.format == ResponseFormat::Text;
+    if let Some(result) = last.filter(|m| m.role == ChatRole::Tool && text) {
         let tool = req
             .messages
             .iter()
