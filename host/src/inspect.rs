@@ -9,7 +9,7 @@ use serde::Serialize;
 use sha2::{Digest, Sha256};
 
 use crate::config::Role;
-use crate::engine::{exported_roles, Description, LoadError, NodeEngine};
+use crate::engine::{exported_roles, ContractVersion, Description, LoadError, NodeEngine};
 
 /// How an import relates to the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -47,6 +47,8 @@ pub struct Inspection {
     pub sha256: String,
     /// The roles whose interface it exports (normally exactly one).
     pub roles: Vec<Role>,
+    /// The contract version(s) of those interfaces (normally exactly one).
+    pub contract: Vec<ContractVersion>,
     /// Every import.
     pub imports: Vec<Import>,
     /// Every export.
@@ -112,7 +114,10 @@ pub async fn inspect(engine: &NodeEngine, path: &Path) -> Result<Inspection, Loa
         .exports(engine.wasmtime())
         .map(|(n, _)| n.to_string())
         .collect();
-    let roles = exported_roles(engine.wasmtime(), &component);
+    let found = exported_roles(engine.wasmtime(), &component);
+    let roles: Vec<Role> = found.iter().map(|(_, r)| *r).collect();
+    let mut contract: Vec<ContractVersion> = found.iter().map(|(v, _)| *v).collect();
+    contract.dedup();
     let (description, load_error) = match roles.as_slice() {
         [role] => match engine
             .load_component_bytes(
@@ -138,6 +143,7 @@ pub async fn inspect(engine: &NodeEngine, path: &Path) -> Result<Inspection, Loa
         bytes: bytes.len() as u64,
         sha256: hex::encode(Sha256::digest(&bytes)),
         roles,
+        contract,
         imports,
         exports,
         description,
@@ -163,8 +169,39 @@ impl std::fmt::Display for Inspection {
                 roles.join(", ")
             }
         )?;
+        let contract: Vec<String> = self
+            .contract
+            .iter()
+            .map(|v| format!("switchyard:node@{v}"))
+            .collect();
+        writeln!(
+            f,
+            "  contract {}",
+            if contract.is_empty() {
+                "none".to_string()
+            } else {
+                contract.join(", ")
+            }
+        )?;
         if let Some(d) = &self.description {
             writeln!(f, "  describe {} {}: {}", d.name, d.version, d.summary)?;
+            if d.checks_windows {
+                writeln!(f, "  windows  checks stream windows (check-window)")?;
+            }
+            let list = |l: &Option<Vec<String>>| match l {
+                None => "(not declared)".to_string(),
+                Some(l) if l.is_empty() => "none".to_string(),
+                Some(l) => l.join(", "),
+            };
+            writeln!(
+                f,
+                "  needs    models: {}; model calls: {}; settings: {}",
+                list(&d.needs.models),
+                d.needs
+                    .model_calls
+                    .map_or("(not declared)".to_string(), |n| n.to_string()),
+                list(&d.needs.settings)
+            )?;
             for (which, s) in [("input ", &d.input_schema), ("output", &d.output_schema)] {
                 writeln!(
                     f,

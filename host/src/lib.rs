@@ -25,3 +25,4 @@ pub mod spec;
 pub mod telemetry;
 pub mod testnode;
 pub mod text;
+pub mod ttft;

@@ -117,7 +117,7 @@ const BRANCH: &str = "branch-target";
 pub fn role_of(engine: &NodeEngine, path: &Path) -> Result<Role, TestNodeError> {
     let (_, component) = engine.compile_file(NODE, path)?;
     match exported_roles(engine.wasmtime(), &component).as_slice() {
-        [role] => Ok(*role),
+        [(_, role)] => Ok(*role),
         [] => Err(TestNodeError::Role {
             path: path.into(),
             found: "no node interface".into(),
@@ -254,7 +254,17 @@ pub async fn test_node(
         )),
         trace: None,
     };
-    let inv = engine.invoke(&component, ctx, scope, call, None).await;
+    let mut inv = engine.invoke(&component, ctx, scope, call, None).await;
+    // A streamed reply is read to its end, as a pipeline would.
+    if let Ok(NodeOutput::Stream(reply)) = &inv.result {
+        inv.result = crate::engine::stream::collect(reply)
+            .await
+            .map(|v| NodeOutput::Output(v.to_string()))
+            .map_err(|error| NodeError::Model {
+                node: NODE.into(),
+                error,
+            });
+    }
     Ok(TestNodeReport {
         component: opts.component.clone(),
         role,
@@ -282,6 +292,7 @@ impl std::fmt::Display for TestNodeReport {
         )?;
         match &self.result {
             Ok(NodeOutput::Output(s)) => writeln!(f, "output: {s}")?,
+            Ok(NodeOutput::Stream(_)) => writeln!(f, "output: (a stream, not read)")?,
             Ok(NodeOutput::Route(r)) => writeln!(
                 f,
                 "route: {} (confidence {:.2}): {}",

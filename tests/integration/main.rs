@@ -27,5 +27,6 @@ mod sandbox;
 mod scaffold;
 mod serve;
 mod status_page;
+mod streaming;
 mod test_node;
 mod validate;

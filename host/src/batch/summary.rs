@@ -39,10 +39,78 @@ pub struct NodeStats {
     /// `escalate`, `fallback`, `give-up`).
     #[serde(skip_serializing_if = "BTreeMap::is_empty")]
     pub policy: BTreeMap<String, u64>,
+    /// Judges: the distribution of their scores, when they give any.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub scores: Option<ScoreStats>,
     /// Model-call totals.
     pub model: Totals,
     #[serde(skip)]
     latency_us: Histogram<u64>,
+    #[serde(skip)]
+    score_values: Vec<f64>,
+    #[serde(skip)]
+    criteria_values: BTreeMap<String, Vec<f64>>,
+}
+
+/// The distribution of one judge's scores.
+#[derive(Debug, Clone, Serialize, PartialEq)]
+pub struct ScoreStats {
+    /// Scored judgements.
+    pub count: u64,
+    /// Their mean.
+    pub mean: f64,
+    /// Lowest.
+    pub min: f64,
+    /// 10th percentile.
+    pub p10: f64,
+    /// Median.
+    pub p50: f64,
+    /// 90th percentile.
+    pub p90: f64,
+    /// Highest.
+    pub max: f64,
+    /// Mean score per criterion.
+    #[serde(skip_serializing_if = "BTreeMap::is_empty")]
+    pub criteria: BTreeMap<String, f64>,
+}
+
+impl ScoreStats {
+    /// The distribution of `values` (nearest-rank percentiles), with
+    /// per-criterion means; `None` when nothing was scored.
+    pub fn of(values: &[f64], criteria: &BTreeMap<String, Vec<f64>>) -> Option<Self> {
+        if values.is_empty() && criteria.is_empty() {
+            return None;
+        }
+        let mut v = values.to_vec();
+        v.sort_by(f64::total_cmp);
+        let at = |q: f64| -> f64 {
+            if v.is_empty() {
+                return 0.0;
+            }
+            let rank = ((q * v.len() as f64).ceil() as usize).clamp(1, v.len());
+            v[rank - 1]
+        };
+        let mean = |xs: &[f64]| {
+            if xs.is_empty() {
+                0.0
+            } else {
+                xs.iter().sum::<f64>() / xs.len() as f64
+            }
+        };
+        Some(Self {
+            count: v.len() as u64,
+            mean: mean(&v),
+            min: v.first().copied().unwrap_or(0.0),
+            p10: at(0.10),
+            p50: at(0.50),
+            p90: at(0.90),
+            max: v.last().copied().unwrap_or(0.0),
+            criteria: criteria
+                .iter()
+                .map(|(k, xs)| (k.clone(), mean(xs)))
+                .collect(),
+        })
+    }
 }
 
 /// Router accuracy against `expect.route`.
@@ -165,14 +233,25 @@ impl Summary {
                     verdicts: BTreeMap::new(),
                     routes: BTreeMap::new(),
                     policy: BTreeMap::new(),
+                    scores: None,
                     model: Totals::default(),
                     latency_us: histogram(),
+                    score_values: Vec::new(),
+                    criteria_values: BTreeMap::new(),
                 });
             s.invocations += 1;
             s.errors += u64::from(step.is_failure());
             s.latency_us.saturating_record(step.elapsed_us.max(1));
             if let Some(v) = &step.verdict {
                 *s.verdicts.entry(v.verdict.clone()).or_default() += 1;
+            }
+            if let Some(sc) = &step.score {
+                if let Some(x) = sc.score.filter(|x| x.is_finite()) {
+                    s.score_values.push(x);
+                }
+                for (name, x) in sc.criteria.iter().filter(|(_, x)| x.is_finite()) {
+                    s.criteria_values.entry(name.clone()).or_default().push(*x);
+                }
             }
             if let Some(r) = &step.route {
                 *s.routes.entry(r.target.clone()).or_default() += 1;
@@ -224,6 +303,7 @@ impl Summary {
         for s in self.nodes.values_mut() {
             s.p50_ms = s.latency_us.value_at_quantile(0.50) as f64 / 1e3;
             s.p95_ms = s.latency_us.value_at_quantile(0.95) as f64 / 1e3;
+            s.scores = ScoreStats::of(&s.score_values, &s.criteria_values);
         }
     }
 
@@ -287,6 +367,13 @@ impl fmt::Display for Summary {
             }
             for (k, n) in &s.policy {
                 let _ = write!(notes, "{k} {n}  ");
+            }
+            if let Some(sc) = &s.scores {
+                let _ = write!(
+                    notes,
+                    "score p10/p50/p90 {:.2}/{:.2}/{:.2} (n {})  ",
+                    sc.p10, sc.p50, sc.p90, sc.count
+                );
             }
             writeln!(
                 f,

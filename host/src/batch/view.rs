@@ -74,6 +74,20 @@ pub struct StepView {
     /// Judges: the verdict.
     #[serde(default)]
     pub verdict: Option<VerdictView>,
+    /// Judges: the score, when the judge gave one.
+    #[serde(default)]
+    pub score: Option<ScoreView>,
+}
+
+/// A judge's score.
+#[derive(Debug, Clone, Deserialize)]
+pub struct ScoreView {
+    /// The overall score.
+    #[serde(default)]
+    pub score: Option<f64>,
+    /// Per-criterion scores.
+    #[serde(default)]
+    pub criteria: Vec<(String, f64)>,
 }
 
 impl StepView {

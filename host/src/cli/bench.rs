@@ -15,7 +15,8 @@ use crate::pipeline::Pipeline;
 /// Arguments of `switchyard bench`.
 #[derive(Debug, Args)]
 pub struct BenchArgs {
-    /// The pipeline manifest; every model must be `sim` (latency is zeroed).
+    /// The pipeline manifest; every model must be `sim` (latency is zeroed,
+    /// except for `--ttft`).
     #[arg(required_unless_present = "load")]
     pub manifest: Option<PathBuf>,
     /// Instead, measure the compile cache on this component: its first load
@@ -48,6 +49,13 @@ pub struct BenchArgs {
     /// and every pair's throughput and CPU per run.
     #[arg(long, requires = "serve")]
     pub otlp: bool,
+    /// Instead, measure time to first token: serve the pipeline as written
+    /// (streaming workers release windows as their judges pass them) and
+    /// held (the reply after the whole run), alternate `--iterations`
+    /// streamed chat requests between the two, and report p50 and p99 of
+    /// each and their ratio. Sim latencies are kept, not zeroed.
+    #[arg(long, conflicts_with_all = ["serve", "load"])]
+    pub ttft: bool,
 }
 
 pub(super) async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<ExitCode> {
@@ -66,7 +74,6 @@ pub(super) async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<ExitCode>
         .as_ref()
         .expect("clap requires it without --load");
     let mut manifest = crate::config::load(manifest_path)?;
-    bench::zero_latency(&mut manifest)?;
     let inputs = match &args.input {
         None => match &manifest.sample_input {
             Some(sample) => vec![sample.clone()],
@@ -95,6 +102,18 @@ pub(super) async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<ExitCode>
             inputs
         }
     };
+    if args.ttft {
+        // Sim latencies are what this measures: they stay.
+        let engine = cli.engine_for(manifest.engine)?;
+        let report = crate::ttft::measure(&engine, manifest, &inputs, args.iterations).await?;
+        eprintln!("{report}");
+        if let Some(path) = &args.json {
+            std::fs::write(path, serde_json::to_vec_pretty(&report)?)
+                .with_context(|| format!("cannot write {}", path.display()))?;
+        }
+        return Ok(ExitCode::SUCCESS);
+    }
+    bench::zero_latency(&mut manifest)?;
     let hub = ModelHub::from_env(&manifest.models)?;
     let pipeline = Pipeline::load(&cli.engine_for(manifest.engine)?, manifest)
         .await?

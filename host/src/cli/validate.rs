@@ -51,10 +51,11 @@ pub(super) async fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<ExitCo
     for (name, node) in pipeline.nodes() {
         let d = &node.component.description;
         eprintln!(
-            "  {name:<18} {:<7} {} {} ({} KiB, {})",
+            "  {name:<18} {:<7} {} {} (switchyard:node@{}, {} KiB, {})",
             node.spec.role.as_str(),
             d.name,
             d.version,
+            d.contract,
             node.component.load.bytes / 1024,
             match node.component.load.cache {
                 crate::engine::CacheOutcome::Hit => "cached",
@@ -62,6 +63,9 @@ pub(super) async fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<ExitCo
                 crate::engine::CacheOutcome::Disabled => "compiled, cache off",
             }
         );
+    }
+    for plan in crate::pipeline::stream_plans(pipeline.nodes()) {
+        eprintln!("  {}", plan.explain());
     }
     Ok(ExitCode::SUCCESS)
 }

@@ -11,7 +11,7 @@ use std::time::Duration;
 use super::source::{SourceFile, Span};
 use crate::spec::{
     BudgetSpec, CacheSpec, EngineSpec, Limits, ModelSpec, PolicyOverride, RecordingSpec, Role,
-    TelemetrySpec,
+    StreamSpec, TelemetrySpec,
 };
 
 /// A checked `pipeline.toml`.
@@ -120,6 +120,10 @@ pub struct NodeSpec {
     pub cache: Option<CacheSpec>,
     /// Its budget within one run.
     pub budget: BudgetSpec,
+    /// A worker's stream windows and late-rejection rule.
+    pub stream: StreamSpec,
+    /// A judge's passing score, if the manifest sets one.
+    pub min_score: Option<f64>,
 }
 
 /// What happens when a node's output is rejected (by a judge or a schema).
@@ -155,6 +159,8 @@ impl NodeSpec {
             model_policy: PolicyOverride::default(),
             cache: None,
             budget: BudgetSpec::default(),
+            stream: StreamSpec::default(),
+            min_score: None,
         }
     }
 

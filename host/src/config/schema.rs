@@ -199,6 +199,9 @@ pub struct ModelPolicySection {
     /// Per-call timeout, ms.
     #[serde(default)]
     pub timeout_ms: Option<u64>,
+    /// A stream's longest wait for each chunk after its first, ms.
+    #[serde(default)]
+    pub stream_idle_timeout_ms: Option<Spanned<u64>>,
     /// Retries after a transient failure.
     #[serde(default)]
     pub retries: Option<u32>,
@@ -266,6 +269,9 @@ pub struct ModelSection {
     /// Per-call timeout in milliseconds.
     #[serde(default)]
     pub timeout_ms: Option<Spanned<u64>>,
+    /// A stream's longest wait for each chunk after its first, ms.
+    #[serde(default)]
+    pub stream_idle_timeout_ms: Option<Spanned<u64>>,
     /// `openai`: the API base URL, e.g. `https://api.openai.com/v1`.
     #[serde(default)]
     pub base_url: Option<Spanned<String>>,
@@ -381,6 +387,28 @@ pub struct NodeSection {
     /// This node's token and cost budget within one run.
     #[serde(default)]
     pub budget: Option<Spanned<BudgetSection>>,
+    /// Workers: how a streamed output is cut into windows and released.
+    #[serde(default)]
+    pub stream: Option<Spanned<StreamSection>>,
+    /// Judges: the lowest score that passes; the judge's score then decides
+    /// between accept and reject.
+    #[serde(default)]
+    pub min_score: Option<Spanned<f64>>,
+}
+
+/// `stream = { window = "sentence", late-reject = "content-filter" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StreamSection {
+    /// `sentence`, `chars`, `tokens` or `whole`.
+    #[serde(default)]
+    pub window: Option<Spanned<String>>,
+    /// The window's size for `chars` and `tokens`.
+    #[serde(default)]
+    pub size: Option<Spanned<u32>>,
+    /// `content-filter` or `buffer`.
+    #[serde(default)]
+    pub late_reject: Option<Spanned<String>>,
 }
 
 /// `on-reject = { retries = 2, escalate = "node", fallback = {...} }`.

@@ -10,7 +10,6 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use super::bindings::wit;
 use super::error::NodeError;
 use crate::models::{Ledger, ModelHub, RunBudget};
 
@@ -27,18 +26,6 @@ pub struct TaskInput {
     pub attempt: u32,
     /// Reasons from a judge's earlier rejection.
     pub feedback: Vec<String>,
-}
-
-impl TaskInput {
-    pub(super) fn to_wit(&self) -> wit::Task {
-        wit::Task {
-            id: self.id.clone(),
-            input: self.input.clone(),
-            meta: self.meta.clone(),
-            attempt: self.attempt,
-            feedback: self.feedback.clone(),
-        }
-    }
 }
 
 /// What to ask the node.
@@ -64,6 +51,42 @@ pub enum NodeCall {
         /// The candidate output, JSON text.
         candidate: String,
     },
+    /// Window judge (0.2): judge one window of a streamed output.
+    CheckWindow {
+        /// The task the stream was produced for.
+        task: TaskInput,
+        /// The window.
+        window: Window,
+    },
+}
+
+/// One window of a streamed output, as a window judge sees it.
+#[derive(Debug, Clone, PartialEq, Serialize)]
+pub struct Window {
+    /// The window's text.
+    pub text: String,
+    /// The output's text before it, as released (repairs applied).
+    pub before: String,
+    /// 0 for the first window.
+    pub index: u32,
+    /// The output's last window.
+    pub last: bool,
+}
+
+/// A judge's scores (0.2): overall and per criterion.
+#[derive(Debug, Clone, Default, PartialEq, Serialize)]
+pub struct JudgeScore {
+    /// The overall score, if given.
+    pub score: Option<f64>,
+    /// Per-criterion scores, in the judge's order.
+    pub criteria: Vec<(String, f64)>,
+}
+
+impl JudgeScore {
+    /// `None` when the judge gave no score at all.
+    pub fn given(score: Option<f64>, criteria: Vec<(String, f64)>) -> Option<Self> {
+        (score.is_some() || !criteria.is_empty()).then_some(Self { score, criteria })
+    }
 }
 
 /// A router's choice.
@@ -116,6 +139,88 @@ pub enum NodeOutput {
     Output(String),
     /// A judge's verdict.
     Verdict(Verdict),
+    /// A worker's output as a model stream (0.2 `reply.stream`), to be
+    /// released window by window.
+    Stream(StreamReply),
+}
+
+/// A worker's streamed reply: the stream, taken out of the finished
+/// invocation's store, and where its text goes in the node's output.
+#[derive(Clone)]
+pub struct StreamReply {
+    /// The stream; `take` it once.
+    pub stream: Arc<std::sync::Mutex<Option<super::stream::ModelStream>>>,
+    /// The output object's field holding the text; `None`: the output is
+    /// the text as a JSON string.
+    pub field: Option<String>,
+    /// With `field`: the rest of the output object.
+    pub base: serde_json::Map<String, serde_json::Value>,
+}
+
+impl StreamReply {
+    /// Wraps `stream`; `base` is the guest's JSON object text (empty for
+    /// `{}`), refused when it is anything else.
+    pub fn new(
+        stream: super::stream::ModelStream,
+        field: Option<String>,
+        base: &str,
+    ) -> Result<Self, String> {
+        let base = if base.trim().is_empty() {
+            serde_json::Map::new()
+        } else {
+            match serde_json::from_str::<serde_json::Value>(base) {
+                Ok(serde_json::Value::Object(m)) => m,
+                Ok(_) => return Err("a streamed reply's `base` is not a JSON object".into()),
+                Err(e) => return Err(format!("a streamed reply's `base` is not JSON: {e}")),
+            }
+        };
+        Ok(Self {
+            stream: Arc::new(std::sync::Mutex::new(Some(stream))),
+            field,
+            base,
+        })
+    }
+
+    /// Takes the stream (once).
+    pub fn take(&self) -> Option<super::stream::ModelStream> {
+        self.stream.lock().ok().and_then(|mut s| s.take())
+    }
+
+    /// The node's output once the stream's text is known.
+    pub fn output(&self, text: &str) -> serde_json::Value {
+        let text = serde_json::Value::String(text.to_string());
+        match &self.field {
+            Some(field) => {
+                let mut out = self.base.clone();
+                out.insert(field.clone(), text);
+                serde_json::Value::Object(out)
+            }
+            None => text,
+        }
+    }
+}
+
+impl std::fmt::Debug for StreamReply {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        f.debug_struct("StreamReply")
+            .field("field", &self.field)
+            .finish_non_exhaustive()
+    }
+}
+
+impl PartialEq for StreamReply {
+    fn eq(&self, other: &Self) -> bool {
+        Arc::ptr_eq(&self.stream, &other.stream) && self.field == other.field
+    }
+}
+
+impl Serialize for StreamReply {
+    fn serialize<S: serde::Serializer>(&self, s: S) -> Result<S::Ok, S::Error> {
+        use serde::ser::SerializeStruct;
+        let mut st = s.serialize_struct("StreamReply", 1)?;
+        st.serialize_field("field", &self.field)?;
+        st.end()
+    }
 }
 
 /// The outcome of one invocation.
@@ -127,6 +232,8 @@ pub struct Invocation {
     pub usage: Usage,
     /// Wall time, instantiation included.
     pub elapsed: Duration,
+    /// A judge's scores, when it gave any.
+    pub score: Option<JudgeScore>,
 }
 
 /// The per-run services an invocation uses.

@@ -11,58 +11,17 @@ use serde::Serialize;
 use wasmtime::component::types::ComponentItem;
 use wasmtime::component::Component;
 
-use super::bindings::{interface_name, judge, router, wit, worker};
+use super::bindings::{supported_versions, ContractVersion};
 use super::cache::{CacheOutcome, CompileCache};
 use super::call::RunScope;
+pub use super::contract::RolePre;
+use super::contract::{Needs, RawDescription};
 use super::error::{LoadError, NodeError};
 use super::host::{NodeContext, NodeState};
 use super::returned::check_description_field;
 use super::store::{classify_trap, new_store};
 use super::NodeEngine;
 use crate::spec::Role;
-
-/// A component pre-instantiated for its role; cheap to clone.
-#[derive(Clone)]
-pub enum RolePre {
-    /// A router.
-    Router(router::RouterNodePre<super::host::NodeState>),
-    /// A worker.
-    Worker(worker::WorkerNodePre<super::host::NodeState>),
-    /// A judge.
-    Judge(judge::JudgeNodePre<super::host::NodeState>),
-}
-
-impl RolePre {
-    /// Instantiates into `store` and calls the `describe` export.
-    pub async fn describe(
-        &self,
-        store: &mut wasmtime::Store<super::host::NodeState>,
-    ) -> wasmtime::Result<wit::Description> {
-        match self {
-            RolePre::Router(p) => {
-                p.instantiate_async(&mut *store)
-                    .await?
-                    .switchyard_node_describe()
-                    .call_describe(&mut *store)
-                    .await
-            }
-            RolePre::Worker(p) => {
-                p.instantiate_async(&mut *store)
-                    .await?
-                    .switchyard_node_describe()
-                    .call_describe(&mut *store)
-                    .await
-            }
-            RolePre::Judge(p) => {
-                p.instantiate_async(&mut *store)
-                    .await?
-                    .switchyard_node_describe()
-                    .call_describe(&mut *store)
-                    .await
-            }
-        }
-    }
-}
 
 /// What a component says about itself (its `describe` export).
 #[derive(Debug, Clone, Serialize, PartialEq)]
@@ -79,6 +38,12 @@ pub struct Description {
     pub input_schema: Option<serde_json::Value>,
     /// JSON Schema of its output, if declared.
     pub output_schema: Option<serde_json::Value>,
+    /// The contract version it was built for.
+    pub contract: ContractVersion,
+    /// What it declares it needs (0.2; undeclared for 0.1).
+    pub needs: Needs,
+    /// A judge that checks stream windows (0.2 `checks-windows`).
+    pub checks_windows: bool,
 }
 
 /// How a load went.
@@ -123,18 +88,27 @@ impl std::fmt::Debug for NodeComponent {
     }
 }
 
-/// The exported role interfaces of a component.
-pub fn exported_roles(engine: &wasmtime::Engine, component: &Component) -> Vec<Role> {
+/// The exported role interfaces of a component, with the contract version
+/// each belongs to.
+pub fn exported_roles(
+    engine: &wasmtime::Engine,
+    component: &Component,
+) -> Vec<(ContractVersion, Role)> {
     let ty = component.component_type();
     let names: Vec<String> = ty
         .exports(engine)
         .filter(|(_, item)| matches!(item.ty, ComponentItem::ComponentInstance(_)))
         .map(|(n, _)| n.to_string())
         .collect();
-    [Role::Router, Role::Worker, Role::Judge]
-        .into_iter()
-        .filter(|r| names.iter().any(|n| *n == interface_name(r.as_str())))
-        .collect()
+    let mut found = Vec::new();
+    for version in ContractVersion::ALL {
+        for role in [Role::Router, Role::Worker, Role::Judge] {
+            if names.iter().any(|n| *n == version.interface(role.as_str())) {
+                found.push((version, role));
+            }
+        }
+    }
+    found
 }
 
 impl NodeEngine {
@@ -259,16 +233,20 @@ impl NodeEngine {
             })?;
 
         let roles = exported_roles(&variant.engine, &component);
-        if !roles.contains(&role) {
+        let Some(&(version, _)) = roles.iter().find(|(_, r)| *r == role) else {
+            let wanted = ContractVersion::ALL
+                .iter()
+                .map(|v| format!("`{}`", v.interface(role.as_str())))
+                .collect::<Vec<_>>()
+                .join(" or ");
             let found = match roles.as_slice() {
                 [] => format!(
-                    "exports none of the node interfaces (it must export `{}`)",
-                    interface_name(role.as_str())
+                    "exports none of the node interfaces of switchyard:node@{} (it must export {wanted})",
+                    supported_versions()
                 ),
-                [other, ..] => format!(
-                    "targets the {other} world (it exports `{}`, not `{}`)",
-                    interface_name(other.as_str()),
-                    interface_name(role.as_str())
+                [(v, other), ..] => format!(
+                    "targets the {other} world (it exports `{}`, not {wanted})",
+                    v.interface(other.as_str()),
                 ),
             };
             return Err(LoadError::WrongWorld {
@@ -277,7 +255,7 @@ impl NodeEngine {
                 expected_role: role.to_string(),
                 found,
             });
-        }
+        };
 
         let contract = |e: wasmtime::Error| LoadError::Contract {
             node: node.into(),
@@ -288,17 +266,7 @@ impl NodeEngine {
             .linker
             .instantiate_pre(&component)
             .map_err(contract)?;
-        let pre = match role {
-            Role::Router => {
-                RolePre::Router(router::RouterNodePre::new(instance_pre).map_err(contract)?)
-            }
-            Role::Worker => {
-                RolePre::Worker(worker::WorkerNodePre::new(instance_pre).map_err(contract)?)
-            }
-            Role::Judge => {
-                RolePre::Judge(judge::JudgeNodePre::new(instance_pre).map_err(contract)?)
-            }
-        };
+        let pre = RolePre::new(version, role, instance_pre).map_err(contract)?;
         let engine = variant.engine.clone();
         let checked = started.elapsed();
         let description = self
@@ -356,11 +324,7 @@ impl NodeEngine {
             }
             Err(e) => return Err(fail(e.to_string())),
         };
-        let got = match d.role {
-            wit::NodeRole::Router => Role::Router,
-            wit::NodeRole::Worker => Role::Worker,
-            wit::NodeRole::Judge => Role::Judge,
-        };
+        let got = d.role;
         if got != role {
             return Err(fail(format!(
                 "it says it is a {got} but exports the {role} interface"
@@ -386,6 +350,7 @@ impl NodeEngine {
                 crate::schema::bounds::check(&value).map_err(|r| bound(&what, r.to_string()))?;
                 Ok(Some(value))
             };
+        check_needs(&d.needs).map_err(|r| bound("its `needs`", r))?;
         Ok(Description {
             role,
             input_schema: schema("input-schema", d.input_schema)?,
@@ -393,6 +358,9 @@ impl NodeEngine {
             name: d.name,
             version: d.version,
             summary: d.summary,
+            contract: pre.version(),
+            needs: d.needs,
+            checks_windows: d.checks_windows && role == Role::Judge,
         })
     }
 }
@@ -406,7 +374,7 @@ impl NodeEngine {
         stack_bytes: usize,
         pool_weight: u32,
         pre: &RolePre,
-    ) -> Result<wit::Description, NodeError> {
+    ) -> Result<RawDescription, NodeError> {
         let pool = self.pool();
         let Ok(_permit) = pool.slots.acquire_many(pool_weight).await else {
             return Err(NodeError::Instantiate {
@@ -431,4 +399,26 @@ impl NodeEngine {
             Ok(Err(trap)) => Err(classify_trap(node, store.data(), &trap)),
         }
     }
+}
+
+/// Entries a `needs` list may hold.
+const MAX_NEEDS: usize = 64;
+
+/// Why a component's declared needs are refused: too many entries, or an
+/// entry that is not a short plain name.
+fn check_needs(needs: &Needs) -> Result<(), String> {
+    for (field, list) in [("models", &needs.models), ("settings", &needs.settings)] {
+        let Some(list) = list else { continue };
+        if list.len() > MAX_NEEDS {
+            return Err(format!(
+                "it lists {} {field}, over the bound of {MAX_NEEDS}",
+                list.len()
+            ));
+        }
+        for entry in list {
+            check_description_field("name", entry)
+                .map_err(|r| format!("an entry of its `{field}`: {r}"))?;
+        }
+    }
+    Ok(())
 }

@@ -45,7 +45,7 @@ pub enum LoadError {
     },
     /// The component needs an import the host does not provide, or its
     /// exports do not type-check against the contract.
-    #[error("node `{node}`: component {} does not fit the switchyard:node@{} contract: {reason}", path.display(), super::bindings::WIT_VERSION)]
+    #[error("node `{node}`: component {} does not fit the switchyard:node@{} contract: {reason}", path.display(), super::bindings::supported_versions())]
     Contract {
         /// Node name.
         node: String,
@@ -110,7 +110,7 @@ impl LoadError {
             LoadError::WrongWorld { expected_role, .. } => format!(
                 "point `component` at a {expected_role} component (built against world `{expected_role}-node`), or change the node's `role`"
             ),
-            LoadError::Contract { .. } => "components may import only switchyard:node/{models,log,config} and WASI 0.2; rebuild against wit/node@0.1.0".into(),
+            LoadError::Contract { .. } => "components may import only switchyard:node/{models,log,config} (0.1.0 or 0.2.0) and WASI 0.2; rebuild against wit/node@0.2.0".into(),
             LoadError::Describe { .. } => "fix the component's `describe` export so its role matches its world and its schemas are JSON".into(),
             LoadError::Limits { .. } => "lower the node's limits.memory-mb, or start the engine with a larger memory cap".into(),
             LoadError::Bound { .. } => "a component's own schemas and self-description are untrusted and bounded (docs/security.md); shrink them, or declare `input-schema` / `output-schema` for the node in the manifest, which is trusted".into(),

@@ -14,12 +14,11 @@ use wasmtime::component::ResourceTable;
 use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
-use super::bindings::{config, log, models, wit};
 use super::call::{RunScope, Usage};
 use super::stdio::{GuestStream, LogLimitReached, LogMeter, Which};
 use crate::models::{
-    Caller, ChatMessage, ChatRequest, ChatRole, Ledger, ModelError, ModelHub, ResponseCache,
-    ResponseFormat, RunBudget,
+    Caller, ChatRequest, ChatResponse, Ledger, ModelError, ModelHub, ResponseCache, RunBudget,
+    StreamCaller,
 };
 use crate::spec::{Limits, PolicyOverride};
 
@@ -161,11 +160,11 @@ impl ResourceLimiter for MemoryGuard {
 /// The data of one Store: one node invocation.
 pub struct NodeState {
     wasi: WasiCtx,
-    table: ResourceTable,
+    pub(super) table: ResourceTable,
     /// Memory limiter.
     pub memory: MemoryGuard,
     node: Arc<NodeContext>,
-    hub: Arc<ModelHub>,
+    pub(super) hub: Arc<ModelHub>,
     ledger: Arc<Ledger>,
     budget: Arc<RunBudget>,
     /// Resource use so far.
@@ -257,7 +256,7 @@ impl NodeState {
         }
     }
 
-    fn caller(&self) -> Caller<'_> {
+    pub(super) fn caller(&self) -> Caller<'_> {
         Caller {
             node: &self.node.node,
             granted: &self.node.granted,
@@ -273,7 +272,7 @@ impl NodeState {
     /// Counts one host call; past the host-call limit or the CPU limit
     /// (the host's work on the node's behalf counts), sets the flag and
     /// traps.
-    fn host_call(&mut self) -> wasmtime::Result<()> {
+    pub(super) fn host_call(&mut self) -> wasmtime::Result<()> {
         if self.charge_cpu() {
             return Err(wasmtime::Error::msg("cpu limit reached"));
         }
@@ -307,131 +306,101 @@ impl WasiView for NodeState {
     }
 }
 
-fn to_chat(r: wit::CompletionRequest) -> Result<ChatRequest, ModelError> {
-    let extra = crate::models::extra::parse(&r.extra_json)?;
-    let format = match r.response_format {
-        wit::ResponseFormat::Text => ResponseFormat::Text,
-        wit::ResponseFormat::JsonObject => ResponseFormat::JsonObject,
-        wit::ResponseFormat::JsonSchema(s) => {
-            if serde_json::from_str::<serde_json::Value>(&s).is_err() {
-                return Err(ModelError::InvalidRequest(
-                    "response-format json-schema is not valid JSON".into(),
-                ));
-            }
-            ResponseFormat::JsonSchema(s)
-        }
-    };
-    Ok(ChatRequest {
-        model: r.model,
-        messages: r
-            .messages
-            .into_iter()
-            .map(|m| ChatMessage {
-                role: match m.role {
-                    wit::Role::System => ChatRole::System,
-                    wit::Role::User => ChatRole::User,
-                    wit::Role::Assistant => ChatRole::Assistant,
-                },
-                content: m.content,
-                tool_calls: Vec::new(),
-                tool_call_id: None,
-            })
-            .collect(),
-        max_tokens: r.max_tokens,
-        temperature: r.temperature,
-        format,
-        extra,
-        ..Default::default()
-    })
-}
-
-/// Converts a host model error to its WIT form.
-pub fn to_wit_error(e: ModelError) -> wit::ModelError {
-    match e {
-        ModelError::Timeout => wit::ModelError::Timeout,
-        ModelError::RateLimited => wit::ModelError::RateLimited,
-        ModelError::Unavailable(s) => wit::ModelError::Unavailable(s),
-        ModelError::Denied(s) => wit::ModelError::Denied(s),
-        ModelError::BudgetExceeded(s) => wit::ModelError::BudgetExceeded(s),
-        ModelError::InvalidRequest(s) => wit::ModelError::InvalidRequest(s),
-    }
-}
-
-impl wit::Host for NodeState {}
-
 impl NodeState {
-    async fn model_complete(
+    /// One model call for the node: counted against its call grant, then
+    /// through the hub with the node's grant, policy, cache and budget.
+    pub(super) async fn model_complete(
         &mut self,
-        request: wit::CompletionRequest,
-    ) -> Result<wit::Completion, wit::ModelError> {
-        self.reserve_calls(1).map_err(to_wit_error)?;
-        let req = to_chat(request).map_err(to_wit_error)?;
+        request: Result<ChatRequest, ModelError>,
+    ) -> Result<ChatResponse, ModelError> {
+        self.reserve_calls(1)?;
+        let req = request?;
         let caller = self.caller();
-        let resp = self.hub.complete(caller, req).await.map_err(to_wit_error)?;
-        Ok(wit::Completion {
-            content: resp.content,
-            // The model that answered, after any fallback (as the contract
-            // promises), not the one asked for.
-            model: resp.model,
-            usage: wit::Usage {
-                input_tokens: u32::try_from(resp.usage.input_tokens).unwrap_or(u32::MAX),
-                output_tokens: u32::try_from(resp.usage.output_tokens).unwrap_or(u32::MAX),
-            },
-        })
+        self.hub.complete(caller, req).await
     }
 
-    async fn model_complete_batch(
+    /// Several model calls, run concurrently; answers in order. Requests
+    /// that did not convert keep their error in their slot.
+    pub(super) async fn model_complete_batch(
         &mut self,
-        requests: Vec<wit::CompletionRequest>,
-    ) -> Vec<Result<wit::Completion, wit::ModelError>> {
+        requests: Vec<Result<ChatRequest, ModelError>>,
+    ) -> Vec<Result<ChatResponse, ModelError>> {
         if let Err(e) = self.reserve_calls(requests.len() as u64) {
-            return requests
-                .iter()
-                .map(|_| Err(to_wit_error(e.clone())))
-                .collect();
+            return requests.iter().map(|_| Err(e.clone())).collect();
         }
-        let mut slots: Vec<Option<Result<wit::Completion, wit::ModelError>>> =
+        let mut slots: Vec<Option<Result<ChatResponse, ModelError>>> =
             Vec::with_capacity(requests.len());
         let mut valid = Vec::new();
         for r in requests {
-            match to_chat(r) {
+            match r {
                 Ok(c) => {
                     slots.push(None);
                     valid.push(c);
                 }
-                Err(e) => slots.push(Some(Err(to_wit_error(e)))),
+                Err(e) => slots.push(Some(Err(e))),
             }
         }
         let caller = self.caller();
-        let answers = self.hub.complete_batch(caller, valid).await;
-        let mut answers = answers.into_iter();
+        let mut answers = self.hub.complete_batch(caller, valid).await.into_iter();
         slots
             .into_iter()
             .map(|slot| match slot {
                 Some(err) => err,
-                None => {
-                    let answer = answers.next().expect("one answer per valid request");
-                    answer
-                        .map(|resp| wit::Completion {
-                            content: resp.content,
-                            model: resp.model,
-                            usage: wit::Usage {
-                                input_tokens: u32::try_from(resp.usage.input_tokens)
-                                    .unwrap_or(u32::MAX),
-                                output_tokens: u32::try_from(resp.usage.output_tokens)
-                                    .unwrap_or(u32::MAX),
-                            },
-                        })
-                        .map_err(to_wit_error)
-                }
+                None => answers.next().unwrap_or_else(|| {
+                    Err(ModelError::Unavailable(
+                        "host bug: the batch answered fewer calls than it was given".into(),
+                    ))
+                }),
             })
             .collect()
     }
 }
 
 impl NodeState {
+    /// Starts a streamed model call for the node (counted against its call
+    /// grant). The stream is the hub's, owned by the host: it outlives this
+    /// invocation when the node hands it back as its reply.
+    pub(super) fn model_stream(
+        &mut self,
+        request: Result<ChatRequest, ModelError>,
+    ) -> Result<super::stream::ModelStream, ModelError> {
+        self.reserve_calls(1)?;
+        let req = request?;
+        let caller = StreamCaller {
+            node: self.node.node.to_string(),
+            granted: self.node.granted.clone().into(),
+            ledger: self.ledger.clone(),
+            overrides: self.node.policy.clone(),
+            cache: self.node.cache.clone(),
+            budget: Some(self.budget.clone()),
+            deadline: self.deadline,
+            trace: self.trace,
+        };
+        Ok(super::stream::ModelStream::new(
+            self.hub.stream(caller, req),
+        ))
+    }
+}
+
+/// The severity of a guest log line (every contract version has the same
+/// five levels).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum GuestLevel {
+    /// Very detailed diagnostics.
+    Trace,
+    /// Diagnostics.
+    Debug,
+    /// Normal operation.
+    Info,
+    /// Something unexpected that the node handled.
+    Warn,
+    /// Something failed.
+    Error,
+}
+
+impl NodeState {
     /// Emits one guest log line; past the log limit, traps (`log-limit`).
-    fn log_emit(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
+    pub(super) fn log_emit(&mut self, level: GuestLevel, message: String) -> wasmtime::Result<()> {
         if !self.log.charge(message.len() as u64) {
             return Err(LogLimitReached.into());
         }
@@ -440,18 +409,18 @@ impl NodeState {
         let message = super::returned::escape_control(&message);
         let node = &*self.node.node;
         match level {
-            log::Level::Trace => tracing::trace!(target: "switchyard::guest", node, "{message}"),
-            log::Level::Debug => tracing::debug!(target: "switchyard::guest", node, "{message}"),
-            log::Level::Info => tracing::info!(target: "switchyard::guest", node, "{message}"),
-            log::Level::Warn => tracing::warn!(target: "switchyard::guest", node, "{message}"),
-            log::Level::Error => tracing::error!(target: "switchyard::guest", node, "{message}"),
+            GuestLevel::Trace => tracing::trace!(target: "switchyard::guest", node, "{message}"),
+            GuestLevel::Debug => tracing::debug!(target: "switchyard::guest", node, "{message}"),
+            GuestLevel::Info => tracing::info!(target: "switchyard::guest", node, "{message}"),
+            GuestLevel::Warn => tracing::warn!(target: "switchyard::guest", node, "{message}"),
+            GuestLevel::Error => tracing::error!(target: "switchyard::guest", node, "{message}"),
         }
         Ok(())
     }
 }
 
 impl NodeState {
-    fn config_get(&mut self, key: String) -> Option<String> {
+    pub(super) fn config_get(&mut self, key: String) -> Option<String> {
         self.node
             .settings
             .iter()
@@ -459,58 +428,7 @@ impl NodeState {
             .map(|(_, v)| v.clone())
     }
 
-    fn config_all(&mut self) -> Vec<(String, String)> {
+    pub(super) fn config_all(&mut self) -> Vec<(String, String)> {
         self.node.settings.clone()
-    }
-}
-
-// Every import counts against the node's host-call limit; past it the call
-// traps, which ends the invocation with a `host-call-limit` error.
-impl models::Host for NodeState {
-    async fn complete(
-        &mut self,
-        request: wit::CompletionRequest,
-    ) -> wasmtime::Result<Result<wit::Completion, wit::ModelError>> {
-        self.host_call()?;
-        Ok(self.model_complete(request).await)
-    }
-
-    async fn complete_batch(
-        &mut self,
-        requests: Vec<wit::CompletionRequest>,
-    ) -> wasmtime::Result<Vec<Result<wit::Completion, wit::ModelError>>> {
-        self.host_call()?;
-        Ok(self.model_complete_batch(requests).await)
-    }
-}
-
-impl log::Host for NodeState {
-    async fn emit(&mut self, level: log::Level, message: String) -> wasmtime::Result<()> {
-        self.host_call()?;
-        self.log_emit(level, message)
-    }
-}
-
-impl config::Host for NodeState {
-    async fn get(&mut self, key: String) -> wasmtime::Result<Option<String>> {
-        self.host_call()?;
-        Ok(self.config_get(key))
-    }
-
-    async fn all(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
-        self.host_call()?;
-        Ok(self.config_all())
-    }
-}
-
-/// Converts a WIT model error to its host form.
-pub fn from_wit_error(e: wit::ModelError) -> ModelError {
-    match e {
-        wit::ModelError::Timeout => ModelError::Timeout,
-        wit::ModelError::RateLimited => ModelError::RateLimited,
-        wit::ModelError::Unavailable(s) => ModelError::Unavailable(s),
-        wit::ModelError::Denied(s) => ModelError::Denied(s),
-        wit::ModelError::BudgetExceeded(s) => ModelError::BudgetExceeded(s),
-        wit::ModelError::InvalidRequest(s) => ModelError::InvalidRequest(s),
     }
 }

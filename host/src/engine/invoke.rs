@@ -9,30 +9,16 @@ use std::sync::Arc;
 use std::time::Instant;
 
 use futures::FutureExt;
-use wasmtime::Store;
 
-use super::bindings::wit;
 use super::call::Usage;
 use super::call::{Invocation, NodeCall, NodeOutput, RouteChoice, RunScope, Verdict};
-use super::component::{NodeComponent, RolePre};
+use super::component::NodeComponent;
 use super::error::NodeError;
 use super::host::{NodeContext, NodeState};
-use super::returned::{check_answer, escape_control};
+use super::returned::{check_answer, check_score, escape_control};
 use super::store::{classify_trap, new_store};
 use super::NodeEngine;
 use crate::models::ModelError;
-
-fn guest_error(node: &str, e: wit::NodeError) -> NodeError {
-    let node = node.to_string();
-    match e {
-        wit::NodeError::InvalidInput(message) => NodeError::InvalidInput { node, message },
-        wit::NodeError::Model(m) => NodeError::Model {
-            node,
-            error: super::host::from_wit_error(m),
-        },
-        wit::NodeError::Internal(message) => NodeError::Internal { node, message },
-    }
-}
 
 /// Guest text with its control characters escaped, so it cannot break out
 /// of the record, log line or response it is copied into. Run after the
@@ -126,6 +112,7 @@ impl NodeComponent {
                     }),
                     usage: Usage::default(),
                     elapsed: started.elapsed(),
+                    score: None,
                 }
             }
             Err(_elapsed) => {
@@ -137,6 +124,7 @@ impl NodeComponent {
                     }),
                     usage: Usage::default(),
                     elapsed: started.elapsed(),
+                    score: None,
                 }
             }
         };
@@ -145,6 +133,8 @@ impl NodeComponent {
         let engine = component.engine.clone();
         let pre = component.pre.clone();
         let output_limit = ctx.limits.output_bytes;
+        // A window judge's repair is the window's new text, not JSON.
+        let json_answer = !matches!(call, NodeCall::CheckWindow { .. });
         let mut state = NodeState::new(ctx, scope);
         state.deadline = Some(Instant::now() + wall);
         let task_node = node.clone();
@@ -155,25 +145,39 @@ impl NodeComponent {
         let work = async move {
             let mut store = new_store(&engine, state);
             let clock = store.data().clock.clone();
-            let answer =
-                tokio::time::timeout(wall, clock.meter(call_export(&mut store, &pre, call))).await;
+            let answer = tokio::time::timeout(wall, clock.meter(pre.call(&mut store, call))).await;
             let usage = store.data().final_usage();
-            let result = match answer {
-                Err(_elapsed) => Err(NodeError::WallTimeout {
-                    node: task_node.to_string(),
-                    limit_ms: limit.as_millis() as u64,
-                }),
+            let (result, score) = match answer {
+                Err(_elapsed) => (
+                    Err(NodeError::WallTimeout {
+                        node: task_node.to_string(),
+                        limit_ms: limit.as_millis() as u64,
+                    }),
+                    None,
+                ),
                 Ok(Ok(answer)) => {
-                    let answer = answer.map_err(|guest| guest_error(&task_node, guest));
-                    check_answer(&task_node, &answer, output_limit)
-                        .and_then(|()| escape_guest_text(answer))
-                        .and_then(|out| check_json(&task_node, out))
+                    let result = answer.result.map_err(|guest| guest.for_node(&task_node));
+                    let score = answer.score;
+                    let result = check_answer(&task_node, &result, output_limit)
+                        .and_then(|()| match &score {
+                            Some(s) => check_score(&task_node, s),
+                            None => Ok(()),
+                        })
+                        .and_then(|()| escape_guest_text(result))
+                        .and_then(|out| {
+                            if json_answer {
+                                check_json(&task_node, out)
+                            } else {
+                                Ok(out)
+                            }
+                        });
+                    (result, score)
                 }
-                Ok(Err(trap)) => Err(classify_trap(&task_node, store.data(), &trap)),
+                Ok(Err(trap)) => (Err(classify_trap(&task_node, store.data(), &trap)), None),
             };
-            (result, usage)
+            (result, usage, score)
         };
-        let (result, usage) = match AssertUnwindSafe(work).catch_unwind().await {
+        let (result, usage, score) = match AssertUnwindSafe(work).catch_unwind().await {
             Ok(r) => r,
             Err(panic) => (
                 Err(NodeError::Trap {
@@ -184,12 +188,14 @@ impl NodeComponent {
                     ),
                 }),
                 Usage::default(),
+                None,
             ),
         };
         Invocation {
             result,
             usage,
             elapsed: started.elapsed(),
+            score,
         }
     }
 }
@@ -200,53 +206,6 @@ fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
         .copied()
         .or_else(|| panic.downcast_ref::<String>().map(String::as_str))
         .unwrap_or("unknown panic")
-}
-
-async fn call_export(
-    store: &mut Store<NodeState>,
-    pre: &RolePre,
-    call: NodeCall,
-) -> wasmtime::Result<Result<NodeOutput, wit::NodeError>> {
-    Ok(match (pre, call) {
-        (RolePre::Router(p), NodeCall::Route { task, candidates }) => {
-            let inst = p.instantiate_async(&mut *store).await?;
-            inst.switchyard_node_router()
-                .call_route(&mut *store, &task.to_wit(), &candidates)
-                .await?
-                .map(|d| {
-                    NodeOutput::Route(RouteChoice {
-                        target: d.target,
-                        confidence: d.confidence,
-                        reason: d.reason,
-                    })
-                })
-        }
-        (RolePre::Worker(p), NodeCall::Run { task }) => {
-            let inst = p.instantiate_async(&mut *store).await?;
-            inst.switchyard_node_worker()
-                .call_run(&mut *store, &task.to_wit())
-                .await?
-                .map(NodeOutput::Output)
-        }
-        (RolePre::Judge(p), NodeCall::Judge { task, candidate }) => {
-            let inst = p.instantiate_async(&mut *store).await?;
-            inst.switchyard_node_judge()
-                .call_judge(&mut *store, &task.to_wit(), &candidate)
-                .await?
-                .map(|v| {
-                    NodeOutput::Verdict(match v {
-                        wit::Verdict::Accept => Verdict::Accept,
-                        wit::Verdict::Reject(reasons) => Verdict::Reject { reasons },
-                        wit::Verdict::Repair(output) => Verdict::Repair { output },
-                    })
-                })
-        }
-        (_, call) => {
-            return Err(wasmtime::Error::msg(format!(
-                "host bug: {call:?} does not match the component's role"
-            )))
-        }
-    })
 }
 
 /// Checks JSON where the contract says the output is JSON.

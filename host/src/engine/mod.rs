@@ -10,6 +10,7 @@ pub mod bindings;
 mod cache;
 mod call;
 mod component;
+mod contract;
 mod error;
 mod host;
 mod invoke;
@@ -17,6 +18,7 @@ mod pool;
 pub mod returned;
 mod stdio;
 mod store;
+pub mod stream;
 
 use std::collections::HashMap;
 use std::path::PathBuf;
@@ -28,13 +30,17 @@ use wasmtime::component::{HasSelf, Linker};
 use wasmtime::{Config, InstanceAllocationStrategy, PoolingAllocationConfig};
 
 pub use admission::{Admission, Admitted};
+pub use bindings::ContractVersion;
 pub use cache::{CacheOutcome, CompileCache};
 pub use call::{
-    Invocation, NodeCall, NodeOutput, RouteChoice, RunScope, TaskInput, Usage, Verdict,
+    Invocation, JudgeScore, NodeCall, NodeOutput, RouteChoice, RunScope, StreamReply, TaskInput,
+    Usage, Verdict, Window,
 };
 pub use component::{exported_roles, Description, LoadInfo, NodeComponent, RolePre};
+pub use contract::Needs;
 pub use error::{LoadError, NodeError};
 pub use host::{NodeContext, NodeState};
+pub use stream::{ModelStream, StreamChunk};
 
 use crate::models::ModelHub;
 
@@ -252,7 +258,14 @@ impl Variant {
 
         let mut linker: Linker<NodeState> = Linker::new(&engine);
         wasmtime_wasi::p2::add_to_linker_async(&mut linker).map_err(err)?;
-        bindings::router::RouterNode::add_to_linker::<NodeState, HasSelf<NodeState>>(
+        // Every contract version the host supports, side by side: their
+        // interfaces have distinct versioned names.
+        bindings::v0_1::router::RouterNode::add_to_linker::<NodeState, HasSelf<NodeState>>(
+            &mut linker,
+            |s| s,
+        )
+        .map_err(err)?;
+        bindings::v0_2::router::RouterNode::add_to_linker::<NodeState, HasSelf<NodeState>>(
             &mut linker,
             |s| s,
         )

@@ -9,7 +9,7 @@
 //! never make the host copy more than that in one crossing, whatever the
 //! value is. What is left is then checked here, field by field.
 
-use super::call::{NodeOutput, Verdict};
+use super::call::{JudgeScore, NodeOutput, Verdict};
 use super::error::NodeError;
 pub use crate::text::escape_control;
 
@@ -79,6 +79,8 @@ pub fn check_answer(
             over("reasons", reasons.iter().map(String::len).sum(), all)
         }
         Ok(NodeOutput::Verdict(Verdict::Accept)) => Ok(()),
+        // A stream's text is bounded as it arrives (the gate).
+        Ok(NodeOutput::Stream(_)) => Ok(()),
         Ok(NodeOutput::Route(r)) => {
             over("route target", r.target.len(), MAX_NAME_BYTES)?;
             over("route reason", r.reason.len(), MAX_ROUTE_REASON_BYTES)
@@ -88,6 +90,40 @@ pub fn check_answer(
             None => Ok(()),
         },
     }
+}
+
+/// Criteria one judgement may score.
+pub const MAX_CRITERIA: usize = 32;
+
+/// Checks a judge's scores: finite numbers, at most [`MAX_CRITERIA`]
+/// criteria with plain names; anything else is an `invalid-output` error
+/// naming the node.
+pub fn check_score(node: &str, score: &JudgeScore) -> Result<(), NodeError> {
+    let bad = |message: String| NodeError::InvalidOutput {
+        node: node.into(),
+        message,
+    };
+    if let Some(s) = score.score {
+        if !s.is_finite() {
+            return Err(bad(format!("its score {s} is not a finite number")));
+        }
+    }
+    if score.criteria.len() > MAX_CRITERIA {
+        return Err(bad(format!(
+            "it scores {} criteria, over the bound of {MAX_CRITERIA}",
+            score.criteria.len()
+        )));
+    }
+    for (name, s) in &score.criteria {
+        check_description_field("name", name)
+            .map_err(|r| bad(format!("a criterion's name: {r}")))?;
+        if !s.is_finite() {
+            return Err(bad(format!(
+                "criterion `{name}` scores {s}, not a finite number"
+            )));
+        }
+    }
+    Ok(())
 }
 
 /// Why a `describe` field is refused.

@@ -280,6 +280,30 @@ impl Permit<'_> {
     }
 }
 
+/// A permit set aside by a caller that cannot keep the borrow (a stream
+/// that owns its hub): [`Breaker::attach`] gives it back to report on.
+/// Dropping it reports nothing, so its holder must attach it again.
+#[derive(Debug)]
+#[must_use]
+pub(crate) struct Detached {
+    probe: bool,
+}
+
+impl Permit<'_> {
+    /// Sets the permit aside without reporting.
+    pub(crate) fn detach(mut self) -> Detached {
+        self.reported = true;
+        Detached { probe: self.probe }
+    }
+}
+
+impl Breaker {
+    /// A permit set aside by [`Permit::detach`], to report on.
+    pub(crate) fn attach(&self, d: Detached) -> Permit<'_> {
+        self.permit(d.probe)
+    }
+}
+
 impl Drop for Permit<'_> {
     fn drop(&mut self) {
         if !self.reported {

@@ -8,18 +8,16 @@
 //! any OpenAI-compatible `/embeddings` endpoint, and `sim`, whose vectors
 //! are hashed bags of words, so texts sharing words are closer.
 
-use std::time::{Instant, SystemTime};
-
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
-use super::breaker::BreakerState;
-use super::hub::{backoff, effective, wait_end, Caller, ModelHub};
-use super::ledger::{CallOutcome, LedgerEntry, Operation};
+use super::attempt::{admit, after_failure, effective, record_as, Attempt, Stamp, Tries};
+use super::hub::{Caller, ModelHub};
+use super::ledger::{CallOutcome, Operation};
 use super::openai::{send, ApiKey};
 use super::types::{estimate_tokens, ChatRequest, ChatResponse, ModelError, ProviderError, Usage};
 use super::ModelProvider;
-use crate::spec::{ModelKind, ModelSpec, SimSpec, SpanId, DEFAULT_SIM_DIMENSIONS, MAX_DIMENSIONS};
+use crate::spec::{ModelKind, SimSpec, DEFAULT_SIM_DIMENSIONS, MAX_DIMENSIONS};
 
 /// Texts one request may embed.
 pub const MAX_EMBED_INPUTS: usize = 2048;
@@ -349,9 +347,10 @@ impl ModelProvider for OpenAiEmbeddings {
 impl ModelHub {
     /// Embeds `req.inputs` with an embedding model on behalf of `caller`:
     /// grant, kind and bounds checks, then attempts at that one model
-    /// (no fallback) behind its breaker, each reserved against the budgets
-    /// before it is sent, retried per the model's policy, and recorded in
-    /// the ledger as an `embed` operation.
+    /// (no fallback) admitted as completions are (breaker, back-pressure,
+    /// budget reservation before it is sent), retried or given up on by
+    /// the same rules, each recorded in the ledger as an `embed`
+    /// operation (`cancelled` if dropped unfinished).
     pub async fn embed(
         &self,
         caller: Caller<'_>,
@@ -365,7 +364,17 @@ impl ModelHub {
         };
         let spec = &model.spec;
         let refused = |err: ModelError| {
-            EmbedAttempt::new(caller, spec, 0).settle(Usage::default(), CallOutcome::from(&err));
+            record_as(
+                Operation::Embed,
+                caller,
+                spec,
+                0,
+                None,
+                Usage::default(),
+                CallOutcome::from(&err),
+                Stamp::now(),
+                None,
+            );
             Err(err)
         };
         if !caller.granted.iter().any(|g| g == &req.model) {
@@ -395,51 +404,31 @@ impl ModelHub {
         }
         let policy = effective(&spec.policy, caller.overrides);
         let prompt = req.tokens_estimate();
-        let mut attempt = 0u32;
-        let mut failures = 0u32;
+        let cost = spec.price.cost(prompt, 0);
+        let mut tries = Tries::default();
         loop {
-            let mut guard = EmbedAttempt::new(caller, spec, attempt);
-            let permit = match &model.breaker {
-                None => None,
-                Some(b) => {
-                    let admitted = match caller.deadline {
-                        Some(d) => b.admit(wait_end(d)).await,
-                        None => b.admit_now(),
-                    };
-                    match admitted {
-                        Ok(p) => Some(p),
-                        Err(_) => {
-                            guard.settle(Usage::default(), CallOutcome::CircuitOpen);
-                            return Err(ModelError::Unavailable(format!(
-                                "circuit open for model `{}`: its upstream is failing",
-                                spec.name
-                            )));
-                        }
-                    }
+            // Dropped before it is settled (run cancelled or past its
+            // deadline), the guard records the attempt as `cancelled`.
+            let mut guard = Attempt {
+                caller,
+                spec,
+                attempt: tries.attempt,
+                fallback_from: None,
+                stamp: Stamp::now(),
+                finished: false,
+                finish_reason: None,
+                operation: Operation::Embed,
+            };
+            // No fallback: the breaker admits it, waiting up to the
+            // caller's deadline for a recovering upstream.
+            let (permit, reservation) = match admit(caller, model, false, prompt, cost).await {
+                Ok(admitted) => admitted,
+                Err((err, outcome)) => {
+                    guard.settle(Usage::default(), outcome);
+                    return Err(err);
                 }
             };
-            if let Some(until) = model.throttle.until() {
-                if caller.deadline.is_some_and(|d| until > d) {
-                    guard.settle(Usage::default(), CallOutcome::RateLimited);
-                    return Err(ModelError::RateLimited);
-                }
-                tokio::time::sleep_until(until.into()).await;
-            }
-            let reservation = match caller.budget {
-                None => None,
-                Some(b) => match b.reserve(caller.node, prompt, spec.price.cost(prompt, 0)) {
-                    Ok(r) => Some(r),
-                    Err(why) => {
-                        let err = ModelError::BudgetExceeded(format!(
-                            "{why}; the call to `{}` was not sent",
-                            spec.name
-                        ));
-                        guard.settle(Usage::default(), CallOutcome::from(&err));
-                        return Err(err);
-                    }
-                },
-            };
-            guard.restart();
+            guard.stamp = guard.stamp.restarted();
             let result = match tokio::time::timeout(
                 policy.timeout,
                 model.provider.embed(&spec.upstream, &req),
@@ -455,7 +444,12 @@ impl ModelHub {
                     .map_err(ProviderError::unusable_answer)
             });
             let usage = match &result {
-                Ok(r) => r.usage,
+                Ok(r) => Usage {
+                    output_tokens: 0,
+                    ..r.usage
+                },
+                // An answer the host could not use may still be billed:
+                // charge what it reserved, never zero.
                 Err(e) if e.answered => Usage {
                     input_tokens: prompt,
                     output_tokens: 0,
@@ -474,8 +468,7 @@ impl ModelHub {
                 .as_ref()
                 .map_or_else(|e| CallOutcome::from(&e.error), |_| CallOutcome::Ok);
             guard.settle(usage, outcome);
-            tracing::debug!(node = caller.node, model = %spec.name, attempt, outcome = outcome.as_str(), "embed call");
-            attempt += 1;
+            tracing::debug!(node = caller.node, model = %spec.name, attempt = tries.attempt, outcome = outcome.as_str(), "embed call");
             match result {
                 Ok(mut resp) => {
                     if let Some(p) = permit {
@@ -484,115 +477,10 @@ impl ModelHub {
                     resp.model = spec.name.clone();
                     return Ok(resp);
                 }
-                Err(e) if !e.retryable => {
-                    if let Some(p) = permit {
-                        p.neutral();
-                    }
-                    return Err(e.error);
-                }
                 Err(e) => {
-                    let throttled = e.error == ModelError::RateLimited || e.retry_after.is_some();
-                    if let Some(p) = permit {
-                        if throttled {
-                            p.neutral();
-                        } else {
-                            p.failure();
-                        }
-                    }
-                    failures += 1;
-                    if failures > policy.retries {
-                        return Err(e.error);
-                    }
-                    let wait = backoff(&policy, failures - 1, e.retry_after);
-                    if throttled {
-                        model.throttle.pause(wait);
-                    }
-                    if caller
-                        .deadline
-                        .is_some_and(|d| Instant::now() + wait >= wait_end(d))
-                    {
-                        return Err(e.error);
-                    }
-                    let open = model
-                        .breaker
-                        .as_ref()
-                        .is_some_and(|b| b.state() != BreakerState::Closed);
-                    if !open && !throttled {
-                        tokio::time::sleep(wait).await;
-                    }
+                    after_failure(caller, model, &policy, false, &mut tries, e, permit).await?;
                 }
             }
-        }
-    }
-}
-
-/// One embed attempt in flight; records itself as `cancelled` if dropped
-/// unfinished.
-struct EmbedAttempt<'a> {
-    caller: Caller<'a>,
-    spec: &'a ModelSpec,
-    attempt: u32,
-    span_id: SpanId,
-    started: Instant,
-    wall: SystemTime,
-    finished: bool,
-}
-
-impl<'a> EmbedAttempt<'a> {
-    fn new(caller: Caller<'a>, spec: &'a ModelSpec, attempt: u32) -> Self {
-        Self {
-            caller,
-            spec,
-            attempt,
-            span_id: SpanId::random(),
-            started: Instant::now(),
-            wall: SystemTime::now(),
-            finished: false,
-        }
-    }
-
-    /// The attempt is sent now: its latency counts from here.
-    fn restart(&mut self) {
-        self.started = Instant::now();
-        self.wall = SystemTime::now();
-    }
-
-    fn settle(&mut self, usage: Usage, outcome: CallOutcome) {
-        self.finished = true;
-        self.record(usage, outcome);
-    }
-
-    fn record(&self, usage: Usage, outcome: CallOutcome) {
-        let cost = self.spec.price.cost(usage.input_tokens, 0);
-        self.caller.ledger.record(LedgerEntry {
-            node: self.caller.node.to_string(),
-            model: self.spec.name.clone(),
-            upstream: self.spec.upstream.clone(),
-            attempt: self.attempt,
-            fallback_from: None,
-            outcome,
-            input_tokens: usage.input_tokens,
-            output_tokens: 0,
-            estimated: usage.estimated,
-            cost,
-            cost_pusd: cost.0,
-            latency_us: self.started.elapsed().as_micros() as u64,
-            start_unix_us: self
-                .wall
-                .duration_since(SystemTime::UNIX_EPOCH)
-                .map_or(0, |d| d.as_micros() as u64),
-            span_id: self.span_id,
-            parent_span_id: self.caller.trace.map(|t| t.span_id),
-            finish_reason: None,
-            operation: Operation::Embed,
-        });
-    }
-}
-
-impl Drop for EmbedAttempt<'_> {
-    fn drop(&mut self) {
-        if !self.finished {
-            self.record(Usage::default(), CallOutcome::Cancelled);
         }
     }
 }
@@ -606,7 +494,7 @@ mod tests {
 
     use super::*;
     use crate::models::{ChatMessage, ChatRole, Ledger, RunBudget};
-    use crate::spec::{BudgetSpec, CallPolicy, Price, ProviderSpec};
+    use crate::spec::{BudgetSpec, CallPolicy, ModelSpec, Price, ProviderSpec};
 
     fn spec(name: &str, kind: ModelKind) -> ModelSpec {
         ModelSpec {
@@ -616,6 +504,7 @@ mod tests {
             price: Price::per_million(2.0, 8.0),
             policy: CallPolicy {
                 timeout: Duration::from_secs(5),
+                idle_timeout: Duration::from_secs(5),
                 retries: 1,
                 backoff: Duration::from_millis(1),
                 max_backoff: Duration::from_millis(5),

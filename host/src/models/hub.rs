@@ -9,17 +9,18 @@
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
-use std::time::{Duration, Instant, SystemTime};
+use std::time::Instant;
 
 use futures::future::join_all;
 
 use super::anthropic::AnthropicProvider;
-use super::breaker::{Breaker, BreakerState};
+use super::attempt::{admit, after_failure, effective, ends_chain, record, Attempt, Stamp, Tries};
+use super::breaker::Breaker;
 use super::budget::RunBudget;
 use super::cache::ResponseCache;
 use super::content::CallContent;
 use super::embed::{OpenAiEmbeddings, SimEmbeddings};
-use super::ledger::{CallOutcome, Ledger, LedgerEntry};
+use super::ledger::{CallOutcome, Ledger, Operation};
 use super::openai::{http_client, ApiKey, OpenAiProvider};
 use super::replay::{ReplayBook, Unrecorded};
 use super::sim::SimProvider;
@@ -46,11 +47,12 @@ pub enum HubError {
     },
 }
 
+/// One served model: its spec, provider, breaker and throttle.
 pub(super) struct HubModel {
-    pub(super) spec: ModelSpec,
-    pub(super) provider: Arc<dyn ModelProvider>,
-    pub(super) breaker: Option<Breaker>,
-    pub(super) throttle: Throttle,
+    pub spec: ModelSpec,
+    pub provider: Arc<dyn ModelProvider>,
+    pub breaker: Option<Breaker>,
+    pub throttle: Throttle,
 }
 
 /// Models by manifest name, with their providers and circuit breakers.
@@ -70,6 +72,7 @@ impl std::fmt::Debug for ModelHub {
 
 static NO_OVERRIDE: PolicyOverride = PolicyOverride {
     timeout: None,
+    idle_timeout: None,
     retries: None,
     fallback: None,
 };
@@ -235,10 +238,7 @@ impl ModelHub {
         caller: Caller<'_>,
         mut req: ChatRequest,
     ) -> Result<ChatResponse, ModelError> {
-        // The body sent always carries the output cap the budget reserves:
-        // an upstream is never left to pick its own answer length.
-        let cap = u32::try_from(DEFAULT_RESERVED_OUTPUT).unwrap_or(u32::MAX);
-        req.max_tokens = Some(req.max_tokens.unwrap_or(cap));
+        settle_cap(&mut req);
         if !caller.ledger.captures() {
             return self.call(caller, req, &mut Vec::new()).await;
         }
@@ -262,11 +262,62 @@ impl ModelHub {
         req: ChatRequest,
         attempts: &mut Vec<SpanId>,
     ) -> Result<ChatResponse, ModelError> {
+        if let Some(answer) = self.preflight(caller, &req, attempts) {
+            return answer;
+        }
+        let chain = self.chain(caller.overrides, &req.model);
+        let mut last = ModelError::Unavailable(format!("model `{}` was not tried", req.model));
+        for (i, (name, p)) in chain.iter().enumerate() {
+            let Some(model) = self.models.get(name) else {
+                continue;
+            };
+            let may_fall_back = i + 1 < chain.len();
+            let fallback_from = (i > 0).then_some(req.model.as_str());
+            let mut attempt_req = req.clone();
+            attempt_req.model = name.clone();
+            match self
+                .try_model(
+                    caller,
+                    model,
+                    p,
+                    attempt_req,
+                    fallback_from,
+                    may_fall_back,
+                    attempts,
+                )
+                .await
+            {
+                Ok(mut resp) => {
+                    resp.model = name.clone();
+                    if let Some(c) = caller.cache {
+                        c.put(&req, &resp);
+                    }
+                    return Ok(resp);
+                }
+                // Budgets and malformed requests do not improve elsewhere.
+                Err(e) if ends_chain(&e) => return Err(e),
+                Err(e) => last = e,
+            }
+        }
+        Err(last)
+    }
+
+    /// The answer a call (whole or streamed) gets before any model is
+    /// tried: refused (model undeclared or not granted, an embedding model
+    /// asked for a completion, malformed tools or tool messages),
+    /// replayed, or served from the cache; `None` when it goes to the
+    /// models.
+    pub(super) fn preflight(
+        &self,
+        caller: Caller<'_>,
+        req: &ChatRequest,
+        attempts: &mut Vec<SpanId>,
+    ) -> Option<Result<ChatResponse, ModelError>> {
         let Some(primary) = self.models.get(&req.model) else {
-            return Err(ModelError::Denied(format!(
+            return Some(Err(ModelError::Denied(format!(
                 "node `{}` asked for model `{}`, which the manifest does not declare",
                 caller.node, req.model
-            )));
+            ))));
         };
         if !caller.granted.iter().any(|g| g == &req.model) {
             let err = ModelError::Denied(format!(
@@ -285,7 +336,7 @@ impl ModelHub {
                 stamp,
                 None,
             );
-            return Err(err);
+            return Some(Err(err));
         }
         // A completion on an embedding model, or malformed tools: refused
         // before anything is reserved or sent.
@@ -297,7 +348,7 @@ impl ModelHub {
                 primary.spec.kind.as_str()
             )))
         } else {
-            super::tools::validate(&req)
+            super::tools::validate(req)
         };
         if let Err(err) = malformed {
             let stamp = Stamp::now();
@@ -312,14 +363,14 @@ impl ModelHub {
                 stamp,
                 None,
             );
-            return Err(err);
+            return Some(Err(err));
         }
         if let Some(book) = &self.replay {
-            if let Some(answer) = self.replayed(caller, book, &req, attempts) {
-                return answer;
+            if let Some(answer) = self.replayed(caller, book, req, attempts) {
+                return Some(answer);
             }
         }
-        if let Some(hit) = caller.cache.and_then(|c| c.get(&req)) {
+        if let Some(hit) = caller.cache.and_then(|c| c.get(req)) {
             let stamp = Stamp::now();
             attempts.push(stamp.span_id);
             record(
@@ -332,55 +383,31 @@ impl ModelHub {
                 stamp,
                 hit.finish_reason.clone(),
             );
-            return Ok(hit);
+            return Some(Ok(hit));
         }
-        let policy = effective(&primary.spec.policy, caller.overrides);
-        let chain: Vec<(String, &HubModel)> = std::iter::once(req.model.clone())
-            .chain(policy.fallback.iter().cloned())
-            .filter_map(|name| self.models.get(&name).map(|m| (name, m)))
-            .collect();
-        let mut last = ModelError::Unavailable(format!("model `{}` was not tried", req.model));
-        for (i, (name, model)) in chain.iter().enumerate() {
-            let may_fall_back = i + 1 < chain.len();
-            let fallback_from = (i > 0).then_some(req.model.as_str());
-            // A fallback model keeps its own timeout and retries (unless the
-            // node overrides them) but never chains further.
-            let p = if i == 0 {
-                policy.clone()
-            } else {
-                effective(&model.spec.policy, caller.overrides)
-            };
-            let mut attempt_req = req.clone();
-            attempt_req.model = name.clone();
-            match self
-                .try_model(
-                    caller,
-                    model,
-                    &p,
-                    attempt_req,
-                    fallback_from,
-                    may_fall_back,
-                    attempts,
-                )
-                .await
-            {
-                Ok(mut resp) => {
-                    resp.model = name.clone();
-                    if let Some(c) = caller.cache {
-                        c.put(&req, &resp);
-                    }
-                    return Ok(resp);
-                }
-                // Budgets and malformed requests do not improve elsewhere.
-                Err(
-                    e @ (ModelError::BudgetExceeded(_)
-                    | ModelError::InvalidRequest(_)
-                    | ModelError::Denied(_)),
-                ) => return Err(e),
-                Err(e) => last = e,
-            }
-        }
-        Err(last)
+        None
+    }
+
+    /// The models a call to `model` may be answered by, in order, each
+    /// with its policy: the model with the node's overrides, then its
+    /// fallbacks, each keeping its own timeout and retries (unless the
+    /// node overrides them) but never chaining further.
+    pub(super) fn chain(
+        &self,
+        overrides: &PolicyOverride,
+        model: &str,
+    ) -> Vec<(String, CallPolicy)> {
+        let Some(primary) = self.models.get(model) else {
+            return Vec::new();
+        };
+        let policy = effective(&primary.spec.policy, overrides);
+        std::iter::once((model.to_string(), policy.clone()))
+            .chain(policy.fallback.iter().filter_map(|name| {
+                self.models
+                    .get(name)
+                    .map(|m| (name.clone(), effective(&m.spec.policy, overrides)))
+            }))
+            .collect()
     }
 
     /// The recorded answer to `req`, its attempts entered in the ledger
@@ -434,10 +461,8 @@ impl ModelHub {
         Some(recorded.result)
     }
 
-    /// Attempts at one model: up to `1 + retries` after upstream failures;
-    /// rate-limit answers wait as asked and, within a deadline, use no
-    /// retry; and while the breaker reports an outage, a caller with no
-    /// fallback left keeps waiting for the upstream, up to its deadline.
+    /// Attempts at one model: up to `1 + retries` after upstream failures,
+    /// as [`after_failure`] decides.
     #[allow(clippy::too_many_arguments)]
     async fn try_model(
         &self,
@@ -452,12 +477,8 @@ impl ModelHub {
         let spec = &model.spec;
         // Reserved from what the body will carry: messages, schema, extra
         // parameters, and the output cap `complete` always sets.
-        let prompt = req.prompt_tokens_estimate();
-        let output = req.max_tokens.map_or(DEFAULT_RESERVED_OUTPUT, u64::from);
-        let mut last: ModelError;
-        let mut attempt = 0u32;
-        let mut failures = 0u32;
-        let mut throttled = 0u32;
+        let (prompt, output) = reserved(&req);
+        let mut tries = Tries::default();
         loop {
             // If this future is dropped (run cancelled or past its
             // deadline) before the attempt is settled, the guard records
@@ -465,70 +486,26 @@ impl ModelHub {
             let mut guard = Attempt {
                 caller,
                 spec,
-                attempt,
+                attempt: tries.attempt,
                 fallback_from,
                 stamp: Stamp::now(),
                 finished: false,
                 finish_reason: None,
+                operation: Operation::Complete,
             };
             attempts.push(guard.stamp.span_id);
-            let permit = match &model.breaker {
-                None => None,
-                Some(b) => {
-                    let admitted = match caller.deadline {
-                        Some(d) if !may_fall_back => b.admit(wait_end(d)).await,
-                        _ => b.admit_now(),
-                    };
-                    match admitted {
-                        Ok(p) => Some(p),
-                        Err(refused) => {
-                            guard.settle(Usage::default(), CallOutcome::CircuitOpen);
-                            return Err(ModelError::Unavailable(format!(
-                                "circuit open for model `{}`: its upstream is failing{}",
-                                spec.name,
-                                if refused.waited.is_zero() {
-                                    String::new()
-                                } else {
-                                    format!(
-                                        "; waited {} ms for it to recover",
-                                        refused.waited.as_millis()
-                                    )
-                                }
-                            )));
-                        }
-                    }
-                }
-            };
-            if let Some(until) = model.throttle.until() {
-                if caller.deadline.is_some_and(|d| until > d) {
-                    guard.settle(Usage::default(), CallOutcome::RateLimited);
-                    return Err(ModelError::RateLimited);
-                }
-                tokio::time::sleep_until(until.into()).await;
-            }
-            let reservation = match caller.budget {
-                None => None,
-                Some(b) => match b.reserve(
-                    caller.node,
-                    prompt + output,
-                    spec.price.cost(prompt, output),
-                ) {
-                    Ok(r) => Some(r),
-                    Err(why) => {
-                        let err = ModelError::BudgetExceeded(format!(
-                            "{why}; the call to `{}` was not sent",
-                            spec.name
-                        ));
-                        guard.settle(Usage::default(), CallOutcome::from(&err));
+            let cost = spec.price.cost(prompt, output);
+            let (permit, reservation) =
+                match admit(caller, model, may_fall_back, prompt + output, cost).await {
+                    Ok(admitted) => admitted,
+                    Err((err, outcome)) => {
+                        guard.settle(Usage::default(), outcome);
                         return Err(err);
                     }
-                },
-            };
-            req.attempt = attempt;
+                };
+            req.attempt = tries.attempt;
             guard.stamp = guard.stamp.restarted();
-            req.traceparent = caller
-                .trace
-                .map(|t| t.child(guard.stamp.span_id).traceparent());
+            req.traceparent = traceparent(caller, &guard.stamp);
             let result = match tokio::time::timeout(
                 policy.timeout,
                 model.provider.complete(&spec.upstream, &req),
@@ -567,8 +544,7 @@ impl ModelHub {
                 .map_or_else(|e| CallOutcome::from(&e.error), |_| CallOutcome::Ok);
             guard.finish_reason = result.as_ref().ok().and_then(|r| r.finish_reason.clone());
             guard.settle(usage, outcome);
-            tracing::debug!(node = caller.node, model = %spec.name, attempt, outcome = outcome.as_str(), "model call");
-            attempt += 1;
+            tracing::debug!(node = caller.node, model = %spec.name, attempt = tries.attempt, outcome = outcome.as_str(), "model call");
             match result {
                 Ok(resp) => {
                     if let Some(p) = permit {
@@ -576,78 +552,9 @@ impl ModelHub {
                     }
                     return Ok(resp);
                 }
-                // Back-pressure: every caller of this upstream waits as
-                // asked; not a failure.
-                Err(e) if e.error == ModelError::RateLimited || e.retry_after.is_some() => {
-                    if let Some(p) = permit {
-                        p.neutral();
-                    }
-                    if !e.retryable {
-                        return Err(e.error);
-                    }
-                    let asked = match (e.retry_after, caller.deadline) {
-                        (Some(ra), Some(_)) => ra,
-                        (Some(ra), None) => ra.min(policy.max_backoff),
-                        (None, _) => backoff(policy, throttled, None),
-                    };
-                    // Never less than half the un-jittered backoff, so an
-                    // upstream answering `Retry-After: 0` over and over is
-                    // not hammered until the deadline.
-                    let floor = policy
-                        .backoff
-                        .saturating_mul(1u32 << throttled.min(16))
-                        .min(policy.max_backoff)
-                        / 2;
-                    model.throttle.pause(asked.max(floor));
-                    throttled += 1;
-                    last = e.error;
-                    // With a fallback left (or no deadline), rate limits
-                    // count as retries, so the fallback gets its turn in
-                    // time; with none left, they wait up to the deadline.
-                    if (caller.deadline.is_none() || may_fall_back)
-                        && failures + throttled > policy.retries
-                    {
-                        return Err(last);
-                    }
-                }
-                Err(e) if !e.retryable => {
-                    if let Some(p) = permit {
-                        p.neutral();
-                    }
-                    return Err(e.error);
-                }
                 Err(e) => {
-                    if let Some(p) = permit {
-                        p.failure();
-                    }
-                    failures += 1;
-                    let unreachable = e.unreachable;
-                    last = e.error;
-                    let open = model
-                        .breaker
-                        .as_ref()
-                        .is_some_and(|b| b.state() != BreakerState::Closed);
-                    // An outage — the upstream unreachable, or its breaker
-                    // open — with no fallback left is ridden out up to the
-                    // deadline instead of spending the retries in a second.
-                    let riding_out =
-                        !may_fall_back && caller.deadline.is_some() && (unreachable || open);
-                    if failures > policy.retries && !riding_out {
-                        return Err(last);
-                    }
-                    // An open breaker paces the next attempt itself (it
-                    // waits for the probes); otherwise back off.
-                    if !open {
-                        let wait = backoff(policy, failures - 1, None);
-                        if failures > policy.retries
-                            && caller
-                                .deadline
-                                .is_some_and(|d| Instant::now() + wait >= wait_end(d))
-                        {
-                            return Err(last);
-                        }
-                        tokio::time::sleep(wait).await;
-                    }
+                    after_failure(caller, model, policy, may_fall_back, &mut tries, e, permit)
+                        .await?;
                 }
             }
         }
@@ -663,171 +570,24 @@ impl ModelHub {
     }
 }
 
-/// A model's policy with a node's overrides applied.
-pub(super) fn effective(base: &CallPolicy, o: &PolicyOverride) -> CallPolicy {
-    CallPolicy {
-        timeout: o.timeout.unwrap_or(base.timeout),
-        retries: o.retries.unwrap_or(base.retries),
-        backoff: base.backoff,
-        max_backoff: base.max_backoff,
-        fallback: o.fallback.clone().unwrap_or_else(|| base.fallback.clone()),
-    }
+/// The prompt and output tokens an attempt at `req` reserves: what the
+/// body carries (messages, schema, extra parameters) and its output cap.
+pub(super) fn reserved(req: &ChatRequest) -> (u64, u64) {
+    (
+        req.prompt_tokens_estimate(),
+        req.max_tokens.map_or(DEFAULT_RESERVED_OUTPUT, u64::from),
+    )
 }
 
-/// Exponential backoff with full jitter: a random wait up to
-/// `backoff × 2^attempt` (capped), but never less than the upstream's
-/// `Retry-After` (also capped at `max_backoff`).
-pub fn backoff(policy: &CallPolicy, attempt: u32, retry_after: Option<Duration>) -> Duration {
-    let ceiling = policy
-        .backoff
-        .saturating_mul(1u32 << attempt.min(16))
-        .min(policy.max_backoff);
-    let jittered = ceiling.mul_f64(fastrand::f64());
-    match retry_after {
-        Some(ra) => jittered.max(ra.min(policy.max_backoff)),
-        None => jittered,
-    }
+/// The `traceparent` an attempt stamped `stamp` is sent with, when the
+/// caller is traced.
+pub(super) fn traceparent(caller: Caller<'_>, stamp: &Stamp) -> Option<String> {
+    caller.trace.map(|t| t.child(stamp.span_id).traceparent())
 }
 
-/// How long a caller with `deadline` may wait for a recovering upstream:
-/// to just short of its deadline, so it gets a model error it can handle
-/// rather than being cut off by its wall limit.
-pub(super) fn wait_end(deadline: Instant) -> Instant {
-    let left = deadline.saturating_duration_since(Instant::now());
-    deadline - (left / 20).min(Duration::from_millis(500))
-}
-
-/// An attempt in flight; records itself as `cancelled` if dropped unfinished.
-struct Attempt<'a> {
-    caller: Caller<'a>,
-    spec: &'a ModelSpec,
-    attempt: u32,
-    fallback_from: Option<&'a str>,
-    stamp: Stamp,
-    finished: bool,
-    finish_reason: Option<String>,
-}
-
-/// When an attempt started, and its span.
-#[derive(Debug, Clone, Copy)]
-struct Stamp {
-    span_id: SpanId,
-    started: Instant,
-    wall: SystemTime,
-}
-
-impl Stamp {
-    fn now() -> Self {
-        Self {
-            span_id: SpanId::random(),
-            started: Instant::now(),
-            wall: SystemTime::now(),
-        }
-    }
-
-    /// The same span, restarted now.
-    fn restarted(self) -> Self {
-        Self {
-            started: Instant::now(),
-            wall: SystemTime::now(),
-            ..self
-        }
-    }
-}
-
-impl Attempt<'_> {
-    /// Records the attempt with how it ended.
-    fn settle(&mut self, usage: Usage, outcome: CallOutcome) {
-        self.finished = true;
-        record(
-            self.caller,
-            self.spec,
-            self.attempt,
-            self.fallback_from,
-            usage,
-            outcome,
-            self.stamp,
-            self.finish_reason.take(),
-        );
-    }
-}
-
-impl Drop for Attempt<'_> {
-    fn drop(&mut self) {
-        if !self.finished {
-            record(
-                self.caller,
-                self.spec,
-                self.attempt,
-                self.fallback_from,
-                Usage::default(),
-                CallOutcome::Cancelled,
-                self.stamp,
-                None,
-            );
-        }
-    }
-}
-
-#[allow(clippy::too_many_arguments)]
-fn record(
-    caller: Caller<'_>,
-    spec: &ModelSpec,
-    attempt: u32,
-    fallback_from: Option<&str>,
-    usage: Usage,
-    outcome: CallOutcome,
-    stamp: Stamp,
-    finish_reason: Option<String>,
-) {
-    let cost = spec.price.cost(usage.input_tokens, usage.output_tokens);
-    caller.ledger.record(LedgerEntry {
-        node: caller.node.to_string(),
-        model: spec.name.clone(),
-        upstream: spec.upstream.clone(),
-        attempt,
-        fallback_from: fallback_from.map(str::to_string),
-        outcome,
-        input_tokens: usage.input_tokens,
-        output_tokens: usage.output_tokens,
-        estimated: usage.estimated,
-        cost,
-        cost_pusd: cost.0,
-        latency_us: stamp.started.elapsed().as_micros() as u64,
-        start_unix_us: stamp
-            .wall
-            .duration_since(SystemTime::UNIX_EPOCH)
-            .map_or(0, |d| d.as_micros() as u64),
-        span_id: stamp.span_id,
-        parent_span_id: caller.trace.map(|t| t.span_id),
-        finish_reason,
-        operation: Default::default(),
-    });
-}
-
-#[cfg(test)]
-mod tests {
-    use super::*;
-
-    #[test]
-    fn backoff_grows_jitters_and_honours_retry_after() {
-        let p = CallPolicy {
-            timeout: Duration::from_secs(1),
-            retries: 5,
-            backoff: Duration::from_millis(100),
-            max_backoff: Duration::from_secs(1),
-            fallback: vec![],
-        };
-        for _ in 0..100 {
-            assert!(backoff(&p, 0, None) <= Duration::from_millis(100));
-            assert!(backoff(&p, 3, None) <= Duration::from_millis(800));
-            assert!(backoff(&p, 10, None) <= Duration::from_secs(1));
-            assert!(backoff(&p, 0, Some(Duration::from_millis(700))) >= Duration::from_millis(700));
-            assert_eq!(
-                backoff(&p, 0, Some(Duration::from_secs(30))),
-                Duration::from_secs(1),
-                "capped"
-            );
-        }
-    }
+/// Sets the output cap the budget reserves: the body sent always carries
+/// one, so an upstream is never left to pick its own answer length.
+pub(super) fn settle_cap(req: &mut ChatRequest) {
+    let cap = u32::try_from(DEFAULT_RESERVED_OUTPUT).unwrap_or(u32::MAX);
+    req.max_tokens = Some(req.max_tokens.unwrap_or(cap));
 }

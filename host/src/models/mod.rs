@@ -1,9 +1,10 @@
 //! The model layer: the [`ModelProvider`] trait, the `sim`, `openai` and
 //! `anthropic` providers, tool calls, embeddings, prices and exact costs,
 //! the per-run cost ledger, and the [`ModelHub`] through which every model
-//! call from a node is made.
+//! call from a node is made, whole or streamed ([`HubStream`]).
 
 pub mod anthropic;
+mod attempt;
 mod breaker;
 mod budget;
 mod cache;
@@ -11,10 +12,15 @@ mod content;
 pub mod embed;
 pub mod extra;
 mod hub;
+mod hub_stream;
 mod ledger;
 pub mod openai;
 mod replay;
 pub mod sim;
+pub mod sse;
+mod stream;
+#[cfg(test)]
+mod stream_tests;
 mod throttle;
 pub mod tools;
 mod types;
@@ -29,8 +35,10 @@ pub use content::CallContent;
 pub use crate::spec::{BreakerSpec, BudgetSpec, CacheSpec, Cost, Price};
 pub use embed::{EmbedRequest, EmbedResponse};
 pub use hub::{Caller, HubError, ModelHub};
+pub use hub_stream::HubStream;
 pub use ledger::{CallOutcome, Ledger, LedgerEntry, Operation, Totals};
 pub use replay::{RecordedAttempt, RecordedCall, ReplayBook, Unrecorded};
+pub use stream::{HubChunk, ProviderStream, StreamCaller, StreamEvent};
 pub use types::{
     estimate_prompt_tokens, estimate_tokens, ChatMessage, ChatRequest, ChatResponse, ChatRole,
     ModelError, ProviderError, ResponseFormat, ToolCall, ToolChoice, ToolDef, Usage,
@@ -50,6 +58,24 @@ pub trait ModelProvider: Send + Sync {
         upstream: &str,
         req: &ChatRequest,
     ) -> Result<ChatResponse, ProviderError>;
+
+    /// Streams the answer to `req` from model `upstream`: text deltas,
+    /// then one [`StreamEvent::Done`] (with any tool calls). By default the
+    /// whole answer of [`ModelProvider::complete`] as one delta.
+    async fn stream(
+        &self,
+        upstream: &str,
+        req: &ChatRequest,
+    ) -> Result<ProviderStream, ProviderError> {
+        use futures::StreamExt;
+        let answer = self.complete(upstream, req).await?;
+        let done = StreamEvent::Done {
+            usage: Some(answer.usage),
+            finish_reason: answer.finish_reason,
+            tool_calls: answer.tool_calls,
+        };
+        Ok(futures::stream::iter([Ok(StreamEvent::Delta(answer.content)), Ok(done)]).boxed())
+    }
 
     /// Embeds `req.inputs` with model `upstream`. Providers without an
     /// embeddings endpoint keep this default, which refuses the call.

@@ -11,8 +11,9 @@ use std::time::Duration;
 use async_trait::async_trait;
 use serde_json::{json, Value};
 
+use super::sse::{malformed, sse_stream, stream_error, SseDecoder, SseEvent};
 use super::types::{ChatRequest, ChatResponse, ModelError, ProviderError, ResponseFormat, Usage};
-use super::ModelProvider;
+use super::{ModelProvider, ProviderStream, StreamEvent};
 
 /// A secret that never prints.
 #[derive(Clone)]
@@ -104,6 +105,94 @@ impl ModelProvider for OpenAiProvider {
         let text = send(traced(http, req)).await?;
         parse_response(&text, req).map_err(ProviderError::unusable_answer)
     }
+
+    async fn stream(
+        &self,
+        upstream: &str,
+        req: &ChatRequest,
+    ) -> Result<ProviderStream, ProviderError> {
+        let mut body = Self::body(upstream, req);
+        if let Some(obj) = body.as_object_mut() {
+            obj.insert("stream".into(), json!(true));
+            obj.insert("stream_options".into(), json!({"include_usage": true}));
+        }
+        let mut http = self.client.post(&self.endpoint).json(&body);
+        if let Some(key) = &self.key {
+            http = http.bearer_auth(&key.0);
+        }
+        let resp = open(traced(http, req)).await?;
+        Ok(sse_stream(resp, StreamDecoder::default()))
+    }
+}
+
+/// Decodes a chat-completions stream: `data: {chunk}` lines with
+/// `choices[0].delta.content` and `finish_reason`, tool-call fragments
+/// (`choices[0].delta.tool_calls`, joined by index into the final
+/// event's calls), the usage chunk (`stream_options.include_usage`), error
+/// objects, and `data: [DONE]`.
+#[derive(Debug, Default)]
+pub struct StreamDecoder {
+    finish_reason: Option<String>,
+    input: Option<u64>,
+    output: Option<u64>,
+    tool_calls: super::tools::StreamedToolCalls,
+}
+
+impl SseDecoder for StreamDecoder {
+    fn event(&mut self, ev: SseEvent) -> Result<Option<StreamEvent>, ProviderError> {
+        let data = ev.data.trim();
+        if data == "[DONE]" {
+            let usage = match (self.input, self.output) {
+                (Some(input_tokens), Some(output_tokens)) => Some(Usage {
+                    input_tokens,
+                    output_tokens,
+                    estimated: false,
+                }),
+                _ => None,
+            };
+            let tool_calls = std::mem::take(&mut self.tool_calls)
+                .finish()
+                .map_err(ProviderError::unusable_answer)?;
+            return Ok(Some(StreamEvent::Done {
+                usage,
+                finish_reason: self.finish_reason.take(),
+                tool_calls,
+            }));
+        }
+        let v: Value = serde_json::from_str(data).map_err(malformed)?;
+        if let Some(err) = v.get("error") {
+            let kind = ["/type", "/code"]
+                .iter()
+                .find_map(|p| err.pointer(p).and_then(Value::as_str))
+                .unwrap_or("error");
+            let message = err["message"].as_str().unwrap_or_default();
+            return Err(stream_error(kind, message));
+        }
+        if !v.is_object() {
+            return Err(malformed("a chunk is not a JSON object"));
+        }
+        if let Some(u) = v.get("usage").filter(|u| u.is_object()) {
+            self.input = u["prompt_tokens"].as_u64().or(self.input);
+            self.output = u["completion_tokens"].as_u64().or(self.output);
+        }
+        self.tool_calls
+            .openai_chunk(&v)
+            .map_err(ProviderError::unusable_answer)?;
+        if let Some(f) = v
+            .pointer("/choices/0/finish_reason")
+            .and_then(Value::as_str)
+        {
+            self.finish_reason = Some(short(f));
+        }
+        Ok(v.pointer("/choices/0/delta/content")
+            .and_then(Value::as_str)
+            .filter(|t| !t.is_empty())
+            .map(|t| StreamEvent::Delta(t.to_string())))
+    }
+
+    fn end_marker(&self) -> &'static str {
+        "data: [DONE]"
+    }
 }
 
 /// The request with the attempt's W3C `traceparent`, when the run is
@@ -123,6 +212,29 @@ pub const MAX_RESPONSE_BYTES: usize = 16 << 20;
 /// becomes a classified [`ProviderError`]. Shared by the HTTP providers.
 pub(crate) async fn send(http: reqwest::RequestBuilder) -> Result<String, ProviderError> {
     let resp = http.send().await.map_err(transport_error)?;
+    read_body(resp).await
+}
+
+/// Sends a request and returns a 2xx answer unread (a stream); anything
+/// else becomes a classified [`ProviderError`]. Shared by the HTTP
+/// providers.
+pub(crate) async fn open(
+    http: reqwest::RequestBuilder,
+) -> Result<reqwest::Response, ProviderError> {
+    let resp = http.send().await.map_err(transport_error)?;
+    if resp.status().is_success() {
+        return Ok(resp);
+    }
+    match read_body(resp).await {
+        Ok(_) => Err(ProviderError::transient(ModelError::Unavailable(
+            "the upstream answered with an unexpected status".into(),
+        ))),
+        Err(e) => Err(e),
+    }
+}
+
+/// The body of an answer, bounded; a non-2xx becomes a classified error.
+async fn read_body(resp: reqwest::Response) -> Result<String, ProviderError> {
     let status = resp.status().as_u16();
     let retry_after = retry_after(resp.headers());
     // A body cut short (connection reset, truncated Content-Length) is a
@@ -286,6 +398,105 @@ pub fn http_client() -> reqwest::Client {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    fn decode(lines: &str) -> Vec<Result<StreamEvent, ProviderError>> {
+        let mut p = crate::models::sse::SseParser::new();
+        let mut events = Vec::new();
+        p.push(lines.as_bytes(), &mut events).unwrap();
+        let mut d = StreamDecoder::default();
+        events
+            .into_iter()
+            .filter_map(|e| d.event(e).transpose())
+            .collect()
+    }
+
+    #[test]
+    fn openai_stream_decodes_deltas_finish_reason_usage_and_done() {
+        let got = decode(concat!(
+            "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\"}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"content\":\"Hel\"}}]}\r\n\r\n",
+            ": comment\n",
+            "data: {\"choices\":[{\"delta\":{\"content\":\"lo\"},\"finish_reason\":\"stop\"}]}\n\n",
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":7,\"completion_tokens\":2}}\n\n",
+            "data: [DONE]\n\n",
+        ));
+        assert_eq!(
+            got,
+            vec![
+                Ok(StreamEvent::Delta("Hel".into())),
+                Ok(StreamEvent::Delta("lo".into())),
+                Ok(StreamEvent::Done {
+                    usage: Some(Usage {
+                        input_tokens: 7,
+                        output_tokens: 2,
+                        estimated: false
+                    }),
+                    finish_reason: Some("stop".into()),
+                    tool_calls: Vec::new(),
+                }),
+            ]
+        );
+        // No usage chunk: the hub estimates.
+        let got =
+            decode("data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\ndata: [DONE]\n\n");
+        assert!(matches!(got[1], Ok(StreamEvent::Done { usage: None, .. })));
+    }
+
+    #[test]
+    fn openai_stream_joins_tool_call_fragments_by_index() {
+        let got = decode(concat!(
+            "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"index\":1,\"id\":\"call_b\",\"type\":\"function\",\"function\":{\"name\":\"b\",\"arguments\":\"\"}}]}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_a\",\"type\":\"function\",\"function\":{\"name\":\"a\",\"arguments\":\"{\\\"x\\\":\"}}]}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"1}\"}}]}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n",
+            "data: [DONE]\n\n",
+        ));
+        let calls = |id: &str, name: &str, args: &str| crate::models::ToolCall {
+            id: id.into(),
+            name: name.into(),
+            arguments: args.into(),
+        };
+        assert_eq!(
+            got,
+            vec![Ok(StreamEvent::Done {
+                usage: None,
+                finish_reason: Some("tool_calls".into()),
+                tool_calls: vec![
+                    calls("call_a", "a", r#"{"x":1}"#),
+                    calls("call_b", "b", "{}")
+                ],
+            })]
+        );
+        // A call that never got its name is unusable.
+        let got = decode(concat!(
+            "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{}\"}}]}}]}\n\n",
+            "data: [DONE]\n\n",
+        ));
+        let e = got[0].as_ref().unwrap_err();
+        assert!(
+            e.answered
+                && matches!(&e.error, ModelError::Unavailable(m) if m.contains("no function name"))
+        );
+    }
+
+    #[test]
+    fn openai_stream_errors_and_malformed_events_are_typed() {
+        let got = decode(
+            "data: {\"error\":{\"message\":\"slow down\",\"type\":\"rate_limit_exceeded\"}}\n\n",
+        );
+        assert_eq!(got[0].as_ref().unwrap_err().error, ModelError::RateLimited);
+        let got = decode("data: {\"error\":{\"message\":\"boom\",\"type\":\"server_error\"}}\n\n");
+        let e = got[0].as_ref().unwrap_err();
+        assert!(
+            e.retryable && matches!(&e.error, ModelError::Unavailable(m) if m.contains("boom"))
+        );
+        let got = decode("data: {not json\n\n");
+        let e = got[0].as_ref().unwrap_err();
+        assert!(
+            e.retryable
+                && matches!(&e.error, ModelError::Unavailable(m) if m.contains("malformed stream event"))
+        );
+    }
 
     #[test]
     fn openai_parse_takes_usage_or_estimates() {

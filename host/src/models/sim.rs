@@ -5,8 +5,13 @@
 //! is really slept so parallelism and deadlines behave as with a real model.
 //! Answers in JSON mode are minimal instances of the requested schema;
 //! with tools it calls one (see `models::tools`).
+//! Streamed, the same answer comes in deltas of up to
+//! [`TOKENS_PER_DELTA`] tokens, each released when its last token is due:
+//! the first after the time to first token plus its own tokens, the end
+//! at the same latency as the whole answer; a tool call comes whole in
+//! the final event.
 
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
 use serde_json::{json, Value};
@@ -15,8 +20,11 @@ use super::types::{
     estimate_prompt_tokens, estimate_tokens, ChatRequest, ChatResponse, ChatRole, ModelError,
     ProviderError, ResponseFormat, Usage,
 };
-use super::ModelProvider;
+use super::{ModelProvider, ProviderStream, StreamEvent};
 use crate::spec::SimSpec;
+
+/// Tokens (of four characters) per streamed delta.
+pub const TOKENS_PER_DELTA: usize = 4;
 
 /// The simulated provider for one manifest model.
 #[derive(Debug, Clone)]
@@ -127,12 +135,69 @@ impl ModelProvider for SimProvider {
         if !latency.is_zero() {
             tokio::time::sleep(latency).await;
         }
-        // Injected faults are transient, like a real upstream's 503.
-        answer.map_err(|e| match e {
-            ModelError::InvalidRequest(_) => ProviderError::permanent(e),
-            other => ProviderError::transient(other),
-        })
+        answer.map_err(fault)
     }
+
+    async fn stream(
+        &self,
+        upstream: &str,
+        req: &ChatRequest,
+    ) -> Result<ProviderStream, ProviderError> {
+        use futures::StreamExt;
+        let start = Instant::now();
+        let answer = match self.answer(upstream, req) {
+            Ok(a) => a,
+            Err(e) => {
+                // A fault comes after the time to first token, as a 503
+                // would.
+                tokio::time::sleep(self.spec.ttft).await;
+                return Err(fault(e));
+            }
+        };
+        let pieces = pieces(&answer.content);
+        let mut due = start + self.spec.ttft;
+        let mut events = Vec::with_capacity(pieces.len() + 1);
+        for p in pieces {
+            due += self.spec.per_token * u32::try_from(estimate_tokens(&p)).unwrap_or(u32::MAX);
+            events.push((due, StreamEvent::Delta(p)));
+        }
+        if !answer.tool_calls.is_empty() {
+            // Tool calls are generated tokens too: the end comes at the
+            // whole answer's latency.
+            due = due.max(start + self.latency(answer.usage.output_tokens));
+        }
+        events.push((
+            due,
+            StreamEvent::Done {
+                usage: Some(answer.usage),
+                finish_reason: answer.finish_reason,
+                tool_calls: answer.tool_calls,
+            },
+        ));
+        Ok(futures::stream::iter(events)
+            .then(|(due, ev)| async move {
+                tokio::time::sleep_until(due.into()).await;
+                Ok(ev)
+            })
+            .boxed())
+    }
+}
+
+/// Injected faults are transient, like a real upstream's 503.
+fn fault(e: ModelError) -> ProviderError {
+    match e {
+        ModelError::InvalidRequest(_) => ProviderError::permanent(e),
+        other => ProviderError::transient(other),
+    }
+}
+
+/// `text` in deltas of [`TOKENS_PER_DELTA`] tokens (whole characters).
+fn pieces(text: &str) -> Vec<String> {
+    let chars: Vec<char> = text.chars().collect();
+    chars
+        .chunks(TOKENS_PER_DELTA * 4)
+        .map(|c| c.iter().collect())
+        .collect()
 }
 
 /// FNV-1a, 64-bit: a tiny hash that is stable across Rust versions and
@@ -335,6 +400,89 @@ mod tests {
             ..Default::default()
         });
         assert_eq!(p.latency(50), Duration::from_millis(200));
+    }
+
+    fn collect(p: &SimProvider, r: &ChatRequest) -> (Vec<(Duration, String)>, StreamEvent) {
+        use futures::StreamExt;
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        rt.block_on(async {
+            let start = Instant::now();
+            let mut s = p.stream("m", r).await.unwrap();
+            let mut deltas = Vec::new();
+            while let Some(ev) = s.next().await {
+                match ev.unwrap() {
+                    StreamEvent::Delta(t) => deltas.push((start.elapsed(), t)),
+                    done => return (deltas, done),
+                }
+            }
+            panic!("no Done");
+        })
+    }
+
+    #[test]
+    fn sim_streams_the_whole_answer_at_its_pace() {
+        let p = SimProvider::new(SimSpec {
+            seed: 3,
+            ttft: Duration::from_millis(60),
+            per_token: Duration::from_millis(2),
+            ..Default::default()
+        });
+        let r = req("my invoices disappeared after the migration");
+        let whole = p.answer("m", &r).unwrap();
+        let started = Instant::now();
+        let (deltas, done) = collect(&p, &r);
+        let total = started.elapsed();
+        let text: String = deltas.iter().map(|(_, t)| t.as_str()).collect();
+        assert_eq!(
+            text, whole.content,
+            "streamed and whole answers are identical"
+        );
+        assert_eq!(
+            done,
+            StreamEvent::Done {
+                usage: Some(whole.usage),
+                finish_reason: whole.finish_reason.clone(),
+                tool_calls: Vec::new(),
+            }
+        );
+        assert!(deltas.len() > 3, "{} deltas", deltas.len());
+        // The first delta after the time to first token (plus its own
+        // tokens), then paced by tokens: never early, loosely bounded late.
+        let first_due = Duration::from_millis(60 + 2 * TOKENS_PER_DELTA as u64);
+        assert!(deltas[0].0 >= first_due, "{:?}", deltas[0].0);
+        for w in deltas.windows(2) {
+            assert!(w[1].0 >= w[0].0);
+        }
+        let latency = p.latency(whole.usage.output_tokens);
+        assert!(total >= latency, "{total:?} < {latency:?}");
+        assert!(total < latency + Duration::from_millis(500), "{total:?}");
+        let mid = &deltas[deltas.len() / 2];
+        let tokens_before: u64 = deltas[..=deltas.len() / 2]
+            .iter()
+            .map(|(_, t)| estimate_tokens(t))
+            .sum();
+        assert!(mid.0 >= Duration::from_millis(60 + 2 * tokens_before));
+    }
+
+    #[test]
+    fn sim_stream_faults_like_its_whole_answer() {
+        let p = SimProvider::new(SimSpec {
+            seed: 1,
+            error_rate: 0.5,
+            ..Default::default()
+        });
+        let rt = tokio::runtime::Builder::new_current_thread()
+            .enable_time()
+            .build()
+            .unwrap();
+        for i in 0..40 {
+            let r = req(&format!("ticket {i}"));
+            let streamed = rt.block_on(p.stream("m", &r)).map(|_| ());
+            assert_eq!(streamed.is_err(), p.answer("m", &r).is_err(), "ticket {i}");
+        }
     }
 
     #[test]

@@ -98,7 +98,12 @@ pub fn validate(req: &ChatRequest) -> Result<(), ModelError> {
 /// Checks the tool calls of an answer against the bounds; an answer past
 /// them is unusable (the hub treats it like a malformed body).
 pub fn check_answer(resp: &ChatResponse) -> Result<(), ModelError> {
-    check_calls(&resp.tool_calls).map_err(|e| {
+    check_answer_calls(&resp.tool_calls)
+}
+
+/// [`check_answer`] on the tool calls alone (a stream's final event).
+pub fn check_answer_calls(calls: &[ToolCall]) -> Result<(), ModelError> {
+    check_calls(calls).map_err(|e| {
         ModelError::Unavailable(format!(
             "the upstream's answer was refused: its tool calls {e}"
         ))
@@ -303,6 +308,144 @@ pub fn anthropic_tool_calls(blocks: &[Value]) -> Vec<ToolCall> {
             },
         })
         .collect()
+}
+
+/// Tool calls arriving in fragments in a streamed answer, keyed by the
+/// upstream's index: OpenAI's `choices[0].delta.tool_calls[]` (`index`,
+/// then `id` and `function.name` once, `function.arguments` in pieces),
+/// Anthropic's `tool_use` content blocks (`content_block_start`, then
+/// `input_json_delta` pieces of the input). Bounded as whole answers are:
+/// past [`MAX_TOOL_CALLS`] calls or [`MAX_TOOL_ARGUMENT_BYTES`] of one
+/// call's arguments the stream is refused as soon as it gets there.
+#[derive(Debug, Default)]
+pub struct StreamedToolCalls {
+    /// The calls so far, by the upstream's index.
+    calls: std::collections::BTreeMap<u64, PartialCall>,
+}
+
+/// One call of a stream, so far.
+#[derive(Debug, Default)]
+struct PartialCall {
+    id: String,
+    name: String,
+    /// The argument fragments, joined.
+    arguments: String,
+    /// The input given whole at the start of a block, used when no
+    /// fragment came.
+    whole: Option<String>,
+}
+
+impl StreamedToolCalls {
+    /// The call at `index`, opened if new.
+    fn slot(&mut self, index: u64) -> Result<&mut PartialCall, ModelError> {
+        if !self.calls.contains_key(&index) && self.calls.len() >= MAX_TOOL_CALLS {
+            return Err(ModelError::Unavailable(format!(
+                "the upstream's answer was refused: its tool calls are more than {MAX_TOOL_CALLS}"
+            )));
+        }
+        Ok(self.calls.entry(index).or_default())
+    }
+
+    /// Adds the fragments of one OpenAI chunk (`choices[0].delta.tool_calls`;
+    /// nothing when it has none).
+    pub fn openai_chunk(&mut self, chunk: &Value) -> Result<(), ModelError> {
+        let Some(list) = chunk.pointer("/choices/0/delta/tool_calls") else {
+            return Ok(());
+        };
+        let Some(list) = list.as_array() else {
+            return if list.is_null() {
+                Ok(())
+            } else {
+                Err(ModelError::Unavailable(
+                    "a streamed `tool_calls` is not a list".into(),
+                ))
+            };
+        };
+        for (i, f) in list.iter().enumerate() {
+            // `index` is required by the protocol; a server leaving it out
+            // sends whole calls, one per position.
+            let index = f["index"].as_u64().unwrap_or(i as u64);
+            let text = |p: &str| {
+                f.pointer(p)
+                    .and_then(Value::as_str)
+                    .filter(|t| !t.is_empty())
+            };
+            let id = text("/id");
+            let name = text("/function/name");
+            let arguments = match f.pointer("/function/arguments") {
+                Some(Value::String(s)) => Some(s.clone()),
+                Some(Value::Null) | None => None,
+                // Some servers send the arguments as an object.
+                Some(other) => Some(other.to_string()),
+            };
+            let call = self.slot(index)?;
+            if let (Some(id), true) = (id, call.id.is_empty()) {
+                call.id = id.to_string();
+            }
+            if let (Some(name), true) = (name, call.name.is_empty()) {
+                call.name = name.to_string();
+            }
+            if let Some(a) = arguments {
+                call.push(&a)?;
+            }
+        }
+        Ok(())
+    }
+
+    /// An Anthropic `content_block_start` of a `tool_use` block at `index`.
+    pub fn anthropic_start(&mut self, index: u64, block: &Value) -> Result<(), ModelError> {
+        let call = self.slot(index)?;
+        call.id = block["id"].as_str().unwrap_or_default().to_string();
+        call.name = block["name"].as_str().unwrap_or_default().to_string();
+        // Usually `{}`, the input then coming in `input_json_delta`s.
+        call.whole = match &block["input"] {
+            Value::Null => None,
+            v => Some(v.to_string()),
+        };
+        Ok(())
+    }
+
+    /// An Anthropic `input_json_delta` of the block at `index`.
+    pub fn anthropic_input(&mut self, index: u64, partial: &str) -> Result<(), ModelError> {
+        self.slot(index)?.push(partial)
+    }
+
+    /// The calls, whole, in index order; a call left without a name makes
+    /// the answer unusable.
+    pub fn finish(self) -> Result<Vec<ToolCall>, ModelError> {
+        self.calls
+            .into_values()
+            .map(|c| {
+                if c.name.is_empty() {
+                    return Err(ModelError::Unavailable(
+                        "a streamed tool call has no function name".into(),
+                    ));
+                }
+                let arguments = if !c.arguments.is_empty() {
+                    c.arguments
+                } else {
+                    c.whole.unwrap_or_else(|| "{}".to_string())
+                };
+                Ok(ToolCall {
+                    id: c.id,
+                    name: c.name,
+                    arguments,
+                })
+            })
+            .collect()
+    }
+}
+
+impl PartialCall {
+    fn push(&mut self, fragment: &str) -> Result<(), ModelError> {
+        if self.arguments.len() + fragment.len() > MAX_TOOL_ARGUMENT_BYTES {
+            return Err(ModelError::Unavailable(format!(
+                "the upstream's answer was refused: its tool calls have arguments of more than {MAX_TOOL_ARGUMENT_BYTES} bytes"
+            )));
+        }
+        self.arguments.push_str(fragment);
+        Ok(())
+    }
 }
 
 /// What `sim` answers to a request with tools, or after a tool result;
@@ -631,6 +774,7 @@ mod tests {
             price: Price::FREE,
             policy: CallPolicy {
                 timeout: std::time::Duration::from_secs(5),
+                idle_timeout: std::time::Duration::from_secs(5),
                 retries: 0,
                 backoff: std::time::Duration::from_millis(1),
                 max_backoff: std::time::Duration::from_millis(1),

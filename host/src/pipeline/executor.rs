@@ -11,12 +11,15 @@ use futures::stream::{FuturesUnordered, StreamExt};
 use serde_json::{json, Value};
 use tracing::Instrument;
 
+use super::events::{emit, EventSink, RunEvent};
 use super::outcome::{
     InvocationContent, PolicyEvent, RunContent, RunError, RunOutcome, RunSpan, TraceStep,
 };
 use super::{LoadedNode, Pipeline};
 use crate::config::Role;
-use crate::engine::{Admitted, Invocation, NodeCall, NodeError, NodeOutput, RunScope, TaskInput};
+use crate::engine::{
+    Admitted, Invocation, NodeCall, NodeError, NodeOutput, RunScope, TaskInput, Verdict,
+};
 use crate::models::Ledger;
 use crate::schema::CheckError;
 use crate::spec::{SpanId, SpanParent, TraceId};
@@ -35,6 +38,10 @@ pub struct RunInput {
     /// model call's request and answer) in its outcome, as a recording
     /// needs. A pipeline exporting content keeps it regardless.
     pub capture: bool,
+    /// Where the run reports what happens as it happens (and the text of a
+    /// streamed output, window by window); `None`: nobody watches, and a
+    /// streamed output is held until the run ends.
+    pub events: Option<EventSink>,
 }
 
 impl RunInput {
@@ -45,6 +52,7 @@ impl RunInput {
             input,
             parent: None,
             capture: false,
+            events: None,
         }
     }
 }
@@ -82,6 +90,7 @@ impl Recorder {
         inv: &Invocation,
         started: Instant,
         span_id: SpanId,
+        window: Option<u32>,
     ) {
         let (route, verdict) = match &inv.result {
             Ok(NodeOutput::Route(r)) => (Some(r.clone()), None),
@@ -101,6 +110,8 @@ impl Recorder {
                 .map_or_else(NodeError::kind, |_| TraceStep::OK),
             route,
             verdict,
+            score: inv.score.clone(),
+            window,
             usage: inv.usage,
             span_id,
         };
@@ -119,6 +130,8 @@ pub(super) struct Run<'p> {
     pub(super) recorder: Arc<Recorder>,
     /// The run's span: parent of every invocation's.
     pub(super) trace: SpanParent,
+    /// Who watches the run live, if anyone.
+    pub(super) events: Option<EventSink>,
 }
 
 impl Pipeline {
@@ -195,6 +208,7 @@ impl Pipeline {
                 span_id: span.span_id,
                 sampled: span.sampled,
             },
+            events: input.events.clone(),
         };
         let run_deadline = run.deadline;
         let mut routes = BTreeMap::new();
@@ -403,7 +417,16 @@ impl Run<'_> {
             ..self.scope.clone()
         };
         let asked = self.recorder.invocations.as_ref().map(|_| call.clone());
-        let inv = self
+        let window = match &call {
+            NodeCall::CheckWindow { window, .. } => Some(window.index),
+            _ => None,
+        };
+        emit(self.events.as_ref(), || RunEvent::NodeStarted {
+            node: node.spec.name.clone(),
+            gates: gates.map(str::to_string),
+            attempt,
+        });
+        let mut inv = self
             .pipeline
             .engine
             .invoke(
@@ -420,8 +443,25 @@ impl Run<'_> {
                 span_id = %span_id
             ))
             .await;
+        if let Some(min) = node.spec.min_score {
+            apply_min_score(&mut inv, min);
+        }
+        match &inv.result {
+            Ok(NodeOutput::Route(choice)) => emit(self.events.as_ref(), || RunEvent::Route {
+                node: node.spec.name.clone(),
+                choice: choice.clone(),
+            }),
+            Ok(NodeOutput::Verdict(v)) => emit(self.events.as_ref(), || RunEvent::Verdict {
+                node: node.spec.name.clone(),
+                gates: gates.unwrap_or_default().to_string(),
+                verdict: v.label(),
+                window,
+                score: inv.score.clone(),
+            }),
+            _ => {}
+        }
         self.recorder
-            .record(node, gates, attempt, &inv, started, span_id);
+            .record(node, gates, attempt, &inv, started, span_id, window);
         if let (Some(all), Some(call)) = (&self.recorder.invocations, asked) {
             all.lock()
                 .unwrap_or_else(|p| p.into_inner())
@@ -523,6 +563,39 @@ enum Readiness {
 struct Done {
     output: Value,
     route: Option<String>,
+}
+
+/// A judge's `min-score`: its score decides. At or above it the verdict
+/// stands (a rejection becomes an acceptance); below it the output is
+/// rejected, with the judge's reasons if it gave any. A judge that gave no
+/// score keeps its verdict.
+fn apply_min_score(inv: &mut Invocation, min: f64) {
+    let Some(score) = inv.score.as_ref().and_then(|s| s.score) else {
+        return;
+    };
+    let Ok(NodeOutput::Verdict(verdict)) = &mut inv.result else {
+        return;
+    };
+    if score >= min {
+        if let Verdict::Reject { .. } = verdict {
+            *verdict = Verdict::Accept;
+        }
+    } else {
+        let mut reasons = match std::mem::replace(verdict, Verdict::Accept) {
+            Verdict::Reject { reasons } => reasons,
+            _ => Vec::new(),
+        };
+        reasons.push(format!("score {score} is below min-score {min}"));
+        *verdict = Verdict::Reject { reasons };
+    }
+}
+
+impl Run<'_> {
+    /// Records a policy decision and tells the watcher.
+    pub(super) fn policy(&self, event: PolicyEvent) {
+        emit(self.events.as_ref(), || RunEvent::Policy(event.clone()));
+        self.recorder.event(event);
+    }
 }
 
 pub(super) fn unexpected(node: &LoadedNode, out: &NodeOutput) -> RunError {

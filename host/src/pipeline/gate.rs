@@ -17,7 +17,7 @@ use crate::engine::{NodeCall, NodeError, NodeOutput, TaskInput, Verdict};
 use crate::schema::CheckError;
 
 /// The outcome of one pass through a gate.
-enum Gate {
+pub(super) enum Gate {
     /// The (possibly repaired) output may continue.
     Pass(Value),
     /// Rejected, by whom and why.
@@ -48,12 +48,19 @@ impl Run<'_> {
                     NodeCall::Run { task: task.clone() },
                 )
                 .await;
-            let text = match inv.result {
-                Ok(NodeOutput::Output(text)) => text,
+            let gate = match inv.result {
+                Ok(NodeOutput::Output(text)) => {
+                    self.gate(node, &task, text, attempt, &node.spec.judges)
+                        .await?
+                }
+                Ok(NodeOutput::Stream(reply)) => {
+                    self.gate_stream(node, producer, &task, reply, attempt)
+                        .await?
+                }
                 Ok(other) => return Err(unexpected(producer, &other)),
                 Err(error) => return Err(RunError::Node { error }),
             };
-            let (by, reasons) = match self.gate(node, &task, text, attempt).await? {
+            let (by, reasons) = match gate {
                 Gate::Pass(output) => return Ok(output),
                 Gate::Reject { by, reasons } => (by, reasons),
             };
@@ -73,7 +80,7 @@ impl Run<'_> {
             } else {
                 PolicyAction::GiveUp
             };
-            self.recorder.event(PolicyEvent {
+            self.policy(PolicyEvent {
                 node: node.spec.name.clone(),
                 producer: rejected_producer,
                 by: by.clone(),
@@ -100,13 +107,15 @@ impl Run<'_> {
     }
 
     /// Checks `text` (valid JSON, as the sandbox guarantees) produced for
-    /// the position of `gated`: edge schemas, then each judge in order.
-    async fn gate(
+    /// the position of `gated`: edge schemas, then each of `judges` in
+    /// order.
+    pub(super) async fn gate(
         &self,
         gated: &LoadedNode,
         task: &TaskInput,
         text: String,
         attempt: u32,
+        judges: &[String],
     ) -> Result<Gate, RunError> {
         let parse = |text: &str| {
             serde_json::from_str::<Value>(text).map_err(|e| RunError::Node {
@@ -121,7 +130,7 @@ impl Run<'_> {
         }
         let mut candidate = text;
         let mut repaired = false;
-        for judge_name in &gated.spec.judges {
+        for judge_name in judges {
             let judge = self.pipeline.node(judge_name).expect("judges are loaded");
             let call = NodeCall::Judge {
                 task: task.clone(),

@@ -7,17 +7,21 @@
 //! `validate` needs), and [`LoadedPipeline::bind`] adds the model hub that
 //! makes it runnable.
 
+mod events;
 mod executor;
 mod gate;
 mod outcome;
 mod peak;
 mod record;
 mod redact;
+mod release;
 mod swap;
+pub mod window;
 
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub use events::{EventSink, RunEvent};
 pub use executor::RunInput;
 pub use outcome::{
     InvocationContent, PolicyAction, PolicyEvent, RunContent, RunError, RunOutcome, RunSpan,
@@ -25,6 +29,7 @@ pub use outcome::{
 };
 pub use record::{ErrorRecord, RunRecord};
 pub use redact::RedactError;
+pub use release::{stream_plans, StreamPlan};
 pub use swap::SwapError;
 
 use crate::config::{ConfigError, Diagnostic, Manifest, NodeSpec};
@@ -201,6 +206,20 @@ impl Pipeline {
                     )
                     .with_hint(e.hint()),
                 ),
+            }
+        }
+        if errors.is_empty() {
+            for plan in release::stream_plans(&nodes) {
+                if let Some(problem) = plan.problem() {
+                    let span = manifest
+                        .nodes
+                        .get(&plan.node)
+                        .map(|s| s.component_span.clone());
+                    errors.push(
+                        Diagnostic::at(&manifest.source, span, problem)
+                            .with_hint(release::LATE_REJECT_HINT),
+                    );
+                }
             }
         }
         if !errors.is_empty() {

@@ -6,7 +6,7 @@ use std::time::Duration;
 
 use serde::Serialize;
 
-use crate::engine::{NodeCall, NodeError, NodeOutput, RouteChoice, Usage, Verdict};
+use crate::engine::{JudgeScore, NodeCall, NodeError, NodeOutput, RouteChoice, Usage, Verdict};
 use crate::models::{CallContent, LedgerEntry, Totals};
 use crate::spec::{SpanId, TraceId};
 
@@ -99,6 +99,12 @@ pub struct TraceStep {
     /// Judges: the verdict.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub verdict: Option<Verdict>,
+    /// Judges: the score, when the judge gave one.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub score: Option<JudgeScore>,
+    /// Window checks: the window's index.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub window: Option<u32>,
     /// Resources used.
     pub usage: Usage,
     /// The invocation's span (parent of its model calls').

@@ -3,7 +3,8 @@
 //! must target the node's role (checked when it is loaded) and must not
 //! break a typed edge: its effective input and output schemas are compared
 //! with its neighbours' and a break the old component did not have is
-//! refused.
+//! refused. Nor may it make a streaming worker release text that a check
+//! without windows could still reject when the manifest sets no rule for it.
 
 use std::sync::Arc;
 
@@ -34,6 +35,15 @@ pub enum SwapError {
         node: String,
         /// What is wrong.
         reason: String,
+    },
+    /// The new component would let a worker stream text that a check
+    /// without windows could still reject, with no rule for that.
+    #[error("node `{node}`: swapping it in would break the hold-back rule: {problem} (`stream.late-reject` in the manifest)")]
+    StreamUnsafe {
+        /// The node being swapped.
+        node: String,
+        /// Which worker and which checks.
+        problem: String,
     },
     /// The new schemas break an edge the old ones kept.
     #[error("node `{node}`: the new component's {side} schema breaks the edge {edge}: {}", reasons.join("; "))]
@@ -80,6 +90,22 @@ impl Pipeline {
         let mut next = self.clone();
         next.generation += 1;
         next.nodes.insert(name.to_string(), new);
+        // A judge swapped for one without a window check must not leave a
+        // streaming worker releasing text a whole-output check can reject.
+        let before: Vec<String> = super::release::stream_plans(&self.nodes)
+            .iter()
+            .filter_map(|p| p.problem())
+            .collect();
+        if let Some(problem) = super::release::stream_plans(&next.nodes)
+            .iter()
+            .filter_map(|p| p.problem())
+            .find(|p| !before.contains(p))
+        {
+            return Err(SwapError::StreamUnsafe {
+                node: name.into(),
+                problem,
+            });
+        }
         next.peak = super::peak::of_pipeline(&next.manifest, &next.nodes);
         Ok(next)
     }

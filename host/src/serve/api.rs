@@ -1,5 +1,6 @@
 //! The HTTP API's native routes: `POST /v1/runs` (and
-//! `/v1/pipelines/{name}/runs`), `GET /healthz`, `GET /metrics`, and the
+//! `/v1/pipelines/{name}/runs`; with `"stream": true` or `Accept:
+//! text/event-stream`, the run's events as server-sent events), `GET /healthz`, `GET /metrics`, and the
 //! admin routes `PUT /admin/nodes/{node}` (hot-swap; with a `mode` query it
 //! starts an experiment, `super::experiment::api`) and `GET /admin/nodes`,
 //! which need the admin bearer token. Errors are JSON objects
@@ -7,7 +8,6 @@
 
 use std::collections::BTreeMap;
 use std::path::PathBuf;
-use std::sync::atomic::Ordering;
 use std::sync::Arc;
 
 use axum::body::Bytes;
@@ -22,7 +22,7 @@ use subtle::ConstantTimeEq;
 use super::experiment::api::admin_error;
 use super::AppState;
 use crate::engine::NodeError;
-use crate::pipeline::{Pipeline, RunError, RunInput, RunOutcome, RunRecord};
+use crate::pipeline::{EventSink, Pipeline, RunError, RunInput, RunOutcome, RunRecord};
 use crate::spec::SpanParent;
 
 /// An error answered as JSON.
@@ -62,13 +62,16 @@ impl ApiError {
     }
 }
 
+impl ApiError {
+    /// The JSON body: `{"error": {"message", "type", "code"}}`.
+    pub fn body(&self) -> Value {
+        json!({"error": {"message": self.message, "type": self.kind, "code": self.code}})
+    }
+}
+
 impl IntoResponse for ApiError {
     fn into_response(self) -> Response {
-        let mut r = (
-            self.status,
-            Json(json!({"error": {"message": self.message, "type": self.kind, "code": self.code}})),
-        )
-            .into_response();
+        let mut r = (self.status, Json(self.body())).into_response();
         match self.status {
             StatusCode::UNAUTHORIZED => {
                 r.headers_mut()
@@ -113,11 +116,31 @@ pub struct NodeVersion {
 /// The answer to `POST /v1/runs`: the batch record plus the generation the
 /// run was pinned to and the component of every node that ran.
 #[derive(Debug, Serialize)]
-struct RunResponse {
+pub(super) struct RunResponse {
     #[serde(flatten)]
     record: RunRecord,
     generation: u64,
     nodes: BTreeMap<String, NodeVersion>,
+}
+
+impl RunResponse {
+    /// The answer for `run`, pinned to generation `pipeline`.
+    pub(super) fn of(pipeline: &Pipeline, run: &RunOutcome) -> Self {
+        Self {
+            record: RunRecord::of_outcome(run),
+            generation: pipeline.generation,
+            nodes: versions_used(pipeline, run),
+        }
+    }
+}
+
+/// Whether the client asked for server-sent events (`Accept:
+/// text/event-stream`).
+fn wants_events(headers: &HeaderMap) -> bool {
+    headers
+        .get(header::ACCEPT)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.contains("text/event-stream"))
 }
 
 /// The versions of the nodes that ran in `run`, from generation `p`.
@@ -149,10 +172,12 @@ pub async fn run_live(
     id: Option<String>,
     input: Value,
     headers: &HeaderMap,
+    events: Option<EventSink>,
 ) -> Result<(Arc<Pipeline>, RunOutcome), ApiError> {
-    let id = id.unwrap_or_else(|| format!("run-{}", state.seq.fetch_add(1, Ordering::Relaxed) + 1));
+    let id = id.unwrap_or_else(|| state.next_run_id());
     let input = RunInput {
         parent: caller_span(headers),
+        events,
         ..RunInput::new(id, input)
     };
     state
@@ -210,23 +235,30 @@ pub async fn runs(
             "the body has no `input` field: send {\"input\": <the task>}",
         ));
     };
-    if let Some(unknown) = obj.keys().find(|k| *k != "input" && *k != "id") {
+    if let Some(unknown) = obj
+        .keys()
+        .find(|k| !["input", "id", "stream"].contains(&k.as_str()))
+    {
         return Err(ApiError::bad_request(format!(
-            "unknown field `{unknown}`; a run request has `input` and optionally `id`"
+            "unknown field `{unknown}`; a run request has `input` and optionally `id` and `stream`"
         )));
     }
+    let stream = match obj.get("stream") {
+        None | Some(Value::Null) => wants_events(&headers),
+        Some(Value::Bool(b)) => *b,
+        Some(_) => return Err(ApiError::bad_request("`stream` must be true or false")),
+    };
     let id = match obj.get("id") {
         None | Some(Value::Null) => None,
         Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
         Some(_) => return Err(ApiError::bad_request("`id` must be a non-empty string")),
     };
-    let (pipeline, run) = run_live(&state, id, input.clone(), &headers).await?;
+    if stream {
+        return Ok(super::stream::run_events(state, id, input.clone(), headers));
+    }
+    let (pipeline, run) = run_live(&state, id, input.clone(), &headers, None).await?;
     let status = status_of(&run);
-    let response = RunResponse {
-        record: RunRecord::of_outcome(&run),
-        generation: pipeline.generation,
-        nodes: versions_used(&pipeline, &run),
-    };
+    let response = RunResponse::of(&pipeline, &run);
     let response = with_trace((status, Json(response)).into_response(), &run);
     // Answered; the trace is exported off the request's path.
     state.live.export(pipeline, run);

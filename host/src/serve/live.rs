@@ -146,7 +146,12 @@ impl LivePipeline {
         let shadow_input = assignment
             .as_ref()
             .filter(|a| a.wants_input())
-            .map(|_| input.clone());
+            // A shadow run is never watched: its text must not reach the
+            // client, whatever its judges say.
+            .map(|_| RunInput {
+                events: None,
+                ..input.clone()
+            });
         let admission = pipeline.engine().admission();
         if admission.queued() >= queue.max_queued {
             self.metrics.run_refused();

@@ -57,6 +57,13 @@ struct NodeLabels {
 }
 
 #[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
+struct JudgeLabels {
+    judge: Label,
+    /// Empty for the overall score.
+    criterion: Label,
+}
+
+#[derive(Clone, Debug, Hash, PartialEq, Eq, EncodeLabelSet)]
 struct NodeKindLabels {
     node: Label,
     kind: Label,
@@ -142,6 +149,11 @@ struct SkipLabels {
     reason: Label,
 }
 
+/// Judge scores: 0.0 … 1.0 in tenths (scores above 1 land in `+Inf`).
+fn scores() -> Histogram {
+    Histogram::new((1..=10).map(|i| f64::from(i) / 10.0))
+}
+
 fn latency() -> Histogram {
     // 50 µs … ~26 s.
     Histogram::new(exponential_buckets(50e-6, 2.0, 20))
@@ -164,6 +176,7 @@ pub struct Metrics {
     tokens: Family<TokenLabels, Counter>,
     cost: Family<ModelLabels, Counter<f64, AtomicU64>>,
     verdicts: Family<VerdictLabels, Counter>,
+    judge_scores: Family<JudgeLabels, Histogram, fn() -> Histogram>,
     actions: Family<ActionLabels, Counter>,
     swaps: Family<SwapLabels, Counter>,
     versions: Family<VersionLabels, Gauge>,
@@ -211,6 +224,7 @@ impl Metrics {
             tokens: Family::default(),
             cost: Family::default(),
             verdicts: Family::default(),
+            judge_scores: Family::new_with_constructor(scores),
             actions: Family::default(),
             swaps: Family::default(),
             versions: Family::default(),
@@ -287,6 +301,11 @@ impl Metrics {
             "judge_verdicts",
             "Judge verdicts (accept/reject/repair)",
             m.verdicts.clone(),
+        );
+        r.register(
+            "judge_score",
+            "Scores judges gave (overall, and per criterion with `criterion`)",
+            m.judge_scores.clone(),
         );
         r.register(
             "policy_actions",
@@ -419,6 +438,17 @@ impl Metrics {
                         verdict: verdict.into(),
                     })
                     .inc();
+            }
+            if let Some(sc) = &step.score {
+                let overall = sc.score.map(|x| (String::new(), x));
+                for (criterion, x) in overall.into_iter().chain(sc.criteria.iter().cloned()) {
+                    self.judge_scores
+                        .get_or_create(&JudgeLabels {
+                            judge: step.node.clone().into(),
+                            criterion: criterion.into(),
+                        })
+                        .observe(x);
+                }
             }
         }
         for e in &run.ledger {

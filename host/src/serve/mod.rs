@@ -4,7 +4,8 @@
 //! generation, `experiment` shadow and canary experiments on one node
 //! (candidate, sampling, shadow runs, statistics, their admin routes),
 //! `metrics` the Prometheus registry, `status` the live status page at
-//! `GET /` and `watch` the `--watch` file watcher. [`serve`] runs until its shutdown future
+//! `GET /`, `stream` the server-sent events of runs that stream, and `watch`
+//! the `--watch` file watcher. [`serve`] runs until its shutdown future
 //! resolves, then stops accepting and drains the runs in flight.
 
 pub mod api;
@@ -15,6 +16,7 @@ pub mod live;
 pub mod metrics;
 pub mod openai;
 pub mod status;
+mod stream;
 pub mod watch;
 
 use std::future::Future;
@@ -52,6 +54,16 @@ pub struct AppState {
     /// Request body deadlines and bounds.
     pub body_limits: BodyLimits,
     seq: AtomicU64,
+}
+
+impl AppState {
+    /// The id of the next run this server starts: `run-<n>`.
+    pub fn next_run_id(&self) -> String {
+        format!(
+            "run-{}",
+            self.seq.fetch_add(1, std::sync::atomic::Ordering::Relaxed) + 1
+        )
+    }
 }
 
 /// How much work may wait for the instance pool. Past either limit a

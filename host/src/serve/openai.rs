@@ -3,24 +3,28 @@
 //! message becomes the run's input (a JSON object as is, plain text under
 //! `[chat] input-field`); the reply is the first `[chat] reply` pointer that
 //! names a string in the output, else the output as JSON text. With
-//! `stream: true` the answer is sent as server-sent events, but only after
-//! the whole run, judges included, has passed: nothing unjudged is ever
-//! streamed.
+//! `stream: true` the answer is sent as server-sent events: a streaming
+//! worker's reply goes out window by window as its window judges pass each
+//! window (`pipeline::release`), anything else once the run has passed.
+//! Nothing unjudged is ever streamed.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 use std::time::{SystemTime, UNIX_EPOCH};
 
 use axum::body::Bytes;
 use axum::extract::State;
-use axum::http::{header, HeaderMap, StatusCode};
+use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
 use axum::Json;
 use serde::Deserialize;
 use serde_json::{json, Value};
 
 use super::api::{run_live, status_of, with_trace, ApiError};
+use super::stream::{sse, sse_response, usage_of, ChatStream, FirstRelease, RunTask};
 use super::AppState;
 use crate::config::ChatSpec;
+use crate::pipeline::{Pipeline, RunError, RunOutcome};
 
 /// The request fields switchyard reads; others (temperature, user, …) are
 /// accepted and ignored, as the pipeline's nodes choose their own settings.
@@ -154,98 +158,303 @@ pub async fn chat_completions(
         return Err(ApiError::bad_request("only `n = 1` is supported"));
     }
     let input = run_input(&pipeline.manifest.chat, &request.messages)?;
+    let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
+    if request.stream {
+        return stream_chat(state, pipeline, input, headers, include_usage).await;
+    }
     drop(pipeline);
-    let (pipeline, run) = run_live(&state, None, input, &headers).await?;
+    let (pipeline, run) = run_live(&state, None, input, &headers, None).await?;
     if state.live.exports() {
         state.live.export(pipeline.clone(), run.clone());
     }
-    let id = format!("chatcmpl-{}", run.id);
-    let output = match &run.result {
-        Ok(v) => v,
-        Err(e) => {
-            let code = e.kind();
-            return Err(ApiError::new(
-                status_of(&run),
-                "pipeline_error",
-                code,
-                format!("pipeline `{name}` run {} failed: {e}", run.id),
-            ));
-        }
-    };
-    let content = reply_text(&pipeline.manifest.chat, output);
-    let usage = json!({
-        "prompt_tokens": run.totals.input_tokens,
-        "completion_tokens": run.totals.output_tokens,
-        "total_tokens": run.totals.input_tokens + run.totals.output_tokens,
-    });
-    let fingerprint = format!("switchyard-gen-{}", pipeline.generation);
-    let extra = json!({
+    let answer = Answer::of(&pipeline, &run)?;
+    Ok(with_trace(
+        Json(json!({
+            "id": answer.id,
+            "object": "chat.completion",
+            "created": answer.created,
+            "model": answer.model,
+            "system_fingerprint": answer.fingerprint,
+            "choices": [{
+                "index": 0,
+                "message": {"role": "assistant", "content": answer.content},
+                "logprobs": null,
+                "finish_reason": "stop",
+            }],
+            "usage": usage_of(&run),
+            "switchyard": answer.extra,
+        }))
+        .into_response(),
+        &run,
+    ))
+}
+
+/// What every answer to a finished run carries.
+struct Answer {
+    id: String,
+    created: u64,
+    model: String,
+    fingerprint: String,
+    content: String,
+    extra: Value,
+}
+
+impl Answer {
+    /// The answer to `run`, or its failure as an API error.
+    fn of(pipeline: &Pipeline, run: &RunOutcome) -> Result<Self, ApiError> {
+        let name = pipeline.manifest.name.clone();
+        let output = match &run.result {
+            Ok(v) => v,
+            Err(e) => {
+                return Err(ApiError::new(
+                    status_of(run),
+                    "pipeline_error",
+                    e.kind(),
+                    format!("pipeline `{name}` run {} failed: {e}", run.id),
+                ))
+            }
+        };
+        Ok(Self {
+            id: format!("chatcmpl-{}", run.id),
+            created: now(),
+            fingerprint: format!("switchyard-gen-{}", pipeline.generation),
+            content: reply_text(&pipeline.manifest.chat, output),
+            extra: extra(pipeline, run),
+            model: name,
+        })
+    }
+}
+
+/// The `switchyard` object of an answer: the run's id, generation, routes,
+/// cost, output and trace id.
+fn extra(pipeline: &Pipeline, run: &RunOutcome) -> Value {
+    json!({
         "run_id": run.id,
         "generation": pipeline.generation,
         "routes": run.routes,
         "cost_pusd": run.totals.cost.0,
-        "output": output,
+        "output": run.result.as_ref().ok(),
         "trace_id": run.span.trace_id,
-    });
-    let created = now();
-    if !request.stream {
-        return Ok(Json(json!({
-            "id": id,
-            "object": "chat.completion",
-            "created": created,
-            "model": name,
-            "system_fingerprint": fingerprint,
-            "choices": [{
-                "index": 0,
-                "message": {"role": "assistant", "content": content},
-                "logprobs": null,
-                "finish_reason": "stop",
-            }],
-            "usage": usage,
-            "switchyard": extra,
-        }))
-        .into_response())
-        .map(|r| with_trace(r, &run));
-    }
-    let chunk = |delta: Value, finish: Value| {
-        json!({
-            "id": id, "object": "chat.completion.chunk", "created": created, "model": name,
-            "system_fingerprint": fingerprint,
-            "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
-        })
+    })
+}
+
+/// A run's failure as the typed object streamed answers carry.
+fn run_error(e: &RunError) -> Value {
+    json!({"kind": e.kind(), "node": e.node(), "message": e.to_string()})
+}
+
+/// One `chat.completion.chunk`.
+fn chunk(
+    id: &str,
+    created: u64,
+    model: &str,
+    fingerprint: &str,
+    delta: Value,
+    finish: Value,
+) -> Value {
+    json!({
+        "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+        "system_fingerprint": fingerprint,
+        "choices": [{"index": 0, "delta": delta, "logprobs": null, "finish_reason": finish}],
+    })
+}
+
+/// The usage chunk `stream_options.include_usage` asks for.
+fn usage_chunk(id: &str, created: u64, model: &str, fingerprint: &str, run: &RunOutcome) -> Value {
+    json!({
+        "id": id, "object": "chat.completion.chunk", "created": created, "model": model,
+        "system_fingerprint": fingerprint, "choices": [], "usage": usage_of(run),
+    })
+}
+
+/// `stream: true`. The run starts with an event sink. If text of the reply
+/// is released (a streaming worker's windows, each passed by every window
+/// judge), the answer streams from that moment, one chunk per window. If
+/// the run ends first, it is answered whole as before: its failure as an
+/// HTTP error, its reply as word-sized chunks.
+async fn stream_chat(
+    state: Arc<AppState>,
+    pipeline: Arc<Pipeline>,
+    input: Value,
+    headers: HeaderMap,
+    include_usage: bool,
+) -> Result<Response, ApiError> {
+    let id = state.next_run_id();
+    let reply = pipeline.manifest.chat.reply.clone();
+    let (task, rx) = RunTask::start(state, Some(id.clone()), input, headers);
+    let mut chat = ChatStream {
+        task,
+        rx,
+        reply,
+        pipeline: pipeline.clone(),
     };
+    let first = match chat.first().await {
+        FirstRelease::Text(text) => text,
+        FirstRelease::Ended => {
+            let (pipeline, run) = chat.task.finish().await?;
+            return whole_stream(&pipeline, &run, include_usage);
+        }
+    };
+    let id = format!("chatcmpl-{id}");
+    let created = now();
+    let model = pipeline.manifest.name.clone();
+    let fingerprint = format!("switchyard-gen-{}", pipeline.generation);
+    let head = [
+        chunk(
+            &id,
+            created,
+            &model,
+            &fingerprint,
+            json!({"role": "assistant", "content": ""}),
+            Value::Null,
+        ),
+        chunk(
+            &id,
+            created,
+            &model,
+            &fingerprint,
+            json!({"content": first}),
+            Value::Null,
+        ),
+    ];
+    let pending: VecDeque<Bytes> = head.iter().map(|c| sse(None, c)).collect();
+    struct Live {
+        chat: Option<ChatStream>,
+        pending: VecDeque<Bytes>,
+        id: String,
+        created: u64,
+        model: String,
+        fingerprint: String,
+        include_usage: bool,
+    }
+    let live = Live {
+        chat: Some(chat),
+        pending,
+        id,
+        created,
+        model,
+        fingerprint,
+        include_usage,
+    };
+    let body = futures::stream::unfold(live, |mut l| async move {
+        loop {
+            if let Some(b) = l.pending.pop_front() {
+                return Some((Ok::<_, std::convert::Infallible>(b), l));
+            }
+            let chat = l.chat.as_mut()?;
+            match chat.rx.recv().await {
+                Some(e) => {
+                    if let Some(text) = chat.reply_text(&e) {
+                        let c = chunk(
+                            &l.id,
+                            l.created,
+                            &l.model,
+                            &l.fingerprint,
+                            json!({"content": text}),
+                            Value::Null,
+                        );
+                        l.pending.push_back(sse(None, &c));
+                    }
+                }
+                None => {
+                    let chat = l.chat.take()?;
+                    let (id, created, model, fp) = (&l.id, l.created, &l.model, &l.fingerprint);
+                    match chat.task.finish().await {
+                        Ok((pipeline, run)) => {
+                            // Text already went out, so the stream ends with
+                            // the reason, typed, instead of the rest: a
+                            // rejection as `content_filter`, a failure as an
+                            // error event (which OpenAI clients raise).
+                            let last = match &run.result {
+                                Ok(_) => {
+                                    Some(chunk(id, created, model, fp, json!({}), json!("stop")))
+                                }
+                                Err(e @ RunError::Rejected { .. }) => {
+                                    let mut c = chunk(
+                                        id,
+                                        created,
+                                        model,
+                                        fp,
+                                        json!({}),
+                                        json!("content_filter"),
+                                    );
+                                    c["switchyard_error"] = run_error(e);
+                                    Some(c)
+                                }
+                                Err(e) => {
+                                    let mut body = ApiError::new(
+                                        status_of(&run),
+                                        "pipeline_error",
+                                        e.kind(),
+                                        format!("pipeline `{model}` run {} failed after streaming began: {e}", run.id),
+                                    )
+                                    .body();
+                                    body["switchyard_error"] = run_error(e);
+                                    l.pending.push_back(sse(None, &body));
+                                    None
+                                }
+                            };
+                            if let Some(mut last) = last {
+                                last["switchyard"] = extra(&pipeline, &run);
+                                l.pending.push_back(sse(None, &last));
+                            }
+                            if l.include_usage {
+                                l.pending.push_back(sse(
+                                    None,
+                                    &usage_chunk(id, created, model, fp, &run),
+                                ));
+                            }
+                        }
+                        Err(e) => l.pending.push_back(sse(None, &e.body())),
+                    }
+                    l.pending.push_back(Bytes::from_static(b"data: [DONE]\n\n"));
+                }
+            }
+        }
+    });
+    Ok(sse_response(body))
+}
+
+/// A finished run answered as a stream: nothing of it was released while
+/// it ran (no streaming worker, or its windows were held), so its reply
+/// goes out in word-sized chunks now, or its failure as an HTTP error.
+fn whole_stream(
+    pipeline: &Pipeline,
+    run: &RunOutcome,
+    include_usage: bool,
+) -> Result<Response, ApiError> {
+    let a = Answer::of(pipeline, run)?;
+    let (id, created, model, fp) = (&a.id, a.created, &a.model, &a.fingerprint);
     let mut events = vec![chunk(
+        id,
+        created,
+        model,
+        fp,
         json!({"role": "assistant", "content": ""}),
         Value::Null,
     )];
-    for piece in pieces(&content) {
-        events.push(chunk(json!({"content": piece}), Value::Null));
+    for piece in pieces(&a.content) {
+        events.push(chunk(
+            id,
+            created,
+            model,
+            fp,
+            json!({"content": piece}),
+            Value::Null,
+        ));
     }
-    let mut last = chunk(json!({}), json!("stop"));
-    last["switchyard"] = extra;
+    let mut last = chunk(id, created, model, fp, json!({}), json!("stop"));
+    last["switchyard"] = a.extra.clone();
     events.push(last);
-    if request.stream_options.is_some_and(|o| o.include_usage) {
-        events.push(json!({
-            "id": id, "object": "chat.completion.chunk", "created": created, "model": name,
-            "system_fingerprint": fingerprint, "choices": [], "usage": usage,
-        }));
+    if include_usage {
+        events.push(usage_chunk(id, created, model, fp, run));
     }
-    let mut body = String::new();
-    for e in events {
-        body.push_str("data: ");
-        body.push_str(&e.to_string());
-        body.push_str("\n\n");
-    }
-    body.push_str("data: [DONE]\n\n");
-    let response = (
-        [
-            (header::CONTENT_TYPE, "text/event-stream"),
-            (header::CACHE_CONTROL, "no-cache"),
-        ],
-        body,
-    )
-        .into_response();
-    Ok(with_trace(response, &run))
+    let mut body: Vec<Bytes> = events.iter().map(|e| sse(None, e)).collect();
+    body.push(Bytes::from_static(b"data: [DONE]\n\n"));
+    let response = sse_response(futures::stream::iter(
+        body.into_iter().map(Ok::<_, std::convert::Infallible>),
+    ));
+    Ok(with_trace(response, run))
 }
 
 /// Splits a reply into word-sized stream deltas (whitespace kept).

@@ -9,6 +9,7 @@ mod model;
 mod money;
 mod node;
 mod recording;
+mod stream;
 mod telemetry;
 mod trace;
 
@@ -16,10 +17,12 @@ pub use engine::{EngineSpec, DEFAULT_MAX_INSTANCES, MAX_INSTANCES};
 pub use model::{
     BreakerSpec, BudgetSpec, CacheSpec, CallPolicy, ModelKind, ModelSpec, PolicyOverride,
     ProviderSpec, SimSpec, DEFAULT_BACKOFF, DEFAULT_DEADLINE, DEFAULT_MAX_BACKOFF,
-    DEFAULT_MODEL_TIMEOUT, DEFAULT_RETRIES, DEFAULT_SIM_DIMENSIONS, MAX_DIMENSIONS,
+    DEFAULT_MODEL_TIMEOUT, DEFAULT_RETRIES, DEFAULT_SIM_DIMENSIONS, DEFAULT_STREAM_IDLE_TIMEOUT,
+    MAX_DIMENSIONS,
 };
 pub use money::{Cost, Price};
 pub use node::{Limits, Role, DEFAULT_STACK_KB, MAX_STACK_KB, MIN_STACK_KB};
 pub use recording::RecordingSpec;
+pub use stream::{LateReject, StreamSpec, WindowRule, MAX_WINDOW};
 pub use telemetry::TelemetrySpec;
 pub use trace::{SpanId, SpanParent, TraceId};

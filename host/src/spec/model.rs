@@ -11,6 +11,9 @@ use super::money::{Cost, Price};
 pub const DEFAULT_DEADLINE: Duration = Duration::from_secs(120);
 /// Default per-call model timeout when `timeout-ms` is not set.
 pub const DEFAULT_MODEL_TIMEOUT: Duration = Duration::from_secs(60);
+/// Default longest gap between two chunks of a streamed answer when
+/// `stream-idle-timeout-ms` is not set.
+pub const DEFAULT_STREAM_IDLE_TIMEOUT: Duration = Duration::from_secs(10);
 /// Default retries after a transient model failure.
 pub const DEFAULT_RETRIES: u32 = 2;
 /// Default first backoff.
@@ -70,8 +73,10 @@ impl ModelKind {
 /// How calls to a model are made.
 #[derive(Debug, Clone, PartialEq)]
 pub struct CallPolicy {
-    /// Per-attempt timeout.
+    /// Per-attempt timeout (for a stream: until its first chunk).
     pub timeout: Duration,
+    /// A stream's longest wait for each chunk after its first.
+    pub idle_timeout: Duration,
     /// Retries after a transient failure.
     pub retries: u32,
     /// First backoff; doubles each retry (full jitter).
@@ -87,6 +92,8 @@ pub struct CallPolicy {
 pub struct PolicyOverride {
     /// Per-attempt timeout.
     pub timeout: Option<Duration>,
+    /// A stream's longest wait for each chunk after its first.
+    pub idle_timeout: Option<Duration>,
     /// Retries.
     pub retries: Option<u32>,
     /// Fallback chain.

@@ -12,7 +12,8 @@ use crate::config::schema::{BreakerSection, BudgetSection, ManifestFile, ModelSe
 use crate::config::source::did_you_mean;
 use crate::spec::{
     BreakerSpec, BudgetSpec, CallPolicy, Cost, ModelKind, ModelSpec, Price, ProviderSpec, SimSpec,
-    DEFAULT_BACKOFF, DEFAULT_MAX_BACKOFF, DEFAULT_MODEL_TIMEOUT, DEFAULT_RETRIES, MAX_DIMENSIONS,
+    DEFAULT_BACKOFF, DEFAULT_MAX_BACKOFF, DEFAULT_MODEL_TIMEOUT, DEFAULT_RETRIES,
+    DEFAULT_STREAM_IDLE_TIMEOUT, MAX_DIMENSIONS,
 };
 
 /// Which provider-specific keys each provider takes and requires: the one
@@ -170,6 +171,25 @@ impl Resolver<'_> {
         Some(spec)
     }
 
+    /// A `stream-idle-timeout-ms` of `owner` (a model, or a node's
+    /// `model-policy`): at least 1 ms.
+    pub(super) fn idle_timeout(
+        &mut self,
+        owner: &str,
+        ms: Option<&Spanned<u64>>,
+    ) -> Option<Duration> {
+        let ms = ms?;
+        if *ms.get_ref() == 0 {
+            self.error(
+                ms,
+                format!("{owner}: `stream-idle-timeout-ms` must be at least 1"),
+                "it bounds each wait for the next chunk of a streamed answer, e.g. stream-idle-timeout-ms = 10000",
+            );
+            return None;
+        }
+        Some(Duration::from_millis(*ms.get_ref()))
+    }
+
     pub(super) fn model(&mut self, name: &Spanned<String>, m: &ModelSection) -> Option<ModelSpec> {
         let n = name.get_ref();
         let price = match &m.price {
@@ -189,8 +209,12 @@ impl Resolver<'_> {
         let timeout = m.timeout_ms.as_ref().map_or(DEFAULT_MODEL_TIMEOUT, |t| {
             Duration::from_millis(*t.get_ref())
         });
+        let idle_timeout = self
+            .idle_timeout(&format!("model `{n}`"), m.stream_idle_timeout_ms.as_ref())
+            .unwrap_or(DEFAULT_STREAM_IDLE_TIMEOUT);
         let policy = CallPolicy {
             timeout,
+            idle_timeout,
             retries: m.retries.unwrap_or(DEFAULT_RETRIES),
             backoff: m.backoff_ms.map_or(DEFAULT_BACKOFF, Duration::from_millis),
             max_backoff: m
@@ -418,19 +442,71 @@ impl Resolver<'_> {
 
 #[cfg(test)]
 mod tests {
-    use crate::config::source::SourceFile;
+    use std::time::Duration;
+
+    use crate::config::{parse, source::SourceFile};
     use crate::spec::ModelKind;
 
-    fn parse(models: &str) -> Result<crate::config::Manifest, String> {
+    fn manifest(model_keys: &str, policy: &str) -> String {
+        format!(
+            "[pipeline]\nname = \"p\"\n\n[models.m]\nprovider = \"sim\"\n{model_keys}\n\n[nodes.w]\nrole = \"worker\"\ncomponent = \"w.wasm\"\nmodels = [\"m\"]\nmodel-policy = {{ {policy} }}\n"
+        )
+    }
+
+    #[test]
+    fn stream_idle_timeout_defaults_reads_and_refuses_zero() {
+        let m = parse(SourceFile::new("p.toml", manifest("", ""))).unwrap();
+        assert_eq!(
+            m.models["m"].policy.idle_timeout,
+            crate::spec::DEFAULT_STREAM_IDLE_TIMEOUT
+        );
+        let m = parse(SourceFile::new(
+            "p.toml",
+            manifest(
+                "stream-idle-timeout-ms = 250",
+                "stream-idle-timeout-ms = 40",
+            ),
+        ))
+        .unwrap();
+        assert_eq!(
+            m.models["m"].policy.idle_timeout,
+            Duration::from_millis(250)
+        );
+        assert_eq!(
+            m.nodes["w"].model_policy.idle_timeout,
+            Some(Duration::from_millis(40))
+        );
+        let err = parse(SourceFile::new(
+            "p.toml",
+            manifest("stream-idle-timeout-ms = 0", "stream-idle-timeout-ms = 0"),
+        ))
+        .unwrap_err();
+        let messages: Vec<&str> = err
+            .diagnostics()
+            .iter()
+            .map(|d| d.message.as_str())
+            .collect();
+        assert!(
+            messages.contains(&"model `m`: `stream-idle-timeout-ms` must be at least 1"),
+            "{messages:?}"
+        );
+        assert!(
+            messages
+                .contains(&"node `w`: `model-policy`: `stream-idle-timeout-ms` must be at least 1"),
+            "{messages:?}"
+        );
+    }
+
+    fn parse_models(models: &str) -> Result<crate::config::Manifest, String> {
         let text = format!(
             "[pipeline]\nname = \"t\"\n\n{models}\n[nodes.w]\nrole = \"worker\"\ncomponent = \"w.wasm\"\nmodels = [\"small\"]\n"
         );
-        crate::config::parse(SourceFile::new("p.toml", text)).map_err(|e| e.to_string())
+        parse(SourceFile::new("p.toml", text)).map_err(|e| e.to_string())
     }
 
     #[test]
     fn config_model_kind_and_dimensions_resolve() {
-        let m = parse(
+        let m = parse_models(
             "[models.small]\nprovider = \"sim\"\n\n[models.vec]\nprovider = \"sim\"\nkind = \"embedding\"\ndimensions = 32\n\n[models.oai]\nprovider = \"openai\"\nbase-url = \"http://127.0.0.1:9/v1\"\nkind = \"embedding\"\n",
         )
         .unwrap();
@@ -443,29 +519,32 @@ mod tests {
 
     #[test]
     fn config_model_kind_errors_are_located_with_hints() {
-        let e = parse("[models.small]\nprovider = \"sim\"\nkind = \"embeding\"\n").unwrap_err();
+        let e =
+            parse_models("[models.small]\nprovider = \"sim\"\nkind = \"embeding\"\n").unwrap_err();
         assert!(
             e.contains("unknown kind `embeding`") && e.contains("did you mean `embedding`?"),
             "{e}"
         );
-        let e = parse("[models.small]\nprovider = \"sim\"\ndimensions = 8\n").unwrap_err();
+        let e = parse_models("[models.small]\nprovider = \"sim\"\ndimensions = 8\n").unwrap_err();
         assert!(
             e.contains("sets `dimensions` but is not an embedding model"),
             "{e}"
         );
-        let e = parse("[models.small]\nprovider = \"sim\"\nkind = \"embedding\"\ndimensions = 0\n")
-            .unwrap_err();
+        let e = parse_models(
+            "[models.small]\nprovider = \"sim\"\nkind = \"embedding\"\ndimensions = 0\n",
+        )
+        .unwrap_err();
         assert!(
             e.contains("`dimensions` must be between 1 and 16384"),
             "{e}"
         );
-        let e =
-            parse("[models.small]\nprovider = \"anthropic\"\nkind = \"embedding\"\n").unwrap_err();
+        let e = parse_models("[models.small]\nprovider = \"anthropic\"\nkind = \"embedding\"\n")
+            .unwrap_err();
         assert!(
             e.contains("provider `anthropic` has no embeddings endpoint"),
             "{e}"
         );
-        let e = parse(
+        let e = parse_models(
             "[models.small]\nprovider = \"sim\"\nfallback = [\"vec\"]\n\n[models.vec]\nprovider = \"sim\"\nkind = \"embedding\"\n",
         )
         .unwrap_err();

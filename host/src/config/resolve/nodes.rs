@@ -1,6 +1,7 @@
 //! The `[nodes.<name>]` and `[defaults]` sections: roles and the fields
 //! each allows, components, grants, settings, limits, caches, judges,
-//! `on-reject` policies, schemas, and references to nodes.
+//! `on-reject` policies, schemas, stream windows, judges' passing scores,
+//! and references to nodes.
 
 use std::collections::{BTreeMap, BTreeSet};
 use std::time::Duration;
@@ -12,7 +13,8 @@ use crate::config::manifest::{NodeSpec, OnReject};
 use crate::config::schema::{LimitsSection, ManifestFile, NodeSection, Role, SchemaSource};
 use crate::config::source::{did_you_mean, Diagnostic};
 use crate::spec::{
-    CacheSpec, Limits, ModelSpec, PolicyOverride, DEFAULT_STACK_KB, MAX_STACK_KB, MIN_STACK_KB,
+    CacheSpec, LateReject, Limits, ModelSpec, PolicyOverride, StreamSpec, WindowRule,
+    DEFAULT_STACK_KB, MAX_STACK_KB, MAX_WINDOW, MIN_STACK_KB,
 };
 
 impl Resolver<'_> {
@@ -185,8 +187,13 @@ impl Resolver<'_> {
                 }
             }
             let on_reject = self.on_reject(file, &name_s, role, n);
+            let idle_timeout = self.idle_timeout(
+                &format!("node `{name_s}`: `model-policy`"),
+                n.model_policy.stream_idle_timeout_ms.as_ref(),
+            );
             let mut model_policy = PolicyOverride {
                 timeout: n.model_policy.timeout_ms.map(Duration::from_millis),
+                idle_timeout,
                 retries: n.model_policy.retries,
                 fallback: None,
             };
@@ -208,6 +215,8 @@ impl Resolver<'_> {
             let input_schema = self.schema(&owner, "input-schema", n.input_schema.as_ref());
             let output_schema = self.schema(&owner, "output-schema", n.output_schema.as_ref());
             let component = normalize(&self.src.dir().join(n.component.get_ref()));
+            let stream = self.stream(&name_s, role, n);
+            let min_score = self.min_score(&name_s, role, n);
             out.insert(
                 name_s.clone(),
                 NodeSpec {
@@ -231,6 +240,8 @@ impl Resolver<'_> {
                     model_policy,
                     cache,
                     budget,
+                    stream,
+                    min_score,
                 },
             );
         }
@@ -363,6 +374,119 @@ impl Resolver<'_> {
             return None;
         }
         Some(value)
+    }
+
+    /// A worker's `stream` table: the window and the late-rejection rule.
+    pub(super) fn stream(&mut self, name: &str, role: Role, n: &NodeSection) -> StreamSpec {
+        let Some(section) = &n.stream else {
+            return StreamSpec::default();
+        };
+        if role != Role::Worker {
+            self.error(
+                section,
+                format!("node `{name}` is a {role}; only workers stream"),
+                "remove `stream` here; a worker that replies with a model stream takes it",
+            );
+            return StreamSpec::default();
+        }
+        let s = section.get_ref();
+        let size = |this: &mut Self, kind: &str| -> u32 {
+            match &s.size {
+                Some(v) if (1..=MAX_WINDOW).contains(v.get_ref()) => *v.get_ref(),
+                Some(v) => {
+                    this.error(
+                        v,
+                        format!(
+                            "node `{name}`: `stream.size` is {}, outside 1..={MAX_WINDOW}",
+                            v.get_ref()
+                        ),
+                        format!("give the window's size in {kind}, e.g. size = 200"),
+                    );
+                    1
+                }
+                None => {
+                    this.error(
+                        section,
+                        format!("node `{name}`: a `{kind}` window needs `stream.size`"),
+                        format!("add size = <{kind} per window>, e.g. size = 200"),
+                    );
+                    1
+                }
+            }
+        };
+        let window = match s.window.as_ref().map(|w| w.get_ref().as_str()) {
+            None | Some("sentence") => WindowRule::Sentence,
+            Some("whole") => WindowRule::Whole,
+            Some("chars") => WindowRule::Chars(size(self, "chars")),
+            Some("tokens") => WindowRule::Tokens(size(self, "tokens")),
+            Some(other) => {
+                let w = s.window.as_ref().expect("matched Some");
+                let hint = match did_you_mean(other, ["sentence", "chars", "tokens", "whole"]) {
+                    Some(m) => format!("did you mean \"{m}\"?"),
+                    None => "use \"sentence\", \"chars\", \"tokens\" or \"whole\"".into(),
+                };
+                self.error(
+                    w,
+                    format!("node `{name}`: unknown `stream.window` \"{other}\""),
+                    hint,
+                );
+                WindowRule::Sentence
+            }
+        };
+        if let (Some(v), WindowRule::Sentence | WindowRule::Whole) = (&s.size, window) {
+            self.error(
+                v,
+                format!(
+                    "node `{name}`: `stream.size` applies only to \"chars\" and \"tokens\" windows"
+                ),
+                "remove `size`, or set window = \"chars\" or \"tokens\"",
+            );
+        }
+        let late_reject = match &s.late_reject {
+            None => None,
+            Some(l) => match l.get_ref().as_str() {
+                "content-filter" => Some(LateReject::ContentFilter),
+                "buffer" => Some(LateReject::Buffer),
+                other => {
+                    let hint = match did_you_mean(other, ["content-filter", "buffer"]) {
+                        Some(m) => format!("did you mean \"{m}\"?"),
+                        None => "use \"content-filter\" (end the stream with a typed event) or \"buffer\" (do not stream this worker)".into(),
+                    };
+                    self.error(
+                        l,
+                        format!("node `{name}`: unknown `stream.late-reject` \"{other}\""),
+                        hint,
+                    );
+                    None
+                }
+            },
+        };
+        StreamSpec {
+            window,
+            late_reject,
+        }
+    }
+
+    /// A judge's `min-score`: a finite number.
+    pub(super) fn min_score(&mut self, name: &str, role: Role, n: &NodeSection) -> Option<f64> {
+        let m = n.min_score.as_ref()?;
+        if role != Role::Judge {
+            self.error(
+                m,
+                format!("node `{name}` is a {role}; only judges have `min-score`"),
+                "remove `min-score`, or set it on the judge that scores this node's output",
+            );
+            return None;
+        }
+        if !m.get_ref().is_finite() {
+            self.error(
+                m,
+                format!("node `{name}`: `min-score` is not a finite number"),
+                "give the lowest passing score, e.g. min-score = 0.7",
+            );
+            return None;
+        }
+        Some(*m.get_ref())
     }
 
     pub(super) fn check_role_fields(&mut self, name: &str, role: Role, n: &NodeSection) {

@@ -37,6 +37,9 @@ pub(crate) fn admin_error(e: &AdminError, after: &str) -> ApiError {
         AdminError::Swap(SwapError::InvalidSchema { .. } | SwapError::EdgeBroken { .. }) => {
             (StatusCode::UNPROCESSABLE_ENTITY, "incompatible_schema")
         }
+        AdminError::Swap(SwapError::StreamUnsafe { .. }) => {
+            (StatusCode::UNPROCESSABLE_ENTITY, "stream_unsafe")
+        }
         AdminError::UnderExperiment { .. } => (StatusCode::CONFLICT, "experiment_running"),
         AdminError::NoExperiment { .. } => (StatusCode::NOT_FOUND, "no_experiment"),
         AdminError::CanaryShare { .. } => (StatusCode::CONFLICT, "canary_share"),

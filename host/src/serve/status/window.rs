@@ -373,6 +373,8 @@ mod tests {
             outcome,
             route: None,
             verdict,
+            score: None,
+            window: None,
             usage: Usage::default(),
             span_id: SpanId::random(),
         }
