@@ -213,6 +213,8 @@ fn completion(sim: &SimProvider, body: &Value) -> String {
                         _ => ChatRole::User,
                     },
                     content: m["content"].as_str().unwrap_or_default().to_string(),
+                    tool_calls: Vec::new(),
+                    tool_call_id: None,
                 })
                 .collect()
         })
@@ -231,8 +233,7 @@ fn completion(sim: &SimProvider, body: &Value) -> String {
         temperature: None,
         format,
         extra: None,
-        attempt: 0,
-        traceparent: None,
+        ..Default::default()
     };
     let upstream = req.model.clone();
     let answer = sim.answer(&upstream, &req).expect("no injected sim faults");

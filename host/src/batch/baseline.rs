@@ -31,14 +31,8 @@ pub async fn monolith_cost(
     let req = ChatRequest {
         model: model.to_string(),
         messages: vec![
-            ChatMessage {
-                role: ChatRole::System,
-                content: spec.system.clone(),
-            },
-            ChatMessage {
-                role: ChatRole::User,
-                content: text,
-            },
+            ChatMessage::new(ChatRole::System, spec.system.clone()),
+            ChatMessage::new(ChatRole::User, text),
         ],
         max_tokens: Some(spec.max_tokens),
         temperature: Some(0.2),
@@ -49,8 +43,7 @@ pub async fn monolith_cost(
                 ResponseFormat::JsonSchema(s.to_string())
             }),
         extra: None,
-        attempt: 0,
-        traceparent: None,
+        ..Default::default()
     };
     // The outcome (including failures) is in the ledger; only cost matters.
     let _ = hub.complete(caller, req).await;

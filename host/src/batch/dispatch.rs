@@ -197,6 +197,7 @@ mod tests {
                 span_id: crate::spec::SpanId::random(),
                 parent_span_id: None,
                 finish_reason: None,
+                operation: Default::default(),
             })
             .collect();
         run

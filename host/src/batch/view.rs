@@ -225,6 +225,7 @@ mod tests {
             span_id: crate::spec::SpanId::random(),
             parent_span_id: None,
             finish_reason: None,
+            operation: Default::default(),
         };
         let mut totals = Totals::default();
         totals.add(&entry);

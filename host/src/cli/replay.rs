@@ -10,13 +10,14 @@ use anyhow::Context;
 use clap::Args;
 
 use super::Cli;
+use crate::models::embed::SimEmbeddings;
 use crate::models::sim::SimProvider;
-use crate::models::{ModelHub, Unrecorded};
+use crate::models::{ModelHub, ModelProvider, Unrecorded};
 use crate::pipeline::Pipeline;
 use crate::recording::{
     book_of, compare, read, replay, Comparison, RecordedRun, RecordingSink, Target,
 };
-use crate::spec::{ProviderSpec, SimSpec};
+use crate::spec::{ModelKind, ProviderSpec, SimSpec};
 
 /// `switchyard replay`.
 #[derive(Debug, Args)]
@@ -181,7 +182,12 @@ pub(super) async fn replay_cmd(cli: &Cli, args: &ReplayArgs) -> anyhow::Result<E
                     echo_rate: 0.0,
                     reply: None,
                 };
-                hub.set_provider(name, Arc::new(SimProvider::new(sim)));
+                let provider: Arc<dyn ModelProvider> = if spec.kind == ModelKind::Embedding {
+                    Arc::new(SimEmbeddings::new(sim, spec.dimensions))
+                } else {
+                    Arc::new(SimProvider::new(sim))
+                };
+                hub.set_provider(name, provider);
             }
         }
     }

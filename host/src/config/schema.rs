@@ -297,6 +297,13 @@ pub struct ModelSection {
     /// The circuit breaker of this upstream.
     #[serde(default)]
     pub circuit_breaker: Option<Spanned<BreakerSection>>,
+    /// `chat` (the default) or `embedding`.
+    #[serde(default)]
+    pub kind: Option<Spanned<String>>,
+    /// An embedding model's vector size (asked of an `openai` upstream;
+    /// the `sim` vectors' size, default 64).
+    #[serde(default)]
+    pub dimensions: Option<Spanned<u32>>,
 }
 
 /// `price = { input = …, output = … }`, USD per million tokens.

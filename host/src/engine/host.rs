@@ -17,8 +17,8 @@ use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 use super::call::{RunScope, Usage};
 use super::stdio::{GuestStream, LogLimitReached, LogMeter, Which};
 use crate::models::{
-    Caller, ChatRequest, ChatResponse, Ledger, ModelError, ModelHub, ResponseCache, RunBudget,
-    StreamCaller,
+    Caller, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Ledger, ModelError, ModelHub,
+    ResponseCache, RunBudget, StreamCaller,
 };
 use crate::spec::{Limits, PolicyOverride};
 
@@ -317,6 +317,17 @@ impl NodeState {
         let req = request?;
         let caller = self.caller();
         self.hub.complete(caller, req).await
+    }
+
+    /// One embedding call for the node: counted against its call grant,
+    /// then through the hub with the node's grant, policy and budget.
+    pub(super) async fn model_embed(
+        &mut self,
+        request: EmbedRequest,
+    ) -> Result<EmbedResponse, ModelError> {
+        self.reserve_calls(1)?;
+        let caller = self.caller();
+        self.hub.embed(caller, request).await
     }
 
     /// Several model calls, run concurrently; answers in order. Requests

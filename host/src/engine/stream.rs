@@ -4,7 +4,7 @@
 //! every byte of it. Dropping it cancels the call (the ledger keeps the
 //! tokens received, as `cancelled`).
 
-use crate::models::{HubChunk, HubStream, ModelError, Usage};
+use crate::models::{HubChunk, HubStream, ModelError, ToolCall, Usage};
 
 /// One piece of a stream, as its consumer sees it.
 #[derive(Debug, Clone, PartialEq)]
@@ -14,7 +14,8 @@ pub enum StreamChunk {
     /// Everything received so far is void: the call failed before any of
     /// it was released and was retried or fell back transparently.
     Restart,
-    /// The end: the manifest model that answered, tokens, why it stopped.
+    /// The end: the manifest model that answered, tokens, why it stopped,
+    /// and the tool calls the answer makes.
     Done {
         /// The model.
         model: String,
@@ -22,6 +23,8 @@ pub enum StreamChunk {
         usage: Usage,
         /// Why it stopped, as the upstream said.
         finish_reason: Option<String>,
+        /// The tool calls (empty for none).
+        tool_calls: Vec<ToolCall>,
     },
 }
 
@@ -53,6 +56,7 @@ impl ModelStream {
                 model: resp.model,
                 usage: resp.usage,
                 finish_reason: resp.finish_reason,
+                tool_calls: resp.tool_calls,
             },
         }))
     }

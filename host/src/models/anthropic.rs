@@ -55,12 +55,7 @@ impl AnthropicProvider {
                 system.push(format!("Answer with a single JSON object matching this JSON Schema, and nothing else:\n{schema}"))
             }
         }
-        let messages: Vec<Value> = req
-            .messages
-            .iter()
-            .filter(|m| m.role != ChatRole::System)
-            .map(|m| json!({"role": if m.role == ChatRole::Assistant { "assistant" } else { "user" }, "content": m.content}))
-            .collect();
+        let messages = super::tools::anthropic_messages(&req.messages);
         let mut body = json!({
             "model": upstream,
             "messages": messages,
@@ -73,6 +68,7 @@ impl AnthropicProvider {
         if let Some(t) = req.temperature {
             obj.insert("temperature".into(), json!(t));
         }
+        super::tools::anthropic_tools(req, obj);
         req.merge_extra(obj);
         body
     }
@@ -120,14 +116,17 @@ impl ModelProvider for AnthropicProvider {
 }
 
 /// Decodes a Messages API stream: `message_start` (input usage),
-/// `content_block_delta` (`text_delta`), `message_delta` (stop reason,
-/// output usage), `message_stop` (the end), `error`; pings and block
-/// boundaries pass.
+/// `content_block_start` of a `tool_use` block and its
+/// `content_block_delta`s (`input_json_delta`, joined into the final
+/// event's tool calls), `content_block_delta` (`text_delta`),
+/// `message_delta` (stop reason, output usage), `message_stop` (the end),
+/// `error`; pings and other block boundaries pass.
 #[derive(Debug, Default)]
 pub struct StreamDecoder {
     stop_reason: Option<String>,
     input: Option<u64>,
     output: Option<u64>,
+    tool_calls: super::tools::StreamedToolCalls,
 }
 
 impl SseDecoder for StreamDecoder {
@@ -143,6 +142,28 @@ impl SseDecoder for StreamDecoder {
             "message_start" => {
                 self.input = tokens("/message/usage/input_tokens");
                 self.output = tokens("/message/usage/output_tokens");
+            }
+            "content_block_start"
+                if v.pointer("/content_block/type").and_then(Value::as_str) == Some("tool_use") =>
+            {
+                let index = tokens("/index")
+                    .ok_or_else(|| malformed("a tool_use block without an index"))?;
+                self.tool_calls
+                    .anthropic_start(index, &v["content_block"])
+                    .map_err(ProviderError::unusable_answer)?;
+            }
+            "content_block_delta"
+                if v.pointer("/delta/type").and_then(Value::as_str) == Some("input_json_delta") =>
+            {
+                let index = tokens("/index")
+                    .ok_or_else(|| malformed("an input_json_delta without an index"))?;
+                let partial = v
+                    .pointer("/delta/partial_json")
+                    .and_then(Value::as_str)
+                    .ok_or_else(|| malformed("an input_json_delta without partial_json"))?;
+                self.tool_calls
+                    .anthropic_input(index, partial)
+                    .map_err(ProviderError::unusable_answer)?;
             }
             "content_block_delta"
                 if v.pointer("/delta/type").and_then(Value::as_str) == Some("text_delta") =>
@@ -171,9 +192,13 @@ impl SseDecoder for StreamDecoder {
                     }),
                     _ => None,
                 };
+                let tool_calls = std::mem::take(&mut self.tool_calls)
+                    .finish()
+                    .map_err(ProviderError::unusable_answer)?;
                 return Ok(Some(StreamEvent::Done {
                     usage,
                     finish_reason: self.stop_reason.take(),
+                    tool_calls,
                 }));
             }
             "error" => {
@@ -194,7 +219,8 @@ impl SseDecoder for StreamDecoder {
     }
 }
 
-/// Parses a Messages API response: the text blocks of `content`, and usage.
+/// Parses a Messages API response: the text blocks of `content`, its
+/// `tool_use` blocks as tool calls, and usage.
 pub fn parse_response(text: &str, req: &ChatRequest) -> Result<ChatResponse, ModelError> {
     let v: Value = serde_json::from_str(text)
         .map_err(|e| ModelError::Unavailable(format!("malformed response JSON: {e}")))?;
@@ -218,6 +244,7 @@ pub fn parse_response(text: &str, req: &ChatRequest) -> Result<ChatResponse, Mod
         usage,
         model: String::new(),
         finish_reason: v["stop_reason"].as_str().map(super::openai::short),
+        tool_calls: super::tools::anthropic_tool_calls(blocks),
     })
 }
 
@@ -231,14 +258,8 @@ mod tests {
         let req = ChatRequest {
             model: "m".into(),
             messages: vec![
-                ChatMessage {
-                    role: ChatRole::System,
-                    content: "be brief".into(),
-                },
-                ChatMessage {
-                    role: ChatRole::User,
-                    content: "hi".into(),
-                },
+                ChatMessage::new(ChatRole::System, "be brief"),
+                ChatMessage::new(ChatRole::User, "hi"),
             ],
             format: ResponseFormat::JsonObject,
             ..Default::default()
@@ -286,6 +307,7 @@ mod tests {
                     estimated: false,
                 }),
                 finish_reason: Some("end_turn".into()),
+                tool_calls: Vec::new(),
             }),
         ];
         assert_eq!(decode(&[whole]), expected);
@@ -296,6 +318,45 @@ mod tests {
                 "cut at {cut}"
             );
         }
+    }
+
+    #[test]
+    fn anthropic_stream_joins_tool_use_blocks() {
+        let whole = concat!(
+            "event: message_start\ndata: {\"type\":\"message_start\",\"message\":{\"usage\":{\"input_tokens\":30,\"output_tokens\":1}}}\n\n",
+            "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":0,\"content_block\":{\"type\":\"text\",\"text\":\"\"}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":0,\"delta\":{\"type\":\"text_delta\",\"text\":\"Checking.\"}}\n\n",
+            "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":0}\n\n",
+            "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":1,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_1\",\"name\":\"get_weather\",\"input\":{}}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"{\\\"city\\\": \\\"Pa\"}}\n\n",
+            "event: content_block_delta\ndata: {\"type\":\"content_block_delta\",\"index\":1,\"delta\":{\"type\":\"input_json_delta\",\"partial_json\":\"ris\\\"}\"}}\n\n",
+            "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":1}\n\n",
+            "event: content_block_start\ndata: {\"type\":\"content_block_start\",\"index\":2,\"content_block\":{\"type\":\"tool_use\",\"id\":\"toolu_2\",\"name\":\"get_time\",\"input\":{}}}\n\n",
+            "event: content_block_stop\ndata: {\"type\":\"content_block_stop\",\"index\":2}\n\n",
+            "event: message_delta\ndata: {\"type\":\"message_delta\",\"delta\":{\"stop_reason\":\"tool_use\"},\"usage\":{\"output_tokens\":20}}\n\n",
+            "event: message_stop\ndata: {\"type\":\"message_stop\"}\n\n",
+        );
+        let call = |id: &str, name: &str, args: &str| crate::models::ToolCall {
+            id: id.into(),
+            name: name.into(),
+            arguments: args.into(),
+        };
+        let expected = vec![
+            Ok(StreamEvent::Delta("Checking.".into())),
+            Ok(StreamEvent::Done {
+                usage: Some(Usage {
+                    input_tokens: 30,
+                    output_tokens: 20,
+                    estimated: false,
+                }),
+                finish_reason: Some("tool_use".into()),
+                tool_calls: vec![
+                    call("toolu_1", "get_weather", r#"{"city": "Paris"}"#),
+                    call("toolu_2", "get_time", "{}"),
+                ],
+            }),
+        ];
+        assert_eq!(decode(&[whole]), expected);
     }
 
     #[test]

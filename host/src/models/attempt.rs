@@ -3,14 +3,16 @@
 //! admission (circuit breaker, back-pressure, budget reservation), what a
 //! failed attempt leads to (retry after a backoff, wait out a throttle or
 //! an outage, or give up on the model), and the ledger entry every attempt
-//! leaves, with its span.
+//! leaves, with its span. Embeddings (`embed`) use the same admission,
+//! retry decision, guard and record, their entries marked
+//! [`Operation::Embed`].
 
 use std::time::{Duration, Instant, SystemTime};
 
 use super::breaker::{BreakerState, Permit};
 use super::budget::Reservation;
 use super::hub::{Caller, HubModel};
-use super::ledger::{CallOutcome, LedgerEntry};
+use super::ledger::{CallOutcome, LedgerEntry, Operation};
 use super::types::{ModelError, ProviderError, Usage};
 use crate::spec::{CallPolicy, ModelSpec, PolicyOverride, SpanId};
 
@@ -227,6 +229,8 @@ pub(super) struct Attempt<'a> {
     pub stamp: Stamp,
     pub finished: bool,
     pub finish_reason: Option<String>,
+    /// What kind of call it is, as the ledger says.
+    pub operation: Operation,
 }
 
 /// When an attempt started, and its span.
@@ -260,7 +264,8 @@ impl Attempt<'_> {
     /// Records the attempt with how it ended.
     pub fn settle(&mut self, usage: Usage, outcome: CallOutcome) {
         self.finished = true;
-        record(
+        record_as(
+            self.operation,
             self.caller,
             self.spec,
             self.attempt,
@@ -276,7 +281,8 @@ impl Attempt<'_> {
 impl Drop for Attempt<'_> {
     fn drop(&mut self) {
         if !self.finished {
-            record(
+            record_as(
+                self.operation,
                 self.caller,
                 self.spec,
                 self.attempt,
@@ -290,9 +296,36 @@ impl Drop for Attempt<'_> {
     }
 }
 
-/// Records one attempt in the caller's ledger, priced at `spec`'s rates.
+/// Records one completion attempt in the caller's ledger, priced at
+/// `spec`'s rates.
 #[allow(clippy::too_many_arguments)]
 pub(super) fn record(
+    caller: Caller<'_>,
+    spec: &ModelSpec,
+    attempt: u32,
+    fallback_from: Option<&str>,
+    usage: Usage,
+    outcome: CallOutcome,
+    stamp: Stamp,
+    finish_reason: Option<String>,
+) {
+    record_as(
+        Operation::Complete,
+        caller,
+        spec,
+        attempt,
+        fallback_from,
+        usage,
+        outcome,
+        stamp,
+        finish_reason,
+    );
+}
+
+/// [`record`] for an attempt of any kind of call.
+#[allow(clippy::too_many_arguments)]
+pub(super) fn record_as(
+    operation: Operation,
     caller: Caller<'_>,
     spec: &ModelSpec,
     attempt: u32,
@@ -323,6 +356,7 @@ pub(super) fn record(
         span_id: stamp.span_id,
         parent_span_id: caller.trace.map(|t| t.span_id),
         finish_reason,
+        operation,
     });
 }
 

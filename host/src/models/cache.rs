@@ -47,6 +47,21 @@ pub fn key(req: &ChatRequest) -> [u8; 32] {
     if let Some(extra) = &req.extra {
         h.update(serde_json::to_vec(extra).unwrap_or_default());
     }
+    // Tools and tool calls shape the answer too (nothing is added for a
+    // request without them, so older keys are unchanged).
+    for m in req
+        .messages
+        .iter()
+        .filter(|m| !m.tool_calls.is_empty() || m.tool_call_id.is_some())
+    {
+        h.update([5]);
+        h.update(serde_json::to_vec(&(&m.tool_calls, &m.tool_call_id)).unwrap_or_default());
+    }
+    if !req.tools.is_empty() {
+        h.update([4]);
+        h.update(serde_json::to_vec(&req.tools).unwrap_or_default());
+        h.update(req.tool_choice.to_json().to_string().as_bytes());
+    }
     h.finalize().into()
 }
 
@@ -122,10 +137,7 @@ mod tests {
     fn req(t: &str) -> ChatRequest {
         ChatRequest {
             model: "m".into(),
-            messages: vec![ChatMessage {
-                role: ChatRole::User,
-                content: t.into(),
-            }],
+            messages: vec![ChatMessage::new(ChatRole::User, t)],
             ..Default::default()
         }
     }
@@ -135,6 +147,7 @@ mod tests {
             usage: Usage::default(),
             model: "m".into(),
             finish_reason: None,
+            tool_calls: Vec::new(),
         }
     }
 

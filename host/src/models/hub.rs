@@ -19,14 +19,17 @@ use super::breaker::Breaker;
 use super::budget::RunBudget;
 use super::cache::ResponseCache;
 use super::content::CallContent;
-use super::ledger::{CallOutcome, Ledger};
+use super::embed::{OpenAiEmbeddings, SimEmbeddings};
+use super::ledger::{CallOutcome, Ledger, Operation};
 use super::openai::{http_client, ApiKey, OpenAiProvider};
 use super::replay::{ReplayBook, Unrecorded};
 use super::sim::SimProvider;
 use super::throttle::Throttle;
 use super::types::{ChatRequest, ChatResponse, ModelError, Usage};
 use super::ModelProvider;
-use crate::spec::{CallPolicy, ModelSpec, PolicyOverride, ProviderSpec, SpanId, SpanParent};
+use crate::spec::{
+    CallPolicy, ModelKind, ModelSpec, PolicyOverride, ProviderSpec, SpanId, SpanParent,
+};
 
 /// Output tokens reserved against budgets when a call sets no `max_tokens`.
 pub const DEFAULT_RESERVED_OUTPUT: u64 = 1024;
@@ -150,7 +153,20 @@ impl ModelHub {
         };
         let mut served = BTreeMap::new();
         for (name, spec) in models {
+            let embedding = spec.kind == ModelKind::Embedding;
             let provider: Arc<dyn ModelProvider> = match &spec.provider {
+                ProviderSpec::Sim(sim) if embedding => {
+                    Arc::new(SimEmbeddings::new(sim.clone(), spec.dimensions))
+                }
+                ProviderSpec::OpenAi {
+                    base_url,
+                    api_key_env,
+                } if embedding => Arc::new(OpenAiEmbeddings::new(
+                    client.clone(),
+                    base_url,
+                    key(name, api_key_env)?,
+                    spec.dimensions,
+                )),
                 ProviderSpec::Sim(sim) => Arc::new(SimProvider::new(sim.clone())),
                 ProviderSpec::OpenAi {
                     base_url,
@@ -286,9 +302,11 @@ impl ModelHub {
         Err(last)
     }
 
-    /// The answer a call gets before any model is tried: refused (model
-    /// undeclared or not granted), replayed, or served from the cache;
-    /// `None` when it goes to the models.
+    /// The answer a call (whole or streamed) gets before any model is
+    /// tried: refused (model undeclared or not granted, an embedding model
+    /// asked for a completion, malformed tools or tool messages),
+    /// replayed, or served from the cache; `None` when it goes to the
+    /// models.
     pub(super) fn preflight(
         &self,
         caller: Caller<'_>,
@@ -306,6 +324,33 @@ impl ModelHub {
                 "node `{}` is not granted model `{}`; add it to the node's `models` list",
                 caller.node, req.model
             ));
+            let stamp = Stamp::now();
+            attempts.push(stamp.span_id);
+            record(
+                caller,
+                &primary.spec,
+                0,
+                None,
+                Usage::default(),
+                CallOutcome::from(&err),
+                stamp,
+                None,
+            );
+            return Some(Err(err));
+        }
+        // A completion on an embedding model, or malformed tools: refused
+        // before anything is reserved or sent.
+        let malformed = if primary.spec.kind != ModelKind::Chat {
+            Err(ModelError::InvalidRequest(format!(
+                "node `{}` called `complete` on model `{}`, which is an {} model; complete with a chat model, or call `embed`",
+                caller.node,
+                req.model,
+                primary.spec.kind.as_str()
+            )))
+        } else {
+            super::tools::validate(req)
+        };
+        if let Err(err) = malformed {
             let stamp = Stamp::now();
             attempts.push(stamp.span_id);
             record(
@@ -446,6 +491,7 @@ impl ModelHub {
                 stamp: Stamp::now(),
                 finished: false,
                 finish_reason: None,
+                operation: Operation::Complete,
             };
             attempts.push(guard.stamp.span_id);
             let cost = spec.price.cost(prompt, output);
@@ -469,6 +515,12 @@ impl ModelHub {
                 Ok(r) => r,
                 Err(_) => Err(super::ProviderError::transient(ModelError::Timeout)),
             };
+            // Tool calls past their bounds make the answer unusable.
+            let result = result.and_then(|r| {
+                super::tools::check_answer(&r)
+                    .map(|()| r)
+                    .map_err(super::ProviderError::unusable_answer)
+            });
             let usage = match &result {
                 Ok(r) => r.usage,
                 // A 2xx the host could not use may still be billed: charge

@@ -14,11 +14,11 @@ use super::breaker::{Detached, Permit};
 use super::budget::Reservation;
 use super::content::CallContent;
 use super::hub::{reserved, settle_cap, traceparent, ModelHub};
-use super::ledger::CallOutcome;
+use super::ledger::{CallOutcome, Operation};
 use super::stream::{HubChunk, ProviderStream, StreamCaller, StreamEvent};
 use super::types::{
     estimate_prompt_tokens, estimate_tokens, ChatRequest, ChatResponse, ModelError, ProviderError,
-    Usage,
+    ToolCall, Usage,
 };
 use crate::spec::{CallPolicy, SpanId};
 
@@ -195,6 +195,7 @@ impl HubStream {
                 stamp: Stamp::now(),
                 finished: false,
                 finish_reason: None,
+                operation: Operation::Complete,
             };
             self.attempts.push(guard.stamp.span_id);
             let (prompt, output) = reserved(&self.req);
@@ -299,6 +300,15 @@ impl HubStream {
             ))),
             Err(_) => Err(ProviderError::transient(ModelError::Timeout)),
         };
+        // Tool calls past their bounds make the answer unusable, as in a
+        // whole call.
+        let item = item.and_then(|ev| {
+            if let StreamEvent::Done { tool_calls, .. } = &ev {
+                super::tools::check_answer_calls(tool_calls)
+                    .map_err(ProviderError::unusable_answer)?;
+            }
+            Ok(ev)
+        });
         match item {
             Ok(StreamEvent::Delta(text)) => {
                 open.received = true;
@@ -312,7 +322,8 @@ impl HubStream {
             Ok(StreamEvent::Done {
                 usage,
                 finish_reason,
-            }) => Some(Ok(self.finish(usage, finish_reason))),
+                tool_calls,
+            }) => Some(Ok(self.finish(usage, finish_reason, tool_calls))),
             Err(e) => match self.failed(e).await {
                 Ok(()) => None,
                 Err(e) => {
@@ -324,7 +335,12 @@ impl HubStream {
     }
 
     /// The open attempt ended well.
-    fn finish(&mut self, usage: Option<Usage>, finish_reason: Option<String>) -> HubChunk {
+    fn finish(
+        &mut self,
+        usage: Option<Usage>,
+        finish_reason: Option<String>,
+        tool_calls: Vec<ToolCall>,
+    ) -> HubChunk {
         let Some(open) = self.open.take() else {
             return HubChunk::Restart;
         };
@@ -336,6 +352,7 @@ impl HubStream {
             usage,
             model: self.answering.clone(),
             finish_reason: finish_reason.clone(),
+            tool_calls,
         };
         let hub = Arc::clone(&self.hub);
         if let Some(p) = self.settle(&hub, open, usage, CallOutcome::Ok, finish_reason) {

@@ -143,6 +143,28 @@ pub struct LedgerEntry {
     /// Why the upstream stopped generating, when it answered and said.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
+    /// What was asked: a completion (left out when serialised, as in
+    /// entries written before embeddings) or `embed`.
+    #[serde(default, skip_serializing_if = "Operation::is_complete")]
+    pub operation: Operation,
+}
+
+/// The kind of model call an attempt was.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, Default, Serialize)]
+#[serde(rename_all = "kebab-case")]
+pub enum Operation {
+    /// A chat completion (`complete`, `complete-batch`).
+    #[default]
+    Complete,
+    /// Embeddings (`embed`).
+    Embed,
+}
+
+impl Operation {
+    /// True for a completion, the kind every older entry was.
+    pub fn is_complete(&self) -> bool {
+        *self == Operation::Complete
+    }
 }
 
 /// Sums over some entries.

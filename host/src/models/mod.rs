@@ -1,7 +1,7 @@
 //! The model layer: the [`ModelProvider`] trait, the `sim`, `openai` and
-//! `anthropic` providers, prices and exact costs, the per-run cost ledger,
-//! and the [`ModelHub`] through which every model call from a node is
-//! made, whole or streamed ([`HubStream`]).
+//! `anthropic` providers, tool calls, embeddings, prices and exact costs,
+//! the per-run cost ledger, and the [`ModelHub`] through which every model
+//! call from a node is made, whole or streamed ([`HubStream`]).
 
 pub mod anthropic;
 mod attempt;
@@ -9,6 +9,7 @@ mod breaker;
 mod budget;
 mod cache;
 mod content;
+pub mod embed;
 pub mod extra;
 mod hub;
 mod hub_stream;
@@ -21,6 +22,7 @@ mod stream;
 #[cfg(test)]
 mod stream_tests;
 mod throttle;
+pub mod tools;
 mod types;
 
 use async_trait::async_trait;
@@ -31,17 +33,19 @@ pub use cache::ResponseCache;
 pub use content::CallContent;
 // Settings and money live in the leaf `spec` module; re-exported here.
 pub use crate::spec::{BreakerSpec, BudgetSpec, CacheSpec, Cost, Price};
+pub use embed::{EmbedRequest, EmbedResponse};
 pub use hub::{Caller, HubError, ModelHub};
 pub use hub_stream::HubStream;
-pub use ledger::{CallOutcome, Ledger, LedgerEntry, Totals};
+pub use ledger::{CallOutcome, Ledger, LedgerEntry, Operation, Totals};
 pub use replay::{RecordedAttempt, RecordedCall, ReplayBook, Unrecorded};
 pub use stream::{HubChunk, ProviderStream, StreamCaller, StreamEvent};
 pub use types::{
     estimate_prompt_tokens, estimate_tokens, ChatMessage, ChatRequest, ChatResponse, ChatRole,
-    ModelError, ProviderError, ResponseFormat, Usage,
+    ModelError, ProviderError, ResponseFormat, ToolCall, ToolChoice, ToolDef, Usage,
 };
 
-/// Something that answers chat completions.
+/// Something that answers chat completions (and, for embedding models,
+/// embeddings).
 ///
 /// Providers make one attempt and say whether retrying may help; the hub
 /// around them applies grants, budgets, timeouts, retries, fallbacks, the
@@ -56,8 +60,8 @@ pub trait ModelProvider: Send + Sync {
     ) -> Result<ChatResponse, ProviderError>;
 
     /// Streams the answer to `req` from model `upstream`: text deltas,
-    /// then one [`StreamEvent::Done`]. By default the whole answer of
-    /// [`ModelProvider::complete`] as one delta.
+    /// then one [`StreamEvent::Done`] (with any tool calls). By default the
+    /// whole answer of [`ModelProvider::complete`] as one delta.
     async fn stream(
         &self,
         upstream: &str,
@@ -68,7 +72,21 @@ pub trait ModelProvider: Send + Sync {
         let done = StreamEvent::Done {
             usage: Some(answer.usage),
             finish_reason: answer.finish_reason,
+            tool_calls: answer.tool_calls,
         };
         Ok(futures::stream::iter([Ok(StreamEvent::Delta(answer.content)), Ok(done)]).boxed())
+    }
+
+    /// Embeds `req.inputs` with model `upstream`. Providers without an
+    /// embeddings endpoint keep this default, which refuses the call.
+    async fn embed(
+        &self,
+        upstream: &str,
+        req: &EmbedRequest,
+    ) -> Result<EmbedResponse, ProviderError> {
+        let _ = req;
+        Err(ProviderError::permanent(ModelError::InvalidRequest(
+            format!("the provider of model `{upstream}` has no embeddings endpoint"),
+        )))
     }
 }

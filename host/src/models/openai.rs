@@ -60,7 +60,7 @@ impl OpenAiProvider {
     pub fn body(upstream: &str, req: &ChatRequest) -> Value {
         let mut body = json!({
             "model": upstream,
-            "messages": req.messages,
+            "messages": super::tools::openai_messages(&req.messages),
         });
         let obj = body.as_object_mut().expect("object literal");
         if let Some(m) = req.max_tokens {
@@ -82,6 +82,7 @@ impl OpenAiProvider {
                 );
             }
         }
+        super::tools::openai_tools(req, obj);
         req.merge_extra(obj);
         body
     }
@@ -125,13 +126,16 @@ impl ModelProvider for OpenAiProvider {
 }
 
 /// Decodes a chat-completions stream: `data: {chunk}` lines with
-/// `choices[0].delta.content` and `finish_reason`, the usage chunk
-/// (`stream_options.include_usage`), error objects, and `data: [DONE]`.
+/// `choices[0].delta.content` and `finish_reason`, tool-call fragments
+/// (`choices[0].delta.tool_calls`, joined by index into the final
+/// event's calls), the usage chunk (`stream_options.include_usage`), error
+/// objects, and `data: [DONE]`.
 #[derive(Debug, Default)]
 pub struct StreamDecoder {
     finish_reason: Option<String>,
     input: Option<u64>,
     output: Option<u64>,
+    tool_calls: super::tools::StreamedToolCalls,
 }
 
 impl SseDecoder for StreamDecoder {
@@ -146,9 +150,13 @@ impl SseDecoder for StreamDecoder {
                 }),
                 _ => None,
             };
+            let tool_calls = std::mem::take(&mut self.tool_calls)
+                .finish()
+                .map_err(ProviderError::unusable_answer)?;
             return Ok(Some(StreamEvent::Done {
                 usage,
                 finish_reason: self.finish_reason.take(),
+                tool_calls,
             }));
         }
         let v: Value = serde_json::from_str(data).map_err(malformed)?;
@@ -167,6 +175,9 @@ impl SseDecoder for StreamDecoder {
             self.input = u["prompt_tokens"].as_u64().or(self.input);
             self.output = u["completion_tokens"].as_u64().or(self.output);
         }
+        self.tool_calls
+            .openai_chunk(&v)
+            .map_err(ProviderError::unusable_answer)?;
         if let Some(f) = v
             .pointer("/choices/0/finish_reason")
             .and_then(Value::as_str)
@@ -339,13 +350,20 @@ pub fn status_error(status: u16, body: &str) -> ProviderError {
 pub fn parse_response(text: &str, req: &ChatRequest) -> Result<ChatResponse, ModelError> {
     let v: Value = serde_json::from_str(text)
         .map_err(|e| ModelError::Unavailable(format!("malformed response JSON: {e}")))?;
-    let content = v
+    let tool_calls = super::tools::openai_tool_calls(&v)?;
+    // An answer that only calls tools may have no (or null) content.
+    let content = match v
         .pointer("/choices/0/message/content")
         .and_then(Value::as_str)
-        .ok_or_else(|| {
-            ModelError::Unavailable("response has no choices[0].message.content".into())
-        })?
-        .to_string();
+    {
+        Some(c) => c.to_string(),
+        None if !tool_calls.is_empty() => String::new(),
+        None => {
+            return Err(ModelError::Unavailable(
+                "response has no choices[0].message.content".into(),
+            ))
+        }
+    };
     let tokens = |p: &str| v.pointer(p).and_then(Value::as_u64);
     let usage = Usage::reported_or_estimated(
         tokens("/usage/prompt_tokens"),
@@ -362,6 +380,7 @@ pub fn parse_response(text: &str, req: &ChatRequest) -> Result<ChatResponse, Mod
         usage,
         model: String::new(),
         finish_reason,
+        tool_calls,
     })
 }
 
@@ -412,7 +431,8 @@ mod tests {
                         output_tokens: 2,
                         estimated: false
                     }),
-                    finish_reason: Some("stop".into())
+                    finish_reason: Some("stop".into()),
+                    tool_calls: Vec::new(),
                 }),
             ]
         );
@@ -420,6 +440,43 @@ mod tests {
         let got =
             decode("data: {\"choices\":[{\"delta\":{\"content\":\"x\"}}]}\n\ndata: [DONE]\n\n");
         assert!(matches!(got[1], Ok(StreamEvent::Done { usage: None, .. })));
+    }
+
+    #[test]
+    fn openai_stream_joins_tool_call_fragments_by_index() {
+        let got = decode(concat!(
+            "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":null,\"tool_calls\":[{\"index\":1,\"id\":\"call_b\",\"type\":\"function\",\"function\":{\"name\":\"b\",\"arguments\":\"\"}}]}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"id\":\"call_a\",\"type\":\"function\",\"function\":{\"name\":\"a\",\"arguments\":\"{\\\"x\\\":\"}}]}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"1}\"}}]}}]}\n\n",
+            "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n",
+            "data: [DONE]\n\n",
+        ));
+        let calls = |id: &str, name: &str, args: &str| crate::models::ToolCall {
+            id: id.into(),
+            name: name.into(),
+            arguments: args.into(),
+        };
+        assert_eq!(
+            got,
+            vec![Ok(StreamEvent::Done {
+                usage: None,
+                finish_reason: Some("tool_calls".into()),
+                tool_calls: vec![
+                    calls("call_a", "a", r#"{"x":1}"#),
+                    calls("call_b", "b", "{}")
+                ],
+            })]
+        );
+        // A call that never got its name is unusable.
+        let got = decode(concat!(
+            "data: {\"choices\":[{\"delta\":{\"tool_calls\":[{\"index\":0,\"function\":{\"arguments\":\"{}\"}}]}}]}\n\n",
+            "data: [DONE]\n\n",
+        ));
+        let e = got[0].as_ref().unwrap_err();
+        assert!(
+            e.answered
+                && matches!(&e.error, ModelError::Unavailable(m) if m.contains("no function name"))
+        );
     }
 
     #[test]

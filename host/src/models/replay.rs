@@ -131,6 +131,7 @@ mod tests {
                 usage: Usage::default(),
                 model: String::new(),
                 finish_reason: None,
+                tool_calls: Vec::new(),
             }),
         }
     }

@@ -3,11 +3,13 @@
 //! The same seed and request always give the same answer, token counts and
 //! injected faults. Latency is time-to-first-token plus a per-token time, and
 //! is really slept so parallelism and deadlines behave as with a real model.
-//! Answers in JSON mode are minimal instances of the requested schema.
+//! Answers in JSON mode are minimal instances of the requested schema;
+//! with tools it calls one (see `models::tools`).
 //! Streamed, the same answer comes in deltas of up to
 //! [`TOKENS_PER_DELTA`] tokens, each released when its last token is due:
 //! the first after the time to first token plus its own tokens, the end
-//! at the same latency as the whole answer.
+//! at the same latency as the whole answer; a tool call comes whole in
+//! the final event.
 
 use std::time::{Duration, Instant};
 
@@ -53,6 +55,11 @@ impl SimProvider {
                 "sim model `{upstream}`: injected fault"
             )));
         }
+        // With tools (or after a tool result), a deterministic tool call
+        // or an answer quoting the result.
+        if let Some(answer) = super::tools::sim_answer(req) {
+            return Ok(answer);
+        }
         let last_user = req
             .messages
             .iter()
@@ -92,6 +99,7 @@ impl SimProvider {
             usage,
             model: String::new(),
             finish_reason: Some(finish_reason.to_string()),
+            tool_calls: Vec::new(),
         })
     }
 
@@ -153,11 +161,17 @@ impl ModelProvider for SimProvider {
             due += self.spec.per_token * u32::try_from(estimate_tokens(&p)).unwrap_or(u32::MAX);
             events.push((due, StreamEvent::Delta(p)));
         }
+        if !answer.tool_calls.is_empty() {
+            // Tool calls are generated tokens too: the end comes at the
+            // whole answer's latency.
+            due = due.max(start + self.latency(answer.usage.output_tokens));
+        }
         events.push((
             due,
             StreamEvent::Done {
                 usage: Some(answer.usage),
                 finish_reason: answer.finish_reason,
+                tool_calls: answer.tool_calls,
             },
         ));
         Ok(futures::stream::iter(events)
@@ -327,10 +341,7 @@ mod tests {
     fn req(text: &str) -> ChatRequest {
         ChatRequest {
             model: "m".into(),
-            messages: vec![ChatMessage {
-                role: ChatRole::User,
-                content: text.into(),
-            }],
+            messages: vec![ChatMessage::new(ChatRole::User, text)],
             ..Default::default()
         }
     }
@@ -433,7 +444,8 @@ mod tests {
             done,
             StreamEvent::Done {
                 usage: Some(whole.usage),
-                finish_reason: whole.finish_reason.clone()
+                finish_reason: whole.finish_reason.clone(),
+                tool_calls: Vec::new(),
             }
         );
         assert!(deltas.len() > 3, "{} deltas", deltas.len());

@@ -29,7 +29,7 @@ use super::budget::RunBudget;
 use super::cache::ResponseCache;
 use super::hub::Caller;
 use super::ledger::Ledger;
-use super::types::{ChatResponse, ProviderError, Usage};
+use super::types::{ChatResponse, ProviderError, ToolCall, Usage};
 use crate::spec::{PolicyOverride, SpanParent};
 
 /// What a provider's stream yields.
@@ -37,13 +37,16 @@ use crate::spec::{PolicyOverride, SpanParent};
 pub enum StreamEvent {
     /// More generated text.
     Delta(String),
-    /// The upstream's end marker: its reported usage (if it sent one) and
-    /// why generation stopped.
+    /// The upstream's end marker: its reported usage (if it sent one),
+    /// why generation stopped, and the tool calls the answer makes (a
+    /// provider accumulates their streamed fragments; empty for none).
     Done {
         /// Tokens used, as reported.
         usage: Option<Usage>,
         /// Why generation stopped.
         finish_reason: Option<String>,
+        /// The tool calls, whole.
+        tool_calls: Vec<ToolCall>,
     },
 }
 
@@ -112,6 +115,6 @@ pub enum HubChunk {
     /// transparently. The consumer discards its buffered text.
     Restart,
     /// The end: the full text, the manifest model that answered, usage
-    /// (reported, else estimated) and finish reason.
+    /// (reported, else estimated), finish reason and tool calls.
     Done(ChatResponse),
 }

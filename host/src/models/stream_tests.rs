@@ -16,7 +16,9 @@ use super::{
     CallOutcome, ChatMessage, ChatRequest, ChatRole, HubChunk, Ledger, ModelError, ModelHub,
     ResponseCache, RunBudget, StreamCaller,
 };
-use crate::spec::{BudgetSpec, CacheSpec, CallPolicy, ModelSpec, Price, ProviderSpec, SimSpec};
+use crate::spec::{
+    BudgetSpec, CacheSpec, CallPolicy, ModelKind, ModelSpec, Price, ProviderSpec, SimSpec,
+};
 
 /// How a scripted SSE answer ends.
 #[derive(Clone, Copy)]
@@ -186,6 +188,8 @@ fn hub(base_url: &str, retries: u32) -> Arc<ModelHub> {
             price: Price::per_million(1.0, 2.0),
             policy: policy(retries, &["backup"]),
             breaker: None,
+            kind: ModelKind::Chat,
+            dimensions: None,
         },
     );
     models.insert(
@@ -200,6 +204,8 @@ fn hub(base_url: &str, retries: u32) -> Arc<ModelHub> {
             price: Price::per_million(0.5, 0.5),
             policy: policy(0, &[]),
             breaker: None,
+            kind: ModelKind::Chat,
+            dimensions: None,
         },
     );
     Arc::new(ModelHub::build(&models, |_| None).unwrap())
@@ -216,10 +222,10 @@ fn caller(ledger: &Arc<Ledger>) -> StreamCaller {
 fn req(model: &str) -> ChatRequest {
     ChatRequest {
         model: model.into(),
-        messages: vec![ChatMessage {
-            role: ChatRole::User,
-            content: "where is my parcel, it was due on monday".into(),
-        }],
+        messages: vec![ChatMessage::new(
+            ChatRole::User,
+            "where is my parcel, it was due on monday",
+        )],
         ..Default::default()
     }
 }
@@ -584,5 +590,205 @@ async fn stream_refusals_come_out_of_the_first_next() {
     assert_eq!(
         outcomes(&ledger),
         vec![pair("backup", "denied"), pair("backup", "budget-exceeded")]
+    );
+}
+
+fn tools() -> Vec<super::ToolDef> {
+    vec![
+        super::ToolDef {
+            name: "get_weather".into(),
+            description: "Weather for a city".into(),
+            parameters: serde_json::json!({"type": "object",
+                "properties": {"city": {"type": "string"}}, "required": ["city"]}),
+        },
+        super::ToolDef {
+            name: "get_time".into(),
+            description: String::new(),
+            parameters: serde_json::json!({"type": "object"}),
+        },
+    ]
+}
+
+fn tool_req(model: &str) -> ChatRequest {
+    ChatRequest {
+        tools: tools(),
+        ..req(model)
+    }
+}
+
+fn tool_delta(calls: serde_json::Value) -> String {
+    format!(
+        "data: {}\n\n",
+        serde_json::json!({"choices": [{"delta": {"tool_calls": calls}}]})
+    )
+}
+
+#[tokio::test]
+async fn stream_tool_call_fragments_are_joined_by_index_into_done() {
+    let srv = server(vec![Script::Sse(
+        vec![
+            "data: {\"choices\":[{\"delta\":{\"role\":\"assistant\",\"content\":null}}]}\n\n"
+                .into(),
+            tool_delta(
+                serde_json::json!([{"index": 0, "id": "call_1", "type": "function",
+                "function": {"name": "get_weather", "arguments": ""}}]),
+            ),
+            tool_delta(serde_json::json!([{"index": 0, "function": {"arguments": "{\"ci"}}])),
+            tool_delta(
+                serde_json::json!([{"index": 1, "id": "call_2", "type": "function",
+                "function": {"name": "get_time", "arguments": "{}"}}]),
+            ),
+            tool_delta(
+                serde_json::json!([{"index": 0, "function": {"arguments": "ty\":\"Rome\"}"}}]),
+            ),
+            "data: {\"choices\":[{\"delta\":{},\"finish_reason\":\"tool_calls\"}]}\n\n".into(),
+            "data: {\"choices\":[],\"usage\":{\"prompt_tokens\":60,\"completion_tokens\":12}}\n\n"
+                .into(),
+            "data: [DONE]\n\n".into(),
+        ],
+        End::Close,
+    )])
+    .await;
+    let ledger = Arc::new(Ledger::new());
+    let mut s = hub(&srv.base_url, 0).stream(caller(&ledger), tool_req("remote"));
+    let (chunks, err) = drain(&mut s, true).await;
+    assert_eq!(err, None);
+    let [HubChunk::Done(resp)] = chunks.as_slice() else {
+        panic!("{chunks:?}");
+    };
+    assert_eq!(resp.content, "");
+    assert_eq!(resp.finish_reason.as_deref(), Some("tool_calls"));
+    let calls: Vec<(&str, &str, &str)> = resp
+        .tool_calls
+        .iter()
+        .map(|c| (c.id.as_str(), c.name.as_str(), c.arguments.as_str()))
+        .collect();
+    assert_eq!(
+        calls,
+        [
+            ("call_1", "get_weather", r#"{"city":"Rome"}"#),
+            ("call_2", "get_time", "{}"),
+        ]
+    );
+    assert_eq!(outcomes(&ledger), vec![pair("remote", "ok")]);
+    let body: serde_json::Value = serde_json::from_str(&srv.bodies.lock().unwrap()[0]).unwrap();
+    assert_eq!(body["tools"][0]["function"]["name"], "get_weather");
+    assert_eq!(body["tool_choice"], "auto");
+}
+
+#[tokio::test]
+async fn stream_tool_calls_past_their_bounds_are_unusable_and_retried() {
+    let huge = "x".repeat(super::tools::MAX_TOOL_ARGUMENT_BYTES / 2 + 1);
+    let srv = server(vec![Script::Sse(
+        vec![
+            tool_delta(serde_json::json!([{"index": 0, "id": "c", "function": {"name": "get_time", "arguments": huge}}])),
+            tool_delta(serde_json::json!([{"index": 0, "function": {"arguments": huge}}])),
+            DONE.into(),
+        ],
+        End::Close,
+    )])
+    .await;
+    let ledger = Arc::new(Ledger::new());
+    let mut s = hub(&srv.base_url, 1).stream(caller(&ledger), tool_req("remote"));
+    let (chunks, err) = drain(&mut s, true).await;
+    assert_eq!(err, None);
+    // Both attempts at `remote` refused, then `backup` (sim) answers.
+    assert_eq!(
+        outcomes(&ledger),
+        vec![
+            pair("remote", "unavailable"),
+            pair("remote", "unavailable"),
+            pair("backup", "ok")
+        ]
+    );
+    let Some(HubChunk::Done(resp)) = chunks.last() else {
+        panic!("{chunks:?}");
+    };
+    assert_eq!(resp.model, "backup");
+    assert_eq!(resp.tool_calls[0].name, "get_weather");
+}
+
+#[tokio::test]
+async fn stream_and_complete_of_sim_call_the_same_tool() {
+    let h = hub("http://127.0.0.1:9/v1", 0);
+    let whole_ledger = Ledger::new();
+    let granted = ["backup".to_string()];
+    let whole = h
+        .complete(
+            super::Caller::new("w", &granted, &whole_ledger),
+            tool_req("backup"),
+        )
+        .await
+        .unwrap();
+    assert_eq!(whole.tool_calls.len(), 1, "{whole:?}");
+    let ledger = Arc::new(Ledger::new());
+    let (chunks, err) = drain(&mut h.stream(caller(&ledger), tool_req("backup")), true).await;
+    assert_eq!(err, None);
+    assert_eq!(chunks.last(), Some(&HubChunk::Done(whole)));
+    let (a, b) = (&whole_ledger.entries()[0], &ledger.entries()[0]);
+    assert_eq!(
+        (a.outcome, a.input_tokens, a.output_tokens, a.cost),
+        (b.outcome, b.input_tokens, b.output_tokens, b.cost)
+    );
+}
+
+#[tokio::test]
+async fn stream_tools_are_checked_before_anything_is_sent() {
+    let srv = server(vec![Script::Status(500)]).await;
+    let h = hub(&srv.base_url, 0);
+    let ledger = Arc::new(Ledger::new());
+    let mut twice = tool_req("remote");
+    twice.tools[1].name = "get_weather".into();
+    let mut s = h.stream(caller(&ledger), twice);
+    assert!(matches!(
+        s.next().await,
+        Some(Err(ModelError::InvalidRequest(m))) if m.contains("`tools[1].name`") && m.contains("defined twice")
+    ));
+    assert!(s.next().await.is_none());
+    let mut orphan = req("remote");
+    orphan
+        .messages
+        .push(ChatMessage::new(ChatRole::Tool, "sunny"));
+    let mut s = h.stream(caller(&ledger), orphan);
+    assert!(matches!(
+        s.next().await,
+        Some(Err(ModelError::InvalidRequest(m))) if m.contains("tool-call-id")
+    ));
+    assert_eq!(
+        outcomes(&ledger),
+        vec![
+            pair("remote", "invalid-request"),
+            pair("remote", "invalid-request")
+        ]
+    );
+    assert_eq!(srv.requests.load(Ordering::SeqCst), 0, "nothing sent");
+}
+
+#[tokio::test]
+async fn stream_cache_keys_cover_tools() {
+    let h = hub("http://127.0.0.1:9/v1", 0);
+    let ledger = Arc::new(Ledger::new());
+    let mut c = caller(&ledger);
+    c.cache = Some(Arc::new(ResponseCache::new(CacheSpec {
+        ttl: Duration::from_secs(60),
+        max_entries: 10,
+    })));
+    let (with_tools, _) = drain(&mut h.stream(c.clone(), tool_req("backup")), true).await;
+    let (plain, _) = drain(&mut h.stream(c.clone(), req("backup")), true).await;
+    let mut named = tool_req("backup");
+    named.tool_choice = super::ToolChoice::Named("get_time".into());
+    let (other_choice, _) = drain(&mut h.stream(c.clone(), named), true).await;
+    let (again, _) = drain(&mut h.stream(c, tool_req("backup")), true).await;
+    assert_eq!(again, with_tools, "the same tools: a hit, tool calls kept");
+    assert_ne!(plain, with_tools);
+    assert_ne!(other_choice, with_tools);
+    assert_eq!(
+        outcomes(&ledger),
+        vec![
+            pair("backup", "ok"),
+            pair("backup", "ok"),
+            pair("backup", "ok"),
+            pair("backup", "cache-hit")
+        ]
     );
 }

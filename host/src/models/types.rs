@@ -13,6 +13,8 @@ pub enum ChatRole {
     User,
     /// A model.
     Assistant,
+    /// The result of a tool call the node ran (`tool_call_id` says which).
+    Tool,
 }
 
 impl ChatRole {
@@ -22,6 +24,7 @@ impl ChatRole {
             ChatRole::System => "system",
             ChatRole::User => "user",
             ChatRole::Assistant => "assistant",
+            ChatRole::Tool => "tool",
         }
     }
 }
@@ -33,6 +36,76 @@ pub struct ChatMessage {
     pub role: ChatRole,
     /// Its text.
     pub content: String,
+    /// For an `assistant` message: the tool calls it made.
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
+    /// For a `tool` message: the call it answers.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_call_id: Option<String>,
+}
+
+impl ChatMessage {
+    /// A plain message: text, no tool calls.
+    pub fn new(role: ChatRole, content: impl Into<String>) -> Self {
+        Self {
+            role,
+            content: content.into(),
+            tool_calls: Vec::new(),
+            tool_call_id: None,
+        }
+    }
+}
+
+/// A tool the model may ask to call. The host never runs a tool: the node
+/// runs it, or returns the call as its output.
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
+pub struct ToolDef {
+    /// Its name, as the model will use it (`^[a-zA-Z0-9_-]{1,64}$`).
+    pub name: String,
+    /// What it does, for the model.
+    #[serde(default)]
+    pub description: String,
+    /// JSON Schema of its arguments (a JSON object).
+    pub parameters: serde_json::Value,
+}
+
+/// Whether and which tool the model must call.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Default)]
+pub enum ToolChoice {
+    /// The model decides.
+    #[default]
+    Auto,
+    /// No tool may be called.
+    None,
+    /// Some tool must be called.
+    Required,
+    /// This tool must be called.
+    Named(String),
+}
+
+impl ToolChoice {
+    /// Its canonical JSON form: `"auto"`, `"none"`, `"required"` or
+    /// `{"named": "<tool>"}`.
+    pub fn to_json(&self) -> serde_json::Value {
+        match self {
+            ToolChoice::Auto => serde_json::json!("auto"),
+            ToolChoice::None => serde_json::json!("none"),
+            ToolChoice::Required => serde_json::json!("required"),
+            ToolChoice::Named(n) => serde_json::json!({ "named": n }),
+        }
+    }
+}
+
+/// A call the model asks for. The arguments are the model's JSON text, as
+/// it wrote them: the node checks them before acting on them.
+#[derive(Debug, Clone, PartialEq, Eq, Hash, Serialize, Deserialize)]
+pub struct ToolCall {
+    /// The upstream's id for the call, echoed in the tool's answer.
+    pub id: String,
+    /// The tool's name.
+    pub name: String,
+    /// The arguments, as JSON text.
+    pub arguments: String,
 }
 
 /// Requested answer format.
@@ -62,6 +135,10 @@ pub struct ChatRequest {
     pub format: ResponseFormat,
     /// Extra provider parameters (a JSON object), merged into the body.
     pub extra: Option<serde_json::Map<String, serde_json::Value>>,
+    /// Tools the model may call; empty for none.
+    pub tools: Vec<ToolDef>,
+    /// Whether and which tool must be called (ignored without tools).
+    pub tool_choice: ToolChoice,
     /// Which attempt at this call this is (0 first); set by the hub, never
     /// sent upstream.
     pub attempt: u32,
@@ -84,34 +161,73 @@ impl ChatRequest {
 
     /// A canonical hash of what decides the answer: the model asked for,
     /// the messages, `max_tokens`, temperature, answer format and extra
-    /// parameters (object keys sorted). Equal requests hash equal across
-    /// processes; it is how a replay finds a recorded answer. Hex SHA-256.
+    /// parameters (object keys sorted), and the tools and tool choice.
+    /// Equal requests hash equal across processes; it is how a replay
+    /// finds a recorded answer. Hex SHA-256. A request without tools (and
+    /// messages without tool calls) hashes exactly as before tools
+    /// existed, so older recordings still replay.
     pub fn canonical_hash(&self) -> String {
+        use serde_json::{json, Value};
         use sha2::{Digest, Sha256};
         let format = match &self.format {
-            ResponseFormat::Text => serde_json::json!("text"),
-            ResponseFormat::JsonObject => serde_json::json!("json-object"),
-            ResponseFormat::JsonSchema(s) => serde_json::json!({ "json-schema": s }),
+            ResponseFormat::Text => json!("text"),
+            ResponseFormat::JsonObject => json!("json-object"),
+            ResponseFormat::JsonSchema(s) => json!({ "json-schema": s }),
         };
-        let canonical = serde_json::json!([
-            self.model,
-            self.messages
-                .iter()
-                .map(|m| [m.role.as_str(), m.content.as_str()])
-                .collect::<Vec<_>>(),
-            self.max_tokens,
-            self.temperature.map(f64::from),
+        let messages: Vec<Value> = self
+            .messages
+            .iter()
+            .map(|m| {
+                if m.tool_calls.is_empty() && m.tool_call_id.is_none() {
+                    json!([m.role.as_str(), m.content])
+                } else {
+                    let calls: Vec<Value> = m
+                        .tool_calls
+                        .iter()
+                        .map(|c| json!([c.id, c.name, c.arguments]))
+                        .collect();
+                    json!([m.role.as_str(), m.content, calls, m.tool_call_id])
+                }
+            })
+            .collect();
+        let mut canonical = vec![
+            json!(self.model),
+            Value::Array(messages),
+            json!(self.max_tokens),
+            json!(self.temperature.map(f64::from)),
             format,
-            self.extra
+            json!(self
+                .extra
                 .as_ref()
-                .map(|e| sorted(&serde_json::Value::Object(e.clone()))),
-        ]);
-        hex::encode(Sha256::digest(canonical.to_string().as_bytes()))
+                .map(|e| sorted(&Value::Object(e.clone())))),
+        ];
+        if !self.tools.is_empty() {
+            let tools: Vec<Value> = self
+                .tools
+                .iter()
+                .map(|t| json!([t.name, t.description, sorted(&t.parameters)]))
+                .collect();
+            canonical.push(json!({ "tools": tools, "tool-choice": self.tool_choice.to_json() }));
+        }
+        hex::encode(Sha256::digest(
+            Value::Array(canonical).to_string().as_bytes(),
+        ))
     }
 
     /// The prompt tokens this request is reserved for: its messages, plus
-    /// the response schema and extra parameters it sends along.
+    /// the response schema, tool definitions and extra parameters it sends
+    /// along.
     pub fn prompt_tokens_estimate(&self) -> u64 {
+        let tools: u64 = self
+            .tools
+            .iter()
+            .map(|t| {
+                estimate_tokens(&t.name)
+                    + estimate_tokens(&t.description)
+                    + estimate_tokens(&t.parameters.to_string())
+                    + 4
+            })
+            .sum();
         let schema = match &self.format {
             ResponseFormat::JsonSchema(s) => estimate_tokens(s),
             _ => 0,
@@ -119,7 +235,7 @@ impl ChatRequest {
         let extra = self.extra.as_ref().map_or(0, |e| {
             estimate_tokens(&serde_json::Value::Object(e.clone()).to_string())
         });
-        estimate_prompt_tokens(&self.messages) + schema + extra
+        estimate_prompt_tokens(&self.messages) + schema + extra + tools
     }
 }
 
@@ -190,6 +306,8 @@ pub struct ChatResponse {
     /// Why generation stopped, as the upstream said it (`stop`, `length`,
     /// `end_turn`, …), when it said.
     pub finish_reason: Option<String>,
+    /// The tool calls the model asks for (empty for none).
+    pub tool_calls: Vec<ToolCall>,
 }
 
 /// Why a model call failed; mirrors the WIT `model-error`.
@@ -268,7 +386,14 @@ pub fn estimate_tokens(text: &str) -> u64 {
 pub fn estimate_prompt_tokens(messages: &[ChatMessage]) -> u64 {
     messages
         .iter()
-        .map(|m| estimate_tokens(&m.content) + 4)
+        .map(|m| {
+            let calls: u64 = m
+                .tool_calls
+                .iter()
+                .map(|c| estimate_tokens(&c.name) + estimate_tokens(&c.arguments) + 4)
+                .sum();
+            estimate_tokens(&m.content) + 4 + calls
+        })
         .sum::<u64>()
         + 2
 }
@@ -333,5 +458,98 @@ impl ProviderError {
             answered: false,
             unreachable: false,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn pinned_request() -> ChatRequest {
+        ChatRequest {
+            model: "small".into(),
+            messages: vec![
+                ChatMessage::new(ChatRole::System, "be brief"),
+                ChatMessage::new(ChatRole::User, "reset my password"),
+            ],
+            max_tokens: Some(64),
+            temperature: Some(0.5),
+            format: ResponseFormat::JsonSchema(r#"{"type":"object"}"#.into()),
+            extra: serde_json::json!({"seed": 7, "top_p": 0.9})
+                .as_object()
+                .cloned(),
+            ..Default::default()
+        }
+    }
+
+    /// The hash of a request without tools, as computed before tools
+    /// existed (recordings made then carry it): it must never change.
+    #[test]
+    fn canonical_hash_is_pinned_for_requests_without_tools() {
+        assert_eq!(
+            pinned_request().canonical_hash(),
+            "c77783cb53fdac97a4985bcbca8ac494ec7f82bce5a0f5851494709bafba6df9"
+        );
+    }
+
+    fn tool() -> ToolDef {
+        ToolDef {
+            name: "lookup".into(),
+            description: "Looks an order up".into(),
+            parameters: serde_json::json!({"type": "object", "required": ["id"]}),
+        }
+    }
+
+    #[test]
+    fn canonical_hash_covers_tools_choice_and_tool_messages() {
+        let base = pinned_request().canonical_hash();
+        let mut with = pinned_request();
+        with.tools.push(tool());
+        let h1 = with.canonical_hash();
+        assert_ne!(h1, base);
+        with.tool_choice = ToolChoice::Required;
+        assert_ne!(with.canonical_hash(), h1);
+        // Ignored without tools, as the contract says.
+        let mut choice_only = pinned_request();
+        choice_only.tool_choice = ToolChoice::None;
+        assert_eq!(choice_only.canonical_hash(), base);
+        let mut answered = pinned_request();
+        answered.messages.push(ChatMessage {
+            tool_call_id: Some("c1".into()),
+            ..ChatMessage::new(ChatRole::Tool, "found")
+        });
+        let mut plain = pinned_request();
+        plain
+            .messages
+            .push(ChatMessage::new(ChatRole::Tool, "found"));
+        assert_ne!(answered.canonical_hash(), plain.canonical_hash());
+    }
+
+    #[test]
+    fn token_estimates_include_tool_definitions_and_calls() {
+        let mut r = pinned_request();
+        let before = r.prompt_tokens_estimate();
+        r.tools.push(tool());
+        assert!(r.prompt_tokens_estimate() > before + 4);
+        let mut m = ChatMessage::new(ChatRole::Assistant, "");
+        let plain = estimate_prompt_tokens(std::slice::from_ref(&m));
+        m.tool_calls.push(ToolCall {
+            id: "c1".into(),
+            name: "lookup".into(),
+            arguments: r#"{"id":"A-1234567"}"#.into(),
+        });
+        assert!(estimate_prompt_tokens(&[m]) > plain);
+    }
+
+    #[test]
+    fn chat_messages_without_tools_serialise_as_before() {
+        let m = ChatMessage::new(ChatRole::User, "hi");
+        assert_eq!(
+            serde_json::to_string(&m).unwrap(),
+            r#"{"role":"user","content":"hi"}"#
+        );
+        let old: ChatMessage =
+            serde_json::from_str(r#"{"role":"assistant","content":"x"}"#).unwrap();
+        assert_eq!(old, ChatMessage::new(ChatRole::Assistant, "x"));
     }
 }

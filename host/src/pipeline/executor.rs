@@ -82,6 +82,7 @@ impl Recorder {
             .push(event);
     }
 
+    #[allow(clippy::too_many_arguments)]
     fn record(
         &self,
         node: &LoadedNode,

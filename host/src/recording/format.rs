@@ -12,7 +12,7 @@ use serde_json::Value;
 use crate::engine::{NodeCall, NodeOutput};
 use crate::models::{
     CallContent, CallOutcome, ChatMessage, ChatResponse, ModelError, RecordedAttempt, RecordedCall,
-    ResponseFormat, Usage,
+    ResponseFormat, ToolCall, ToolDef, Usage,
 };
 use crate::pipeline::{InvocationContent, Pipeline, RunRecord};
 
@@ -131,6 +131,13 @@ pub struct RecordedRequest {
     /// Extra provider parameters.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub extra: Option<serde_json::Map<String, Value>>,
+    /// The tools the model could call (none in older recordings).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tools: Vec<ToolDef>,
+    /// The tool choice, when tools were given: `auto`, `none`,
+    /// `required` or `{"named": "<tool>"}`.
+    #[serde(default, skip_serializing_if = "Option::is_none")]
+    pub tool_choice: Option<Value>,
 }
 
 /// One attempt at a model call (a ledger entry, without its timing ids).
@@ -178,6 +185,9 @@ pub struct RecordedAnswer {
     /// The finish reason.
     #[serde(default, skip_serializing_if = "Option::is_none")]
     pub finish_reason: Option<String>,
+    /// The tool calls the model asked for (none in older recordings).
+    #[serde(default, skip_serializing_if = "Vec::is_empty")]
+    pub tool_calls: Vec<ToolCall>,
 }
 
 /// A model error.
@@ -280,6 +290,7 @@ fn model_call(
                 output_tokens: resp.usage.output_tokens,
                 estimated: resp.usage.estimated,
                 finish_reason: resp.finish_reason.clone(),
+                tool_calls: resp.tool_calls.clone(),
             }),
             None,
         ),
@@ -301,6 +312,8 @@ fn model_call(
             temperature: r.temperature,
             format,
             extra: r.extra.clone(),
+            tools: r.tools.clone(),
+            tool_choice: (!r.tools.is_empty()).then(|| r.tool_choice.to_json()),
         },
         attempts: c
             .attempts
@@ -357,6 +370,7 @@ impl RecordedModelCall {
                 },
                 model: a.model.clone(),
                 finish_reason: a.finish_reason.clone(),
+                tool_calls: a.tool_calls.clone(),
             }),
             (None, Some(e)) => Err(ModelError::from_kind(&e.kind, e.detail.clone())?),
             (None, None) => return None,

@@ -821,10 +821,7 @@ struct Candidate<'a> {
 }
 
 fn assistant(content: &str) -> ChatMessage {
-    ChatMessage {
-        role: ChatRole::Assistant,
-        content: content.to_string(),
-    }
+    ChatMessage::new(ChatRole::Assistant, content.to_string())
 }
 
 /// True when the call was answered and the recording holds its text: a

@@ -23,9 +23,12 @@ use super::api::{run_live, ApiError, RunResponse};
 use super::AppState;
 use crate::pipeline::{Pipeline, RunEvent, RunOutcome};
 
+/// What a run's task ends with: the generation it ran on and its outcome.
+type RunResult = Result<(Arc<Pipeline>, RunOutcome), ApiError>;
+
 /// A run in its own task, aborted when dropped.
 pub(super) struct RunTask {
-    handle: Option<JoinHandle<Result<(Arc<Pipeline>, RunOutcome), ApiError>>>,
+    handle: Option<JoinHandle<RunResult>>,
 }
 
 impl RunTask {

@@ -15,9 +15,10 @@ mod trace;
 
 pub use engine::{EngineSpec, DEFAULT_MAX_INSTANCES, MAX_INSTANCES};
 pub use model::{
-    BreakerSpec, BudgetSpec, CacheSpec, CallPolicy, ModelSpec, PolicyOverride, ProviderSpec,
-    SimSpec, DEFAULT_BACKOFF, DEFAULT_DEADLINE, DEFAULT_MAX_BACKOFF, DEFAULT_MODEL_TIMEOUT,
-    DEFAULT_RETRIES, DEFAULT_STREAM_IDLE_TIMEOUT,
+    BreakerSpec, BudgetSpec, CacheSpec, CallPolicy, ModelKind, ModelSpec, PolicyOverride,
+    ProviderSpec, SimSpec, DEFAULT_BACKOFF, DEFAULT_DEADLINE, DEFAULT_MAX_BACKOFF,
+    DEFAULT_MODEL_TIMEOUT, DEFAULT_RETRIES, DEFAULT_SIM_DIMENSIONS, DEFAULT_STREAM_IDLE_TIMEOUT,
+    MAX_DIMENSIONS,
 };
 pub use money::{Cost, Price};
 pub use node::{Limits, Role, DEFAULT_STACK_KB, MAX_STACK_KB, MIN_STACK_KB};

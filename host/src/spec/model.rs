@@ -36,6 +36,38 @@ pub struct ModelSpec {
     pub policy: CallPolicy,
     /// The upstream's circuit breaker; none when disabled.
     pub breaker: Option<BreakerSpec>,
+    /// What it does: chat completions or embeddings.
+    pub kind: ModelKind,
+    /// For an embedding model: the vector size asked of the upstream
+    /// (`sim` uses it, default [`DEFAULT_SIM_DIMENSIONS`]).
+    pub dimensions: Option<u32>,
+}
+
+/// Vector size of a `sim` embedding model that sets no `dimensions`.
+pub const DEFAULT_SIM_DIMENSIONS: u32 = 64;
+/// The largest `dimensions` a model may set, and the longest vector an
+/// embedding answer may carry.
+pub const MAX_DIMENSIONS: u32 = 16384;
+
+/// What a model does; a node calls `complete` on a chat model and `embed`
+/// on an embedding model, never the other way round.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub enum ModelKind {
+    /// Chat completions (the default).
+    #[default]
+    Chat,
+    /// Embeddings.
+    Embedding,
+}
+
+impl ModelKind {
+    /// Its name as written in manifests.
+    pub fn as_str(self) -> &'static str {
+        match self {
+            ModelKind::Chat => "chat",
+            ModelKind::Embedding => "embedding",
+        }
+    }
 }
 
 /// How calls to a model are made.

@@ -150,14 +150,8 @@ mod tests {
             attempts: vec![SpanId::random()],
             request: ChatRequest {
                 messages: vec![
-                    ChatMessage {
-                        role: ChatRole::System,
-                        content: "be brief".into(),
-                    },
-                    ChatMessage {
-                        role: ChatRole::User,
-                        content: "hi".into(),
-                    },
+                    ChatMessage::new(ChatRole::System, "be brief"),
+                    ChatMessage::new(ChatRole::User, "hi"),
                 ],
                 ..ChatRequest::default()
             },
@@ -166,6 +160,7 @@ mod tests {
                 usage: Usage::default(),
                 model: String::new(),
                 finish_reason: None,
+                tool_calls: Vec::new(),
             }),
         };
         let (system, input) = call_messages(&call);

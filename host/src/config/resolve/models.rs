@@ -11,9 +11,9 @@ use super::{Resolver, ANTHROPIC_BASE_URL};
 use crate::config::schema::{BreakerSection, BudgetSection, ManifestFile, ModelSection};
 use crate::config::source::did_you_mean;
 use crate::spec::{
-    BreakerSpec, BudgetSpec, CallPolicy, Cost, ModelSpec, Price, ProviderSpec, SimSpec,
+    BreakerSpec, BudgetSpec, CallPolicy, Cost, ModelKind, ModelSpec, Price, ProviderSpec, SimSpec,
     DEFAULT_BACKOFF, DEFAULT_MAX_BACKOFF, DEFAULT_MODEL_TIMEOUT, DEFAULT_RETRIES,
-    DEFAULT_STREAM_IDLE_TIMEOUT,
+    DEFAULT_STREAM_IDLE_TIMEOUT, MAX_DIMENSIONS,
 };
 
 /// Which provider-specific keys each provider takes and requires: the one
@@ -61,7 +61,24 @@ impl Resolver<'_> {
         }
         for (name, section) in &file.models {
             for f in &section.fallback {
-                self.model_ref(file, &format!("model `{}`: `fallback`", name.get_ref()), f);
+                if self.model_ref(file, &format!("model `{}`: `fallback`", name.get_ref()), f) {
+                    let kinds = (out.get(name.get_ref()), out.get(f.get_ref()));
+                    if let (Some(a), Some(b)) = kinds {
+                        if a.kind != b.kind {
+                            self.error(
+                                f,
+                                format!(
+                                    "model `{}` is a {} model but its fallback `{}` is not (it is a {} model)",
+                                    a.name,
+                                    a.kind.as_str(),
+                                    b.name,
+                                    b.kind.as_str()
+                                ),
+                                "a fallback answers the same kind of call: name a model of the same `kind`",
+                            );
+                        }
+                    }
+                }
             }
         }
         out
@@ -250,7 +267,17 @@ impl Resolver<'_> {
                 return None;
             }
         };
+        let (kind, dimensions) = self.kind(n, m);
+        if let (ModelKind::Embedding, ProviderSpec::Anthropic { .. }) = (kind, &provider) {
+            self.error(
+                &m.provider,
+                format!("model `{n}` is an embedding model, but provider `anthropic` has no embeddings endpoint"),
+                "use provider = \"openai\" (any OpenAI-compatible /embeddings server) or \"sim\"",
+            );
+        }
         Some(ModelSpec {
+            kind,
+            dimensions,
             name: n.clone(),
             upstream: m.upstream.clone().unwrap_or_else(|| n.clone()),
             provider,
@@ -347,6 +374,39 @@ impl Resolver<'_> {
         }
     }
 
+    /// A model's `kind` and, for an embedding model, its `dimensions`.
+    fn kind(&mut self, n: &str, m: &ModelSection) -> (ModelKind, Option<u32>) {
+        let kind = match m.kind.as_ref().map(|k| (k, k.get_ref().as_str())) {
+            None | Some((_, "chat")) => ModelKind::Chat,
+            Some((_, "embedding")) => ModelKind::Embedding,
+            Some((k, other)) => {
+                let hint = match did_you_mean(other, ["chat", "embedding"]) {
+                    Some(s) => format!("did you mean `{s}`?"),
+                    None => "kinds are `chat` (completions, the default) and `embedding`".into(),
+                };
+                self.error(k, format!("model `{n}` has unknown kind `{other}`"), hint);
+                ModelKind::Chat
+            }
+        };
+        let Some(d) = &m.dimensions else {
+            return (kind, None);
+        };
+        if kind != ModelKind::Embedding {
+            self.error(
+                d,
+                format!("model `{n}` sets `dimensions` but is not an embedding model"),
+                "add kind = \"embedding\", or remove `dimensions`",
+            );
+        } else if !(1..=MAX_DIMENSIONS).contains(d.get_ref()) {
+            self.error(
+                d,
+                format!("model `{n}`: `dimensions` must be between 1 and {MAX_DIMENSIONS}"),
+                "e.g. dimensions = 256",
+            );
+        }
+        (kind, Some((*d.get_ref()).clamp(1, MAX_DIMENSIONS)))
+    }
+
     pub(super) fn sim(&mut self, n: &str, m: &ModelSection) -> SimSpec {
         let Some(s) = &m.sim else {
             return SimSpec::default();
@@ -385,6 +445,7 @@ mod tests {
     use std::time::Duration;
 
     use crate::config::{parse, source::SourceFile};
+    use crate::spec::ModelKind;
 
     fn manifest(model_keys: &str, policy: &str) -> String {
         format!(
@@ -434,5 +495,63 @@ mod tests {
                 .contains(&"node `w`: `model-policy`: `stream-idle-timeout-ms` must be at least 1"),
             "{messages:?}"
         );
+    }
+
+    fn parse_models(models: &str) -> Result<crate::config::Manifest, String> {
+        let text = format!(
+            "[pipeline]\nname = \"t\"\n\n{models}\n[nodes.w]\nrole = \"worker\"\ncomponent = \"w.wasm\"\nmodels = [\"small\"]\n"
+        );
+        parse(SourceFile::new("p.toml", text)).map_err(|e| e.to_string())
+    }
+
+    #[test]
+    fn config_model_kind_and_dimensions_resolve() {
+        let m = parse_models(
+            "[models.small]\nprovider = \"sim\"\n\n[models.vec]\nprovider = \"sim\"\nkind = \"embedding\"\ndimensions = 32\n\n[models.oai]\nprovider = \"openai\"\nbase-url = \"http://127.0.0.1:9/v1\"\nkind = \"embedding\"\n",
+        )
+        .unwrap();
+        assert_eq!(m.models["small"].kind, ModelKind::Chat);
+        assert_eq!(m.models["small"].dimensions, None);
+        assert_eq!(m.models["vec"].kind, ModelKind::Embedding);
+        assert_eq!(m.models["vec"].dimensions, Some(32));
+        assert_eq!(m.models["oai"].kind, ModelKind::Embedding);
+    }
+
+    #[test]
+    fn config_model_kind_errors_are_located_with_hints() {
+        let e =
+            parse_models("[models.small]\nprovider = \"sim\"\nkind = \"embeding\"\n").unwrap_err();
+        assert!(
+            e.contains("unknown kind `embeding`") && e.contains("did you mean `embedding`?"),
+            "{e}"
+        );
+        let e = parse_models("[models.small]\nprovider = \"sim\"\ndimensions = 8\n").unwrap_err();
+        assert!(
+            e.contains("sets `dimensions` but is not an embedding model"),
+            "{e}"
+        );
+        let e = parse_models(
+            "[models.small]\nprovider = \"sim\"\nkind = \"embedding\"\ndimensions = 0\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("`dimensions` must be between 1 and 16384"),
+            "{e}"
+        );
+        let e = parse_models("[models.small]\nprovider = \"anthropic\"\nkind = \"embedding\"\n")
+            .unwrap_err();
+        assert!(
+            e.contains("provider `anthropic` has no embeddings endpoint"),
+            "{e}"
+        );
+        let e = parse_models(
+            "[models.small]\nprovider = \"sim\"\nfallback = [\"vec\"]\n\n[models.vec]\nprovider = \"sim\"\nkind = \"embedding\"\n",
+        )
+        .unwrap_err();
+        assert!(
+            e.contains("model `small` is a chat model but its fallback `vec` is not"),
+            "{e}"
+        );
+        assert!(e.contains("p.toml:"), "located: {e}");
     }
 }

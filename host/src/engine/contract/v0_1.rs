@@ -192,14 +192,15 @@ fn to_chat(r: wit::CompletionRequest) -> Result<ChatRequest, ModelError> {
                     wit::Role::Assistant => ChatRole::Assistant,
                 },
                 content: m.content,
+                tool_calls: Vec::new(),
+                tool_call_id: None,
             })
             .collect(),
         max_tokens: r.max_tokens,
         temperature: r.temperature,
         format,
         extra,
-        attempt: 0,
-        traceparent: None,
+        ..Default::default()
     })
 }
 

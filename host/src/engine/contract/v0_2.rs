@@ -13,7 +13,10 @@ use super::super::call::{
 use super::super::host::{GuestLevel, NodeState};
 use super::super::stream::{ModelStream, StreamChunk};
 use super::{mismatch, Answer, GuestError, Needs, RawDescription};
-use crate::models::{ChatMessage, ChatRequest, ChatResponse, ChatRole, ModelError, ResponseFormat};
+use crate::models::{
+    ChatMessage, ChatRequest, ChatResponse, ChatRole, EmbedRequest, EmbedResponse, ModelError,
+    ResponseFormat, ToolCall, ToolChoice, ToolDef,
+};
 use crate::spec::Role;
 
 /// A 0.2 component pre-instantiated for its role.
@@ -244,28 +247,35 @@ fn to_chat(r: wit::CompletionRequest) -> Result<ChatRequest, ModelError> {
             ResponseFormat::JsonSchema(s)
         }
     };
-    if !r.tools.is_empty() || r.messages.iter().any(|m| !m.tool_calls.is_empty()) {
-        return Err(ModelError::InvalidRequest(
-            "tool calls are not supported by this host build".into(),
-        ));
-    }
-    let mut messages = Vec::with_capacity(r.messages.len());
-    for m in r.messages {
-        let role = match m.role {
-            wit::Role::System => ChatRole::System,
-            wit::Role::User => ChatRole::User,
-            wit::Role::Assistant => ChatRole::Assistant,
-            wit::Role::Tool => {
-                return Err(ModelError::InvalidRequest(
-                    "tool messages are not supported by this host build".into(),
-                ))
-            }
-        };
-        messages.push(ChatMessage {
-            role,
+    let tools = r
+        .tools
+        .into_iter()
+        .map(to_tool_def)
+        .collect::<Result<Vec<_>, _>>()?;
+    let tool_choice = match r.tool_choice {
+        wit::ToolChoice::Auto => ToolChoice::Auto,
+        wit::ToolChoice::None => ToolChoice::None,
+        wit::ToolChoice::Required => ToolChoice::Required,
+        wit::ToolChoice::Named(name) => ToolChoice::Named(name),
+    };
+    let messages = r
+        .messages
+        .into_iter()
+        .map(|m| ChatMessage {
+            role: match m.role {
+                wit::Role::System => ChatRole::System,
+                wit::Role::User => ChatRole::User,
+                wit::Role::Assistant => ChatRole::Assistant,
+                wit::Role::Tool => ChatRole::Tool,
+            },
             content: m.content,
-        });
-    }
+            tool_calls: m.tool_calls.into_iter().map(from_tool_call).collect(),
+            tool_call_id: m.tool_call_id,
+        })
+        .collect();
+    // Names, uniqueness, schemas as objects, the choice and tool messages
+    // are checked by the hub (`models::tools::validate`), for every
+    // contract version and for streams too.
     Ok(ChatRequest {
         model: r.model,
         messages,
@@ -273,9 +283,43 @@ fn to_chat(r: wit::CompletionRequest) -> Result<ChatRequest, ModelError> {
         temperature: r.temperature,
         format,
         extra,
-        attempt: 0,
-        traceparent: None,
+        tools,
+        tool_choice,
+        ..Default::default()
     })
+}
+
+/// A tool definition with its parameter schema parsed; JSON that does not
+/// parse is refused, naming the tool.
+fn to_tool_def(t: wit::ToolDefinition) -> Result<ToolDef, ModelError> {
+    let parameters = serde_json::from_str(&t.parameters).map_err(|e| {
+        let shown: String = t.name.chars().take(80).collect();
+        ModelError::InvalidRequest(format!(
+            "tool `{}`: `parameters` is not valid JSON: {e}",
+            crate::text::escape_control(&shown)
+        ))
+    })?;
+    Ok(ToolDef {
+        name: t.name,
+        description: t.description,
+        parameters,
+    })
+}
+
+fn from_tool_call(c: wit::ToolCall) -> ToolCall {
+    ToolCall {
+        id: c.id,
+        name: c.name,
+        arguments: c.arguments,
+    }
+}
+
+fn to_tool_call(c: ToolCall) -> wit::ToolCall {
+    wit::ToolCall {
+        id: c.id,
+        name: c.name,
+        arguments: c.arguments,
+    }
 }
 
 fn finish_reason_of(reason: Option<&str>) -> wit::FinishReason {
@@ -294,7 +338,15 @@ fn to_completion(resp: ChatResponse) -> wit::Completion {
         content: resp.content,
         model: resp.model,
         usage: to_usage(resp.usage),
-        tool_calls: Vec::new(),
+        tool_calls: resp.tool_calls.into_iter().map(to_tool_call).collect(),
+    }
+}
+
+fn to_embeddings(resp: EmbedResponse) -> wit::Embeddings {
+    wit::Embeddings {
+        vectors: resp.vectors,
+        model: resp.model,
+        usage: to_usage(resp.usage),
     }
 }
 
@@ -349,12 +401,18 @@ impl models::Host for NodeState {
 
     async fn embed(
         &mut self,
-        _request: wit::EmbeddingRequest,
+        request: wit::EmbeddingRequest,
     ) -> wasmtime::Result<Result<wit::Embeddings, wit::ModelError>> {
         self.host_call()?;
-        Ok(Err(wit::ModelError::Unavailable(
-            "embeddings are not supported by this host build".into(),
-        )))
+        let request = EmbedRequest {
+            model: request.model,
+            inputs: request.inputs,
+        };
+        Ok(self
+            .model_embed(request)
+            .await
+            .map(to_embeddings)
+            .map_err(to_model_error))
     }
 }
 
@@ -375,11 +433,12 @@ impl models::HostCompletionStream for NodeState {
                     model,
                     usage,
                     finish_reason,
+                    tool_calls,
                 } => wit::Chunk::Done(wit::Completion {
                     content: String::new(),
                     model,
                     usage: to_usage(usage),
-                    tool_calls: Vec::new(),
+                    tool_calls: tool_calls.into_iter().map(to_tool_call).collect(),
                     finish_reason: finish_reason_of(finish_reason.as_deref()),
                 }),
             })
@@ -416,5 +475,111 @@ impl config::Host for NodeState {
     async fn all(&mut self) -> wasmtime::Result<Vec<(String, String)>> {
         self.host_call()?;
         Ok(self.config_all())
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn request(
+        tools: Vec<wit::ToolDefinition>,
+        messages: Vec<wit::Message>,
+    ) -> wit::CompletionRequest {
+        wit::CompletionRequest {
+            model: "chat".into(),
+            messages,
+            max_tokens: None,
+            temperature: None,
+            response_format: wit::ResponseFormat::Text,
+            tools,
+            tool_choice: wit::ToolChoice::Named("add".into()),
+            extra_json: String::new(),
+        }
+    }
+
+    fn message(role: wit::Role, content: &str) -> wit::Message {
+        wit::Message {
+            role,
+            content: content.into(),
+            tool_calls: vec![],
+            tool_call_id: None,
+        }
+    }
+
+    fn add(parameters: &str) -> wit::ToolDefinition {
+        wit::ToolDefinition {
+            name: "add".into(),
+            description: "Adds two numbers".into(),
+            parameters: parameters.into(),
+        }
+    }
+
+    #[test]
+    fn v0_2_to_chat_converts_tools_choice_and_tool_messages() {
+        let call = wit::ToolCall {
+            id: "call_1".into(),
+            name: "add".into(),
+            arguments: r#"{"a":1,"b":2}"#.into(),
+        };
+        let messages = vec![
+            message(wit::Role::User, "1 + 2?"),
+            wit::Message {
+                tool_calls: vec![call],
+                ..message(wit::Role::Assistant, "")
+            },
+            wit::Message {
+                tool_call_id: Some("call_1".into()),
+                ..message(wit::Role::Tool, "3")
+            },
+        ];
+        let chat = to_chat(request(vec![add(r#"{"type":"object"}"#)], messages)).unwrap();
+        assert_eq!(
+            chat.tools,
+            vec![ToolDef {
+                name: "add".into(),
+                description: "Adds two numbers".into(),
+                parameters: serde_json::json!({"type": "object"}),
+            }]
+        );
+        assert_eq!(chat.tool_choice, ToolChoice::Named("add".into()));
+        assert_eq!(chat.messages[1].tool_calls[0].arguments, r#"{"a":1,"b":2}"#);
+        assert_eq!(chat.messages[2].role, ChatRole::Tool);
+        assert_eq!(chat.messages[2].tool_call_id.as_deref(), Some("call_1"));
+        assert!(crate::models::tools::validate(&chat).is_ok());
+    }
+
+    #[test]
+    fn v0_2_to_chat_refuses_parameters_that_are_not_json_naming_the_tool() {
+        let err = to_chat(request(
+            vec![add("{not json")],
+            vec![message(wit::Role::User, "hi")],
+        ))
+        .unwrap_err();
+        assert!(
+            matches!(&err, ModelError::InvalidRequest(m) if m.contains("tool `add`") && m.contains("not valid JSON")),
+            "{err:?}"
+        );
+    }
+
+    #[test]
+    fn v0_2_completions_carry_tool_calls() {
+        let c = to_completion(ChatResponse {
+            content: String::new(),
+            usage: crate::models::Usage::default(),
+            model: "chat".into(),
+            finish_reason: Some("tool_calls".into()),
+            tool_calls: vec![ToolCall {
+                id: "call_1".into(),
+                name: "add".into(),
+                arguments: "{}".into(),
+            }],
+        });
+        assert_eq!(c.tool_calls.len(), 1);
+        assert_eq!(
+            (c.tool_calls[0].id.as_str(), c.tool_calls[0].name.as_str()),
+            ("call_1", "add")
+        );
+        assert!(matches!(c.finish_reason, wit::FinishReason::ToolCalls));
     }
 }

@@ -398,6 +398,7 @@ mod tests {
             span_id: SpanId::random(),
             parent_span_id: None,
             finish_reason: None,
+            operation: Default::default(),
         }
     }
 
