@@ -6,7 +6,9 @@
 //! passed, as before contract 0.2). Requests alternate between the two, one
 //! at a time, each with `"stream": true`; the time to the first content
 //! chunk and to the end of the answer are taken for each. Sim latencies are
-//! kept: they are what is measured.
+//! kept: they are what is measured. A streamed answer cut after its first
+//! text (a late rejection: `content_filter`) still counts for time to first
+//! token, and is counted as `cut`.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -45,7 +47,10 @@ pub struct TtftSeries {
     pub ttft_p99_ms: f64,
     /// Median time to the end of the answer, ms.
     pub total_p50_ms: f64,
-    /// Answers that were not a complete stream ending in `stop`.
+    /// Answers cut after text went out (`content_filter`, or an error
+    /// event): a late rejection the held side would have retried.
+    pub cut: usize,
+    /// Answers that failed before any text (or with an HTTP error).
     pub failed: usize,
 }
 
@@ -71,14 +76,14 @@ impl std::fmt::Display for TtftReport {
         )?;
         writeln!(
             f,
-            "  {:<9} {:>10} {:>10} {:>12} {:>7}",
-            "", "p50 ms", "p99 ms", "total p50", "failed"
+            "  {:<9} {:>10} {:>10} {:>12} {:>5} {:>7}",
+            "", "p50 ms", "p99 ms", "total p50", "cut", "failed"
         )?;
         for s in [&self.streamed, &self.held] {
             writeln!(
                 f,
-                "  {:<9} {:>10.1} {:>10.1} {:>12.1} {:>7}",
-                s.label, s.ttft_p50_ms, s.ttft_p99_ms, s.total_p50_ms, s.failed
+                "  {:<9} {:>10.1} {:>10.1} {:>12.1} {:>5} {:>7}",
+                s.label, s.ttft_p50_ms, s.ttft_p99_ms, s.total_p50_ms, s.cut, s.failed
             )?;
         }
         write!(
@@ -140,14 +145,23 @@ impl Served {
     }
 }
 
-/// One streamed request: time to the first content chunk and to the end;
-/// `None` for an answer that did not finish with `stop`.
+/// How one streamed answer went.
+enum Answer {
+    /// Finished with `stop`: time to the first content and to the end.
+    Complete(Duration, Duration),
+    /// Text went out, then the stream was cut.
+    Cut(Duration, Duration),
+    /// No text at all, or an HTTP error.
+    Failed,
+}
+
+/// One streamed request.
 async fn one(
     client: &reqwest::Client,
     url: &str,
     model: &str,
     input: &Value,
-) -> Result<Option<(Duration, Duration)>, TtftError> {
+) -> Result<Answer, TtftError> {
     let content = match input {
         Value::String(s) => s.clone(),
         other => other.to_string(),
@@ -162,7 +176,7 @@ async fn one(
         .await
         .map_err(|e| TtftError::Failed(format!("request failed: {e}")))?;
     if !response.status().is_success() {
-        return Ok(None);
+        return Ok(Answer::Failed);
     }
     let mut response = response;
     let mut buf = String::new();
@@ -189,10 +203,19 @@ async fn one(
             stopped |= v["choices"][0]["finish_reason"] == "stop";
         }
     }
-    Ok(first.filter(|_| stopped).map(|f| (f, started.elapsed())))
+    Ok(match first {
+        Some(f) if stopped => Answer::Complete(f, started.elapsed()),
+        Some(f) => Answer::Cut(f, started.elapsed()),
+        None => Answer::Failed,
+    })
 }
 
-fn series(label: &'static str, samples: &[(Duration, Duration)], failed: usize) -> TtftSeries {
+fn series(
+    label: &'static str,
+    samples: &[(Duration, Duration)],
+    cut: usize,
+    failed: usize,
+) -> TtftSeries {
     let pick = |mut v: Vec<f64>, q: f64| -> f64 {
         if v.is_empty() {
             return 0.0;
@@ -207,6 +230,7 @@ fn series(label: &'static str, samples: &[(Duration, Duration)], failed: usize) 
     TtftSeries {
         label,
         requests: samples.len() + failed,
+        cut,
         ttft_p50_ms: pick(first.clone(), 0.50),
         ttft_p99_ms: pick(first, 0.99),
         total_p50_ms: pick(total, 0.50),
@@ -241,6 +265,7 @@ pub async fn measure(
     let client = reqwest::Client::new();
     let (mut s, mut h) = (Vec::new(), Vec::new());
     let (mut s_failed, mut h_failed) = (0, 0);
+    let (mut s_cut, mut h_cut) = (0, 0);
     let inputs: Vec<&Value> = inputs.iter().collect();
     for i in 0..iterations as usize {
         let input = inputs[i % inputs.len().max(1)];
@@ -251,21 +276,26 @@ pub async fn measure(
             [false, true]
         };
         for streamed_side in order {
-            let (url, out, failed) = if streamed_side {
-                (&streamed.url, &mut s, &mut s_failed)
+            let (url, out, cut, failed) = if streamed_side {
+                (&streamed.url, &mut s, &mut s_cut, &mut s_failed)
             } else {
-                (&held_p.url, &mut h, &mut h_failed)
+                (&held_p.url, &mut h, &mut h_cut, &mut h_failed)
             };
+            // A cut answer still delivered its first token: it counts.
             match one(&client, url, &model, input).await? {
-                Some(sample) => out.push(sample),
-                None => *failed += 1,
+                Answer::Complete(first, total) => out.push((first, total)),
+                Answer::Cut(first, total) => {
+                    out.push((first, total));
+                    *cut += 1;
+                }
+                Answer::Failed => *failed += 1,
             }
         }
     }
     streamed.stop().await;
     held_p.stop().await;
-    let streamed = series("streamed", &s, s_failed);
-    let held = series("held", &h, h_failed);
+    let streamed = series("streamed", &s, s_cut, s_failed);
+    let held = series("held", &h, h_cut, h_failed);
     let ratio = |a: f64, b: f64| if b > 0.0 { a / b } else { 0.0 };
     Ok(TtftReport {
         p50_ratio: ratio(streamed.ttft_p50_ms, held.ttft_p50_ms),

@@ -122,6 +122,8 @@ fn bench_ttft_compares_streamed_and_held_answers_in_one_run() {
         assert_eq!(report[side]["requests"], 6, "{report}");
         assert_eq!(report[side]["failed"], 0, "{report}");
     }
+    // Held answers are never cut: a rejection is retried before any text.
+    assert_eq!(report["held"]["cut"], 0, "{report}");
     let ratio = report["p50_ratio"].as_f64().unwrap();
     assert!(ratio > 0.0 && ratio < 1.0, "{report}");
 

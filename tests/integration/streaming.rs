@@ -565,7 +565,7 @@ settings = {{ mode = "tools", model = "m" }}
     // The node ran its own tool (the host never does) and sent the result.
     assert_eq!(
         v,
-        json!({"tool": "add", "result": 42.0, "answer": "The sum is 42."})
+        json!({"tool": "add", "result": 42, "answer": "The sum is 42."})
     );
     let requests = server.requests.lock().unwrap().clone();
     assert_eq!(requests.len(), 2);

@@ -584,7 +584,12 @@ pub fn switchyard_bin() -> PathBuf {
             .status()
             .expect("running cargo build");
     assert!(status.success(), "cargo build --workspace --bins failed");
-    let bin = root().join("target/debug/switchyard");
+    // Where cargo put it: `CARGO_TARGET_DIR` when set (relative to the
+    // workspace root), else `target/`.
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .map_or_else(|| root().join("target"), |d| root().join(d));
+    let bin = target.join("debug/switchyard");
     *done = Some(bin.clone());
     bin
 }
