@@ -635,3 +635,33 @@ settings = {{ mode = "embed", model = "vec" }}
     assert!(err.to_string().contains("budget"), "{err}");
     assert_eq!(out.totals.cost.0, 0);
 }
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn streaming_window_judges_of_one_worker_run_together_and_admission_counts_them() {
+    // Two window judges check each window at once: a run's peak holds
+    // both, so admitted runs never wait on the pool for them.
+    let dir = tempfile::tempdir().unwrap();
+    let text = streaming_manifest("One. Two. Three.", "", "")
+        .replace(r#"judges = ["guard"]"#, r#"judges = ["guard", "guard2"]"#)
+        + &format!(
+            "\n[nodes.guard2]\nrole = \"judge\"\ncomponent = {}\n",
+            toml_path(&fixture("judge_window"))
+        );
+    let p = pipeline(dir.path(), &text).await.unwrap();
+    assert_eq!(p.peak_slots(), 2);
+    let held = text.replace(r#"stream = { window = "sentence" }"#, "");
+    let p_held = pipeline(dir.path(), &held).await.unwrap();
+    assert_eq!(p_held.peak_slots(), 1);
+    // Every window went to both judges.
+    let out = run(&p, "w", json!("go")).await;
+    assert_eq!(out.result.unwrap()["reply"], "One. Two. Three.");
+    for judge in ["guard", "guard2"] {
+        let windows: Vec<u32> = out
+            .trace
+            .iter()
+            .filter(|s| s.node == judge)
+            .filter_map(|s| s.window)
+            .collect();
+        assert_eq!(windows, [0, 1, 2], "{judge}");
+    }
+}

@@ -460,3 +460,23 @@ impl fmt::Display for Summary {
         Ok(())
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn summary_score_stats_take_nearest_rank_percentiles_and_criterion_means() {
+        let values: Vec<f64> = (1..=10).map(|i| f64::from(i) / 10.0).collect();
+        let criteria = BTreeMap::from([("grounded".to_string(), vec![0.5, 1.0])]);
+        let s = ScoreStats::of(&values, &criteria).unwrap();
+        assert_eq!(s.count, 10);
+        assert!((s.mean - 0.55).abs() < 1e-9);
+        assert_eq!(
+            (s.min, s.p10, s.p50, s.p90, s.max),
+            (0.1, 0.1, 0.5, 0.9, 1.0)
+        );
+        assert_eq!(s.criteria["grounded"], 0.75);
+        assert_eq!(ScoreStats::of(&[], &BTreeMap::new()), None);
+    }
+}

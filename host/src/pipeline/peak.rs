@@ -4,7 +4,8 @@
 //!
 //! A flow node holds one invocation at a time — the worker, then each of
 //! its judges, then an escalation target and its judges — so its weight is
-//! the heaviest of those. Flow nodes that can run at the same time form an
+//! the heaviest of those; a streaming worker's window judges check each
+//! window together, so for it they weigh their sum. Flow nodes that can run at the same time form an
 //! antichain of the flow graph (neither reaches the other); two branches
 //! of one router never run together. The peak is the heaviest such set:
 //! the total weight minus a maximum flow in the bipartite graph of the
@@ -14,6 +15,7 @@ use std::collections::{BTreeMap, BTreeSet};
 
 use super::LoadedNode;
 use crate::config::{Manifest, Role};
+use crate::spec::WindowRule;
 
 /// The flow as the peak sees it.
 #[derive(Debug, Clone, Default)]
@@ -36,11 +38,27 @@ pub(super) fn of_pipeline(manifest: &Manifest, nodes: &BTreeMap<String, LoadedNo
             return 1;
         };
         let judged = |n: &LoadedNode| {
+            // A streaming worker's window judges check each window all at
+            // once: together they hold the sum of their weights.
+            let windows: u32 = if n.spec.stream.window == WindowRule::Whole {
+                0
+            } else {
+                n.spec
+                    .judges
+                    .iter()
+                    .filter(|j| {
+                        nodes
+                            .get(*j)
+                            .is_some_and(|j| j.component.description.checks_windows)
+                    })
+                    .map(|j| weight(j))
+                    .sum()
+            };
             n.spec
                 .judges
                 .iter()
                 .map(|j| weight(j))
-                .chain([n.component.pool_weight])
+                .chain([n.component.pool_weight, windows])
                 .max()
                 .unwrap_or(1)
         };

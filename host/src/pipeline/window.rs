@@ -3,14 +3,19 @@
 //! text handling, no I/O: [`Windower`] takes deltas as they arrive and
 //! hands back every window that is complete.
 
-use crate::models::estimate_tokens;
 use crate::spec::WindowRule;
 
-/// Accumulates a stream's text and cuts it into windows.
+/// Accumulates a stream's text and cuts it into windows. Each push scans
+/// only the text it added (plus the few characters a sentence end may
+/// straddle), so a stream costs time linear in its length.
 #[derive(Debug)]
 pub struct Windower {
     rule: WindowRule,
     pending: String,
+    /// Byte offset in `pending` scanned so far.
+    scanned: usize,
+    /// Characters in `pending[..scanned]`.
+    chars: usize,
 }
 
 impl Windower {
@@ -19,6 +24,8 @@ impl Windower {
         Self {
             rule,
             pending: String::new(),
+            scanned: 0,
+            chars: 0,
         }
     }
 
@@ -29,49 +36,87 @@ impl Windower {
         while let Some(end) = self.cut() {
             let rest = self.pending.split_off(end);
             out.push(std::mem::replace(&mut self.pending, rest));
+            self.scanned = 0;
+            self.chars = 0;
         }
         out
     }
 
     /// The text not yet in a window: the last window, once the stream ends.
     pub fn finish(&mut self) -> String {
+        self.scanned = 0;
+        self.chars = 0;
         std::mem::take(&mut self.pending)
     }
 
     /// Drops everything pending (the stream restarted).
     pub fn reset(&mut self) {
-        self.pending.clear();
+        self.finish();
     }
 
-    /// Where the first complete window of `pending` ends, if it holds one.
-    fn cut(&self) -> Option<usize> {
+    /// Where the first complete window of `pending` ends, if it holds one;
+    /// remembers how far it scanned when it does not.
+    fn cut(&mut self) -> Option<usize> {
         let text = &self.pending;
         match self.rule {
             WindowRule::Whole => None,
-            WindowRule::Sentence => sentence_end(text),
-            WindowRule::Chars(n) => text.char_indices().nth(n as usize).map(|(i, _)| i),
-            WindowRule::Tokens(n) => {
-                // The shortest prefix ending at a word boundary that the
-                // host's estimate puts at `n` tokens or more.
-                let mut end = None;
-                for (i, c) in text.char_indices() {
-                    if c.is_whitespace() && i > 0 && estimate_tokens(&text[..i]) >= u64::from(n) {
-                        end = Some(i + c.len_utf8());
+            WindowRule::Sentence => {
+                // A sentence end found now may start in text scanned before:
+                // step back over a trailing run of marks and closers.
+                let mut from = self.scanned;
+                while let Some(c) = text[..from].chars().next_back() {
+                    if !is_mark_or_closer(c) {
                         break;
                     }
+                    from -= c.len_utf8();
+                }
+                let end = sentence_end(text, from);
+                if end.is_none() {
+                    self.scanned = text.len();
                 }
                 end
+            }
+            // The window's `n`th character, or, for tokens, the first white
+            // space once the host's estimate (a token per 4 characters,
+            // rounded up) reaches `n`.
+            WindowRule::Chars(n) | WindowRule::Tokens(n) => {
+                let (target, at_space) = match self.rule {
+                    WindowRule::Chars(_) => (n as usize, false),
+                    _ => ((n as usize).saturating_sub(1) * 4 + 1, true),
+                };
+                let mut chars = self.chars;
+                for (i, c) in text[self.scanned..].char_indices() {
+                    let at = self.scanned + i;
+                    if chars >= target && (!at_space || c.is_whitespace()) {
+                        return Some(if at_space { at + c.len_utf8() } else { at });
+                    }
+                    chars += 1;
+                }
+                self.scanned = text.len();
+                self.chars = chars;
+                None
             }
         }
     }
 }
 
-/// The end of the first sentence of `text`, trailing white space included:
+fn is_mark_or_closer(c: char) -> bool {
+    matches!(
+        c,
+        '.' | '!' | '?' | '…' | '"' | '\'' | ')' | ']' | '”' | '’'
+    )
+}
+
+/// The end of the first sentence of `text` at or after byte `from`,
+/// trailing white space included:
 /// after `.`, `!`, `?` or `…` (and any closing quotes or brackets) followed
 /// by white space, or after a line break. `None` while the sentence may go
 /// on (the text ends right after the mark, with no white space yet).
-fn sentence_end(text: &str) -> Option<usize> {
-    let chars: Vec<(usize, char)> = text.char_indices().collect();
+fn sentence_end(text: &str, from: usize) -> Option<usize> {
+    let chars: Vec<(usize, char)> = text[from..]
+        .char_indices()
+        .map(|(i, c)| (from + i, c))
+        .collect();
     let mut i = 0;
     while i < chars.len() {
         let (at, c) = chars[i];
@@ -146,6 +191,30 @@ mod tests {
         assert_eq!(t.concat(), "one two three four five six");
         assert!(t.len() >= 2, "{t:?}");
         assert_eq!(all(WindowRule::Whole, &["a. b. ", "c"]), ["a. b. c"]);
+    }
+
+    #[test]
+    fn window_tokens_match_the_host_estimate_at_the_cut() {
+        let text = "aaaa bbbb cccc dddd eeee ffff gggg";
+        for deltas in [vec![text], text.split_inclusive(' ').collect::<Vec<_>>()] {
+            let mut w = Windower::new(WindowRule::Tokens(3));
+            let windows: Vec<String> = deltas.iter().flat_map(|d| w.push(d)).collect();
+            assert!(!windows.is_empty());
+            for win in &windows {
+                let t = crate::models::estimate_tokens(win.trim_end());
+                assert!(t >= 3, "{win:?} is {t} tokens");
+            }
+            assert_eq!(windows.concat() + &w.finish(), text);
+        }
+    }
+
+    #[test]
+    fn window_sentence_end_straddling_deltas_is_found() {
+        let mut w = Windower::new(WindowRule::Sentence);
+        assert!(w.push("He said \"stop.").is_empty());
+        assert!(w.push("\"").is_empty());
+        assert_eq!(w.push(" Then"), ["He said \"stop.\" "]);
+        assert_eq!(w.finish(), "Then");
     }
 
     #[test]

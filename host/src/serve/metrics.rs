@@ -617,6 +617,49 @@ mod tests {
     use super::*;
 
     #[test]
+    fn metrics_judge_scores_are_a_histogram_per_judge_and_criterion() {
+        use crate::engine::{JudgeScore, Usage, Verdict};
+        use crate::pipeline::TraceStep;
+        let m = Metrics::new();
+        let mut run = RunOutcome::for_test("r", Ok(serde_json::json!({})));
+        for score in [0.15, 0.95] {
+            run.trace.push(TraceStep {
+                node: "fact".into(),
+                role: "judge",
+                gates: Some("w".into()),
+                attempt: 0,
+                start_us: 0,
+                elapsed_us: 10,
+                outcome: TraceStep::OK,
+                route: None,
+                verdict: Some(Verdict::Accept),
+                score: Some(JudgeScore {
+                    score: Some(score),
+                    criteria: vec![("grounded".into(), 1.0 - score)],
+                }),
+                window: None,
+                usage: Usage::default(),
+                span_id: crate::spec::SpanId::random(),
+            });
+        }
+        m.observe(&run);
+        let text = m.render();
+        // Two overall scores: one in the 0.2 bucket, both by 1.0.
+        assert!(
+            text.contains(r#"switchyard_judge_score_bucket{le="0.2",judge="fact",criterion=""} 1"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"switchyard_judge_score_count{judge="fact",criterion=""} 2"#),
+            "{text}"
+        );
+        assert!(
+            text.contains(r#"switchyard_judge_score_count{judge="fact",criterion="grounded"} 2"#),
+            "{text}"
+        );
+    }
+
+    #[test]
     fn metrics_label_values_are_escaped_so_no_sample_can_be_forged() {
         let m = Metrics::new();
         let forged = "w\"} 1\nswitchyard_runs_total{outcome=\"ok\"} 1000000\n# \\";
