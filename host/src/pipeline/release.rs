@@ -87,6 +87,11 @@ impl Run<'_> {
             index: 0,
             released: false,
         };
+        // The producer's `output-kb` bounds a streamed output as it bounds
+        // a whole one; the host's cap bounds it whatever the manifest says.
+        let limit = usize::try_from(producer.spec.limits.output_bytes)
+            .unwrap_or(usize::MAX)
+            .min(MAX_STREAM_BYTES);
         let mut received = 0usize;
         loop {
             let chunk = match stream.next().await {
@@ -113,11 +118,11 @@ impl Run<'_> {
             let windows = match chunk {
                 StreamChunk::Delta(text) => {
                     received += text.len();
-                    if received > MAX_STREAM_BYTES {
+                    if received > limit {
                         let error = NodeError::OutputLimit {
                             node: producer.spec.name.clone(),
                             size: received as u64,
-                            limit: MAX_STREAM_BYTES as u64,
+                            limit: limit as u64,
                             field: "stream".into(),
                         };
                         return Err(self.cut(gated, &p, error.kind(), error.to_string(), || {
