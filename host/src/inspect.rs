@@ -8,8 +8,11 @@ use std::path::{Path, PathBuf};
 use serde::Serialize;
 use sha2::{Digest, Sha256};
 
+use crate::artifact::signing::{self, SignatureInfo};
+use crate::artifact::ComponentInfo;
 use crate::config::Role;
 use crate::engine::{exported_roles, ContractVersion, Description, LoadError, NodeEngine};
+use crate::spec::TrustedKey;
 
 /// How an import relates to the contract.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize)]
@@ -57,6 +60,12 @@ pub struct Inspection {
     pub description: Option<Description>,
     /// Why it does not load, if it does not.
     pub load_error: Option<String>,
+    /// Its embedded signatures (key ids), verified or not.
+    pub signatures: Vec<SignatureInfo>,
+    /// The names of the given public keys whose signature verifies.
+    pub signed_by: Vec<String>,
+    /// The names of the public keys it was checked against.
+    pub keys_given: Vec<String>,
 }
 
 impl Inspection {
@@ -68,7 +77,8 @@ impl Inspection {
     }
 }
 
-fn classify(name: &str) -> ImportKind {
+/// How the import `name` relates to the contract.
+pub fn classify(name: &str) -> ImportKind {
     let iface = name.split('@').next().unwrap_or(name);
     if iface.starts_with("switchyard:node/") {
         return ImportKind::Contract;
@@ -101,7 +111,25 @@ fn classify(name: &str) -> ImportKind {
 
 /// Inspects the component at `path`.
 pub async fn inspect(engine: &NodeEngine, path: &Path) -> Result<Inspection, LoadError> {
-    let (bytes, component) = engine.compile_file("<inspect>", path)?;
+    let bytes = std::fs::read(path).map_err(|source| LoadError::Read {
+        node: "<inspect>".into(),
+        path: path.into(),
+        source,
+    })?;
+    inspect_bytes(engine, path, bytes, &[]).await
+}
+
+/// Inspects a component's `bytes` (from `path`, a file or a reference,
+/// for messages), checking its signatures against `keys`.
+pub async fn inspect_bytes(
+    engine: &NodeEngine,
+    path: &Path,
+    bytes: Vec<u8>,
+    keys: &[TrustedKey],
+) -> Result<Inspection, LoadError> {
+    let component = engine.compile_bytes("<inspect>", path, &bytes)?;
+    let signatures = signing::signatures(&bytes).unwrap_or_default();
+    let signed_by = signing::verified_by(&bytes, keys).unwrap_or_default();
     let ty = component.component_type();
     let imports = ty
         .imports(engine.wasmtime())
@@ -148,7 +176,24 @@ pub async fn inspect(engine: &NodeEngine, path: &Path) -> Result<Inspection, Loa
         exports,
         description,
         load_error,
+        signatures,
+        signed_by,
+        keys_given: keys.iter().map(|k| k.name.clone()).collect(),
     })
+}
+
+impl Inspection {
+    /// Its imports and exports as the Wasm OCI artifact config lists them.
+    pub fn artifact_info(&self) -> ComponentInfo {
+        ComponentInfo {
+            exports: self.exports.clone(),
+            imports: self.imports.iter().map(|i| i.name.clone()).collect(),
+            target: match (self.roles.as_slice(), self.contract.as_slice()) {
+                ([role], [version]) => Some(format!("switchyard:node/{role}-node@{version}")),
+                _ => None,
+            },
+        }
+    }
 }
 
 impl std::fmt::Display for Inspection {
@@ -209,6 +254,32 @@ impl std::fmt::Display for Inspection {
                     s.as_ref()
                         .map_or("(no schema)".to_string(), |s| s.to_string())
                 )?;
+            }
+        }
+        if self.signatures.is_empty() {
+            writeln!(f, "  signed   no")?;
+        } else {
+            let ids: Vec<String> = self
+                .signatures
+                .iter()
+                .map(|s| format!("key id {}", s.key_id.as_deref().unwrap_or("(none)")))
+                .collect();
+            writeln!(
+                f,
+                "  signed   {} signature(s): {}",
+                ids.len(),
+                ids.join(", ")
+            )?;
+        }
+        if !self.keys_given.is_empty() {
+            if self.signed_by.is_empty() {
+                writeln!(
+                    f,
+                    "  signer   none of the given keys ({}) verifies it",
+                    self.keys_given.join(", ")
+                )?;
+            } else {
+                writeln!(f, "  signer   verified: {}", self.signed_by.join(", "))?;
             }
         }
         if let Some(e) = &self.load_error {

@@ -7,6 +7,7 @@
 //! ([`pipeline`]), batch runs ([`batch`]) and the command line ([`cli`]).
 //! See ARCHITECTURE.md for the module map.
 
+pub mod artifact;
 pub mod batch;
 pub mod bench;
 pub mod cli;
@@ -18,6 +19,7 @@ pub mod loadgen;
 pub mod models;
 pub mod pipeline;
 pub mod recording;
+pub mod review;
 pub mod scaffold;
 pub mod schema;
 pub mod serve;

@@ -142,13 +142,9 @@ async fn improve_replay_with_a_swapped_judge_changes_only_its_decisions_and_call
         .with_replay(book.clone());
     let engine = engine(None);
     let candidate = Pipeline::load(&engine, m).await.unwrap().bind(hub);
-    let judge = engine
-        .load_component_sized(
-            "factuality",
-            switchyard::config::Role::Judge,
-            &fixture("judge_scripted"),
-            1 << 20,
-        )
+    let bytes = std::fs::read(fixture("judge_scripted")).unwrap();
+    let judge = candidate
+        .check_component("factuality", &bytes, &fixture("judge_scripted"))
         .await
         .unwrap();
     let candidate = candidate.with_component("factuality", judge).unwrap();

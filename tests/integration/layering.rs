@@ -1,6 +1,7 @@
 //! The host's layers depend one way: the leaves (`spec`, `text`, `schema`)
 //! on nothing in the crate; `config` on the leaves; `models` on the
-//! leaves; `engine` on `models` and the leaves; `pipeline` on those;
+//! leaves; `artifact` on `spec`; `engine` on `models` and the leaves;
+//! `pipeline` on those and `artifact`;
 //! `telemetry` and `recording` on those; `graph` (drawing a manifest) on
 //! `config` and the leaves only, so it needs no component, model or key;
 //! the front ends on everything below. Checked on the `use` paths of the
@@ -55,17 +56,22 @@ fn layering_lower_layers_never_import_higher_ones() {
         ("schema", &[]),
         ("config", &["spec", "schema"]),
         ("models", &["spec", "text"]),
+        // Where a component's bytes come from and who signed them: the
+        // store, the registry, signatures, the trust check.
+        ("artifact", &["spec"]),
         ("engine", &["spec", "text", "schema", "models"]),
         (
             "pipeline",
-            &["spec", "text", "schema", "config", "models", "engine"],
+            &[
+                "spec", "text", "schema", "config", "models", "engine", "artifact",
+            ],
         ),
         // Trace export reads finished runs: below every front end that
         // exports (serve, the CLI), above the pipeline.
         (
             "telemetry",
             &[
-                "spec", "text", "schema", "config", "models", "engine", "pipeline",
+                "spec", "text", "schema", "config", "models", "engine", "artifact", "pipeline",
             ],
         ),
         // Recordings are written from finished runs and replayed through
@@ -73,7 +79,7 @@ fn layering_lower_layers_never_import_higher_ones() {
         (
             "recording",
             &[
-                "spec", "text", "schema", "config", "models", "engine", "pipeline",
+                "spec", "text", "schema", "config", "models", "engine", "artifact", "pipeline",
             ],
         ),
         // Drawing a pipeline reads the manifest alone; `--load` is wired

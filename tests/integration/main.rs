@@ -21,6 +21,7 @@ mod manifest_errors;
 mod observability;
 mod openai;
 mod polyglot;
+mod publishing;
 mod resilience;
 mod resume;
 mod sandbox;

@@ -245,7 +245,9 @@ async fn status_page_shows_health_publicly_and_everything_else_with_the_token() 
         .unwrap()
         .spec
         .component
-        .clone();
+        .file()
+        .expect("a file component")
+        .to_path_buf();
     let pii = std::fs::read(&live_pii).unwrap();
     assert_eq!(put(&client, url, "pii-guard", "alice", pii).await, 200);
     assert_eq!(
@@ -443,7 +445,9 @@ async fn status_page_renders_and_updates_in_a_real_browser() {
         .unwrap()
         .spec
         .component
-        .clone();
+        .file()
+        .expect("a file component")
+        .to_path_buf();
     let scripted = std::fs::read(fixture("judge_scripted")).unwrap();
     assert_eq!(
         put(&client, &server.url, "factuality", "carol", scripted).await,

@@ -4,11 +4,13 @@
 
 pub mod browser;
 mod otlp;
+mod registry;
 mod upstream;
 
 use std::path::{Path, PathBuf};
 
 pub use otlp::{AttrValue, OtlpReceiver, ReceivedSpan};
+pub use registry::Registry;
 use serde_json::Value;
 use switchyard::config::Manifest;
 use switchyard::engine::{EngineOptions, NodeEngine};
@@ -409,7 +411,25 @@ impl TestServer {
         conn: switchyard::serve::ConnLimits,
         body: switchyard::serve::BodyLimits,
     ) -> Self {
-        Self::start_full(pipeline, token, conn, body, None).await
+        Self::start_full(pipeline, token, conn, body, None, None).await
+    }
+
+    /// Serves `pipeline` with admin token `token`, pulling components
+    /// swapped in by reference through `sources`.
+    pub async fn start_with_sources(
+        pipeline: Pipeline,
+        token: Option<&str>,
+        sources: switchyard::artifact::Sources,
+    ) -> Self {
+        Self::start_full(
+            pipeline,
+            token,
+            switchyard::serve::ConnLimits::default(),
+            switchyard::serve::BodyLimits::default(),
+            None,
+            Some(sources),
+        )
+        .await
     }
 
     /// Starts serving `pipeline`, exporting every run's trace through
@@ -424,6 +444,7 @@ impl TestServer {
             switchyard::serve::ConnLimits::default(),
             switchyard::serve::BodyLimits::default(),
             Some(telemetry),
+            None,
         )
         .await
     }
@@ -434,9 +455,13 @@ impl TestServer {
         conn: switchyard::serve::ConnLimits,
         body: switchyard::serve::BodyLimits,
         telemetry: Option<switchyard::telemetry::Telemetry>,
+        sources: Option<switchyard::artifact::Sources>,
     ) -> Self {
         use switchyard::serve::{AppState, LivePipeline, Metrics, QueueLimits};
         let mut live = LivePipeline::new(pipeline, std::sync::Arc::new(Metrics::new()));
+        if let Some(s) = sources {
+            live = live.with_sources(s);
+        }
         if let Some(t) = telemetry {
             live = live.with_telemetry(t);
         }

@@ -122,6 +122,10 @@ fn test() -> Result<(), String> {
     if let Err(e) = guest_build::browser::ensure_chromium() {
         eprintln!("xtask: warning: {e}; the browser tests will fail");
     }
+    // And the servers tests start on 127.0.0.1 (the OCI registry).
+    if let Err(e) = guest_build::services::ensure_services() {
+        eprintln!("xtask: warning: {e}; the tests that need them will fail");
+    }
     eprintln!(
         "xtask: building the host, then (quietly, in tests/build.rs) the plugins in four languages and the test fixtures, then running every test; the first build takes 15-25 minutes on 2 cores"
     );

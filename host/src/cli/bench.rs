@@ -115,7 +115,7 @@ pub(super) async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<ExitCode>
     }
     bench::zero_latency(&mut manifest)?;
     let hub = ModelHub::from_env(&manifest.models)?;
-    let pipeline = Pipeline::load(&cli.engine_for(manifest.engine)?, manifest)
+    let pipeline = Pipeline::load_from(&cli.engine_for(manifest.engine)?, manifest, &cli.sources())
         .await?
         .bind(hub);
     let mut report = bench::run(

@@ -104,13 +104,15 @@ async fn load_graph(cli: &Cli, args: &GraphArgs) -> anyhow::Result<Result<Graph,
     }
     // Loading components needs no model hub and no keys.
     let engine = cli.engine_for(manifest.engine)?;
-    Ok(match Pipeline::load(&engine, manifest).await {
-        Ok(loaded) => Ok(Graph::with_components(
-            &loaded.manifest,
-            &crate::pipeline::component_labels(loaded.nodes()),
-        )),
-        Err(refused) => Err(refused),
-    })
+    Ok(
+        match Pipeline::load_from(&engine, manifest, &cli.sources()).await {
+            Ok(loaded) => Ok(Graph::with_components(
+                &loaded.manifest,
+                &crate::pipeline::component_labels(loaded.nodes()),
+            )),
+            Err(refused) => Err(refused),
+        },
+    )
 }
 
 /// Prints a manifest or component that did not load exactly as

@@ -1,6 +1,7 @@
 //! The `switchyard` command line: clap definitions and the wiring of each
 //! subcommand to library code. Nothing here holds logic of its own.
 
+mod artifact;
 mod bench;
 mod export;
 mod graph;
@@ -37,6 +38,14 @@ pub struct Cli {
     /// Compile every component afresh and cache nothing.
     #[arg(long, global = true)]
     pub no_cache: bool,
+    /// Directory of components pulled from registries, by digest (default:
+    /// $SWITCHYARD_STORE, else ~/.cache/switchyard/components).
+    #[arg(long, global = true, value_name = "DIR", env = "SWITCHYARD_STORE")]
+    pub store: Option<PathBuf>,
+    /// Never ask a registry: components by reference come from the store
+    /// only (a manifest pinned to digests runs offline once pulled).
+    #[arg(long, global = true, env = "SWITCHYARD_OFFLINE")]
+    pub offline: bool,
     /// How log lines on stderr are written: `text` for people, `json` for
     /// log pipelines (one object per line, with the run's trace id and
     /// the node's span id when inside a run). `RUST_LOG` sets the levels.
@@ -81,8 +90,23 @@ pub enum Command {
     /// Serve a pipeline over HTTP: a runs API, an OpenAI-compatible chat
     /// endpoint, health, Prometheus metrics, and hot-swap of single nodes.
     Serve(serve::ServeArgs),
-    /// Hot-swap one node of a running `switchyard serve`.
+    /// Hot-swap one node of a running `switchyard serve`, with a component
+    /// file or an oci:// reference the server pulls and checks.
     Swap(swap::SwapArgs),
+    /// Generate an Ed25519 key pair for signing components: NAME.key
+    /// (secret) and NAME.pub (what operators list in `[trust] keys`).
+    Keygen(artifact::KeygenArgs),
+    /// Sign a component with a secret key; the signature is embedded in
+    /// the component (wasmsign2 format), so it travels with the bytes.
+    Sign(artifact::SignArgs),
+    /// Check a component's signature against public keys, offline.
+    Verify(artifact::VerifyArgs),
+    /// Publish a component to an OCI registry (CNCF Wasm artifact layout)
+    /// and print the digest-pinned reference to put in a manifest.
+    Push(artifact::PushArgs),
+    /// Fetch a component from an OCI registry into the local store,
+    /// checking every digest; print the digest-pinned reference.
+    Pull(artifact::PullArgs),
     /// Drive a running `switchyard serve` with concurrent requests and
     /// report throughput and latency.
     Load(load::LoadArgs),
@@ -99,6 +123,16 @@ pub enum Command {
 }
 
 impl Cli {
+    /// Where components by reference come from: the store (`--store`) and
+    /// registries (unless `--offline`).
+    fn sources(&self) -> crate::artifact::Sources {
+        let sources = crate::artifact::Sources::from_env().offline(self.offline);
+        match &self.store {
+            Some(dir) => sources.with_store(dir.clone()),
+            None => sources,
+        }
+    }
+
     fn engine(&self) -> anyhow::Result<NodeEngine> {
         self.engine_for(crate::spec::EngineSpec::default())
     }
@@ -155,6 +189,11 @@ pub fn main() -> ExitCode {
             Command::TestNode(args) => test_node::run(&cli, args).await,
             Command::New(args) => new::run(&cli, args).await,
             Command::Graph(args) => graph::run(&cli, args).await,
+            Command::Keygen(args) => artifact::keygen(args).await,
+            Command::Sign(args) => artifact::sign(args).await,
+            Command::Verify(args) => artifact::verify(&cli, args).await,
+            Command::Push(args) => artifact::push(&cli, args).await,
+            Command::Pull(args) => artifact::pull(&cli, args).await,
         }
     });
     match result {

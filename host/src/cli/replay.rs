@@ -199,25 +199,21 @@ pub(super) async fn replay_cmd(cli: &Cli, args: &ReplayArgs) -> anyhow::Result<E
     }
     let book = Arc::new(book);
     let engine = cli.engine_for(manifest.engine)?;
-    let mut pipeline: Pipeline = Pipeline::load(&engine, manifest)
+    let mut pipeline: Pipeline = Pipeline::load_from(&engine, manifest, &cli.sources())
         .await?
         .bind(hub.with_replay(book.clone()));
     for swap in &args.swap {
         let (node, path) = swap
             .split_once('=')
             .with_context(|| format!("--swap `{swap}`: expected NODE=component.wasm"))?;
-        let old = pipeline
+        pipeline
             .node(node)
             .with_context(|| format!("--swap: the manifest has no node `{node}`"))?;
-        let component = engine
-            .load_component_sized(
-                node,
-                old.spec.role,
-                std::path::Path::new(path),
-                old.spec.limits.stack_bytes as usize,
-            )
-            .await?;
-        pipeline = pipeline.with_component(node, component)?;
+        let path = std::path::Path::new(path);
+        let bytes = std::fs::read(path)
+            .with_context(|| format!("--swap {node}: cannot read {}", path.display()))?;
+        let checked = pipeline.check_component(node, &bytes, path).await?;
+        pipeline = pipeline.with_component(node, checked)?;
     }
     let pipeline = Arc::new(pipeline);
     let records = replay(&pipeline, &baseline, args.concurrency).await;

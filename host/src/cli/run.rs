@@ -109,7 +109,9 @@ pub async fn load_pipeline(cli: &Cli, manifest: &Path) -> anyhow::Result<Pipelin
     let manifest = crate::config::load(manifest)?;
     let hub = ModelHub::from_env(&manifest.models)?;
     let engine = cli.engine_for(manifest.engine)?;
-    Ok(Pipeline::load(&engine, manifest).await?.bind(hub))
+    Ok(Pipeline::load_from(&engine, manifest, &cli.sources())
+        .await?
+        .bind(hub))
 }
 
 pub(super) async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {

@@ -137,7 +137,7 @@ pub(super) async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode>
         &pipeline.manifest.telemetry,
         metrics.otel_dropped_counter(),
     )?;
-    let mut live = LivePipeline::new(pipeline, metrics);
+    let mut live = LivePipeline::new(pipeline, metrics).with_sources(cli.sources());
     if let Some(t) = &telemetry {
         live = live.with_telemetry(t.clone());
     }

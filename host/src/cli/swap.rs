@@ -19,10 +19,12 @@ use crate::serve::ADMIN_TOKEN_ENV;
 pub struct SwapArgs {
     /// The node to replace.
     pub node: String,
-    /// The new component (.wasm): swapped in, or the experiment's
+    /// The new component: a .wasm file sent to the server, or an oci://
+    /// reference the server pulls (digests checked) and checks against
+    /// the node's trust requirement. Swapped in, or the experiment's
     /// candidate with --shadow or --canary.
     #[arg(required_unless_present = "end", conflicts_with = "end")]
-    pub component: Option<PathBuf>,
+    pub component: Option<String>,
     /// Run the component beside the live node on a sample of live runs
     /// (--percent, default 100), in the background; never served.
     #[arg(long, conflicts_with = "end")]
@@ -73,10 +75,19 @@ pub(super) async fn run(_cli: &Cli, args: &SwapArgs) -> anyhow::Result<ExitCode>
         let url = format!("{base}/{}", if args.promote { "promote" } else { "abort" });
         (client.post(&url), url)
     } else {
-        let path = args.component.as_ref().expect("clap requires it");
-        let bytes = tokio::fs::read(path)
-            .await
-            .with_context(|| format!("cannot read {}", path.display()))?;
+        let component = args.component.as_ref().expect("clap requires it");
+        let body = if component.starts_with(crate::spec::OCI_SCHEME) {
+            // The server pulls it: what runs is what the server verified.
+            crate::spec::OciRef::parse(component)?;
+            Body::Reference(component.clone())
+        } else {
+            let path = PathBuf::from(component);
+            Body::Bytes(
+                tokio::fs::read(&path)
+                    .await
+                    .with_context(|| format!("cannot read {}", path.display()))?,
+            )
+        };
         let mut query = Vec::new();
         if args.shadow || args.canary {
             query.push((
@@ -90,7 +101,12 @@ pub(super) async fn run(_cli: &Cli, args: &SwapArgs) -> anyhow::Result<ExitCode>
         if let Some(b) = args.budget_usd {
             query.push(("budget-usd", b.to_string()));
         }
-        (client.put(&base).query(&query).body(bytes), base.clone())
+        let request = client.put(&base).query(&query);
+        let request = match body {
+            Body::Bytes(bytes) => request.body(bytes),
+            Body::Reference(r) => request.json(&serde_json::json!({ "component": r })),
+        };
+        (request, base.clone())
     };
     // Who asked, for the swap history on the status page.
     let actor = std::env::var("USER")
@@ -175,6 +191,12 @@ pub(super) async fn run(_cli: &Cli, args: &SwapArgs) -> anyhow::Result<ExitCode>
         }
     }
     Ok(ExitCode::SUCCESS)
+}
+
+/// What a swap sends: the component's bytes, or a reference to pull.
+enum Body {
+    Bytes(Vec<u8>),
+    Reference(String),
 }
 
 /// A share as the operator wrote it: `30`, `0.5`.

@@ -15,6 +15,12 @@ use crate::pipeline::Pipeline;
 pub struct ValidateArgs {
     /// The pipeline manifest.
     pub manifest: PathBuf,
+    /// Fail (exit 2) when any node is granted models, model calls or
+    /// settings beyond what its component declares it needs in
+    /// `describe` (contract 0.2), or is granted models with no needs
+    /// declared at all.
+    #[arg(long)]
+    pub strict: bool,
 }
 
 pub(super) async fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<ExitCode> {
@@ -34,9 +40,19 @@ pub(super) async fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<ExitCo
             }
         }
     }
+    for node in manifest.nodes.values() {
+        if let crate::spec::ComponentSource::Oci(r) = &node.component {
+            if r.digest.is_none() {
+                eprintln!(
+                    "warning: node `{}`: {r} names a tag, and tags move: pin the digest `switchyard pull {r}` prints",
+                    node.name
+                );
+            }
+        }
+    }
     // Checking components needs no model hub and no keys.
     let engine = cli.engine_for(manifest.engine)?;
-    let pipeline = Pipeline::load(&engine, manifest).await?;
+    let pipeline = Pipeline::load_from(&engine, manifest, &cli.sources()).await?;
     eprintln!(
         "{}: ok ({} models, {} nodes)",
         args.manifest.display(),
@@ -66,6 +82,18 @@ pub(super) async fn run(cli: &Cli, args: &ValidateArgs) -> anyhow::Result<ExitCo
     }
     for plan in crate::pipeline::stream_plans(pipeline.nodes()) {
         eprintln!("  {}", plan.explain());
+    }
+    let reviews = crate::review::review(&pipeline.manifest, pipeline.nodes());
+    eprintln!("capabilities: what each component asks for, what the manifest grants");
+    for r in &reviews {
+        eprint!("{r}");
+    }
+    let excess: usize = reviews.iter().map(|r| r.excess.len()).sum();
+    if args.strict && excess > 0 {
+        eprintln!(
+            "error: --strict: {excess} grant(s) beyond what the components declare they need (the `beyond` lines above); narrow the grants, or use a component that declares them"
+        );
+        return Ok(ExitCode::from(2));
     }
     Ok(ExitCode::SUCCESS)
 }

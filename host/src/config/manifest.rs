@@ -4,14 +4,13 @@
 //! topological order.
 
 use std::collections::BTreeMap;
-use std::path::PathBuf;
 use std::sync::Arc;
 use std::time::Duration;
 
 use super::source::{SourceFile, Span};
 use crate::spec::{
-    BudgetSpec, CacheSpec, EngineSpec, Limits, ModelSpec, PolicyOverride, RecordingSpec, Role,
-    StreamSpec, TelemetrySpec,
+    BudgetSpec, CacheSpec, ComponentSource, EngineSpec, Limits, ModelSpec, PolicyOverride,
+    RecordingSpec, Role, StreamSpec, TelemetrySpec, TrustRequirement,
 };
 
 /// A checked `pipeline.toml`.
@@ -89,8 +88,12 @@ pub struct NodeSpec {
     pub name: String,
     /// Its role.
     pub role: Role,
-    /// Absolute or manifest-relative-resolved path of its component.
-    pub component: PathBuf,
+    /// Where its component comes from: a file (absolute, or resolved
+    /// against the manifest) or an `oci://` reference.
+    pub component: ComponentSource,
+    /// What its component's bytes must be (signed by whom), checked at
+    /// load, at every swap and at `--watch`.
+    pub trust: TrustRequirement,
     /// Where `component = …` is written, for load errors.
     pub component_span: Span,
     /// Flow dependencies, explicit (`after`) and implicit (a router whose
@@ -144,7 +147,8 @@ impl NodeSpec {
         Self {
             name: name.into(),
             role,
-            component: PathBuf::new(),
+            component: ComponentSource::File(std::path::PathBuf::new()),
+            trust: TrustRequirement::Any,
             component_span: Span::default(),
             deps: Vec::new(),
             branches: BTreeMap::new(),

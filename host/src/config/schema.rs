@@ -46,6 +46,26 @@ pub struct ManifestFile {
     /// `[recording]`: what recordings keep of runs' text.
     #[serde(default)]
     pub recording: RecordingSection,
+    /// `[trust]`: the public keys components may be signed with, and what
+    /// every node requires by default.
+    #[serde(default)]
+    pub trust: TrustSection,
+}
+
+/// `[trust]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct TrustSection {
+    /// Key name → public key file (relative to the manifest).
+    #[serde(default)]
+    pub keys: BTreeMap<Spanned<String>, Spanned<String>>,
+    /// What every node requires unless it says otherwise: `any` or `signed`.
+    #[serde(default)]
+    pub require: Option<Spanned<String>>,
+    /// The keys a `signed` node accepts unless it names its own (default:
+    /// every key in `keys`).
+    #[serde(default)]
+    pub signers: Option<Spanned<Vec<Spanned<String>>>>,
 }
 
 /// `[recording]`.
@@ -346,8 +366,16 @@ pub struct SimSection {
 pub struct NodeSection {
     /// `router`, `worker` or `judge`.
     pub role: Spanned<Role>,
-    /// Path of the `.wasm` component, relative to the manifest.
+    /// Path of the `.wasm` component, relative to the manifest, or an
+    /// `oci://` reference.
     pub component: Spanned<String>,
+    /// What the component's bytes must be: `any` or `signed` (by a
+    /// `[trust]` key). Default: `[trust] require`, else `any`.
+    #[serde(default)]
+    pub trust: Option<Spanned<String>>,
+    /// The `[trust]` keys this node accepts, if not every one.
+    #[serde(default)]
+    pub signers: Option<Spanned<Vec<Spanned<String>>>>,
     /// Nodes whose outputs this node needs.
     #[serde(default)]
     pub after: Vec<Spanned<String>>,

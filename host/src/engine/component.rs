@@ -77,6 +77,8 @@ pub struct NodeComponent {
     pub description: Description,
     /// How it was loaded.
     pub load: LoadInfo,
+    /// Every interface it imports, as named in the binary.
+    pub imports: Vec<String>,
 }
 
 impl std::fmt::Debug for NodeComponent {
@@ -121,16 +123,28 @@ impl NodeEngine {
             path: path.into(),
             source,
         })?;
-        let digest = CompileCache::digest(&bytes);
+        let component = self.compile_bytes(node, path, &bytes)?;
+        Ok((bytes, component))
+    }
+
+    /// Compiles `bytes` (from `path`, for messages), or takes them from the
+    /// cache, for the default engine, without checking any role.
+    pub fn compile_bytes(
+        &self,
+        node: &str,
+        path: &Path,
+        bytes: &[u8],
+    ) -> Result<Component, LoadError> {
+        let digest = CompileCache::digest(bytes);
         let (component, _) = self
             .cache()
-            .load(self.wasmtime(), &bytes, &digest)
+            .load(self.wasmtime(), bytes, &digest)
             .map_err(|e| LoadError::NotAComponent {
                 node: node.into(),
                 path: path.into(),
                 reason: format!("{e:#}"),
             })?;
-        Ok((bytes, component))
+        Ok(component)
     }
 
     /// Loads the component at `path` for node `node` of role `role`, with
@@ -268,6 +282,11 @@ impl NodeEngine {
             .map_err(contract)?;
         let pre = RolePre::new(version, role, instance_pre).map_err(contract)?;
         let engine = variant.engine.clone();
+        let imports = component
+            .component_type()
+            .imports(&engine)
+            .map(|(name, _)| name.to_string())
+            .collect();
         let checked = started.elapsed();
         let description = self
             .describe(node, path, role, &engine, stack_bytes, pool_weight, &pre)
@@ -289,6 +308,7 @@ impl NodeEngine {
             pool: self.pool(),
             description,
             load,
+            imports,
         }))
     }
 

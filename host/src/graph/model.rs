@@ -300,11 +300,7 @@ impl<'m> Builder<'m> {
         if let Some(shown) = self.components.get(&spec.name) {
             return shown.clone();
         }
-        spec.component
-            .file_name()
-            .unwrap_or(spec.component.as_os_str())
-            .to_string_lossy()
-            .into_owned()
+        spec.component.label()
     }
 
     fn add_edges(&mut self) {

@@ -7,6 +7,7 @@
 //! `validate` needs), and [`LoadedPipeline::bind`] adds the model hub that
 //! makes it runnable.
 
+mod checked;
 mod events;
 mod executor;
 mod gate;
@@ -21,6 +22,7 @@ pub mod window;
 use std::collections::BTreeMap;
 use std::sync::Arc;
 
+pub use checked::{CheckError, CheckedComponent};
 pub use events::{EventSink, RunEvent};
 pub use executor::RunInput;
 pub use outcome::{
@@ -52,6 +54,8 @@ pub struct LoadedNode {
     pub output_schema: Option<Schema>,
     /// How many components this node has had: 1 as loaded, +1 per swap.
     pub revision: u64,
+    /// Who signed its component, as checked against the manifest's keys.
+    pub provenance: crate::artifact::Provenance,
 }
 
 /// Each node's component as `name@version`, from its self-description
@@ -136,18 +140,30 @@ impl Pipeline {
         engine: &NodeEngine,
         manifest: Manifest,
     ) -> Result<LoadedPipeline, ConfigError> {
+        Self::load_from(engine, manifest, &crate::artifact::Sources::from_env()).await
+    }
+
+    /// [`Pipeline::load`] with components from `sources`: files, the local
+    /// store, registries. Every component passes the node's trust check
+    /// before it is compiled.
+    pub async fn load_from(
+        engine: &NodeEngine,
+        manifest: Manifest,
+        sources: &crate::artifact::Sources,
+    ) -> Result<LoadedPipeline, ConfigError> {
         let loads = manifest.nodes.values().map(|spec| async move {
-            (
-                spec,
-                engine
-                    .load_component_sized(
-                        &spec.name,
-                        spec.role,
-                        &spec.component,
-                        spec.limits.stack_bytes as usize,
-                    )
-                    .await,
-            )
+            let result = match sources.fetch(&spec.component).await {
+                Ok(fetched) => checked::check(
+                    engine,
+                    spec,
+                    &fetched.bytes,
+                    std::path::Path::new(&fetched.origin),
+                )
+                .await
+                .map_err(|e| (e.to_string(), e.hint())),
+                Err(e) => Err((format!("node `{}`: {e}", spec.name), e.hint().to_string())),
+            };
+            (spec, result)
         });
         let results = futures::future::join_all(loads).await;
         let mut nodes = BTreeMap::new();
@@ -170,7 +186,10 @@ impl Pipeline {
                 continue;
             }
             match result {
-                Ok(component) => {
+                Ok(CheckedComponent {
+                    component,
+                    provenance,
+                }) => {
                     let d = &component.description;
                     let input = effective_schema(&spec.input_schema, &d.input_schema);
                     let output = effective_schema(&spec.output_schema, &d.output_schema);
@@ -185,6 +204,7 @@ impl Pipeline {
                                     input_schema,
                                     output_schema,
                                     revision: 1,
+                                    provenance,
                                 },
                             );
                         }
@@ -198,13 +218,9 @@ impl Pipeline {
                         ),
                     }
                 }
-                Err(e) => errors.push(
-                    Diagnostic::at(
-                        &manifest.source,
-                        Some(spec.component_span.clone()),
-                        e.to_string(),
-                    )
-                    .with_hint(e.hint()),
+                Err((message, hint)) => errors.push(
+                    Diagnostic::at(&manifest.source, Some(spec.component_span.clone()), message)
+                        .with_hint(hint),
                 ),
             }
         }

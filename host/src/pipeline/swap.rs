@@ -8,8 +8,8 @@
 
 use std::sync::Arc;
 
+use super::checked::{self, CheckError, CheckedComponent};
 use super::{effective_schema, LoadedNode, Pipeline};
-use crate::engine::NodeComponent;
 use crate::schema::{edge_breaks, Schema};
 
 /// Why a swap was refused. The running generation is untouched.
@@ -28,6 +28,17 @@ pub enum SwapError {
     /// The component could not be loaded for the node's role.
     #[error("{0}")]
     Load(#[from] crate::engine::LoadError),
+    /// The component does not meet the node's trust requirement.
+    #[error("{0}")]
+    Trust(#[from] crate::artifact::TrustError),
+    /// The component named by reference could not be fetched.
+    #[error("node `{node}`: {source}")]
+    Fetch {
+        /// The node.
+        node: String,
+        /// Why.
+        source: crate::artifact::FetchError,
+    },
     /// The component declares a schema that does not compile.
     #[error("node `{node}`: the new component declares an invalid JSON Schema: {reason}")]
     InvalidSchema {
@@ -59,16 +70,55 @@ pub enum SwapError {
     },
 }
 
+impl From<CheckError> for SwapError {
+    fn from(e: CheckError) -> Self {
+        match e {
+            CheckError::Trust(t) => Self::Trust(t),
+            CheckError::Load(l) => Self::Load(l),
+        }
+    }
+}
+
+impl SwapError {
+    /// What to do about it, when there is more to say than the message.
+    pub fn hint(&self) -> Option<String> {
+        match self {
+            Self::Load(l) => Some(l.hint()),
+            Self::Trust(t) => Some(t.hint().into()),
+            Self::Fetch { source, .. } => Some(source.hint().into()),
+            _ => None,
+        }
+    }
+}
+
 impl Pipeline {
-    /// The next generation, with node `name` running `component`. Fails,
-    /// leaving `self` as it was, if the node does not exist or the new
-    /// component would break a typed edge.
+    /// Checks `bytes` (from `origin`, for messages) as node `name`'s next
+    /// component: the node's trust requirement as the manifest states it,
+    /// then its role and limits.
+    pub async fn check_component(
+        &self,
+        name: &str,
+        bytes: &[u8],
+        origin: &std::path::Path,
+    ) -> Result<CheckedComponent, SwapError> {
+        let old = self.node(name).ok_or_else(|| self.unknown_node(name))?;
+        Ok(checked::check(self.engine(), &old.spec, bytes, origin).await?)
+    }
+
+    /// The next generation, with node `name` running `checked` (see
+    /// [`Pipeline::check_component`]). Fails, leaving `self` as it was, if
+    /// the node does not exist or the new component would break a typed
+    /// edge.
     pub fn with_component(
         &self,
         name: &str,
-        component: Arc<NodeComponent>,
+        checked: CheckedComponent,
     ) -> Result<Pipeline, SwapError> {
         let old = self.node(name).ok_or_else(|| self.unknown_node(name))?;
+        let CheckedComponent {
+            component,
+            provenance,
+        } = checked;
         let d = &component.description;
         let invalid = |reason: String| SwapError::InvalidSchema {
             node: name.into(),
@@ -85,6 +135,7 @@ impl Pipeline {
             input_schema,
             output_schema,
             revision: old.revision + 1,
+            provenance,
         };
         self.check_edges(old, &new)?;
         let mut next = self.clone();
@@ -117,9 +168,9 @@ impl Pipeline {
     pub fn with_candidate(
         &self,
         name: &str,
-        component: Arc<NodeComponent>,
+        checked: CheckedComponent,
     ) -> Result<Pipeline, SwapError> {
-        let mut next = self.with_component(name, component)?;
+        let mut next = self.with_component(name, checked)?;
         if let Some(node) = next.nodes.get_mut(name) {
             node.ctx = Arc::new(super::context_of(&node.spec));
         }

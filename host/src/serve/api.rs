@@ -347,10 +347,11 @@ pub(super) fn authorize(state: &AppState, headers: &HeaderMap) -> Result<(), Api
     }
 }
 
-/// `PUT /admin/nodes/{node}`: the body is the new component's bytes
-/// (the token was checked before the body was read). With a query
-/// (`?mode=shadow|canary…`) the bytes are an experiment's candidate
-/// instead.
+/// `PUT /admin/nodes/{node}`: the body is the new component's bytes, or
+/// (`Content-Type: application/json`) `{"component": "oci://…"}`, a
+/// reference the server pulls and checks (the token was checked before the
+/// body was read). With a query (`?mode=shadow|canary…`) the component is
+/// an experiment's candidate instead.
 pub async fn swap(
     State(state): State<Arc<AppState>>,
     Path(node): Path<String>,
@@ -360,18 +361,62 @@ pub async fn swap(
 ) -> Result<Response, ApiError> {
     if body.is_empty() {
         return Err(ApiError::bad_request(
-            "the body is empty: send the component's bytes (`--data-binary @node.wasm`)",
+            "the body is empty: send the component's bytes (`--data-binary @node.wasm`) or JSON {\"component\": \"oci://…\"}",
         ));
     }
-    if uri.query().is_some_and(|q| !q.is_empty()) {
-        return super::experiment::api::start(&state, &node, &uri, &headers, body).await;
-    }
     let by = super::status::caller(&headers);
-    let origin = PathBuf::from(format!("<PUT /admin/nodes/{node} by {by}>"));
+    let (body, what) = if is_json(&headers) {
+        let reference = reference_of(&body)?;
+        let fetched = state
+            .live
+            .fetch_reference(&node, &reference, &by)
+            .await
+            .map_err(|e| {
+                admin_error(
+                    &super::experiment::AdminError::from(e),
+                    "the old component keeps serving",
+                )
+            })?;
+        (Bytes::from(fetched.bytes), format!(" {}", fetched.origin))
+    } else {
+        (body, String::new())
+    };
+    if uri.query().is_some_and(|q| !q.is_empty()) {
+        return super::experiment::api::start(&state, &node, &uri, &headers, body, &what).await;
+    }
+    let origin = PathBuf::from(format!("<PUT /admin/nodes/{node}{what} by {by}>"));
     match state.live.swap(&node, &body, &origin).await {
         Ok(report) => Ok(Json(report).into_response()),
         Err(e) => Err(admin_error(&e, "the old component keeps serving")),
     }
+}
+
+/// Whether the request says its body is JSON.
+fn is_json(headers: &HeaderMap) -> bool {
+    headers
+        .get(axum::http::header::CONTENT_TYPE)
+        .and_then(|v| v.to_str().ok())
+        .is_some_and(|v| v.trim_start().starts_with("application/json"))
+}
+
+/// The `component` reference of a JSON swap body.
+fn reference_of(body: &[u8]) -> Result<String, ApiError> {
+    #[derive(serde::Deserialize)]
+    #[serde(deny_unknown_fields)]
+    struct ByReference {
+        component: String,
+    }
+    let parsed: ByReference = serde_json::from_slice(body).map_err(|e| {
+        ApiError::bad_request(format!(
+            "a JSON swap body is {{\"component\": \"oci://REGISTRY/REPO@sha256:…\"}}: {e}"
+        ))
+    })?;
+    if !parsed.component.starts_with(crate::spec::OCI_SCHEME) {
+        return Err(ApiError::bad_request(
+            "`component` must be an oci:// reference; send a file's bytes as the body instead (Content-Type: application/wasm)",
+        ));
+    }
+    Ok(parsed.component)
 }
 
 /// `GET /admin/nodes`: every node's live component (behind the token).

@@ -36,6 +36,8 @@ pub struct LivePipeline {
     status: StatusBoard,
     telemetry: Option<Telemetry>,
     recording: Option<RecordingSink>,
+    /// Where components swapped in by reference come from.
+    sources: crate::artifact::Sources,
 }
 
 /// What an accepted swap did.
@@ -73,7 +75,51 @@ impl LivePipeline {
             metrics,
             telemetry: None,
             recording: None,
+            sources: crate::artifact::Sources::from_env(),
         }
+    }
+
+    /// This service, pulling components swapped in by reference through
+    /// `sources` (the store and registry settings of the command line).
+    pub fn with_sources(mut self, sources: crate::artifact::Sources) -> Self {
+        self.sources = sources;
+        self
+    }
+
+    /// The bytes an `oci://` reference names, for a swap of `node`: from
+    /// the store when pinned and held, else pulled with every digest
+    /// checked. The node's trust check comes after, in the swap itself.
+    pub async fn fetch_reference(
+        &self,
+        node: &str,
+        reference: &str,
+        by: &str,
+    ) -> Result<crate::artifact::Fetched, SwapError> {
+        let fail = |source| SwapError::Fetch {
+            node: node.into(),
+            source,
+        };
+        let r = crate::spec::OciRef::parse(reference).map_err(|e| {
+            fail(crate::artifact::FetchError::Registry(
+                crate::artifact::RegistryError::NotWasm {
+                    reference: e.text.clone(),
+                    reason: e.reason.clone(),
+                },
+            ))
+        })?;
+        let result = self
+            .sources
+            .fetch(&crate::spec::ComponentSource::Oci(r))
+            .await
+            .map_err(fail);
+        if let Err(e) = &result {
+            self.metrics.swapped(node, false);
+            self.status
+                .swaps()
+                .push(SwapEvent::new(node, SwapKind::Refused, by).reason(e));
+            tracing::warn!(node, error = %e, "swap refused; the old component keeps serving");
+        }
+        result
     }
 
     /// This service, recording (a sampled share of) its runs whole to
@@ -283,17 +329,8 @@ impl LivePipeline {
                 unchanged: true,
             });
         }
-        let component = base
-            .engine()
-            .load_component_bytes(
-                node,
-                old.spec.role,
-                origin,
-                bytes,
-                old.spec.limits.stack_bytes as usize,
-            )
-            .await?;
-        let next = base.with_component(node, component)?;
+        let checked = base.check_component(node, bytes, origin).await?;
+        let next = base.with_component(node, checked)?;
         let new = next.node(node).expect("the swapped node exists");
         let report = SwapReport {
             node: node.into(),

@@ -50,10 +50,14 @@ fn key(path: &Path) -> PathBuf {
 pub fn watch(live: Arc<LivePipeline>, debounce: Duration) -> Result<Watcher, WatchError> {
     // component file → the nodes running it
     let mut files: BTreeMap<PathBuf, (PathBuf, Vec<String>)> = BTreeMap::new();
+    // A node pulled by reference has no file to watch: swap it by reference.
     for (name, node) in live.current().nodes() {
+        let Some(path) = node.spec.component.file() else {
+            continue;
+        };
         let entry = files
-            .entry(key(&node.spec.component))
-            .or_insert_with(|| (node.spec.component.clone(), Vec::new()));
+            .entry(key(path))
+            .or_insert_with(|| (path.to_path_buf(), Vec::new()));
         entry.1.push(name.clone());
     }
     let (tx, mut rx) = tokio::sync::mpsc::unbounded_channel::<Vec<PathBuf>>();

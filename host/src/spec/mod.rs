@@ -4,6 +4,7 @@
 //! the crate. `config` produces these from a manifest; `models`, `engine`
 //! and `pipeline` read them, so none of those needs `config`'s parser.
 
+mod component;
 mod engine;
 mod model;
 mod money;
@@ -13,6 +14,9 @@ mod stream;
 mod telemetry;
 mod trace;
 
+pub use component::{
+    ComponentSource, OciRef, OciRefError, TrustRequirement, TrustedKey, OCI_SCHEME,
+};
 pub use engine::{EngineSpec, DEFAULT_MAX_INSTANCES, MAX_INSTANCES};
 pub use model::{
     BreakerSpec, BudgetSpec, CacheSpec, CallPolicy, ModelKind, ModelSpec, PolicyOverride,

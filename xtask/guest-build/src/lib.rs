@@ -8,6 +8,7 @@
 pub mod apt;
 pub mod browser;
 pub mod polyglot;
+pub mod services;
 
 use std::path::{Path, PathBuf};
 use std::process::Command;

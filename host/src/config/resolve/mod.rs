@@ -22,6 +22,7 @@ use crate::spec::{
 mod graph;
 mod models;
 mod nodes;
+mod trust;
 
 /// Default Anthropic API base URL.
 pub const ANTHROPIC_BASE_URL: &str = "https://api.anthropic.com/v1";
@@ -35,7 +36,8 @@ pub fn resolve(source: Arc<SourceFile>, file: ManifestFile) -> Result<Manifest, 
     let models = r.models(&file);
     r.check_limits(&file.defaults.limits);
     let defaults = Limits::default().overridden_by(&file.defaults.limits);
-    let nodes = r.nodes(&file, &models, defaults);
+    let trust = r.trust_table(&file.trust);
+    let nodes = r.nodes(&file, &models, defaults, &trust);
     let order = r.order(&file, &nodes);
     let outputs = r.outputs(&file, &nodes);
     let deadline = file

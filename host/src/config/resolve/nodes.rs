@@ -8,7 +8,7 @@ use std::time::Duration;
 
 use toml::Spanned;
 
-use super::{normalize, Resolver};
+use super::Resolver;
 use crate::config::manifest::{NodeSpec, OnReject};
 use crate::config::schema::{LimitsSection, ManifestFile, NodeSection, Role, SchemaSource};
 use crate::config::source::{did_you_mean, Diagnostic};
@@ -97,6 +97,7 @@ impl Resolver<'_> {
         file: &ManifestFile,
         models: &BTreeMap<String, ModelSpec>,
         defaults: Limits,
+        trust_table: &super::trust::TrustTable,
     ) -> BTreeMap<String, NodeSpec> {
         let flow = [Role::Router, Role::Worker];
         let mut out = BTreeMap::new();
@@ -214,7 +215,8 @@ impl Resolver<'_> {
             let owner = format!("node `{name_s}`");
             let input_schema = self.schema(&owner, "input-schema", n.input_schema.as_ref());
             let output_schema = self.schema(&owner, "output-schema", n.output_schema.as_ref());
-            let component = normalize(&self.src.dir().join(n.component.get_ref()));
+            let component = self.component_source(&name_s, n);
+            let trust = self.node_trust(trust_table, &name_s, n);
             let stream = self.stream(&name_s, role, n);
             let min_score = self.min_score(&name_s, role, n);
             out.insert(
@@ -223,6 +225,7 @@ impl Resolver<'_> {
                     name: name_s,
                     role,
                     component,
+                    trust,
                     component_span: n.component.span(),
                     deps,
                     branches,

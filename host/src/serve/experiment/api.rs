@@ -34,6 +34,10 @@ pub(crate) fn admin_error(e: &AdminError, after: &str) -> ApiError {
         AdminError::Swap(SwapError::Load(_)) => {
             (StatusCode::UNPROCESSABLE_ENTITY, "incompatible_component")
         }
+        AdminError::Swap(SwapError::Trust(_)) => (StatusCode::FORBIDDEN, "untrusted_component"),
+        AdminError::Swap(SwapError::Fetch { .. }) => {
+            (StatusCode::BAD_GATEWAY, "component_unavailable")
+        }
         AdminError::Swap(SwapError::InvalidSchema { .. } | SwapError::EdgeBroken { .. }) => {
             (StatusCode::UNPROCESSABLE_ENTITY, "incompatible_schema")
         }
@@ -46,7 +50,10 @@ pub(crate) fn admin_error(e: &AdminError, after: &str) -> ApiError {
         AdminError::Unchanged { .. } => (StatusCode::UNPROCESSABLE_ENTITY, "unchanged_candidate"),
     };
     let message = match e {
-        AdminError::Swap(SwapError::Load(l)) => format!("{e} (hint: {}); {after}", l.hint()),
+        AdminError::Swap(s) => match s.hint() {
+            Some(hint) => format!("{e} (hint: {hint}); {after}"),
+            None => format!("{e}; {after}"),
+        },
         _ => format!("{e}; {after}"),
     };
     ApiError::new(status, "invalid_request_error", code, message)
@@ -154,6 +161,7 @@ pub(crate) async fn start(
     uri: &Uri,
     headers: &HeaderMap,
     body: Bytes,
+    what: &str,
 ) -> Result<Response, ApiError> {
     let Query(pairs) = Query::<Vec<(String, String)>>::try_from_uri(uri).map_err(|e| {
         invalid(format!(
@@ -163,7 +171,7 @@ pub(crate) async fn start(
     let settings = parse_settings(node, &pairs)?;
     let by = crate::serve::status::caller(headers);
     let origin = PathBuf::from(format!(
-        "<PUT /admin/nodes/{node}?mode={} by {by}>",
+        "<PUT /admin/nodes/{node}?mode={}{what} by {by}>",
         settings.mode
     ));
     match state

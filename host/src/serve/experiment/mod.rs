@@ -32,8 +32,8 @@ use super::live::{LivePipeline, SwapReport};
 use super::metrics::Metrics;
 use super::status::{SwapEvent, SwapKind};
 use crate::config::Role;
-use crate::engine::{CompileCache, NodeComponent};
-use crate::pipeline::{Pipeline, RunInput, RunOutcome, SwapError};
+use crate::engine::CompileCache;
+use crate::pipeline::{CheckedComponent, Pipeline, RunInput, RunOutcome, SwapError};
 use crate::spec::Cost;
 use stats::ArmStats;
 
@@ -177,7 +177,8 @@ pub struct Experiment {
     role: Role,
     settings: Settings,
     bytes: Bytes,
-    component: Arc<NodeComponent>,
+    /// The candidate, checked as a hot-swap checks.
+    checked: CheckedComponent,
     /// The live generation with the node's component replaced.
     candidate: ArcSwap<Pipeline>,
     state: Mutex<State>,
@@ -568,7 +569,7 @@ impl Experiments {
     /// sees why in its status).
     pub(super) fn rebase(&self, next: &Pipeline, swapped: &str) {
         for e in self.active.load().iter().filter(|e| e.node != swapped) {
-            match next.with_candidate(&e.node, e.component.clone()) {
+            match next.with_candidate(&e.node, e.checked.clone()) {
                 Ok(candidate) => e.candidate.store(Arc::new(candidate)),
                 Err(err) => {
                     let reason = format!(
@@ -641,24 +642,14 @@ impl LivePipeline {
                     });
                 }
             }
-            let component = base
-                .engine()
-                .load_component_bytes(
-                    node,
-                    old.spec.role,
-                    origin,
-                    &bytes,
-                    old.spec.limits.stack_bytes as usize,
-                )
-                .await
-                .map_err(SwapError::from)?;
-            let candidate = base.with_candidate(node, component.clone())?;
+            let checked = base.check_component(node, &bytes, origin).await?;
+            let candidate = base.with_candidate(node, checked.clone())?;
             Ok(Arc::new(Experiment {
                 node: node.into(),
                 role: old.spec.role,
                 settings,
                 bytes,
-                component,
+                checked,
                 candidate: ArcSwap::from_pointee(candidate),
                 state: Mutex::new(State::Running),
                 arms: Mutex::new([ArmStats::default(), ArmStats::default()]),
