@@ -17,24 +17,32 @@ use serde_json::{json, Value};
 use switchyard::artifact::{digest_of, Sources};
 use switchyard::pipeline::Pipeline;
 use switchyard_tests::{
-    engine, fixture, hostile, manifest, plugin, switchyard_bin, toml_path, Registry, TestServer,
+    engine, fixture, hostile, manifest, plugin, polyglot, switchyard_bin, toml_path, Registry,
+    TestServer,
 };
 
 const TOKEN: &str = "publish-admin-token";
 
 /// Runs the `switchyard` binary in `dir` with its component store at
-/// `dir/store`.
-fn sy(dir: &Path, args: &[&str]) -> Output {
+/// `dir/store`, no registry credentials but `env`, and the Docker config
+/// directory `dir/docker`.
+fn sy_with(dir: &Path, args: &[&str], env: &[(&str, &str)]) -> Output {
     Command::new(switchyard_bin())
         .args(args)
         .current_dir(dir)
         .env("SWITCHYARD_STORE", dir.join("store"))
         .env_remove("SWITCHYARD_OFFLINE")
         .env_remove("SWITCHYARD_REGISTRY_USERNAME")
+        .env_remove("SWITCHYARD_REGISTRY_PASSWORD")
         .env_remove("SWITCHYARD_REGISTRY_TOKEN")
-        .env("DOCKER_CONFIG", dir.join("no-docker-config"))
+        .env("DOCKER_CONFIG", dir.join("docker"))
+        .envs(env.iter().copied())
         .output()
         .expect("running switchyard")
+}
+
+fn sy(dir: &Path, args: &[&str]) -> Output {
+    sy_with(dir, args, &[])
 }
 
 /// Its stdout, after asserting it succeeded.
@@ -80,8 +88,8 @@ fn copy_signed(dir: &Path, component: &Path, name: &str, key: Option<&str>) -> P
     path
 }
 
-/// A worker echoing its input, gated by the judge `pii` from `component`,
-/// which must be signed by `acme`.
+/// A worker echoing its input, gated by the judge `length` (the C plugin,
+/// on the C kit) from `component`, which must be signed by `acme`.
 fn judged_manifest(component: &str) -> String {
     format!(
         r#"[pipeline]
@@ -94,13 +102,13 @@ keys = {{ acme = "acme.pub" }}
 role = "worker"
 component = {worker}
 settings = {{ do = "echo" }}
-judges = ["pii"]
+judges = ["length"]
 
-[nodes.pii]
+[nodes.length]
 role = "judge"
 component = "{component}"
 trust = "signed"
-settings = {{ mode = "reject" }}
+settings = {{ max-chars = 600 }}
 "#,
         worker = toml_path(&fixture("worker_hostile")),
     )
@@ -137,8 +145,8 @@ fn publish_a_signed_judge_is_pulled_by_tag_and_digest_and_runs_offline_after_one
     let tmp = tempfile::tempdir().unwrap();
     let dir = tmp.path();
     keygen(dir, "acme");
-    copy_signed(dir, &plugin("judge_pii"), "judge.wasm", Some("acme"));
-    let tag = registry.reference("guards/pii:1.0");
+    copy_signed(dir, &polyglot("judge_length"), "judge.wasm", Some("acme"));
+    let tag = registry.reference("guards/length:1.0");
     let pinned = ok(sy(dir, &["push", "judge.wasm", &tag]), "push");
     assert!(
         pinned.starts_with(&format!("{tag}@sha256:")) && pinned.len() == tag.len() + 72,
@@ -204,7 +212,7 @@ fn publish_a_signed_judge_is_pulled_by_tag_and_digest_and_runs_offline_after_one
         "validate with an empty store",
     );
     assert!(
-        stderr.contains("node `pii`")
+        stderr.contains("node `length`")
             && stderr.contains("is not in the component store")
             && stderr.contains("switchyard pull"),
         "{stderr}"
@@ -257,7 +265,7 @@ fn publish_a_tampered_layer_is_refused_with_a_digest_mismatch() {
         "load of a tampered layer",
     );
     assert!(
-        stderr.contains("node `pii`") && stderr.contains("digest mismatch"),
+        stderr.contains("node `length`") && stderr.contains("digest mismatch"),
         "{stderr}"
     );
     // Nothing of it reached the store.
@@ -644,4 +652,59 @@ fn publish_manifest_trust_and_reference_errors_name_the_field() {
         assert!(err.contains(says), "expected `{says}`: {err}");
         assert!(err.contains(":"), "no location: {err}");
     }
+}
+
+#[test]
+fn publish_registry_credentials_come_from_the_docker_config_or_the_environment() {
+    // `author` / `open-sesame`, hashed with bcrypt as the registry's
+    // htpasswd file requires.
+    let registry = Registry::start_with_auth(
+        "author:$2b$05$lutsetaKciMLx0AnqYr11u60eotgXhTmBiD9gDGXSgUweXaSFZgzy",
+    );
+    let tmp = tempfile::tempdir().unwrap();
+    let dir = tmp.path();
+    copy_signed(dir, &fixture("judge_scripted"), "judge.wasm", None);
+    let tag = registry.reference("guards/scripted:1.0");
+    let stderr = refused(sy(dir, &["push", "judge.wasm", &tag]), "an anonymous push");
+    assert!(
+        stderr.contains(&registry.addr) && stderr.contains("no or wrong credentials"),
+        "{stderr}"
+    );
+    // `docker login` writes this file; credential helpers are read too.
+    std::fs::create_dir_all(dir.join("docker")).unwrap();
+    let auth = base64::Engine::encode(
+        &base64::engine::general_purpose::STANDARD,
+        "author:open-sesame",
+    );
+    std::fs::write(
+        dir.join("docker/config.json"),
+        format!(
+            "{{\"auths\": {{\"{}\": {{\"auth\": \"{auth}\"}}}}}}",
+            registry.addr
+        ),
+    )
+    .unwrap();
+    let pinned = ok(
+        sy(dir, &["push", "judge.wasm", &tag]),
+        "a push with the Docker config",
+    );
+    std::fs::remove_file(dir.join("docker/config.json")).unwrap();
+    let env = |password| {
+        [
+            ("SWITCHYARD_REGISTRY_USERNAME", "author"),
+            ("SWITCHYARD_REGISTRY_PASSWORD", password),
+        ]
+    };
+    let stderr = refused(
+        sy_with(dir, &["pull", &pinned], &env("wrong")),
+        "a pull with a wrong password",
+    );
+    assert!(stderr.contains("no or wrong credentials"), "{stderr}");
+    assert_eq!(
+        ok(
+            sy_with(dir, &["pull", &pinned], &env("open-sesame")),
+            "a pull with the environment"
+        ),
+        pinned
+    );
 }

@@ -599,15 +599,39 @@ pub fn switchyard_bin() -> PathBuf {
     if let Some(p) = done.as_ref() {
         return p.clone();
     }
-    let status =
-        std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()))
-            // `--workspace` unifies features as `cargo test --workspace`
-            // does, so the dependencies it built are reused (`-p switchyard`
-            // alone would rebuild Wasmtime with other features).
-            .args(["build", "--quiet", "--workspace", "--bins"])
-            .current_dir(root())
-            .status()
-            .expect("running cargo build");
+    let mut cargo =
+        std::process::Command::new(std::env::var_os("CARGO").unwrap_or_else(|| "cargo".into()));
+    // `--workspace` unifies features as `cargo test --workspace` does, so
+    // the dependencies it built are reused (`-p switchyard` alone would
+    // rebuild Wasmtime with other features).
+    cargo
+        .args(["build", "--quiet", "--workspace", "--bins"])
+        .current_dir(root());
+    // Cargo sets these for the test process; build scripts that watch
+    // them (ring's does: `rerun-if-env-changed=CARGO_MANIFEST_DIR`, …)
+    // would otherwise see them changed and rebuild half the tree.
+    for (name, _) in std::env::vars_os() {
+        let name = name.to_string_lossy();
+        if [
+            "CARGO_MANIFEST_",
+            "CARGO_PKG_",
+            "CARGO_CRATE_",
+            "CARGO_BIN_",
+        ]
+        .iter()
+        .any(|p| name.starts_with(p))
+            || [
+                "CARGO_PRIMARY_PACKAGE",
+                "CARGO_TARGET_TMPDIR",
+                "CARGO_RUSTC_CURRENT_DIR",
+                "OUT_DIR",
+            ]
+            .contains(&name.as_ref())
+        {
+            cargo.env_remove(name.as_ref());
+        }
+    }
+    let status = cargo.status().expect("running cargo build");
     assert!(status.success(), "cargo build --workspace --bins failed");
     // Where cargo put it: `CARGO_TARGET_DIR` when set (relative to the
     // workspace root), else `target/`.

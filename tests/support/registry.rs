@@ -18,6 +18,16 @@ pub struct Registry {
 impl Registry {
     /// Starts a registry and waits until it answers `GET /v2/`.
     pub fn start() -> Self {
+        Self::start_with(None)
+    }
+
+    /// Starts a registry that requires HTTP Basic credentials: `htpasswd`
+    /// is one `user:bcrypt-hash` line.
+    pub fn start_with_auth(htpasswd: &str) -> Self {
+        Self::start_with(Some(htpasswd))
+    }
+
+    fn start_with(htpasswd: Option<&str>) -> Self {
         let binary = guest_build::services::find("docker-registry").expect(
             "docker-registry is not installed: `cargo xtask test` installs it as root (Debian: apt-get install -y docker-registry)",
         );
@@ -28,14 +38,19 @@ impl Registry {
         let addr = format!("127.0.0.1:{port}");
         let dir = tempfile::tempdir().expect("a temporary directory");
         let config = dir.path().join("config.yml");
-        std::fs::write(
-            &config,
-            format!(
-                "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
-                dir.path().join("data").display()
-            ),
-        )
-        .unwrap();
+        let mut text = format!(
+            "version: 0.1\nlog:\n  level: error\nstorage:\n  filesystem:\n    rootdirectory: {}\n  delete:\n    enabled: true\nhttp:\n  addr: {addr}\n",
+            dir.path().join("data").display()
+        );
+        if let Some(line) = htpasswd {
+            let file = dir.path().join("htpasswd");
+            std::fs::write(&file, format!("{line}\n")).unwrap();
+            text.push_str(&format!(
+                "auth:\n  htpasswd:\n    realm: switchyard-test\n    path: {}\n",
+                file.display()
+            ));
+        }
+        std::fs::write(&config, text).unwrap();
         let child = Command::new(binary)
             .arg("serve")
             .arg(&config)
@@ -71,8 +86,10 @@ impl Registry {
         {
             return false;
         }
+        // 200, or 401 when it asks for credentials: either way it serves.
         let mut head = [0u8; 12];
-        s.read_exact(&mut head).is_ok() && head.starts_with(b"HTTP/1.1 200")
+        s.read_exact(&mut head).is_ok()
+            && (head.starts_with(b"HTTP/1.1 200") || head.starts_with(b"HTTP/1.1 401"))
     }
 
     /// `oci://ADDR/REPO:TAG`.

@@ -176,9 +176,27 @@ impl RegistryClient {
     }
 
     fn err(r: &OciRef, e: impl std::fmt::Display) -> RegistryError {
+        let raw = e.to_string();
+        let unauthorized = raw.contains("401")
+            || raw.contains("Not authorized")
+            || raw.contains("UNAUTHORIZED")
+            || raw.contains("403");
+        // Registries answer with JSON error bodies: keep the first line only.
+        let mut message: String = raw
+            .lines()
+            .next()
+            .unwrap_or_default()
+            .chars()
+            .take(300)
+            .collect();
+        if unauthorized {
+            message.push_str(
+                " (no or wrong credentials: set SWITCHYARD_REGISTRY_USERNAME and SWITCHYARD_REGISTRY_PASSWORD, or `docker login`, which writes ~/.docker/config.json)",
+            );
+        }
         RegistryError::Registry {
             registry: r.registry.clone(),
-            message: e.to_string(),
+            message,
         }
     }
 
