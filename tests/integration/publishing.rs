@@ -346,6 +346,21 @@ async fn publish_unsigned_or_wrongly_signed_components_are_refused_for_a_signed_
             (r.status().as_u16(), r.json::<Value>().await.unwrap())
         }
     };
+    let nodes: Value = client
+        .get(format!("{}/admin/nodes", server.url))
+        .bearer_auth(TOKEN)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(nodes["nodes"]["marker"]["trust"], "signed", "{nodes}");
+    assert_eq!(
+        nodes["nodes"]["marker"]["signed_by"],
+        json!(["acme"]),
+        "{nodes}"
+    );
     let bytes = |p: &Path| reqwest::Body::from(std::fs::read(p).unwrap());
     let by_ref = |r: &str| reqwest::Body::from(json!({ "component": r }).to_string());
     for (what, query, body, json, says) in [

@@ -435,6 +435,8 @@ pub async fn nodes(State(state): State<Arc<AppState>>) -> Result<Json<Value>, Ap
                     "sha256": n.component.load.sha256,
                     "bytes": n.component.load.bytes,
                     "component": n.spec.component,
+                    "trust": n.spec.trust.as_str(),
+                    "signed_by": n.provenance.signed_by,
                     "experiment": state.live.experiments.mode_of(name),
                 }),
             )

@@ -210,6 +210,8 @@ pub async fn status(
         "sha256": n.component.load.sha256,
         "bytes": n.component.load.bytes,
         "component": n.spec.component,
+        "trust": n.spec.trust.as_str(),
+        "signed_by": n.provenance.signed_by,
         "experiment": state.live.experiment(&node),
     })))
 }
