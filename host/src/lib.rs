@@ -24,6 +24,7 @@ pub mod scaffold;
 pub mod schema;
 pub mod serve;
 pub mod spec;
+pub mod state;
 pub mod telemetry;
 pub mod testnode;
 pub mod text;

@@ -59,6 +59,9 @@ fn layering_lower_layers_never_import_higher_ones() {
         // Where a component's bytes come from and who signed them: the
         // store, the registry, signatures, the trust check.
         ("artifact", &["spec"]),
+        // State shared between replicas: implements the model layer's
+        // rate-limit store over Redis.
+        ("state", &["spec", "models"]),
         ("engine", &["spec", "text", "schema", "models"]),
         (
             "pipeline",

@@ -26,6 +26,7 @@ mod resilience;
 mod resume;
 mod sandbox;
 mod scaffold;
+mod scaleout;
 mod serve;
 mod status_page;
 mod streaming;

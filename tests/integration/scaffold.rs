@@ -1,11 +1,20 @@
 //! `switchyard new` then the scaffold's own smoke test (`./test.sh`, which
 //! builds the node and runs it with `switchyard test-node`), for every role
-//! in every language, from nothing.
+//! in every language, from nothing. Then the author's path for the
+//! scaffolded judge (at most 15 lines of its author's code): signed, pushed
+//! to a real registry, pulled by digest into a manifest that requires its
+//! signer, run, and hot-swapped by reference.
 
 use std::path::Path;
 use std::process::Command;
 
-use switchyard_tests::{polyglot, root, switchyard_bin};
+use serde_json::{json, Value};
+use switchyard::artifact::{signing, ComponentInfo, RegistryClient, Sources};
+use switchyard::pipeline::Pipeline;
+use switchyard::spec::OciRef;
+use switchyard_tests::{
+    engine, fixture, manifest, polyglot, root, run, switchyard_bin, toml_path, Registry, TestServer,
+};
 
 fn new_and_smoke(lang: &str, role: &str, work: &Path) {
     let name = format!("my-{lang}-{role}");
@@ -62,6 +71,100 @@ fn every_role(lang: &str) {
     for role in ["judge", "router", "worker"] {
         new_and_smoke(lang, role, work.path());
     }
+    publish_the_judge(lang, work.path());
+}
+
+/// The scaffolded judge of `lang` (built in `work`), signed by its author,
+/// pushed to a registry, pulled by digest into a manifest requiring that
+/// signer, run, then hot-swapped by reference for another signed judge.
+fn publish_the_judge(lang: &str, work: &Path) {
+    let judge = work.join(format!("my-{lang}-judge/build/my_{lang}_judge.wasm"));
+    let registry = Registry::start();
+    let keys = signing::write_key_pair(work, "author").unwrap();
+    let signed = work.join("judge.signed.wasm");
+    signing::sign_file(&judge, &keys.secret, &signed).unwrap();
+    let next = work.join("length.signed.wasm");
+    signing::sign_file(&polyglot("judge_length"), &keys.secret, &next).unwrap();
+    let rt = tokio::runtime::Runtime::new().unwrap();
+    rt.block_on(async {
+        let client = RegistryClient::from_env();
+        let push = |path: &Path, tag: &str| {
+            let (bytes, r) = (
+                std::fs::read(path).unwrap(),
+                OciRef::parse(&registry.reference(tag)).unwrap(),
+            );
+            let client = client.clone();
+            async move {
+                client
+                    .push(&r, &bytes, ComponentInfo::default(), Default::default())
+                    .await
+                    .unwrap()
+                    .reference
+            }
+        };
+        let judge_ref = push(&signed, &format!("scaffold/{lang}-judge:1")).await;
+        let next_ref = push(&next, "scaffold/length:1").await;
+        let text = format!(
+            r#"[pipeline]
+name = "published-{lang}"
+
+[trust]
+keys = {{ author = {key} }}
+
+[nodes.draft]
+role = "worker"
+component = {worker}
+settings = {{ do = "echo" }}
+judges = ["guard"]
+
+[nodes.guard]
+role = "judge"
+component = "{judge_ref}"
+trust = "signed"
+settings = {{ max-chars = 600 }}
+"#,
+            key = toml_path(&keys.public),
+            worker = toml_path(&fixture("worker_hostile")),
+        );
+        // The server's store starts empty: load pulls by digest.
+        let sources = Sources::from_env().with_store(work.join("store"));
+        let m = manifest(work, &text).unwrap();
+        let hub = switchyard::models::ModelHub::from_env(&m.models).unwrap();
+        let p = Pipeline::load_from(&engine(None), m, &sources)
+            .await
+            .unwrap_or_else(|e| panic!("{lang}: {e}"))
+            .bind(hub);
+        assert_eq!(p.node("guard").unwrap().provenance.signed_by, ["author"]);
+        let outcome = run(&p, "t1", json!({ "text": "thanks, that helped" })).await;
+        assert!(
+            outcome.trace.iter().any(|s| s.node == "guard"),
+            "{lang}: the judge did not run: {:?}",
+            outcome.trace
+        );
+        let server = TestServer::start_with_sources(p, Some("t"), sources).await;
+        let http = reqwest::Client::new();
+        let r = http
+            .put(format!("{}/admin/nodes/guard", server.url))
+            .bearer_auth("t")
+            .json(&json!({ "component": next_ref }))
+            .send()
+            .await
+            .unwrap();
+        let status = r.status().as_u16();
+        let report: Value = r.json().await.unwrap();
+        assert_eq!(status, 200, "{lang}: swap by reference: {report}");
+        assert_eq!(report["revision"], 2, "{report}");
+        let r = http
+            .post(format!("{}/v1/runs", server.url))
+            .json(&json!({ "input": { "text": "thanks, that helped" } }))
+            .send()
+            .await
+            .unwrap();
+        assert_eq!(r.status().as_u16(), 200);
+        let body: Value = r.json().await.unwrap();
+        assert_eq!(body["nodes"]["guard"]["revision"], 2, "{body}");
+        server.stop().await.unwrap();
+    });
 }
 
 #[test]

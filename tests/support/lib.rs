@@ -4,12 +4,14 @@
 
 pub mod browser;
 mod otlp;
+mod redis;
 mod registry;
 mod upstream;
 
 use std::path::{Path, PathBuf};
 
 pub use otlp::{AttrValue, OtlpReceiver, ReceivedSpan};
+pub use redis::RedisServer;
 pub use registry::Registry;
 use serde_json::Value;
 use switchyard::config::Manifest;

@@ -42,6 +42,10 @@ pub struct Cli {
     /// $SWITCHYARD_STORE, else ~/.cache/switchyard/components).
     #[arg(long, global = true, value_name = "DIR", env = "SWITCHYARD_STORE")]
     pub store: Option<PathBuf>,
+    /// Share rate limits with other replicas through this Redis (or
+    /// Valkey): `redis://host:port`. Overrides the manifest's `[state]`.
+    #[arg(long, global = true, value_name = "URL", env = "SWITCHYARD_STATE_URL")]
+    pub state_url: Option<String>,
     /// Never ask a registry: components by reference come from the store
     /// only (a manifest pinned to digests runs offline once pulled).
     #[arg(long, global = true, env = "SWITCHYARD_OFFLINE")]

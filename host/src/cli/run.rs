@@ -107,7 +107,12 @@ pub struct RunArgs {
 /// Loads the manifest, the model hub and every component.
 pub async fn load_pipeline(cli: &Cli, manifest: &Path) -> anyhow::Result<Pipeline> {
     let manifest = crate::config::load(manifest)?;
+    let mut manifest = manifest;
+    if let Some(url) = &cli.state_url {
+        manifest.state = crate::spec::StateSpec::Redis { url: url.clone() };
+    }
     let hub = ModelHub::from_env(&manifest.models)?;
+    let hub = crate::state::share(hub, &manifest.state, &manifest.name)?;
     let engine = cli.engine_for(manifest.engine)?;
     Ok(Pipeline::load_from(&engine, manifest, &cli.sources())
         .await?

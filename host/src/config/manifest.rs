@@ -47,6 +47,8 @@ pub struct Manifest {
     pub telemetry: TelemetrySpec,
     /// `[recording]`: what recordings keep of runs' text.
     pub recording: RecordingSpec,
+    /// `[state]`: where replicas share rate limits.
+    pub state: crate::spec::StateSpec,
 }
 
 /// The one-prompt monolith a pipeline is compared with (`[baseline]`).

@@ -50,6 +50,36 @@ pub struct ManifestFile {
     /// every node requires by default.
     #[serde(default)]
     pub trust: TrustSection,
+    /// `[state]`: shared state for replicas.
+    #[serde(default)]
+    pub state: StateSection,
+}
+
+/// `rate-limit = { requests-per-minute = 600, tokens-per-minute = 100000, on-limit = "wait" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct RateLimitSection {
+    /// Calls per minute.
+    #[serde(default)]
+    pub requests_per_minute: Option<Spanned<u32>>,
+    /// Tokens per minute.
+    #[serde(default)]
+    pub tokens_per_minute: Option<Spanned<u64>>,
+    /// `wait` (default) or `fail`.
+    #[serde(default)]
+    pub on_limit: Option<Spanned<String>>,
+}
+
+/// `[state]`: where replicas share budgets, limits and breakers.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct StateSection {
+    /// `local` (default) or `redis`.
+    #[serde(default)]
+    pub backend: Option<Spanned<String>>,
+    /// `redis://…` for the `redis` backend.
+    #[serde(default)]
+    pub url: Option<Spanned<String>>,
 }
 
 /// `[trust]`.
@@ -317,6 +347,10 @@ pub struct ModelSection {
     /// The circuit breaker of this upstream.
     #[serde(default)]
     pub circuit_breaker: Option<Spanned<BreakerSection>>,
+    /// Requests and tokens per minute, shared by every run (and, with
+    /// `[state]` on Redis, every replica).
+    #[serde(default)]
+    pub rate_limit: Option<Spanned<RateLimitSection>>,
     /// `chat` (the default) or `embedding`.
     #[serde(default)]
     pub kind: Option<Spanned<String>>,

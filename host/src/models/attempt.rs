@@ -29,7 +29,8 @@ pub(super) struct Tries {
 
 /// Lets one attempt at `model` go: the breaker admits it (a caller with
 /// no fallback left waits up to its deadline), a throttle in force is
-/// waited out, and the budgets reserve `tokens` costing `cost`. A refusal
+/// waited out, the model's rate limit has room (waiting or failing as the
+/// manifest says), and the budgets reserve `tokens` costing `cost`. A refusal
 /// comes with the outcome to record for it.
 pub(super) async fn admit<'m>(
     caller: Caller<'_>,
@@ -71,6 +72,11 @@ pub(super) async fn admit<'m>(
             return Err((ModelError::RateLimited, CallOutcome::RateLimited));
         }
         tokio::time::sleep_until(until.into()).await;
+    }
+    if let Some(limiter) = &model.limiter {
+        if let Err(e) = limiter.acquire(tokens, caller.deadline).await {
+            return Err((e, CallOutcome::OverLimit));
+        }
     }
     let reservation = match caller.budget {
         None => None,

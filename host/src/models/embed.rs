@@ -511,6 +511,7 @@ mod tests {
                 fallback: vec![],
             },
             breaker: None,
+            rate_limit: None,
             kind,
             dimensions: None,
         }

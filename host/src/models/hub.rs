@@ -53,6 +53,8 @@ pub(super) struct HubModel {
     pub provider: Arc<dyn ModelProvider>,
     pub breaker: Option<Breaker>,
     pub throttle: Throttle,
+    /// The manifest's rate limit, if any.
+    pub limiter: Option<super::rate::RateLimiter>,
 }
 
 /// Models by manifest name, with their providers and circuit breakers.
@@ -193,6 +195,9 @@ impl ModelHub {
                     provider,
                     breaker,
                     throttle: Throttle::default(),
+                    limiter: spec
+                        .rate_limit
+                        .map(|r| super::rate::RateLimiter::new(name, r)),
                 },
             );
         }
@@ -200,6 +205,25 @@ impl ModelHub {
             models: served,
             replay: None,
         })
+    }
+
+    /// Counts every model's rate limit in `store` (shared by replicas),
+    /// under keys starting with `prefix`.
+    pub fn with_rate_store(mut self, store: Arc<dyn super::rate::RateStore>, prefix: &str) -> Self {
+        for m in self.models.values_mut() {
+            if let Some(l) = m.limiter.take() {
+                m.limiter = Some(l.shared(store.clone(), prefix));
+            }
+        }
+        self
+    }
+
+    /// Whether any model's rate limits fell back to this process's own
+    /// count because the shared state could not be reached.
+    pub fn rate_limits_degraded(&self) -> bool {
+        self.models
+            .values()
+            .any(|m| m.limiter.as_ref().is_some_and(|l| l.degraded()))
     }
 
     /// Replaces the provider of model `name` (for tests and embedding).

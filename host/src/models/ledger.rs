@@ -34,6 +34,8 @@ pub enum CallOutcome {
     Denied,
     /// Would break a budget; not sent.
     BudgetExceeded,
+    /// Over the manifest's rate limit for the model; not sent.
+    OverLimit,
     /// Malformed request.
     InvalidRequest,
 }
@@ -51,6 +53,7 @@ impl CallOutcome {
             CallOutcome::Unavailable => "unavailable",
             CallOutcome::Denied => "denied",
             CallOutcome::BudgetExceeded => "budget-exceeded",
+            CallOutcome::OverLimit => "over-limit",
             CallOutcome::InvalidRequest => "invalid-request",
         }
     }
@@ -67,6 +70,7 @@ impl CallOutcome {
             CallOutcome::Unavailable,
             CallOutcome::Denied,
             CallOutcome::BudgetExceeded,
+            CallOutcome::OverLimit,
             CallOutcome::InvalidRequest,
         ]
         .into_iter()
@@ -287,6 +291,7 @@ mod outcome_tests {
             (CallOutcome::Cancelled, "cancelled", true),
             (CallOutcome::CircuitOpen, "circuit-open", true),
             (CallOutcome::BudgetExceeded, "budget-exceeded", true),
+            (CallOutcome::OverLimit, "over-limit", true),
             (CallOutcome::InvalidRequest, "invalid-request", true),
         ] {
             assert_eq!(serde_json::to_value(o).unwrap(), name);

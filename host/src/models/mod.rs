@@ -15,6 +15,7 @@ mod hub;
 mod hub_stream;
 mod ledger;
 pub mod openai;
+pub mod rate;
 mod replay;
 pub mod sim;
 pub mod sse;
@@ -37,6 +38,7 @@ pub use embed::{EmbedRequest, EmbedResponse};
 pub use hub::{Caller, HubError, ModelHub};
 pub use hub_stream::HubStream;
 pub use ledger::{CallOutcome, Ledger, LedgerEntry, Operation, Totals};
+pub use rate::{Charge, RateLimiter, RateStore};
 pub use replay::{RecordedAttempt, RecordedCall, ReplayBook, Unrecorded};
 pub use stream::{HubChunk, ProviderStream, StreamCaller, StreamEvent};
 pub use types::{

@@ -781,6 +781,7 @@ mod tests {
                 fallback: vec![],
             },
             breaker: None,
+            rate_limit: None,
             kind: ModelKind::Chat,
             dimensions: None,
         };

@@ -287,8 +287,16 @@ pub async fn named_runs(
 /// `GET /healthz`.
 pub async fn healthz(State(state): State<Arc<AppState>>) -> Json<Value> {
     let p = state.live.current();
+    // Still serving, but rate limits are counted per process while the
+    // shared state cannot be reached.
+    let degraded = p.hub().rate_limits_degraded();
     Json(json!({
-        "status": "ok",
+        "status": if degraded { "degraded" } else { "ok" },
+        "shared_state": match &p.manifest.state {
+            crate::spec::StateSpec::Local => "local",
+            crate::spec::StateSpec::Redis { .. } if degraded => "unreachable",
+            crate::spec::StateSpec::Redis { .. } => "ok",
+        },
         "pipeline": p.manifest.name,
         "generation": p.generation,
         "nodes": p.nodes().len(),

@@ -9,6 +9,7 @@ mod engine;
 mod model;
 mod money;
 mod node;
+mod rate;
 mod recording;
 mod stream;
 mod telemetry;
@@ -26,6 +27,7 @@ pub use model::{
 };
 pub use money::{Cost, Price};
 pub use node::{Limits, Role, DEFAULT_STACK_KB, MAX_STACK_KB, MIN_STACK_KB};
+pub use rate::{OnLimit, RateLimitSpec, StateSpec};
 pub use recording::RecordingSpec;
 pub use stream::{LateReject, StreamSpec, WindowRule, MAX_WINDOW};
 pub use telemetry::TelemetrySpec;

@@ -36,6 +36,8 @@ pub struct ModelSpec {
     pub policy: CallPolicy,
     /// The upstream's circuit breaker; none when disabled.
     pub breaker: Option<BreakerSpec>,
+    /// Its rate limit, if the manifest sets one.
+    pub rate_limit: Option<super::RateLimitSpec>,
     /// What it does: chat completions or embeddings.
     pub kind: ModelKind,
     /// For an embedding model: the vector size asked of the upstream

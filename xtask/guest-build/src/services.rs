@@ -1,13 +1,16 @@
-//! The real servers some tests start on 127.0.0.1 — today the CNCF
-//! Distribution registry (Debian's `docker-registry`) — found on `PATH`
-//! and, when missing, installed with apt-get in one go (root only), as
-//! the C toolchain and Chromium are. `tests/support` finds them the same
+//! The real servers some tests start on 127.0.0.1 — the CNCF
+//! Distribution registry (Debian's `docker-registry`) and `redis-server` —
+//! found on `PATH` and, when missing, installed with apt-get in one go
+//! (root only), as the C toolchain and Chromium are. `tests/support` finds them the same
 //! way.
 
 use std::path::PathBuf;
 
 /// Binary → the Debian package that provides it.
-pub const SERVICES: &[(&str, &str)] = &[("docker-registry", "docker-registry")];
+pub const SERVICES: &[(&str, &str)] = &[
+    ("docker-registry", "docker-registry"),
+    ("redis-server", "redis-server"),
+];
 
 /// `binary` on `PATH` (or `/usr/bin`, `/usr/sbin`).
 pub fn find(binary: &str) -> Option<PathBuf> {
@@ -31,7 +34,7 @@ pub fn ensure_services() -> Result<(), String> {
         return Ok(());
     }
     let hint = format!(
-        "the registry tests start these servers on 127.0.0.1: install them (Debian: apt-get install -y {})",
+        "the registry and shared-state tests start these servers on 127.0.0.1: install them (Debian: apt-get install -y {})",
         missing.join(" ")
     );
     crate::apt::install(&missing, &hint)?;

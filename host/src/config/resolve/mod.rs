@@ -11,7 +11,8 @@ use toml::Spanned;
 
 use super::manifest::{BaselineSpec, ChatSpec, Manifest, NodeSpec};
 use super::schema::{
-    BaselineSection, ChatSection, EngineSection, ManifestFile, RecordingSection, TelemetrySection,
+    BaselineSection, ChatSection, EngineSection, ManifestFile, RecordingSection, StateSection,
+    TelemetrySection,
 };
 use super::source::{did_you_mean, Diagnostic, SourceFile};
 use crate::spec::{
@@ -55,6 +56,7 @@ pub fn resolve(source: Arc<SourceFile>, file: ManifestFile) -> Result<Manifest, 
     }
     let chat = r.chat(&file.chat);
     let engine = r.engine(&file.engine);
+    let state = r.state(&file.state);
     let telemetry = r.telemetry(&file.telemetry, &nodes);
     let recording = r.recording(&file.recording, &nodes);
     let baseline = file.baseline.as_ref().and_then(|b| r.baseline(b, &models));
@@ -71,6 +73,7 @@ pub fn resolve(source: Arc<SourceFile>, file: ManifestFile) -> Result<Manifest, 
     });
     if r.errors.is_empty() {
         Ok(Manifest {
+            state,
             chat,
             engine,
             telemetry,
@@ -101,6 +104,59 @@ impl Resolver<'_> {
     fn error<T>(&mut self, at: &Spanned<T>, message: impl Into<String>, hint: impl Into<String>) {
         self.errors
             .push(Diagnostic::at(self.src, Some(at.span()), message).with_hint(hint));
+    }
+
+    /// `[state]`: `local` (default), or `redis` with a `redis://` URL.
+    fn state(&mut self, section: &StateSection) -> crate::spec::StateSpec {
+        let backend = section.backend.as_ref();
+        match backend.map(|b| b.get_ref().as_str()) {
+            None | Some("local") => {
+                if let Some(url) = &section.url {
+                    self.error(
+                        url,
+                        "`[state] url` is given but the backend is local",
+                        "add `backend = \"redis\"`, or remove `url`",
+                    );
+                }
+                crate::spec::StateSpec::Local
+            }
+            Some("redis") => match &section.url {
+                Some(url)
+                    if url.get_ref().starts_with("redis://")
+                        || url.get_ref().starts_with("rediss://") =>
+                {
+                    crate::spec::StateSpec::Redis {
+                        url: url.get_ref().clone(),
+                    }
+                }
+                Some(url) => {
+                    self.error(
+                        url,
+                        "`[state] url` is not a redis:// or rediss:// URL",
+                        "e.g. url = \"redis://127.0.0.1:6379\"",
+                    );
+                    crate::spec::StateSpec::Local
+                }
+                None => {
+                    let at = backend.expect("matched Some");
+                    self.error(
+                        at,
+                        "`[state] backend = \"redis\"` needs a `url`",
+                        "e.g. url = \"redis://127.0.0.1:6379\" (or pass --state-url)",
+                    );
+                    crate::spec::StateSpec::Local
+                }
+            },
+            Some(other) => {
+                let at = backend.expect("matched Some");
+                self.error(
+                    at,
+                    format!("unknown `[state] backend` `{other}`"),
+                    "use \"local\" (this process only) or \"redis\" (shared by replicas)",
+                );
+                crate::spec::StateSpec::Local
+            }
+        }
     }
 
     /// `[baseline]`: the one-prompt monolith the pipeline is compared with.

@@ -232,6 +232,7 @@ impl Resolver<'_> {
             }
         }
         let breaker = self.breaker(n, m.circuit_breaker.as_ref());
+        let rate_limit = m.rate_limit.as_ref().and_then(|r| self.rate_limit(n, r));
         let rules = PROVIDERS
             .iter()
             .find(|r| r.name == m.provider.get_ref().as_str());
@@ -284,6 +285,60 @@ impl Resolver<'_> {
             price,
             policy,
             breaker,
+            rate_limit,
+        })
+    }
+
+    /// A model's `rate-limit` table: at least one positive limit, and
+    /// `on-limit` `wait` or `fail`.
+    fn rate_limit(
+        &mut self,
+        model: &str,
+        r: &Spanned<crate::config::schema::RateLimitSection>,
+    ) -> Option<crate::spec::RateLimitSpec> {
+        let section = r.get_ref();
+        let on_limit = match section.on_limit.as_ref().map(|o| (o, o.get_ref().as_str())) {
+            None | Some((_, "wait")) => crate::spec::OnLimit::Wait,
+            Some((_, "fail")) => crate::spec::OnLimit::Fail,
+            Some((at, other)) => {
+                self.error(
+                    at,
+                    format!("model `{model}`: unknown `rate-limit.on-limit` `{other}`"),
+                    "use \"wait\" (wait for room up to the run's deadline) or \"fail\" (fail rate-limited at once)",
+                );
+                return None;
+            }
+        };
+        let rpm = section.requests_per_minute.as_ref();
+        let tpm = section.tokens_per_minute.as_ref();
+        if rpm.is_none() && tpm.is_none() {
+            self.error(
+                r,
+                format!("model `{model}`: `rate-limit` sets no limit"),
+                "e.g. rate-limit = { requests-per-minute = 600, tokens-per-minute = 100000 }",
+            );
+            return None;
+        }
+        if let Some(z) = rpm.filter(|v| *v.get_ref() == 0) {
+            self.error(
+                z,
+                format!("model `{model}`: `rate-limit.requests-per-minute` is 0"),
+                "a limit of 0 would refuse every call: remove the model's grants instead",
+            );
+            return None;
+        }
+        if let Some(z) = tpm.filter(|v| *v.get_ref() == 0) {
+            self.error(
+                z,
+                format!("model `{model}`: `rate-limit.tokens-per-minute` is 0"),
+                "a limit of 0 would refuse every call: remove the model's grants instead",
+            );
+            return None;
+        }
+        Some(crate::spec::RateLimitSpec {
+            requests_per_minute: rpm.map(|v| *v.get_ref()),
+            tokens_per_minute: tpm.map(|v| *v.get_ref()),
+            on_limit,
         })
     }
 
