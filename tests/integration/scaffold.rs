@@ -50,6 +50,10 @@ fn new_and_smoke(lang: &str, role: &str, work: &Path) {
             plugins.join("python/judge-tone/.venv/bin/wasm-tools"),
         )
         .env("CARGO_TARGET_DIR", root().join("target/scaffold-target"))
+        // A scaffold is its own project: the host's lint-while-building
+        // wrapper (`cargo xtask test`) is not its author's build.
+        .env_remove("RUSTC_WORKSPACE_WRAPPER")
+        .env_remove("CLIPPY_ARGS")
         .output()
         .unwrap();
     let log = format!(

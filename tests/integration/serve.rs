@@ -468,7 +468,7 @@ async fn serve_runs_api_answers_output_trace_cost_and_clear_errors() {
         .unwrap();
     assert_eq!(
         health,
-        json!({"status": "ok", "pipeline": "support-triage-basic", "generation": 0, "nodes": 4})
+        json!({"status": "ok", "shared_state": "local", "pipeline": "support-triage-basic", "generation": 0, "nodes": 4})
     );
     let metrics = get_text(&client, &format!("{url}/metrics")).await;
     for needle in [

@@ -20,6 +20,27 @@ use switchyard::models::ModelHub;
 use switchyard::pipeline::{Pipeline, RunInput, RunOutcome};
 pub use upstream::{Fault, SimUpstream};
 
+/// A free port on 127.0.0.1 (bound, then released for a server to take).
+pub fn free_port() -> u16 {
+    std::net::TcpListener::bind("127.0.0.1:0")
+        .and_then(|l| l.local_addr())
+        .expect("a free port")
+        .port()
+}
+
+/// Waits until `ready()` holds (a server answering), failing after 20 s
+/// with a message naming `what`.
+pub fn wait_until(what: &str, ready: impl Fn() -> bool) {
+    let started = std::time::Instant::now();
+    while !ready() {
+        assert!(
+            started.elapsed() < std::time::Duration::from_secs(20),
+            "{what} did not answer within 20 s"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(20));
+    }
+}
+
 /// The repository root.
 pub fn root() -> PathBuf {
     PathBuf::from(env!("SWITCHYARD_ROOT"))

@@ -4,7 +4,7 @@
 //! on the same port.
 
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running (or stopped) Redis.
 pub struct RedisServer {
@@ -16,11 +16,10 @@ pub struct RedisServer {
 impl RedisServer {
     /// Starts one and waits until it answers `PING`.
     pub fn start() -> Self {
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let mut server = Self { port, child: None };
+        let mut server = Self {
+            port: crate::free_port(),
+            child: None,
+        };
         server.restart();
         server
     }
@@ -44,15 +43,9 @@ impl RedisServer {
             .spawn()
             .expect("starting redis-server");
         self.child = Some(child);
-        let started = Instant::now();
-        while !self.answers() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "redis-server did not answer on port {} within 20 s",
-                self.port
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        crate::wait_until(&format!("redis-server on port {}", self.port), || {
+            self.answers()
+        });
     }
 
     fn answers(&self) -> bool {

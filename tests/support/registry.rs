@@ -5,7 +5,7 @@
 
 use std::path::PathBuf;
 use std::process::{Child, Command, Stdio};
-use std::time::{Duration, Instant};
+use std::time::Duration;
 
 /// A running registry.
 pub struct Registry {
@@ -31,11 +31,7 @@ impl Registry {
         let binary = guest_build::services::find("docker-registry").expect(
             "docker-registry is not installed: `cargo xtask test` installs it as root (Debian: apt-get install -y docker-registry)",
         );
-        let port = std::net::TcpListener::bind("127.0.0.1:0")
-            .and_then(|l| l.local_addr())
-            .expect("a free port")
-            .port();
-        let addr = format!("127.0.0.1:{port}");
+        let addr = format!("127.0.0.1:{}", crate::free_port());
         let dir = tempfile::tempdir().expect("a temporary directory");
         let config = dir.path().join("config.yml");
         let mut text = format!(
@@ -63,15 +59,9 @@ impl Registry {
             dir,
             child: Some(child),
         };
-        let started = Instant::now();
-        while !registry.answers() {
-            assert!(
-                started.elapsed() < Duration::from_secs(20),
-                "docker-registry did not answer on {} within 20 s",
-                registry.addr
-            );
-            std::thread::sleep(Duration::from_millis(20));
-        }
+        crate::wait_until(&format!("docker-registry on {}", registry.addr), || {
+            registry.answers()
+        });
         registry
     }
 

@@ -12,7 +12,9 @@ tasks:
   example   build the plugins and run the support-triage example on sim models
   test      build plugins and fixtures, run the whole test suite
   plugins   build every first-party plugin: Rust, Python, JavaScript, C
-  lint      cargo fmt --check and clippy -D warnings (host and guests)
+  lint      cargo fmt --check and clippy -D warnings (host and guests);
+            --skip-host-clippy when `test` just built the host (it lints
+            the workspace's crates as it builds them)
   bench     run `switchyard bench --serve` on the examples (release build)
 ";
 
@@ -22,7 +24,7 @@ fn main() -> ExitCode {
         "example" => example(),
         "test" => test(),
         "plugins" => plugins().map(|_| ()),
-        "lint" => lint(),
+        "lint" => lint(std::env::args().nth(2).as_deref() == Some("--skip-host-clippy")),
         "bench" => bench(),
         "" | "help" | "-h" | "--help" => {
             eprint!("{HELP}");
@@ -129,7 +131,16 @@ fn test() -> Result<(), String> {
     eprintln!(
         "xtask: building the host, then (quietly, in tests/build.rs) the plugins in four languages and the test fixtures, then running every test; the first build takes 15-25 minutes on 2 cores"
     );
-    run(cargo().args(["test", "--workspace"]))?;
+    // Clippy lints the workspace's own crates while they are built for the
+    // tests (clippy-driver as the workspace wrapper, -D warnings, as
+    // `cargo clippy` itself does), so CI need not check every dependency a
+    // second time for a separate `cargo clippy`. The nested builds the tests
+    // start inherit it, so they find these artifacts fresh.
+    let driver = clippy_driver()?;
+    run(cargo()
+        .args(["test", "--workspace"])
+        .env("RUSTC_WORKSPACE_WRAPPER", &driver)
+        .env("CLIPPY_ARGS", CLIPPY_ARGS))?;
     // The plugins' own unit tests (detectors, classifier accuracy, parsers),
     // natively: only their libraries, not the wasm-only component glue.
     run(cargo()
@@ -137,17 +148,41 @@ fn test() -> Result<(), String> {
         .arg(root().join("plugins/rust/Cargo.toml")))
 }
 
-fn lint() -> Result<(), String> {
+/// `-D warnings` as `cargo clippy -- -D warnings` hands it to clippy-driver.
+const CLIPPY_ARGS: &str = "-D__CLIPPY_HACKERY__warnings__CLIPPY_HACKERY__";
+
+/// The active toolchain's `clippy-driver`, adding the component if missing.
+fn clippy_driver() -> Result<PathBuf, String> {
+    let which = || {
+        Command::new("rustup")
+            .args(["which", "clippy-driver"])
+            .output()
+            .ok()
+            .filter(|o| o.status.success())
+            .map(|o| PathBuf::from(String::from_utf8_lossy(&o.stdout).trim()))
+    };
+    if let Some(p) = which() {
+        return Ok(p);
+    }
+    run(Command::new("rustup").args(["component", "add", "clippy"]))?;
+    which().ok_or_else(|| "rustup installed clippy but has no clippy-driver".to_string())
+}
+
+fn lint(skip_host_clippy: bool) -> Result<(), String> {
     guest_build::ensure_target()?;
     run(cargo().args(["fmt", "--all", "--", "--check"]))?;
-    run(cargo().args([
-        "clippy",
-        "--workspace",
-        "--all-targets",
-        "--",
-        "-D",
-        "warnings",
-    ]))?;
+    if skip_host_clippy {
+        eprintln!("xtask: host clippy skipped: `cargo xtask test` linted the workspace's crates as it built them");
+    } else {
+        run(cargo().args([
+            "clippy",
+            "--workspace",
+            "--all-targets",
+            "--",
+            "-D",
+            "warnings",
+        ]))?;
+    }
     for dir in ["plugins/rust", "tests/fixtures"] {
         run(cargo()
             .args(["fmt", "--all", "--manifest-path"])
