@@ -405,6 +405,16 @@ async fn publish_unsigned_or_wrongly_signed_components_are_refused_for_a_signed_
             "{what}: {message}"
         );
     }
+    // A malformed reference is the client's error, named as such.
+    let (status, body) = put("", by_ref("oci://127.0.0.1:1/Bad/Repo"), true).await;
+    assert_eq!(status, 400, "{body}");
+    assert!(
+        body["error"]["message"]
+            .as_str()
+            .unwrap()
+            .contains("lowercase"),
+        "{body}"
+    );
     // The live node never changed; the acme-signed version is accepted.
     assert_eq!(server.live.current().node("marker").unwrap().revision, 1);
     let (status, report) = put("", bytes(&b_acme), false).await;

@@ -377,7 +377,7 @@ pub async fn swap(
         let reference = reference_of(&body)?;
         let fetched = state
             .live
-            .fetch_reference(&node, &reference, &by)
+            .fetch_reference(&node, reference, &by)
             .await
             .map_err(|e| {
                 admin_error(
@@ -408,7 +408,7 @@ fn is_json(headers: &HeaderMap) -> bool {
 }
 
 /// The `component` reference of a JSON swap body.
-fn reference_of(body: &[u8]) -> Result<String, ApiError> {
+fn reference_of(body: &[u8]) -> Result<crate::spec::OciRef, ApiError> {
     #[derive(serde::Deserialize)]
     #[serde(deny_unknown_fields)]
     struct ByReference {
@@ -424,7 +424,9 @@ fn reference_of(body: &[u8]) -> Result<String, ApiError> {
             "`component` must be an oci:// reference; send a file's bytes as the body instead (Content-Type: application/wasm)",
         ));
     }
-    Ok(parsed.component)
+    crate::spec::OciRef::parse(&parsed.component).map_err(|e| {
+        ApiError::bad_request(crate::text::escape_control(&e.to_string()).into_owned())
+    })
 }
 
 /// `GET /admin/nodes`: every node's live component (behind the token).

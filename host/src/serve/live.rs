@@ -92,21 +92,13 @@ impl LivePipeline {
     pub async fn fetch_reference(
         &self,
         node: &str,
-        reference: &str,
+        r: crate::spec::OciRef,
         by: &str,
     ) -> Result<crate::artifact::Fetched, SwapError> {
         let fail = |source| SwapError::Fetch {
             node: node.into(),
             source,
         };
-        let r = crate::spec::OciRef::parse(reference).map_err(|e| {
-            fail(crate::artifact::FetchError::Registry(
-                crate::artifact::RegistryError::NotWasm {
-                    reference: e.text.clone(),
-                    reason: e.reason.clone(),
-                },
-            ))
-        })?;
         let result = self
             .sources
             .fetch(&crate::spec::ComponentSource::Oci(r))
