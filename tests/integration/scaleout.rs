@@ -80,6 +80,17 @@ async fn fire(client: &reqwest::Client, urls: &[String], n: usize) -> (usize, us
     (ok, limited, other)
 }
 
+async fn metrics(client: &reqwest::Client, url: &str) -> String {
+    client
+        .get(format!("{url}/metrics"))
+        .send()
+        .await
+        .unwrap()
+        .text()
+        .await
+        .unwrap()
+}
+
 async fn health(client: &reqwest::Client, url: &str) -> Value {
     client
         .get(format!("{url}/healthz"))
@@ -155,6 +166,9 @@ async fn scaleout_three_replicas_on_one_redis_hold_one_rate_limit() {
     );
     let h = health(&client, &urls[0]).await;
     assert_eq!(h["status"], "ok", "{h}");
+    assert!(metrics(&client, &urls[0])
+        .await
+        .contains("switchyard_shared_state_degraded 0"));
 
     for (mut child, _, _) in shared.into_iter().chain(alone) {
         let _ = child.kill();

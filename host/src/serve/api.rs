@@ -305,6 +305,10 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> Json<Value> {
 
 /// `GET /metrics`, Prometheus text format.
 pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
+    state
+        .live
+        .metrics()
+        .set_shared_state_degraded(state.live.current().hub().rate_limits_degraded());
     (
         [(
             header::CONTENT_TYPE,

@@ -169,6 +169,7 @@ pub struct Metrics {
     refused: Counter,
     otel_dropped: Counter,
     generation: Gauge,
+    shared_state_degraded: Gauge,
     node_latency: Family<NodeLabels, Histogram, fn() -> Histogram>,
     node_invocations: Family<NodeLabels, Counter>,
     node_errors: Family<NodeKindLabels, Counter>,
@@ -217,6 +218,7 @@ impl Metrics {
             refused: Counter::default(),
             otel_dropped: Counter::default(),
             generation: Gauge::default(),
+            shared_state_degraded: Gauge::default(),
             node_latency: Family::new_with_constructor(latency),
             node_invocations: Family::default(),
             node_errors: Family::default(),
@@ -270,6 +272,11 @@ impl Metrics {
             "generation",
             "Pipeline generation serving new runs (+1 per swap)",
             m.generation.clone(),
+        );
+        r.register(
+            "shared_state_degraded",
+            "1 while the [state] backend cannot be reached (rate limits counted per replica), else 0",
+            m.shared_state_degraded.clone(),
         );
         r.register(
             "node_latency_seconds",
@@ -592,6 +599,11 @@ impl Metrics {
             self.versions.get_or_create(&labels).set(1);
             live.push(labels);
         }
+    }
+
+    /// Whether the shared state is unreachable now.
+    pub fn set_shared_state_degraded(&self, degraded: bool) {
+        self.shared_state_degraded.set(i64::from(degraded));
     }
 
     /// The Prometheus text exposition.
