@@ -621,6 +621,15 @@ settings = {{ {settings} }}
         sy(dir, &["validate", "narrow.toml", "--strict"]),
         "strict on narrow grants",
     );
+    // The main example grants each node no more than it declares.
+    let example = switchyard_tests::root().join("examples/support-triage/pipeline.toml");
+    ok(
+        sy(
+            dir,
+            &["validate", &example.display().to_string(), "--strict"],
+        ),
+        "strict on the main example",
+    );
 }
 
 #[test]

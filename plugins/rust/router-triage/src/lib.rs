@@ -43,6 +43,7 @@ impl Router for TriageRouter {
                 s + c
             ))
             .input_schema(INPUT_SCHEMA)
+            .needs(Needs::none().settings(["threshold"]))
     }
 
     fn route(task: Task, candidates: Vec<String>) -> Result<Decision, NodeError> {
