@@ -269,19 +269,6 @@ impl RegistryClient {
         })
     }
 
-    /// The manifest digest `r` names now (its digest, or its tag asked of
-    /// the registry).
-    pub async fn resolve(&self, r: &OciRef) -> Result<String, RegistryError> {
-        if let Some(d) = &r.digest {
-            return Ok(d.clone());
-        }
-        let reference = Self::reference(r);
-        self.client(&r.registry)
-            .fetch_manifest_digest(&reference, &credentials(&r.registry))
-            .await
-            .map_err(|e| Self::err(r, e))
-    }
-
     /// Fetches the component `r` names, checking every digest on the way.
     pub async fn pull(&self, r: &OciRef) -> Result<Pulled, RegistryError> {
         let reference = Self::reference(r);
