@@ -2,10 +2,18 @@
 //! three `serve` replicas hold one rate limit together, where without
 //! shared state each replica allows the whole limit; with Redis gone each
 //! replica counts alone, keeps answering and says `degraded`; sharing
-//! resumes when Redis is back.
+//! resumes when Redis is back. Three replicas hold one spend limit: the
+//! settled spend never passes it, fills it to within one call's
+//! reservation, and equals what the answers' ledgers say; with Redis
+//! killed mid-load budgets fail closed, every request is answered, and
+//! the spend settled during the outage reaches Redis when it returns.
 
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 use std::time::Instant;
+
+use redis::Commands;
 
 use futures::StreamExt;
 use serde_json::{json, Value};
@@ -222,10 +230,46 @@ fn scaleout_rate_limit_and_state_errors_name_the_field() {
             "[state]\nbackend = \"etcd\"",
             "unknown `[state] backend` `etcd`",
         ),
+        (
+            "",
+            "[state]\nbackend = \"redis\"\nurl = \"redis://x:6379\"\nbudgets-when-down = \"ignore\"",
+            "unknown `[state] budgets-when-down` `ignore`",
+        ),
+        (
+            "",
+            "[state]\nbudgets-when-down = \"fail-closed\"",
+            "`[state] budgets-when-down` is given but the backend is local",
+        ),
     ] {
         let err = switchyard_tests::manifest(dir.path(), &text(model_extra, state))
             .expect_err(says)
             .to_string();
+        assert!(
+            err.contains(says) && err.contains("pipeline.toml:"),
+            "expected `{says}`: {err}"
+        );
+    }
+    for (spend, says) in [
+        (
+            "spend-limit = { usd = 5.0, per = \"fortnight\" }",
+            "the pipeline's spend-limit has an unknown period `fortnight`",
+        ),
+        (
+            "spend-limit = { per = \"day\" }",
+            "the pipeline's spend-limit limits nothing",
+        ),
+        (
+            "spend-limit = { usd = -1.0, per = \"day\" }",
+            "negative or non-finite `usd`",
+        ),
+        ("spend-limit = { usd = 1.0 }", "missing field `per`"),
+    ] {
+        let err = switchyard_tests::manifest(
+            dir.path(),
+            &text("", "").replace("name = \"t\"\n", &format!("name = \"t\"\n{spend}\n")),
+        )
+        .expect_err(says)
+        .to_string();
         assert!(
             err.contains(says) && err.contains("pipeline.toml:"),
             "expected `{says}`: {err}"
@@ -239,4 +283,235 @@ fn scaleout_rate_limit_and_state_errors_name_the_field() {
         ),
     )
     .expect("a valid rate limit and state");
+}
+
+/// A pipeline whose one node makes one call to a model priced $1 per
+/// million tokens (1 token = 1,000 nanodollars: the ledger's picodollars
+/// and Redis's nanodollars agree exactly), under a daily spend limit.
+fn spend_manifest(dir: &Path, usd: f64) -> PathBuf {
+    let path = dir.join("pipeline.toml");
+    std::fs::write(
+        &path,
+        format!(
+            r#"[pipeline]
+name = "spend"
+deadline-ms = 20000
+spend-limit = {{ usd = {usd}, per = "day" }}
+
+[models.paid]
+provider = "sim"
+price = {{ input = 1.0, output = 1.0 }}
+
+[nodes.caller]
+role = "worker"
+component = {worker}
+models = ["paid"]
+settings = {{ do = "model", model = "paid" }}
+"#,
+            worker = toml_path(&fixture("worker_hostile")),
+        ),
+    )
+    .unwrap();
+    path
+}
+
+/// One run's answer: the HTTP status, its ledger's outcomes, the money its
+/// answered calls cost (picodollars), and the body.
+struct Answer {
+    status: u16,
+    outcomes: Vec<String>,
+    cost_pusd: u64,
+    body: Value,
+}
+
+async fn run_once(client: &reqwest::Client, url: &str, i: usize) -> Answer {
+    let r = client
+        .post(format!("{url}/v1/runs"))
+        .json(&json!({ "input": { "i": i } }))
+        .send()
+        .await
+        .unwrap();
+    let status = r.status().as_u16();
+    let body: Value = r.json().await.unwrap();
+    let entries = body["ledger"].as_array().cloned().unwrap_or_default();
+    Answer {
+        status,
+        outcomes: entries
+            .iter()
+            .filter_map(|e| e["outcome"].as_str().map(str::to_string))
+            .collect(),
+        cost_pusd: entries.iter().filter_map(|e| e["cost_pusd"].as_u64()).sum(),
+        body,
+    }
+}
+
+/// The spend counter of pipeline `spend` today: (spent, held) in
+/// picodollars, read from Redis itself.
+fn counter(redis: &mut redis::Connection) -> (u64, u64) {
+    let keys: Vec<String> = redis.keys("switchyard:spend:spend:pipeline:day:*").unwrap();
+    assert!(keys.len() <= 1, "{keys:?}");
+    let Some(key) = keys.first() else {
+        return (0, 0);
+    };
+    let (spent, held): (Option<u64>, Option<u64>) = redis::cmd("HMGET")
+        .arg(key)
+        .arg("spent")
+        .arg("held")
+        .query(redis)
+        .unwrap();
+    (spent.unwrap_or(0) * 1000, held.unwrap_or(0) * 1000)
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaleout_three_replicas_on_one_redis_hold_one_spend_limit() {
+    let redis = RedisServer::start();
+    let mut conn = redis.connection();
+    let dir = tempfile::tempdir().unwrap();
+    // 3,000 tokens' worth; each call reserves its prompt and 1,024 output
+    // tokens, and uses a few dozen.
+    let limit_pusd: u64 = 3_000_000_000;
+    let manifest = spend_manifest(dir.path(), limit_pusd as f64 / 1e12);
+    let client = reqwest::Client::new();
+    let replicas: Vec<_> = (0..3)
+        .map(|_| serve_process(&manifest, &["--state-url", &redis.url()]))
+        .collect();
+    let urls: Vec<String> = replicas.iter().map(|(_, url, _)| url.clone()).collect();
+
+    // Load spread over the three, six at a time.
+    let answers: Vec<Answer> = futures::stream::iter(0..90)
+        .map(|i| run_once(&client, &urls[i % 3], i))
+        .buffer_unordered(6)
+        .collect()
+        .await;
+    // Then one at a time until the limit refuses: what is left is less
+    // than one call's reservation.
+    let mut sequential = Vec::new();
+    for i in 0..400 {
+        let a = run_once(&client, &urls[i % 3], 1000 + i).await;
+        let refused = a.outcomes == ["budget-exceeded"];
+        sequential.push(a);
+        if refused {
+            break;
+        }
+    }
+    let all: Vec<&Answer> = answers.iter().chain(&sequential).collect();
+    let mut answered_pusd = 0;
+    let mut ok = 0;
+    let mut refused = 0;
+    for a in &all {
+        match (a.status, a.outcomes.as_slice()) {
+            (200, [o]) if o == "ok" => {
+                ok += 1;
+                answered_pusd += a.cost_pusd;
+            }
+            (_, [o]) if o == "budget-exceeded" => {
+                refused += 1;
+                let message = a.body.to_string();
+                assert!(
+                    message.contains("the pipeline's spend limit") && a.cost_pusd == 0,
+                    "{message}"
+                );
+            }
+            _ => panic!("unexpected answer {} {}", a.status, a.body),
+        }
+    }
+    assert!(ok > 0 && refused > 0, "{ok} answered, {refused} refused");
+    assert_eq!(
+        sequential.last().map(|a| a.outcomes.clone()),
+        Some(vec!["budget-exceeded".to_string()]),
+        "the limit never refused"
+    );
+    // Every settle reaches Redis (off the request path, so wait for it).
+    switchyard_tests::wait_until("every hold settled", || counter(&mut conn).1 == 0);
+    let (spent, _) = counter(&mut conn);
+    assert_eq!(
+        spent, answered_pusd,
+        "Redis counts exactly what the answered calls cost, across the three replicas"
+    );
+    assert!(
+        spent <= limit_pusd,
+        "settled {spent} over the limit {limit_pusd}"
+    );
+    let reservation = 1_100 * 1_000_000; // prompt + 1,024 output tokens, at most
+    assert!(
+        limit_pusd - spent < reservation,
+        "the limit was not filled: {spent} of {limit_pusd} spent when a call was refused"
+    );
+    for (mut child, _, _) in replicas {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaleout_redis_killed_mid_load_fails_budgets_closed_and_loses_no_spend() {
+    let mut redis = RedisServer::start_persistent();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = spend_manifest(dir.path(), 1.0);
+    let client = reqwest::Client::new();
+    let replicas: Vec<_> = (0..3)
+        .map(|_| serve_process(&manifest, &["--state-url", &redis.url()]))
+        .collect();
+    let urls: Vec<String> = replicas.iter().map(|(_, url, _)| url.clone()).collect();
+
+    let done = Arc::new(AtomicUsize::new(0));
+    let load = {
+        let (client, urls, done) = (client.clone(), urls.clone(), done.clone());
+        tokio::spawn(async move {
+            futures::stream::iter(0..90)
+                .map(|i| {
+                    let (client, url, done) = (client.clone(), urls[i % 3].clone(), done.clone());
+                    async move {
+                        let a = run_once(&client, &url, i).await;
+                        done.fetch_add(1, Ordering::SeqCst);
+                        a
+                    }
+                })
+                .buffer_unordered(6)
+                .collect::<Vec<Answer>>()
+                .await
+        })
+    };
+    switchyard_tests::wait_until("30 runs answered", || done.load(Ordering::SeqCst) >= 30);
+    redis.stop();
+    let answers = load.await.unwrap();
+    let h = health(&client, &urls[0]).await;
+    assert_eq!(h["status"], "degraded", "{h}");
+
+    let mut answered_pusd = 0;
+    let mut closed = 0;
+    for a in &answers {
+        match (a.status, a.outcomes.as_slice()) {
+            (200, [o]) if o == "ok" => answered_pusd += a.cost_pusd,
+            (_, [o]) if o == "budget-exceeded" => {
+                assert!(
+                    a.body.to_string().contains("cannot be checked") && a.cost_pusd == 0,
+                    "{}",
+                    a.body
+                );
+                closed += 1;
+            }
+            _ => panic!("unexpected answer {} {}", a.status, a.body),
+        }
+    }
+    assert_eq!(answers.len(), 90, "every request was answered");
+    assert!(closed > 0, "no call was refused while Redis was down");
+
+    // Redis back with its data: the settles queued during the outage
+    // arrive, and calls are checked and answered again.
+    redis.restart();
+    let mut conn = redis.connection();
+    switchyard_tests::wait_until("the outage's settles reached redis", || {
+        counter(&mut conn) == (answered_pusd, 0)
+    });
+    let back = run_once(&client, &urls[1], 999).await;
+    assert_eq!(back.outcomes, ["ok"], "{}", back.body);
+    switchyard_tests::wait_until("the new call settled", || {
+        counter(&mut conn) == (answered_pusd + back.cost_pusd, 0)
+    });
+    assert_eq!(health(&client, &urls[1]).await["status"], "ok");
+    for (mut child, _, _) in replicas {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
 }

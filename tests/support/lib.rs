@@ -30,7 +30,7 @@ pub fn free_port() -> u16 {
 
 /// Waits until `ready()` holds (a server answering), failing after 20 s
 /// with a message naming `what`.
-pub fn wait_until(what: &str, ready: impl Fn() -> bool) {
+pub fn wait_until(what: &str, mut ready: impl FnMut() -> bool) {
     let started = std::time::Instant::now();
     while !ready() {
         assert!(

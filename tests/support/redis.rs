@@ -1,7 +1,10 @@
 //! A real `redis-server` for the scale-out tests (Debian's `redis-server`,
 //! installed by `cargo xtask test` when missing) on a free port of
-//! 127.0.0.1, with nothing persisted, stopped when dropped and restartable
-//! on the same port.
+//! 127.0.0.1, stopped when dropped and restartable on the same port:
+//! empty each time, or (`start_persistent`) with every write kept in an
+//! append-only file, so a killed Redis comes back with its data. Plain
+//! commands through the `redis` crate's client let a test read what the
+//! replicas wrote.
 
 use std::process::{Child, Command, Stdio};
 use std::time::Duration;
@@ -11,6 +14,8 @@ pub struct RedisServer {
     /// The port it listens on.
     pub port: u16,
     child: Option<Child>,
+    /// Where it keeps its append-only file, when persistent.
+    data: Option<tempfile::TempDir>,
 }
 
 impl RedisServer {
@@ -19,9 +24,29 @@ impl RedisServer {
         let mut server = Self {
             port: crate::free_port(),
             child: None,
+            data: None,
         };
         server.restart();
         server
+    }
+
+    /// Starts one that keeps every acknowledged write across a kill and
+    /// restart (`appendfsync always`).
+    pub fn start_persistent() -> Self {
+        let mut server = Self {
+            port: crate::free_port(),
+            child: None,
+            data: Some(tempfile::tempdir().expect("a directory for redis")),
+        };
+        server.restart();
+        server
+    }
+
+    /// A connection for reading what the replicas wrote.
+    pub fn connection(&self) -> redis::Connection {
+        redis::Client::open(self.url())
+            .and_then(|c| c.get_connection())
+            .expect("connecting to the test redis")
     }
 
     /// `redis://127.0.0.1:PORT`.
@@ -29,15 +54,23 @@ impl RedisServer {
         format!("redis://127.0.0.1:{}", self.port)
     }
 
-    /// Starts it (again) on its port, empty, and waits for `PING`.
+    /// Starts it (again) on its port — empty, unless persistent — and
+    /// waits for `PING`.
     pub fn restart(&mut self) {
         self.stop();
         let binary = guest_build::services::find("redis-server").expect(
             "redis-server is not installed: `cargo xtask test` installs it as root (Debian: apt-get install -y redis-server)",
         );
-        let child = Command::new(binary)
-            .args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
-            .args(["--save", "", "--appendonly", "no", "--protected-mode", "no"])
+        let mut cmd = Command::new(binary);
+        cmd.args(["--bind", "127.0.0.1", "--port", &self.port.to_string()])
+            .args(["--save", "", "--protected-mode", "no"]);
+        match &self.data {
+            Some(dir) => cmd
+                .args(["--appendonly", "yes", "--appendfsync", "always", "--dir"])
+                .arg(dir.path()),
+            None => cmd.args(["--appendonly", "no"]),
+        };
+        let child = cmd
             .stdout(Stdio::null())
             .stderr(Stdio::null())
             .spawn()

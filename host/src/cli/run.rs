@@ -104,12 +104,23 @@ pub struct RunArgs {
     pub record: Option<PathBuf>,
 }
 
+/// Waits (up to 10 s) for the spend this process settles in the shared
+/// state to reach it, so what the runs spent is counted before exit; says
+/// so when some cannot be (their holds lapse and give their room back).
+pub(super) async fn flush_spend(spending: &crate::models::Spending) {
+    if !spending.flush(Duration::from_secs(10)).await {
+        eprintln!(
+            "warning: the shared state cannot be reached: some spend could not be settled there before exit; those calls' reservations lapse instead"
+        );
+    }
+}
+
 /// Loads the manifest, the model hub and every component.
 pub async fn load_pipeline(cli: &Cli, manifest: &Path) -> anyhow::Result<Pipeline> {
     let manifest = crate::config::load(manifest)?;
     let mut manifest = manifest;
     if let Some(url) = &cli.state_url {
-        manifest.state = crate::spec::StateSpec::Redis { url: url.clone() };
+        manifest.state = manifest.state.with_url(url);
     }
     let hub = ModelHub::from_env(&manifest.models)?;
     let hub = crate::state::share(hub, &manifest.state, &manifest.name)?;
@@ -255,6 +266,7 @@ pub(super) async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
     };
     signals.abort();
     bar.finish_and_clear();
+    flush_spend(pipeline.hub().spending()).await;
     if let (Some(r), Some(path)) = (&recording, &args.record) {
         r.finish()?;
         eprintln!("recorded {} runs to {}", r.written(), path.display());

@@ -155,6 +155,7 @@ pub(super) async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode>
         live = live.with_recording(r.clone());
     }
     let live = Arc::new(live);
+    let spending = live.current().hub().spending().clone();
     let token = std::env::var(ADMIN_TOKEN_ENV)
         .ok()
         .filter(|t| !t.is_empty());
@@ -192,6 +193,7 @@ pub(super) async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode>
         serve::shutdown_signal(),
     )
     .await?;
+    super::run::flush_spend(&spending).await;
     if let Some(t) = telemetry {
         t.shutdown(Duration::from_secs(5)).await;
     }

@@ -26,6 +26,8 @@ pub struct Manifest {
     pub deadline: Duration,
     /// Token and cost budget of one run.
     pub budget: BudgetSpec,
+    /// What all runs together may spend per period.
+    pub spend_limit: Option<crate::spec::SpendLimitSpec>,
     /// Models by manifest name.
     pub models: BTreeMap<String, ModelSpec>,
     /// Nodes by name.
@@ -125,6 +127,8 @@ pub struct NodeSpec {
     pub cache: Option<CacheSpec>,
     /// Its budget within one run.
     pub budget: BudgetSpec,
+    /// What it may spend per period, over all runs.
+    pub spend_limit: Option<crate::spec::SpendLimitSpec>,
     /// A worker's stream windows and late-rejection rule.
     pub stream: StreamSpec,
     /// A judge's passing score, if the manifest sets one.
@@ -165,6 +169,7 @@ impl NodeSpec {
             model_policy: PolicyOverride::default(),
             cache: None,
             budget: BudgetSpec::default(),
+            spend_limit: None,
             stream: StreamSpec::default(),
             min_score: None,
         }

@@ -80,6 +80,9 @@ pub struct StateSection {
     /// `redis://…` for the `redis` backend.
     #[serde(default)]
     pub url: Option<Spanned<String>>,
+    /// `fail-closed` (default) or `count-locally`.
+    #[serde(default)]
+    pub budgets_when_down: Option<Spanned<String>>,
 }
 
 /// `[trust]`.
@@ -196,9 +199,26 @@ pub struct PipelineSection {
     /// Token and cost budget of one whole run.
     #[serde(default)]
     pub budget: Option<Spanned<BudgetSection>>,
+    /// What all runs together may spend per period.
+    #[serde(default)]
+    pub spend_limit: Option<Spanned<SpendLimitSection>>,
     /// A typical input, used by `bench` when no `--input` is given.
     #[serde(default)]
     pub sample_input: Option<Spanned<toml::Value>>,
+}
+
+/// `spend-limit = { usd = 100.0, tokens = 5000000, per = "day" }`.
+#[derive(Debug, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct SpendLimitSection {
+    /// Prompt + generated tokens per period.
+    #[serde(default)]
+    pub tokens: Option<u64>,
+    /// US dollars per period.
+    #[serde(default)]
+    pub usd: Option<f64>,
+    /// `minute`, `hour`, `day`, `week` or `ever`.
+    pub per: Spanned<String>,
 }
 
 /// `budget = { tokens = 10000, usd = 0.05 }`.
@@ -449,6 +469,9 @@ pub struct NodeSection {
     /// This node's token and cost budget within one run.
     #[serde(default)]
     pub budget: Option<Spanned<BudgetSection>>,
+    /// What this node may spend per period, over all runs.
+    #[serde(default)]
+    pub spend_limit: Option<Spanned<SpendLimitSection>>,
     /// Workers: how a streamed output is cut into windows and released.
     #[serde(default)]
     pub stream: Option<Spanned<StreamSection>>,

@@ -78,10 +78,36 @@ pub(super) async fn admit<'m>(
             return Err((e, CallOutcome::OverLimit));
         }
     }
+    if let Some(limiter) = caller.budget.and_then(|b| b.client_rate()) {
+        if let Err(e) = limiter
+            .acquire_units(0, Some(tokens), caller.deadline)
+            .await
+        {
+            return Err((e, CallOutcome::OverLimit));
+        }
+    }
     let reservation = match caller.budget {
         None => None,
         Some(b) => match b.reserve(caller.node, tokens, cost) {
-            Ok(r) => Some(r),
+            Ok(mut r) => {
+                // Held until the caller's deadline (or the call's own
+                // timeout), and a minute more: after that a crashed
+                // replica's hold lapses.
+                let ttl = caller.deadline.map_or(spec.policy.timeout, |d| {
+                    d.saturating_duration_since(Instant::now())
+                        .max(spec.policy.timeout)
+                }) + Duration::from_secs(60);
+                if let Err(refused) = b.hold(&mut r, ttl).await {
+                    b.settle(r, 0, crate::spec::Cost::ZERO);
+                    let err = ModelError::BudgetExceeded(format!(
+                        "{refused}; the call to `{}` was not sent",
+                        spec.name
+                    ));
+                    let outcome = CallOutcome::from(&err);
+                    return Err((err, outcome));
+                }
+                Some(r)
+            }
             Err(why) => {
                 let err = ModelError::BudgetExceeded(format!(
                     "{why}; the call to `{}` was not sent",

@@ -2,11 +2,17 @@
 //! reserves its worst case (prompt estimate + `max_tokens`, priced at the
 //! model's rates) before it is sent; a call that does not fit is refused
 //! with `budget-exceeded` and never dispatched. When the answer arrives the
-//! reservation is replaced by the actual usage.
+//! reservation is replaced by the actual usage. The same reservation
+//! also holds room on the spend limits that outlive the run
+//! ([`super::spend`]: the pipeline's, the node's and the client key's, per
+//! period), when any apply.
 
 use std::collections::BTreeMap;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
 
+use super::rate::RateLimiter;
+use super::spend::{Counter, SpendHold, SpendRefused, Spending};
 use crate::spec::{BudgetSpec, Cost};
 
 #[derive(Debug, Default, Clone, Copy)]
@@ -21,6 +27,22 @@ pub struct RunBudget {
     run: BudgetSpec,
     nodes: BTreeMap<String, BudgetSpec>,
     spent: Mutex<(Spent, BTreeMap<String, Spent>)>,
+    spend: Option<RunSpend>,
+}
+
+/// The limits beyond the run that its calls are charged to: spend limits
+/// per period (the pipeline's, each node's, the client key's) and the
+/// client key's tokens per minute.
+#[derive(Debug)]
+pub struct RunSpend {
+    /// Where spend is counted.
+    pub spending: Arc<Spending>,
+    /// Counters every call of the run is charged to.
+    pub run: Vec<Counter>,
+    /// Counters of one node's calls.
+    pub nodes: BTreeMap<String, Counter>,
+    /// The client key's token rate limit, if it has one.
+    pub client_rate: Option<Arc<RateLimiter>>,
 }
 
 /// A reservation to settle with the actual usage (or release).
@@ -30,6 +52,7 @@ pub struct Reservation {
     node: String,
     tokens: u64,
     cost: Cost,
+    spend: Option<SpendHold>,
 }
 
 impl RunBudget {
@@ -42,7 +65,39 @@ impl RunBudget {
                 .filter(|(_, b)| !b.is_unlimited())
                 .collect(),
             spent: Mutex::default(),
+            spend: None,
         }
+    }
+
+    /// The same budgets, also charging `spend`'s limits.
+    pub fn with_spend(mut self, spend: RunSpend) -> Self {
+        self.spend = Some(spend);
+        self
+    }
+
+    /// The client key's token rate limit, if the run has one.
+    pub fn client_rate(&self) -> Option<&RateLimiter> {
+        self.spend.as_ref()?.client_rate.as_deref()
+    }
+
+    /// Holds room for `r` on the spend limits covering its node, for up
+    /// to `ttl` (a crashed replica's holds lapse after it).
+    pub async fn hold(&self, r: &mut Reservation, ttl: Duration) -> Result<(), SpendRefused> {
+        let Some(spend) = &self.spend else {
+            return Ok(());
+        };
+        let mut counters = spend.run.clone();
+        counters.extend(spend.nodes.get(&r.node).cloned());
+        if counters.is_empty() {
+            return Ok(());
+        }
+        r.spend = Some(
+            spend
+                .spending
+                .reserve(counters, r.tokens, r.cost, ttl)
+                .await?,
+        );
+        Ok(())
     }
 
     /// Reserves `tokens` and `cost` for a call by `node`, or says which
@@ -79,12 +134,27 @@ impl RunBudget {
             node: node.to_string(),
             tokens,
             cost,
+            spend: None,
         })
+    }
+
+    /// [`RunBudget::settle`], waiting for a shared spend store to take
+    /// the settlement, so the caller's next call sees the room it gave
+    /// back.
+    pub async fn settle_now(&self, mut r: Reservation, tokens: u64, cost: Cost) {
+        let hold = r.spend.take();
+        self.settle(r, tokens, cost);
+        if let Some(hold) = hold {
+            hold.settle_now(tokens, cost).await;
+        }
     }
 
     /// Replaces a reservation by what the call actually used (zero for a
     /// failed call).
-    pub fn settle(&self, r: Reservation, tokens: u64, cost: Cost) {
+    pub fn settle(&self, mut r: Reservation, tokens: u64, cost: Cost) {
+        if let Some(hold) = r.spend.take() {
+            hold.settle(tokens, cost);
+        }
         let mut g = self.spent.lock().unwrap_or_else(|p| p.into_inner());
         g.0.tokens = g.0.tokens - r.tokens + tokens;
         g.0.cost = Cost(g.0.cost.0 - r.cost.0 + cost.0);

@@ -458,11 +458,12 @@ impl ModelHub {
                 Err(_) => Usage::default(),
             };
             if let (Some(b), Some(r)) = (caller.budget, reservation) {
-                b.settle(
+                b.settle_now(
                     r,
                     usage.input_tokens,
                     spec.price.cost(usage.input_tokens, 0),
-                );
+                )
+                .await;
             }
             let outcome = result
                 .as_ref()

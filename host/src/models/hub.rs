@@ -62,6 +62,10 @@ pub struct ModelHub {
     pub(super) models: BTreeMap<String, HubModel>,
     /// Recorded answers to replay instead of calling providers.
     pub(super) replay: Option<Arc<ReplayBook>>,
+    /// Where spend limits over periods are counted.
+    pub(super) spending: Arc<super::spend::Spending>,
+    /// The shared store rate limits are counted in, and its key prefix.
+    rate_store: Option<(Arc<dyn super::rate::RateStore>, String)>,
 }
 
 impl std::fmt::Debug for ModelHub {
@@ -126,6 +130,8 @@ impl ModelHub {
         Self {
             models: BTreeMap::new(),
             replay: None,
+            spending: Arc::default(),
+            rate_store: None,
         }
     }
 
@@ -204,6 +210,8 @@ impl ModelHub {
         Ok(Self {
             models: served,
             replay: None,
+            spending: Arc::default(),
+            rate_store: None,
         })
     }
 
@@ -215,7 +223,47 @@ impl ModelHub {
                 m.limiter = Some(l.shared(store.clone(), prefix));
             }
         }
+        self.rate_store = Some((store, prefix.to_string()));
         self
+    }
+
+    /// Counts spend limits in `store` (shared by replicas), under keys
+    /// starting with `prefix`; `when_down` says what they do while it
+    /// cannot be reached.
+    pub fn with_spend_store(
+        mut self,
+        store: Arc<dyn super::spend::SpendStore>,
+        when_down: crate::spec::BudgetsWhenDown,
+        prefix: &str,
+    ) -> Self {
+        self.spending = Arc::new(super::spend::Spending::shared(store, when_down, prefix));
+        self
+    }
+
+    /// Where spend limits are counted.
+    pub fn spending(&self) -> &Arc<super::spend::Spending> {
+        &self.spending
+    }
+
+    /// A client key's rate limiter (`client:ID`), counted where the
+    /// models' are.
+    pub fn client_limiter(
+        &self,
+        id: &str,
+        spec: crate::spec::RateLimitSpec,
+    ) -> super::rate::RateLimiter {
+        let limiter = super::rate::RateLimiter::new(&format!("client:{id}"), spec);
+        match &self.rate_store {
+            Some((store, prefix)) => limiter.shared(store.clone(), prefix),
+            None => limiter,
+        }
+    }
+
+    /// Whether shared state could not be reached on its last use: rate
+    /// limits counted locally, or spend limits failing closed (or counted
+    /// locally).
+    pub fn shared_state_degraded(&self) -> bool {
+        self.rate_limits_degraded() || self.spending.degraded()
     }
 
     /// Whether any model's rate limits fell back to this process's own
@@ -557,11 +605,12 @@ impl ModelHub {
                 Err(_) => Usage::default(),
             };
             if let (Some(b), Some(r)) = (caller.budget, reservation) {
-                b.settle(
+                b.settle_now(
                     r,
                     usage.input_tokens + usage.output_tokens,
                     spec.price.cost(usage.input_tokens, usage.output_tokens),
-                );
+                )
+                .await;
             }
             let outcome = result
                 .as_ref()

@@ -18,6 +18,7 @@ pub mod openai;
 pub mod rate;
 mod replay;
 pub mod sim;
+pub mod spend;
 pub mod sse;
 mod stream;
 #[cfg(test)]
@@ -29,7 +30,7 @@ mod types;
 use async_trait::async_trait;
 
 pub use breaker::{Breaker, BreakerState, Permit, Refused};
-pub use budget::{Reservation, RunBudget};
+pub use budget::{Reservation, RunBudget, RunSpend};
 pub use cache::ResponseCache;
 pub use content::CallContent;
 // Settings and money live in the leaf `spec` module; re-exported here.
@@ -40,6 +41,7 @@ pub use hub_stream::HubStream;
 pub use ledger::{CallOutcome, Ledger, LedgerEntry, Operation, Totals};
 pub use rate::{Charge, RateLimiter, RateStore};
 pub use replay::{RecordedAttempt, RecordedCall, ReplayBook, Unrecorded};
+pub use spend::{Counter, Counts, SpendHold, SpendRefused, SpendStore, Spending};
 pub use stream::{HubChunk, ProviderStream, StreamCaller, StreamEvent};
 pub use types::{
     estimate_prompt_tokens, estimate_tokens, ChatMessage, ChatRequest, ChatResponse, ChatRole,

@@ -116,24 +116,25 @@ impl RateLimiter {
         self.degraded.load(Ordering::Relaxed)
     }
 
-    /// The charges of one call reserving `tokens`, by slot.
-    fn charges(&self, tokens: u64) -> Vec<(usize, Charge)> {
+    /// The charges of `requests` requests reserving `tokens` (none when
+    /// `None`), by slot.
+    fn charges(&self, requests: u64, tokens: Option<u64>) -> Vec<(usize, Charge)> {
         let prefix = self
             .shared
             .as_ref()
             .map_or_else(|| self.model.clone(), |(_, p)| p.clone());
         let mut out = Vec::new();
-        if let Some(rpm) = self.spec.requests_per_minute {
+        if let Some(rpm) = self.spec.requests_per_minute.filter(|_| requests > 0) {
             out.push((
                 0,
                 Charge {
                     key: format!("{prefix}:requests"),
-                    cost: 1,
+                    cost: requests,
                     interval: WINDOW / rpm,
                 },
             ));
         }
-        if let Some(tpm) = self.spec.tokens_per_minute {
+        if let (Some(tpm), Some(tokens)) = (self.spec.tokens_per_minute, tokens) {
             out.push((
                 1,
                 Charge {
@@ -177,7 +178,24 @@ impl RateLimiter {
     /// `deadline` when the manifest says `wait`; else a typed
     /// `rate-limited` error naming the model and its limit.
     pub async fn acquire(&self, tokens: u64, deadline: Option<Instant>) -> Result<(), ModelError> {
-        let charges = self.charges(tokens);
+        self.acquire_units(1, Some(tokens), deadline).await
+    }
+
+    /// [`RateLimiter::acquire`] for `requests` requests (0: tokens only)
+    /// reserving `tokens` (`None`: requests only) — a client key's limit
+    /// charges each request where it arrives and each model call's tokens
+    /// where the call is made.
+    pub async fn acquire_units(
+        &self,
+        requests: u64,
+        tokens: Option<u64>,
+        deadline: Option<Instant>,
+    ) -> Result<(), ModelError> {
+        let charges = self.charges(requests, tokens);
+        if charges.is_empty() {
+            return Ok(());
+        }
+        let tokens = tokens.unwrap_or(0);
         if let Some(tpm) = self.spec.tokens_per_minute.filter(|tpm| tokens > *tpm) {
             return Err(self.refused(format!(
                 "a call reserving {tokens} tokens can never fit its tokens-per-minute of {tpm}; lower max-tokens"

@@ -42,6 +42,20 @@ pub struct RunInput {
     /// streamed output, window by window); `None`: nobody watches, and a
     /// streamed output is held until the run ends.
     pub events: Option<EventSink>,
+    /// The client key the run is made for, if any: its spend limit and
+    /// token rate are charged by every model call of the run.
+    pub client: Option<RunClient>,
+}
+
+/// A client key's limits, as a run is charged to them.
+#[derive(Debug, Clone)]
+pub struct RunClient {
+    /// The key's id (never its secret).
+    pub id: String,
+    /// What the key may spend per period.
+    pub spend_limit: Option<crate::spec::SpendLimitSpec>,
+    /// The key's rate limiter (its tokens per minute are charged per call).
+    pub rate: Option<Arc<crate::models::RateLimiter>>,
 }
 
 impl RunInput {
@@ -53,6 +67,7 @@ impl RunInput {
             parent: None,
             capture: false,
             events: None,
+            client: None,
         }
     }
 }
@@ -199,7 +214,7 @@ impl Pipeline {
             scope: RunScope {
                 hub: self.hub.clone(),
                 ledger: ledger.clone(),
-                budget: Arc::new(self.run_budget()),
+                budget: Arc::new(self.run_budget(input.client.as_ref())),
                 trace: None,
             },
             deadline: started + self.manifest.deadline,

@@ -24,7 +24,7 @@ use std::sync::Arc;
 
 pub use checked::{CheckError, CheckedComponent};
 pub use events::{EventSink, RunEvent};
-pub use executor::RunInput;
+pub use executor::{RunClient, RunInput};
 pub use outcome::{
     InvocationContent, PolicyAction, PolicyEvent, RunContent, RunError, RunOutcome, RunSpan,
     TraceStep,
@@ -36,7 +36,7 @@ pub use swap::SwapError;
 
 use crate::config::{ConfigError, Diagnostic, Manifest, NodeSpec};
 use crate::engine::{NodeComponent, NodeContext, NodeEngine};
-use crate::models::{ModelHub, ResponseCache, RunBudget};
+use crate::models::{ModelHub, ResponseCache, RunBudget, RunSpend};
 use crate::schema::Schema;
 
 /// A node ready to run.
@@ -276,16 +276,55 @@ impl Pipeline {
         &self.nodes
     }
 
-    /// Fresh budgets for one run: the pipeline's and each node's.
-    pub fn run_budget(&self) -> RunBudget {
-        RunBudget::new(
+    /// Fresh budgets for one run: the pipeline's and each node's, and the
+    /// spend limits it is charged to (the pipeline's, each node's and its
+    /// client key's, in the period the run starts in).
+    pub fn run_budget(&self, client: Option<&RunClient>) -> RunBudget {
+        let budget = RunBudget::new(
             self.manifest.budget,
             self.manifest
                 .nodes
                 .iter()
                 .map(|(n, s)| (n.clone(), s.budget))
                 .collect(),
-        )
+        );
+        let spending = self.hub.spending();
+        let now = std::time::SystemTime::now();
+        let mut run = Vec::new();
+        if let Some(spec) = self.manifest.spend_limit {
+            run.push(spending.counter("pipeline", "the pipeline's", spec, now));
+        }
+        if let Some(spec) = client.and_then(|c| c.spend_limit) {
+            let id = &client.expect("checked").id;
+            run.push(spending.counter(
+                &format!("client:{id}"),
+                &format!("client key `{id}`'s"),
+                spec,
+                now,
+            ));
+        }
+        let nodes: BTreeMap<String, crate::models::Counter> = self
+            .manifest
+            .nodes
+            .iter()
+            .filter_map(|(n, s)| {
+                let spec = s.spend_limit?;
+                Some((
+                    n.clone(),
+                    spending.counter(&format!("node:{n}"), &format!("node `{n}`'s"), spec, now),
+                ))
+            })
+            .collect();
+        let client_rate = client.and_then(|c| c.rate.clone());
+        if run.is_empty() && nodes.is_empty() && client_rate.is_none() {
+            return budget;
+        }
+        budget.with_spend(RunSpend {
+            spending: spending.clone(),
+            run,
+            nodes,
+            client_rate,
+        })
     }
 
     /// The model hub.

@@ -289,7 +289,7 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> Json<Value> {
     let p = state.live.current();
     // Still serving, but rate limits are counted per process while the
     // shared state cannot be reached.
-    let degraded = p.hub().rate_limits_degraded();
+    let degraded = p.hub().shared_state_degraded();
     Json(json!({
         "status": if degraded { "degraded" } else { "ok" },
         "shared_state": match &p.manifest.state {
@@ -308,7 +308,7 @@ pub async fn metrics(State(state): State<Arc<AppState>>) -> Response {
     state
         .live
         .metrics()
-        .set_shared_state_degraded(state.live.current().hub().rate_limits_degraded());
+        .set_shared_state_degraded(state.live.current().hub().shared_state_degraded());
     (
         [(
             header::CONTENT_TYPE,

@@ -44,5 +44,24 @@ pub enum StateSpec {
     Redis {
         /// `redis://[user:password@]host:port[/db]` (or `rediss://`).
         url: String,
+        /// What spend limits do while it cannot be reached.
+        budgets_when_down: super::BudgetsWhenDown,
     },
+}
+
+impl StateSpec {
+    /// The Redis at `url` (`--state-url`), keeping what the manifest says
+    /// budgets do while it is down.
+    pub fn with_url(&self, url: &str) -> Self {
+        let budgets_when_down = match self {
+            StateSpec::Redis {
+                budgets_when_down, ..
+            } => *budgets_when_down,
+            StateSpec::Local => super::BudgetsWhenDown::default(),
+        };
+        StateSpec::Redis {
+            url: url.to_string(),
+            budgets_when_down,
+        }
+    }
 }

@@ -1,14 +1,18 @@
 //! The Redis (or Valkey) backend: one reconnecting connection manager per
 //! process (bounded connect and response times, retried with backoff), and
-//! the rate-limit charge as one Lua script, so checking and charging every
-//! limit of a call is atomic across replicas and timed by the server's
-//! clock, not the replicas'.
+//! each check-and-charge as one Lua script, so it is atomic across
+//! replicas and timed by the server's clock, not the replicas': the
+//! rate-limit charge (GCRA), and the spend limits' reserve and settle
+//! (holds by attempt id with an expiry; money in nanodollars). It runs on
+//! one Redis or Valkey primary (the scripts reach keys named in their
+//! records, which Redis Cluster would refuse across slots).
 
 use std::time::Duration;
 
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
-use crate::models::{Charge, RateStore};
+use crate::models::spend::{Counts, Hold, Over, SpendStore};
+use crate::models::{Charge, Cost, RateStore};
 
 /// How long one round trip to Redis may take before the caller falls back.
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -53,10 +57,84 @@ end
 return 0
 ";
 
+/// Lapsed holds given back first (their records name their counters),
+/// then every step of a spend script. Amounts are passed on as the
+/// strings they came in, so HINCRBY gets exact integers.
+const PURGE: &str = r"
+local t = redis.call('TIME')
+local now = tonumber(t[1]) * 1000 + math.floor(tonumber(t[2]) / 1000)
+local function release(id)
+  local rec = redis.call('HGET', KEYS[2], id)
+  if rec then
+    local h = cjson.decode(rec)
+    for _, k in ipairs(h.k) do
+      if tonumber(h.c) ~= 0 then redis.call('HINCRBY', k, 'held', '-' .. h.c) end
+      if tonumber(h.t) ~= 0 then redis.call('HINCRBY', k, 'held_tokens', '-' .. h.t) end
+    end
+    redis.call('HDEL', KEYS[2], id)
+  end
+  redis.call('ZREM', KEYS[1], id)
+end
+for _, id in ipairs(redis.call('ZRANGEBYSCORE', KEYS[1], '-inf', now, 'LIMIT', 0, 256)) do
+  release(id)
+end
+";
+
+/// Reserve: idempotent per id; every counter has room, or none is
+/// touched and the answer names the first that has not.
+const RESERVE: &str = r"
+local id = ARGV[4]
+if redis.call('HEXISTS', KEYS[2], id) == 1 or redis.call('ZSCORE', KEYS[3], id) then
+  return {1}
+end
+local cost = tonumber(ARGV[2])
+local tokens = tonumber(ARGV[3])
+for i = 4, #KEYS do
+  local j = 4 + 3 * (i - 4)
+  local lc = tonumber(ARGV[j + 1])
+  local lt = tonumber(ARGV[j + 2])
+  local v = redis.call('HMGET', KEYS[i], 'spent', 'held', 'spent_tokens', 'held_tokens')
+  local c = (tonumber(v[1]) or 0) + (tonumber(v[2]) or 0)
+  local tk = (tonumber(v[3]) or 0) + (tonumber(v[4]) or 0)
+  if (lc >= 0 and c + cost > lc) or (lt >= 0 and tk + tokens > lt) then
+    return {0, i - 3, c, tk}
+  end
+end
+local keys = {}
+for i = 4, #KEYS do
+  local j = 4 + 3 * (i - 4)
+  redis.call('HINCRBY', KEYS[i], 'held', ARGV[2])
+  redis.call('HINCRBY', KEYS[i], 'held_tokens', ARGV[3])
+  local keep = tonumber(ARGV[j + 3])
+  if keep >= 0 then redis.call('EXPIRE', KEYS[i], keep) end
+  keys[#keys + 1] = KEYS[i]
+end
+redis.call('HSET', KEYS[2], id, cjson.encode({c = ARGV[2], t = ARGV[3], k = keys}))
+redis.call('ZADD', KEYS[1], now + tonumber(ARGV[1]), id)
+return {1}
+";
+
+/// Settle: idempotent per id (settled ids are kept ten minutes); the
+/// hold, if it has not lapsed, is given back, and the use charged.
+const SETTLE: &str = r"
+local id = ARGV[3]
+if redis.call('ZSCORE', KEYS[3], id) then return 0 end
+release(id)
+for i = 4, #KEYS do
+  redis.call('HINCRBY', KEYS[i], 'spent', ARGV[1])
+  redis.call('HINCRBY', KEYS[i], 'spent_tokens', ARGV[2])
+end
+redis.call('ZADD', KEYS[3], now, id)
+redis.call('ZREMRANGEBYSCORE', KEYS[3], '-inf', now - 600000)
+return 1
+";
+
 /// A Redis every replica shares.
 pub struct RedisState {
     conn: ConnectionManager,
     charge: redis::Script,
+    reserve: redis::Script,
+    settle: redis::Script,
     url: String,
 }
 
@@ -91,36 +169,27 @@ impl RedisState {
         Ok(Self {
             conn,
             charge: redis::Script::new(CHARGE),
+            reserve: redis::Script::new(&format!("{PURGE}{RESERVE}")),
+            settle: redis::Script::new(&format!("{PURGE}{SETTLE}")),
             url: shown(url),
         })
     }
 }
 
-#[async_trait::async_trait]
-impl RateStore for RedisState {
-    async fn charge(
+impl RedisState {
+    /// Runs a script: a connection that broke since the last call fails
+    /// once, then the manager reconnects, so it is tried once more and a
+    /// Redis that came back is used at once. Every script is idempotent.
+    async fn invoke<T: redis::FromRedisValue>(
         &self,
-        charges: &[Charge],
-        window: Duration,
-    ) -> Result<Option<Duration>, String> {
-        let mut invocation = self.charge.prepare_invoke();
-        invocation.arg(window.as_secs_f64() * 1e3);
-        for c in charges {
-            invocation
-                .key(&c.key)
-                .arg(c.cost)
-                .arg(c.interval.as_secs_f64() * 1e3);
-        }
-        // A connection that broke since the last call fails once, then
-        // the manager reconnects: one more try, so a Redis that came back
-        // is used at once.
+        invocation: &redis::ScriptInvocation<'_>,
+    ) -> Result<T, String> {
         let mut last = String::new();
         for _ in 0..2 {
             let mut conn = self.conn.clone();
-            let call = invocation.invoke_async::<u64>(&mut conn);
+            let call = invocation.invoke_async::<T>(&mut conn);
             match tokio::time::timeout(RESPONSE_TIMEOUT * 2, call).await {
-                Ok(Ok(0)) => return Ok(None),
-                Ok(Ok(ms)) => return Ok(Some(Duration::from_millis(ms))),
+                Ok(Ok(v)) => return Ok(v),
                 Ok(Err(e))
                     if e.is_io_error()
                         || e.is_connection_dropped()
@@ -139,6 +208,104 @@ impl RateStore for RedisState {
             }
         }
         Err(last)
+    }
+
+    /// The keys every spend script takes first: the holds by expiry, the
+    /// hold records, the settled ids; then the hold's counters.
+    fn spend_keys(invocation: &mut redis::ScriptInvocation<'_>, hold: &Hold) {
+        let prefix = &hold.prefix;
+        invocation
+            .key(format!("{prefix}:spend-holds"))
+            .key(format!("{prefix}:spend-hold-records"))
+            .key(format!("{prefix}:spend-settled"));
+        for c in &hold.counters {
+            invocation.key(&c.key);
+        }
+    }
+}
+
+#[async_trait::async_trait]
+impl RateStore for RedisState {
+    async fn charge(
+        &self,
+        charges: &[Charge],
+        window: Duration,
+    ) -> Result<Option<Duration>, String> {
+        let mut invocation = self.charge.prepare_invoke();
+        invocation.arg(window.as_secs_f64() * 1e3);
+        for c in charges {
+            invocation
+                .key(&c.key)
+                .arg(c.cost)
+                .arg(c.interval.as_secs_f64() * 1e3);
+        }
+        match self.invoke::<u64>(&invocation).await? {
+            0 => Ok(None),
+            ms => Ok(Some(Duration::from_millis(ms))),
+        }
+    }
+}
+
+/// Money in whole nanodollars, rounded up: Lua counts in doubles, exact
+/// to 2^53 — $9 million in nanodollars, not $9 thousand in picodollars.
+fn nanos_up(c: Cost) -> u64 {
+    c.0.div_ceil(1000)
+}
+
+#[async_trait::async_trait]
+impl SpendStore for RedisState {
+    async fn reserve(&self, hold: &Hold) -> Result<Result<(), Over>, String> {
+        let mut invocation = self.reserve.prepare_invoke();
+        Self::spend_keys(&mut invocation, hold);
+        invocation
+            .arg(hold.ttl.as_millis() as u64)
+            .arg(nanos_up(hold.cost))
+            .arg(hold.tokens)
+            .arg(&hold.id);
+        for c in &hold.counters {
+            // Limits rounded down, spend rounded up: the shared count
+            // never lets through what the exact one would refuse.
+            invocation
+                .arg(c.spec.limit.cost.map_or(-1, |l| (l.0 / 1000) as i64))
+                .arg(c.spec.limit.tokens.map_or(-1, |t| t as i64))
+                .arg(c.keep_for.map_or(-1, |d| d.as_secs() as i64));
+        }
+        let answer: Vec<u64> = self.invoke(&invocation).await?;
+        match answer.as_slice() {
+            [1] => Ok(Ok(())),
+            [0, counter, cost, tokens] => Ok(Err(Over {
+                counter: (*counter as usize).saturating_sub(1),
+                tokens: *tokens,
+                cost: Cost(cost.saturating_mul(1000)),
+            })),
+            other => Err(format!("{}: unexpected answer {other:?}", self.url)),
+        }
+    }
+
+    async fn settle(&self, hold: &Hold, tokens: u64, cost: Cost) -> Result<(), String> {
+        let mut invocation = self.settle.prepare_invoke();
+        Self::spend_keys(&mut invocation, hold);
+        invocation.arg(nanos_up(cost)).arg(tokens).arg(&hold.id);
+        self.invoke::<u64>(&invocation).await.map(|_| ())
+    }
+
+    async fn counts(&self, key: &str) -> Result<Counts, String> {
+        let mut conn = self.conn.clone();
+        let mut cmd = redis::cmd("HMGET");
+        cmd.arg(key)
+            .arg(&["spent", "held", "spent_tokens", "held_tokens"][..]);
+        let call = cmd.query_async::<Vec<Option<i64>>>(&mut conn);
+        let v = tokio::time::timeout(RESPONSE_TIMEOUT * 2, call)
+            .await
+            .map_err(|_| format!("{}: no answer", self.url))?
+            .map_err(|e| format!("{}: {e}", self.url))?;
+        let at = |i: usize| v.get(i).copied().flatten().unwrap_or(0).max(0) as u64;
+        Ok(Counts {
+            spent: Cost(at(0).saturating_mul(1000)),
+            held: Cost(at(1).saturating_mul(1000)),
+            spent_tokens: at(2),
+            held_tokens: at(3),
+        })
     }
 }
 

@@ -47,6 +47,7 @@ pub fn resolve(source: Arc<SourceFile>, file: ManifestFile) -> Result<Manifest, 
         .as_ref()
         .map_or(DEFAULT_DEADLINE, |d| Duration::from_millis(*d.get_ref()));
     let budget = r.budget("the pipeline", file.pipeline.budget.as_ref());
+    let spend_limit = r.spend_limit("the pipeline", file.pipeline.spend_limit.as_ref());
     if file.pipeline.name.get_ref().trim().is_empty() {
         r.error(
             &file.pipeline.name,
@@ -84,6 +85,7 @@ pub fn resolve(source: Arc<SourceFile>, file: ManifestFile) -> Result<Manifest, 
             description: file.pipeline.description,
             deadline,
             budget,
+            spend_limit,
             models,
             nodes,
             order,
@@ -106,11 +108,38 @@ impl Resolver<'_> {
             .push(Diagnostic::at(self.src, Some(at.span()), message).with_hint(hint));
     }
 
+    /// `[state] budgets-when-down`.
+    fn budgets_when_down(&mut self, section: &StateSection) -> crate::spec::BudgetsWhenDown {
+        use crate::spec::BudgetsWhenDown as W;
+        match section.budgets_when_down.as_ref() {
+            None => W::default(),
+            Some(w) => match w.get_ref().as_str() {
+                "fail-closed" => W::FailClosed,
+                "count-locally" => W::CountLocally,
+                other => {
+                    self.error(
+                        w,
+                        format!("unknown `[state] budgets-when-down` `{other}`"),
+                        "use \"fail-closed\" (refuse calls a spend limit covers while Redis is down; the default) or \"count-locally\" (each replica counts alone)",
+                    );
+                    W::default()
+                }
+            },
+        }
+    }
+
     /// `[state]`: `local` (default), or `redis` with a `redis://` URL.
     fn state(&mut self, section: &StateSection) -> crate::spec::StateSpec {
         let backend = section.backend.as_ref();
         match backend.map(|b| b.get_ref().as_str()) {
             None | Some("local") => {
+                if let Some(w) = &section.budgets_when_down {
+                    self.error(
+                        w,
+                        "`[state] budgets-when-down` is given but the backend is local",
+                        "it applies to a shared backend: add `backend = \"redis\"` and `url`, or remove it",
+                    );
+                }
                 if let Some(url) = &section.url {
                     self.error(
                         url,
@@ -127,6 +156,7 @@ impl Resolver<'_> {
                 {
                     crate::spec::StateSpec::Redis {
                         url: url.get_ref().clone(),
+                        budgets_when_down: self.budgets_when_down(section),
                     }
                 }
                 Some(url) => {

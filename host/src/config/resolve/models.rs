@@ -8,12 +8,14 @@ use std::collections::BTreeMap;
 use toml::Spanned;
 
 use super::{Resolver, ANTHROPIC_BASE_URL};
-use crate::config::schema::{BreakerSection, BudgetSection, ManifestFile, ModelSection};
+use crate::config::schema::{
+    BreakerSection, BudgetSection, ManifestFile, ModelSection, SpendLimitSection,
+};
 use crate::config::source::did_you_mean;
 use crate::spec::{
-    BreakerSpec, BudgetSpec, CallPolicy, Cost, ModelKind, ModelSpec, Price, ProviderSpec, SimSpec,
-    DEFAULT_BACKOFF, DEFAULT_MAX_BACKOFF, DEFAULT_MODEL_TIMEOUT, DEFAULT_RETRIES,
-    DEFAULT_STREAM_IDLE_TIMEOUT, MAX_DIMENSIONS,
+    BreakerSpec, BudgetSpec, CallPolicy, Cost, ModelKind, ModelSpec, Period, Price, ProviderSpec,
+    SimSpec, SpendLimitSpec, DEFAULT_BACKOFF, DEFAULT_MAX_BACKOFF, DEFAULT_MODEL_TIMEOUT,
+    DEFAULT_RETRIES, DEFAULT_STREAM_IDLE_TIMEOUT, MAX_DIMENSIONS,
 };
 
 /// Which provider-specific keys each provider takes and requires: the one
@@ -111,20 +113,61 @@ impl Resolver<'_> {
         let Some(b) = b else {
             return BudgetSpec::default();
         };
-        let usd = b.get_ref().usd;
+        self.budget_values(scope, b, b.get_ref().tokens, b.get_ref().usd)
+    }
+
+    /// `tokens` and `usd` of a budget or spend limit written at `at`.
+    fn budget_values<T>(
+        &mut self,
+        scope: &str,
+        at: &Spanned<T>,
+        tokens: Option<u64>,
+        usd: Option<f64>,
+    ) -> BudgetSpec {
         if usd.is_some_and(|u| !u.is_finite() || u < 0.0) {
             self.error(
-                b,
+                at,
                 format!("{scope}'s budget has a negative or non-finite `usd`"),
                 "e.g. budget = { usd = 0.05, tokens = 20000 }",
             );
         }
         BudgetSpec {
-            tokens: b.get_ref().tokens,
+            tokens,
             cost: usd
                 .filter(|u| u.is_finite() && *u >= 0.0)
                 .map(|u| Cost((u * 1e12).round() as u64)),
         }
+    }
+
+    /// A `spend-limit`: at least one of `usd` and `tokens`, per a known
+    /// period.
+    pub(super) fn spend_limit(
+        &mut self,
+        scope: &str,
+        s: Option<&Spanned<SpendLimitSection>>,
+    ) -> Option<SpendLimitSpec> {
+        let s = s?;
+        let section = s.get_ref();
+        let limit = self.budget_values(scope, s, section.tokens, section.usd);
+        let per = Period::parse(section.per.get_ref());
+        if per.is_none() {
+            self.error(
+                &section.per,
+                format!(
+                    "{scope}'s spend-limit has an unknown period `{}`",
+                    section.per.get_ref()
+                ),
+                format!("use one of: {}", Period::NAMES.join(", ")),
+            );
+        }
+        if limit.is_unlimited() {
+            self.error(
+                s,
+                format!("{scope}'s spend-limit limits nothing"),
+                "give `usd`, `tokens` or both, e.g. spend-limit = { usd = 100.0, per = \"day\" }",
+            );
+        }
+        Some(SpendLimitSpec { limit, per: per? })
     }
 
     /// A model's breaker: the defaults, each key overridable, or none.

@@ -212,6 +212,7 @@ impl Resolver<'_> {
                 max_entries: c.max_entries.unwrap_or(1000),
             });
             let budget = self.budget(&format!("node `{name_s}`"), n.budget.as_ref());
+            let spend_limit = self.spend_limit(&format!("node `{name_s}`"), n.spend_limit.as_ref());
             let owner = format!("node `{name_s}`");
             let input_schema = self.schema(&owner, "input-schema", n.input_schema.as_ref());
             let output_schema = self.schema(&owner, "output-schema", n.output_schema.as_ref());
@@ -243,6 +244,7 @@ impl Resolver<'_> {
                     model_policy,
                     cache,
                     budget,
+                    spend_limit,
                     stream,
                     min_score,
                 },
