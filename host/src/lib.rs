@@ -15,6 +15,7 @@ pub mod config;
 pub mod engine;
 pub mod graph;
 pub mod inspect;
+pub mod keys;
 pub mod loadgen;
 pub mod models;
 pub mod pipeline;

@@ -22,6 +22,9 @@ fn slow_manifest(dir: &Path, ttft_ms: u64, engine: &str) -> std::path::PathBuf {
 name = "slow"
 deadline-ms = 30000
 
+[auth]
+clients = "none"
+
 [models.slow]
 provider = "sim"
 price = {{ input = 0.15, output = 0.15 }}

@@ -5,6 +5,7 @@ mod batch_input;
 mod batch_report;
 mod bench;
 mod capacity;
+mod client_keys;
 mod example;
 mod experiment;
 mod faults;

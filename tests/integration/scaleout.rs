@@ -31,6 +31,9 @@ fn limited_manifest(dir: &Path) -> PathBuf {
 name = "scaleout"
 deadline-ms = 20000
 
+[auth]
+clients = "none"
+
 [models.limited]
 provider = "sim"
 rate-limit = {{ requests-per-minute = {LIMIT}, on-limit = "fail" }}
@@ -297,6 +300,9 @@ fn spend_manifest(dir: &Path, usd: f64) -> PathBuf {
 name = "spend"
 deadline-ms = 20000
 spend-limit = {{ usd = {usd}, per = "day" }}
+
+[auth]
+clients = "none"
 
 [models.paid]
 provider = "sim"

@@ -6,6 +6,7 @@ mod bench;
 mod export;
 mod graph;
 mod inspect;
+mod keys;
 mod load;
 mod new;
 mod replay;
@@ -111,6 +112,9 @@ pub enum Command {
     /// Fetch a component from an OCI registry into the local store,
     /// checking every digest; print the digest-pinned reference.
     Pull(artifact::PullArgs),
+    /// Manage client keys for `serve`: create (printed once), list, revoke;
+    /// in a keys file or the Redis replicas share.
+    Keys(keys::KeysArgs),
     /// Drive a running `switchyard serve` with concurrent requests and
     /// report throughput and latency.
     Load(load::LoadArgs),
@@ -188,6 +192,7 @@ pub fn main() -> ExitCode {
             Command::Bench(args) => bench::run(&cli, args).await,
             Command::Inspect(args) => inspect::run(&cli, args).await,
             Command::Serve(args) => serve::run(&cli, args).await,
+            Command::Keys(args) => keys::run(&cli, args).await,
             Command::Swap(args) => swap::run(&cli, args).await,
             Command::Load(args) => load::run(&cli, args).await,
             Command::TestNode(args) => test_node::run(&cli, args).await,

@@ -10,7 +10,10 @@ use std::ffi::OsString;
 use std::io::IsTerminal;
 use std::path::{Path, PathBuf};
 use std::process::ExitCode;
+use std::sync::Arc;
 use std::time::Duration;
+
+use crate::state::RedisState;
 
 use anyhow::Context;
 use clap::Args;
@@ -117,17 +120,25 @@ pub(super) async fn flush_spend(spending: &crate::models::Spending) {
 
 /// Loads the manifest, the model hub and every component.
 pub async fn load_pipeline(cli: &Cli, manifest: &Path) -> anyhow::Result<Pipeline> {
-    let manifest = crate::config::load(manifest)?;
-    let mut manifest = manifest;
+    Ok(load_shared(cli, manifest).await?.0)
+}
+
+/// [`load_pipeline`], with the shared state it counts limits in, if any.
+pub(super) async fn load_shared(
+    cli: &Cli,
+    manifest: &Path,
+) -> anyhow::Result<(Pipeline, Option<Arc<RedisState>>)> {
+    let mut manifest = crate::config::load(manifest)?;
     if let Some(url) = &cli.state_url {
         manifest.state = manifest.state.with_url(url);
     }
     let hub = ModelHub::from_env(&manifest.models)?;
-    let hub = crate::state::share(hub, &manifest.state, &manifest.name)?;
+    let (hub, shared) = crate::state::share(hub, &manifest.state, &manifest.name)?;
     let engine = cli.engine_for(manifest.engine)?;
-    Ok(Pipeline::load_from(&engine, manifest, &cli.sources())
+    let pipeline = Pipeline::load_from(&engine, manifest, &cli.sources())
         .await?
-        .bind(hub))
+        .bind(hub);
+    Ok((pipeline, shared))
 }
 
 pub(super) async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {

@@ -3,7 +3,7 @@
 //! hot-swap), optionally watching component files, until SIGINT/SIGTERM.
 
 use std::net::SocketAddr;
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 use std::sync::Arc;
 use std::time::Duration;
@@ -11,10 +11,15 @@ use std::time::Duration;
 use anyhow::Context;
 use clap::Args;
 
-use super::run::load_pipeline;
+use super::run::load_shared;
 use super::Cli;
+use crate::keys::{FileKeys, RedisKeys};
 use crate::recording::{RecordingSink, Target};
-use crate::serve::{self, AppState, LivePipeline, Metrics, QueueLimits, ADMIN_TOKEN_ENV};
+use crate::serve::clients::{ClientAuth, KeyRing};
+use crate::serve::{
+    self, AppState, LivePipeline, Metrics, QueueLimits, Readiness, ADMIN_TOKEN_ENV,
+};
+use crate::state::RedisState;
 
 /// Arguments of `switchyard serve`.
 #[derive(Debug, Args)]
@@ -128,8 +133,37 @@ impl ServeArgs {
     }
 }
 
+/// Who may call `/v1/*`, from the manifest's `[auth]`: an undeclared
+/// choice is refused, naming both.
+fn client_auth(
+    manifest: &Path,
+    pipeline: &crate::pipeline::Pipeline,
+    shared: Option<&Arc<RedisState>>,
+) -> anyhow::Result<ClientAuth> {
+    use crate::spec::ClientsSpec;
+    Ok(match (&pipeline.manifest.clients, shared) {
+        (ClientsSpec::Undeclared, _) => anyhow::bail!(
+            "{}: the manifest does not say who may call this pipeline when served; add either\n\n  [auth]\n  clients = \"keys\"   # callers send `Authorization: Bearer <key>` (`switchyard keys create NAME`)\n  keys-file = \"keys.json\"   # where keys live without a shared [state]\n\nor\n\n  [auth]\n  clients = \"none\"   # anyone who can reach the port may run it, and spend its budget\n\n(docs/serve.md#client-keys)",
+            manifest.display()
+        ),
+        (ClientsSpec::Open, _) => ClientAuth::Open,
+        (ClientsSpec::Keys { .. }, Some(state)) => {
+            ClientAuth::Keys(Arc::new(KeyRing::new(Arc::new(RedisKeys::new(state.clone())))))
+        }
+        (ClientsSpec::Keys { file: Some(f) }, None) => {
+            ClientAuth::Keys(Arc::new(KeyRing::new(Arc::new(FileKeys::new(f)))))
+        }
+        (ClientsSpec::Keys { file: None }, None) => anyhow::bail!(
+            "{}: `[auth] clients = \"keys\"` needs somewhere to keep keys: add `keys-file = \"keys.json\"` to [auth], or share a [state] (keys then live in its Redis)",
+            manifest.display()
+        ),
+    })
+}
+
 pub(super) async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode> {
-    let pipeline = load_pipeline(cli, &args.manifest).await?;
+    let (pipeline, shared) = load_shared(cli, &args.manifest).await?;
+    let clients = client_auth(&args.manifest, &pipeline, shared.as_ref())?;
+    let readiness = Readiness::of(&pipeline, shared);
     let name = pipeline.manifest.name.clone();
     let metrics = Arc::new(Metrics::new());
     let telemetry = super::telemetry::start(
@@ -184,7 +218,9 @@ pub(super) async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode>
                 timeout: std::time::Duration::from_millis(args.queue_timeout_ms),
             },
         )
-        .with_body_limits(args.body_limits()),
+        .with_body_limits(args.body_limits())
+        .with_clients(clients)
+        .with_readiness(readiness),
     );
     serve::serve(
         listener,

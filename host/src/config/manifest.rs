@@ -51,6 +51,8 @@ pub struct Manifest {
     pub recording: RecordingSpec,
     /// `[state]`: where replicas share rate limits.
     pub state: crate::spec::StateSpec,
+    /// `[auth]`: who may call it when served.
+    pub clients: crate::spec::ClientsSpec,
 }
 
 /// The one-prompt monolith a pipeline is compared with (`[baseline]`).

@@ -53,6 +53,21 @@ pub struct ManifestFile {
     /// `[state]`: shared state for replicas.
     #[serde(default)]
     pub state: StateSection,
+    /// `[auth]`: who may call the served pipeline.
+    #[serde(default)]
+    pub auth: AuthSection,
+}
+
+/// `[auth]`.
+#[derive(Debug, Default, Deserialize)]
+#[serde(deny_unknown_fields, rename_all = "kebab-case")]
+pub struct AuthSection {
+    /// `keys` or `none`.
+    #[serde(default)]
+    pub clients: Option<Spanned<String>>,
+    /// The keys file (without shared state), relative to the manifest.
+    #[serde(default)]
+    pub keys_file: Option<Spanned<String>>,
 }
 
 /// `rate-limit = { requests-per-minute = 600, tokens-per-minute = 100000, on-limit = "wait" }`.

@@ -222,6 +222,16 @@ impl RateLimiter {
         }
     }
 
+    /// Charges `requests` requests reserving `tokens` if there is room
+    /// now: `None` when charged, else how long until there is room.
+    pub async fn try_acquire_units(&self, requests: u64, tokens: Option<u64>) -> Option<Duration> {
+        let charges = self.charges(requests, tokens);
+        if charges.is_empty() {
+            return None;
+        }
+        self.try_charge(&charges).await
+    }
+
     /// The typed error for a call over the limit (the guest sees
     /// `rate-limited`; the ledger `over-limit`).
     fn refused(&self, detail: String) -> ModelError {

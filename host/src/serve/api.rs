@@ -14,7 +14,7 @@ use axum::body::Bytes;
 use axum::extract::{Path, State};
 use axum::http::{header, HeaderMap, StatusCode, Uri};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Serialize;
 use serde_json::{json, Value};
 use subtle::ConstantTimeEq;
@@ -22,7 +22,7 @@ use subtle::ConstantTimeEq;
 use super::experiment::api::admin_error;
 use super::AppState;
 use crate::engine::NodeError;
-use crate::pipeline::{EventSink, Pipeline, RunError, RunInput, RunOutcome, RunRecord};
+use crate::pipeline::{EventSink, Pipeline, RunClient, RunError, RunInput, RunOutcome, RunRecord};
 use crate::spec::SpanParent;
 
 /// An error answered as JSON.
@@ -172,12 +172,14 @@ pub async fn run_live(
     id: Option<String>,
     input: Value,
     headers: &HeaderMap,
+    client: Option<RunClient>,
     events: Option<EventSink>,
 ) -> Result<(Arc<Pipeline>, RunOutcome), ApiError> {
     let id = id.unwrap_or_else(|| state.next_run_id());
     let input = RunInput {
         parent: caller_span(headers),
         events,
+        client,
         ..RunInput::new(id, input)
     };
     state
@@ -220,9 +222,11 @@ pub fn with_trace(mut response: Response, run: &RunOutcome) -> Response {
 /// `POST /v1/runs`: `{"input": <json>, "id": "optional"}`.
 pub async fn runs(
     State(state): State<Arc<AppState>>,
+    client: Option<Extension<RunClient>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let client = client.map(|Extension(c)| c);
     let request: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
     let Some(obj) = request.as_object() else {
@@ -254,9 +258,15 @@ pub async fn runs(
         Some(_) => return Err(ApiError::bad_request("`id` must be a non-empty string")),
     };
     if stream {
-        return Ok(super::stream::run_events(state, id, input.clone(), headers));
+        return Ok(super::stream::run_events(
+            state,
+            id,
+            input.clone(),
+            headers,
+            client,
+        ));
     }
-    let (pipeline, run) = run_live(&state, id, input.clone(), &headers, None).await?;
+    let (pipeline, run) = run_live(&state, id, input.clone(), &headers, client, None).await?;
     let status = status_of(&run);
     let response = RunResponse::of(&pipeline, &run);
     let response = with_trace((status, Json(response)).into_response(), &run);
@@ -268,6 +278,7 @@ pub async fn runs(
 /// `POST /v1/pipelines/{name}/runs`: as `/v1/runs`, checking the name.
 pub async fn named_runs(
     State(state): State<Arc<AppState>>,
+    client: Option<Extension<RunClient>>,
     Path(name): Path<String>,
     headers: HeaderMap,
     body: Bytes,
@@ -281,7 +292,7 @@ pub async fn named_runs(
             format!("no pipeline `{name}`; this server runs `{served}`"),
         ));
     }
-    runs(State(state), headers, body).await
+    runs(State(state), client, headers, body).await
 }
 
 /// `GET /healthz`.
@@ -301,6 +312,37 @@ pub async fn healthz(State(state): State<Arc<AppState>>) -> Json<Value> {
         "generation": p.generation,
         "nodes": p.nodes().len(),
     }))
+}
+
+/// `GET /readyz`: `200` when this replica can take traffic — its
+/// components are loaded and, if it cannot serve without it, the shared
+/// state answers a `PING` — else `503` with the reason. Orchestrators
+/// route traffic by it; `/healthz` stays the liveness check.
+pub async fn readyz(State(state): State<Arc<AppState>>) -> Response {
+    let p = state.live.current();
+    let shared = match &state.readiness.state {
+        None => Ok("local"),
+        Some(redis) => redis.ping().await.map(|()| "ok"),
+    };
+    let (status, body) = match shared {
+        Ok(shared) => (
+            StatusCode::OK,
+            json!({ "ready": true, "shared_state": shared, "generation": p.generation }),
+        ),
+        Err(why) if state.readiness.needs_state => (
+            StatusCode::SERVICE_UNAVAILABLE,
+            json!({
+                "ready": false,
+                "shared_state": "unreachable",
+                "reason": format!("the shared state cannot be reached ({why}), and this replica cannot serve without it (client keys or spend limits that fail closed live there)"),
+            }),
+        ),
+        Err(_) => (
+            StatusCode::OK,
+            json!({ "ready": true, "shared_state": "unreachable", "generation": p.generation }),
+        ),
+    };
+    (status, Json(body)).into_response()
 }
 
 /// `GET /metrics`, Prometheus text format.

@@ -9,6 +9,7 @@
 //! resolves, then stops accepting and drains the runs in flight.
 
 pub mod api;
+pub mod clients;
 pub mod conn;
 pub mod experiment;
 pub mod guard;
@@ -53,7 +54,49 @@ pub struct AppState {
     pub queue: QueueLimits,
     /// Request body deadlines and bounds.
     pub body_limits: BodyLimits,
+    /// Who may call `/v1/*`.
+    pub clients: clients::ClientAuth,
+    /// What `/readyz` checks beyond the loaded components.
+    pub readiness: Readiness,
     seq: AtomicU64,
+}
+
+/// What a replica needs to take traffic: its components are loaded (it
+/// only listens once they are), and — when it cannot serve without it —
+/// the shared state answers. A replica can serve without Redis when its
+/// only shared limits are rate limits (counted locally meanwhile) or its
+/// budgets `count-locally`; with client keys in Redis, or spend limits
+/// failing closed, it cannot.
+#[derive(Debug, Clone, Default)]
+pub struct Readiness {
+    /// The shared state, if any.
+    pub state: Option<Arc<crate::state::RedisState>>,
+    /// Whether the replica is useless while it is unreachable.
+    pub needs_state: bool,
+}
+
+impl Readiness {
+    /// What `pipeline`, counting in `state`, needs to be ready.
+    pub fn of(
+        pipeline: &crate::pipeline::Pipeline,
+        state: Option<Arc<crate::state::RedisState>>,
+    ) -> Self {
+        let m = &pipeline.manifest;
+        let keys_there = matches!(m.clients, crate::spec::ClientsSpec::Keys { .. });
+        let spend_limits =
+            m.spend_limit.is_some() || m.nodes.values().any(|n| n.spend_limit.is_some());
+        let fails_closed = matches!(
+            m.state,
+            crate::spec::StateSpec::Redis {
+                budgets_when_down: crate::spec::BudgetsWhenDown::FailClosed,
+                ..
+            }
+        );
+        Self {
+            needs_state: state.is_some() && (keys_there || (spend_limits && fails_closed)),
+            state,
+        }
+    }
 }
 
 impl AppState {
@@ -94,8 +137,22 @@ impl AppState {
             admin_token: admin_token.filter(|t| !t.is_empty()),
             queue,
             body_limits: BodyLimits::default(),
+            clients: clients::ClientAuth::Open,
+            readiness: Readiness::default(),
             seq: AtomicU64::new(0),
         }
+    }
+
+    /// This state answering `/readyz` by `readiness`.
+    pub fn with_readiness(mut self, readiness: Readiness) -> Self {
+        self.readiness = readiness;
+        self
+    }
+
+    /// This state letting only `clients` call `/v1/*`.
+    pub fn with_clients(mut self, clients: clients::ClientAuth) -> Self {
+        self.clients = clients;
+        self
     }
 
     /// This state with `limits` for request bodies.
@@ -123,18 +180,24 @@ pub fn router(state: Arc<AppState>) -> Router {
         .route("/admin/nodes", get(api::nodes))
         .route_layer(from_fn_with_state(state.clone(), guard::read_body))
         .route_layer(from_fn_with_state(state.clone(), guard::admin_auth));
-    let public = Router::new()
+    // The client key is checked before the body is read, too.
+    let v1 = Router::new()
         .route("/v1/runs", post(api::runs))
         .route("/v1/pipelines/{name}/runs", post(api::named_runs))
         .route("/v1/chat/completions", post(openai::chat_completions))
         .route("/v1/models", get(openai::models))
+        .route_layer(from_fn_with_state(state.clone(), guard::read_body))
+        .route_layer(from_fn_with_state(state.clone(), clients::client_auth));
+    let public = Router::new()
         .route("/healthz", get(api::healthz))
+        .route("/readyz", get(api::readyz))
         .route("/metrics", get(api::metrics))
         .route("/", get(status::page))
         .route("/status", get(status::status))
         .route("/status/graph.svg", get(status::graph_svg))
         .route_layer(from_fn_with_state(state.clone(), guard::read_body));
     public
+        .merge(v1)
         .merge(admin)
         // The body is already bounded by `read_body`; this only lifts
         // axum's own default so the bounds above are the ones that apply.

@@ -16,7 +16,7 @@ use axum::body::Bytes;
 use axum::extract::State;
 use axum::http::{HeaderMap, StatusCode};
 use axum::response::{IntoResponse, Response};
-use axum::Json;
+use axum::{Extension, Json};
 use serde::Deserialize;
 use serde_json::{json, Value};
 
@@ -24,7 +24,7 @@ use super::api::{run_live, status_of, with_trace, ApiError};
 use super::stream::{sse, sse_response, usage_of, ChatStream, FirstRelease, RunTask};
 use super::AppState;
 use crate::config::ChatSpec;
-use crate::pipeline::{Pipeline, RunError, RunOutcome};
+use crate::pipeline::{Pipeline, RunClient, RunError, RunOutcome};
 
 /// The request fields switchyard reads; others (temperature, user, …) are
 /// accepted and ignored, as the pipeline's nodes choose their own settings.
@@ -136,9 +136,11 @@ fn now() -> u64 {
 /// `POST /v1/chat/completions`.
 pub async fn chat_completions(
     State(state): State<Arc<AppState>>,
+    client: Option<Extension<RunClient>>,
     headers: HeaderMap,
     body: Bytes,
 ) -> Result<Response, ApiError> {
+    let client = client.map(|Extension(c)| c);
     let request: ChatRequest = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("not a chat completion request: {e}")))?;
     let pipeline = state.live.current();
@@ -160,10 +162,10 @@ pub async fn chat_completions(
     let input = run_input(&pipeline.manifest.chat, &request.messages)?;
     let include_usage = request.stream_options.is_some_and(|o| o.include_usage);
     if request.stream {
-        return stream_chat(state, pipeline, input, headers, include_usage).await;
+        return stream_chat(state, pipeline, input, headers, client, include_usage).await;
     }
     drop(pipeline);
-    let (pipeline, run) = run_live(&state, None, input, &headers, None).await?;
+    let (pipeline, run) = run_live(&state, None, input, &headers, client, None).await?;
     if state.live.exports() {
         state.live.export(pipeline.clone(), run.clone());
     }
@@ -277,11 +279,12 @@ async fn stream_chat(
     pipeline: Arc<Pipeline>,
     input: Value,
     headers: HeaderMap,
+    client: Option<RunClient>,
     include_usage: bool,
 ) -> Result<Response, ApiError> {
     let id = state.next_run_id();
     let reply = pipeline.manifest.chat.reply.clone();
-    let (task, rx) = RunTask::start(state, Some(id.clone()), input, headers);
+    let (task, rx) = RunTask::start(state, Some(id.clone()), input, headers, client);
     let mut chat = ChatStream {
         task,
         rx,

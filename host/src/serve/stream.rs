@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 
 use super::api::{run_live, ApiError, RunResponse};
 use super::AppState;
-use crate::pipeline::{Pipeline, RunEvent, RunOutcome};
+use crate::pipeline::{Pipeline, RunClient, RunEvent, RunOutcome};
 
 /// What a run's task ends with: the generation it ran on and its outcome.
 type RunResult = Result<(Arc<Pipeline>, RunOutcome), ApiError>;
@@ -39,10 +39,11 @@ impl RunTask {
         id: Option<String>,
         input: Value,
         headers: HeaderMap,
+        client: Option<RunClient>,
     ) -> (Self, mpsc::UnboundedReceiver<RunEvent>) {
         let (tx, rx) = mpsc::unbounded_channel();
         let handle = tokio::spawn(async move {
-            let done = run_live(&state, id, input, &headers, Some(tx)).await;
+            let done = run_live(&state, id, input, &headers, client, Some(tx)).await;
             if let Ok((pipeline, run)) = &done {
                 state.live.export(pipeline.clone(), run.clone());
             }
@@ -133,8 +134,9 @@ pub(super) fn run_events(
     id: Option<String>,
     input: Value,
     headers: HeaderMap,
+    client: Option<RunClient>,
 ) -> Response {
-    let (task, rx) = RunTask::start(state, id, input, headers);
+    let (task, rx) = RunTask::start(state, id, input, headers, client);
     enum Phase {
         Events(RunTask, mpsc::UnboundedReceiver<RunEvent>),
         Done,

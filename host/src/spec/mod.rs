@@ -4,6 +4,7 @@
 //! the crate. `config` produces these from a manifest; `models`, `engine`
 //! and `pipeline` read them, so none of those needs `config`'s parser.
 
+mod auth;
 mod component;
 mod engine;
 mod model;
@@ -16,6 +17,7 @@ mod stream;
 mod telemetry;
 mod trace;
 
+pub use auth::ClientsSpec;
 pub use component::{
     ComponentSource, OciRef, OciRefError, TrustRequirement, TrustedKey, OCI_SCHEME,
 };

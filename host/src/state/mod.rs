@@ -13,22 +13,29 @@ use std::sync::Arc;
 use crate::models::ModelHub;
 use crate::spec::StateSpec;
 
-/// `hub` with its rate and spend limits counted where `spec` says: unchanged for
-/// `local`; in Redis for `redis`, under keys of pipeline `pipeline`.
-/// Connecting is lazy: a Redis that is down at start is retried on use,
-/// and until it answers each process counts alone (and says so).
-pub fn share(hub: ModelHub, spec: &StateSpec, pipeline: &str) -> Result<ModelHub, StateError> {
+/// `hub` with its rate and spend limits counted where `spec` says:
+/// unchanged for `local`; in Redis for `redis`, under keys of pipeline
+/// `pipeline` — and that Redis, for what else the service keeps there
+/// (client keys, readiness). Connecting is lazy: a Redis that is down at
+/// start is retried on use, and until it answers rate limits are counted
+/// per process and spend limits do what `budgets-when-down` says.
+pub fn share(
+    hub: ModelHub,
+    spec: &StateSpec,
+    pipeline: &str,
+) -> Result<(ModelHub, Option<Arc<RedisState>>), StateError> {
     match spec {
-        StateSpec::Local => Ok(hub),
+        StateSpec::Local => Ok((hub, None)),
         StateSpec::Redis {
             url,
             budgets_when_down,
         } => {
             let state = Arc::new(RedisState::connect(url)?);
             let prefix = format!("switchyard:{pipeline}");
-            Ok(hub
+            let hub = hub
                 .with_rate_store(state.clone(), &prefix)
-                .with_spend_store(state, *budgets_when_down, &prefix))
+                .with_spend_store(state.clone(), *budgets_when_down, &prefix);
+            Ok((hub, Some(state)))
         }
     }
 }

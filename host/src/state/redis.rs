@@ -177,10 +177,48 @@ impl RedisState {
 }
 
 impl RedisState {
+    /// Runs one command, with the same bounds and one retry as scripts
+    /// (for idempotent commands only).
+    pub(crate) async fn query<T: redis::FromRedisValue>(
+        &self,
+        cmd: &redis::Cmd,
+    ) -> Result<T, String> {
+        let mut last = String::new();
+        for _ in 0..2 {
+            let mut conn = self.conn.clone();
+            let call = cmd.query_async::<T>(&mut conn);
+            match tokio::time::timeout(RESPONSE_TIMEOUT * 2, call).await {
+                Ok(Ok(v)) => return Ok(v),
+                Ok(Err(e))
+                    if e.is_io_error()
+                        || e.is_connection_dropped()
+                        || e.is_connection_refusal() =>
+                {
+                    last = format!("{}: {e}", self.url);
+                }
+                Ok(Err(e)) => return Err(format!("{}: {e}", self.url)),
+                Err(_) => {
+                    return Err(format!(
+                        "{}: no answer within {} ms",
+                        self.url,
+                        (RESPONSE_TIMEOUT * 2).as_millis()
+                    ))
+                }
+            }
+        }
+        Err(last)
+    }
+
+    /// Whether it answers `PING` now.
+    pub async fn ping(&self) -> Result<(), String> {
+        let _: String = self.query(&redis::cmd("PING")).await?;
+        Ok(())
+    }
+
     /// Runs a script: a connection that broke since the last call fails
     /// once, then the manager reconnects, so it is tried once more and a
     /// Redis that came back is used at once. Every script is idempotent.
-    async fn invoke<T: redis::FromRedisValue>(
+    pub(crate) async fn invoke<T: redis::FromRedisValue>(
         &self,
         invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<T, String> {
@@ -290,15 +328,10 @@ impl SpendStore for RedisState {
     }
 
     async fn counts(&self, key: &str) -> Result<Counts, String> {
-        let mut conn = self.conn.clone();
         let mut cmd = redis::cmd("HMGET");
         cmd.arg(key)
             .arg(&["spent", "held", "spent_tokens", "held_tokens"][..]);
-        let call = cmd.query_async::<Vec<Option<i64>>>(&mut conn);
-        let v = tokio::time::timeout(RESPONSE_TIMEOUT * 2, call)
-            .await
-            .map_err(|_| format!("{}: no answer", self.url))?
-            .map_err(|e| format!("{}: {e}", self.url))?;
+        let v: Vec<Option<i64>> = self.query(&cmd).await?;
         let at = |i: usize| v.get(i).copied().flatten().unwrap_or(0).max(0) as u64;
         Ok(Counts {
             spent: Cost(at(0).saturating_mul(1000)),

@@ -11,8 +11,8 @@ use toml::Spanned;
 
 use super::manifest::{BaselineSpec, ChatSpec, Manifest, NodeSpec};
 use super::schema::{
-    BaselineSection, ChatSection, EngineSection, ManifestFile, RecordingSection, StateSection,
-    TelemetrySection,
+    AuthSection, BaselineSection, ChatSection, EngineSection, ManifestFile, RecordingSection,
+    StateSection, TelemetrySection,
 };
 use super::source::{did_you_mean, Diagnostic, SourceFile};
 use crate::spec::{
@@ -58,6 +58,7 @@ pub fn resolve(source: Arc<SourceFile>, file: ManifestFile) -> Result<Manifest, 
     let chat = r.chat(&file.chat);
     let engine = r.engine(&file.engine);
     let state = r.state(&file.state);
+    let clients = r.clients(&file.auth);
     let telemetry = r.telemetry(&file.telemetry, &nodes);
     let recording = r.recording(&file.recording, &nodes);
     let baseline = file.baseline.as_ref().and_then(|b| r.baseline(b, &models));
@@ -75,6 +76,7 @@ pub fn resolve(source: Arc<SourceFile>, file: ManifestFile) -> Result<Manifest, 
     if r.errors.is_empty() {
         Ok(Manifest {
             state,
+            clients,
             chat,
             engine,
             telemetry,
@@ -106,6 +108,41 @@ impl Resolver<'_> {
     fn error<T>(&mut self, at: &Spanned<T>, message: impl Into<String>, hint: impl Into<String>) {
         self.errors
             .push(Diagnostic::at(self.src, Some(at.span()), message).with_hint(hint));
+    }
+
+    /// `[auth]`: `clients = "keys"` (with an optional `keys-file`) or
+    /// `"none"`; unset: undeclared, which `serve` refuses.
+    fn clients(&mut self, section: &AuthSection) -> crate::spec::ClientsSpec {
+        use crate::spec::ClientsSpec as C;
+        let file = section
+            .keys_file
+            .as_ref()
+            .map(|f| self.src.dir().join(f.get_ref()));
+        match section.clients.as_ref() {
+            None if file.is_none() => C::Undeclared,
+            None => C::Keys { file },
+            Some(c) => match c.get_ref().as_str() {
+                "keys" => C::Keys { file },
+                "none" => {
+                    if let Some(f) = &section.keys_file {
+                        self.error(
+                            f,
+                            "`[auth] keys-file` is given but `clients = \"none\"` lets anyone in",
+                            "remove `keys-file`, or use `clients = \"keys\"`",
+                        );
+                    }
+                    C::Open
+                }
+                other => {
+                    self.error(
+                        c,
+                        format!("unknown `[auth] clients` `{other}`"),
+                        "use \"keys\" (a client key in `Authorization: Bearer`) or \"none\" (anyone who reaches the port)",
+                    );
+                    C::Undeclared
+                }
+            },
+        }
     }
 
     /// `[state] budgets-when-down`.
