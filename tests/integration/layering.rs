@@ -60,8 +60,10 @@ fn layering_lower_layers_never_import_higher_ones() {
         // store, the registry, signatures, the trust check.
         ("artifact", &["spec"]),
         // State shared between replicas: implements the model layer's
-        // rate-limit store over Redis.
+        // rate-limit and spend stores over Redis.
         ("state", &["spec", "models"]),
+        // Client keys: kept in a file or in the shared state's Redis.
+        ("keys", &["spec", "state"]),
         ("engine", &["spec", "text", "schema", "models"]),
         (
             "pipeline",

@@ -6,6 +6,7 @@ mod batch_report;
 mod bench;
 mod capacity;
 mod client_keys;
+mod deploy;
 mod example;
 mod experiment;
 mod faults;

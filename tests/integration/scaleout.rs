@@ -6,7 +6,12 @@
 //! settled spend never passes it, fills it to within one call's
 //! reservation, and equals what the answers' ledgers say; with Redis
 //! killed mid-load budgets fail closed, every request is answered, and
-//! the spend settled during the outage reaches Redis when it returns.
+//! the spend settled during the outage reaches Redis when it returns. An
+//! answer cached on one replica is a hit on another, and a breaker opened
+//! by one replica's failures stops the other two from calling the
+//! upstream at all. A swap on one replica reaches the other two under
+//! load with no failed request, and a replica that refuses it (it requires
+//! a signature the new component lacks) says so in the admin answers.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -17,7 +22,9 @@ use redis::Commands;
 
 use futures::StreamExt;
 use serde_json::{json, Value};
-use switchyard_tests::{fixture, serve_process, toml_path, RedisServer};
+use switchyard_tests::{
+    completion, fixture, serve_process, toml_path, MockUpstream, RedisServer, Reply,
+};
 
 /// Calls per minute the model allows.
 const LIMIT: usize = 30;
@@ -113,6 +120,11 @@ async fn health(client: &reqwest::Client, url: &str) -> Value {
         .unwrap()
 }
 
+async fn readyz(client: &reqwest::Client, url: &str) -> (u16, Value) {
+    let r = client.get(format!("{url}/readyz")).send().await.unwrap();
+    (r.status().as_u16(), r.json().await.unwrap())
+}
+
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn scaleout_three_replicas_on_one_redis_hold_one_rate_limit() {
     let mut redis = RedisServer::start();
@@ -164,6 +176,17 @@ async fn scaleout_three_replicas_on_one_redis_hold_one_rate_limit() {
         (h["status"].as_str(), h["shared_state"].as_str()),
         (Some("degraded"), Some("unreachable")),
         "{h}"
+    );
+    // Rate limits alone do not need Redis to serve: still ready.
+    let (status, ready) = readyz(&client, &urls[0]).await;
+    assert_eq!(
+        (
+            status,
+            ready["ready"].as_bool(),
+            ready["shared_state"].as_str()
+        ),
+        (200, Some(true), Some("unreachable")),
+        "{ready}"
     );
 
     // Redis back (empty): the next call is counted there again, and
@@ -483,6 +506,17 @@ async fn scaleout_redis_killed_mid_load_fails_budgets_closed_and_loses_no_spend(
     let answers = load.await.unwrap();
     let h = health(&client, &urls[0]).await;
     assert_eq!(h["status"], "degraded", "{h}");
+    // Spend limits failing closed cannot be served without Redis: not
+    // ready, so an orchestrator sends the replica no traffic.
+    let (status, ready) = readyz(&client, &urls[0]).await;
+    assert_eq!(status, 503, "{ready}");
+    assert!(
+        ready["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("cannot be reached"),
+        "{ready}"
+    );
 
     let mut answered_pusd = 0;
     let mut closed = 0;
@@ -516,6 +550,326 @@ async fn scaleout_redis_killed_mid_load_fails_budgets_closed_and_loses_no_spend(
         counter(&mut conn) == (answered_pusd + back.cost_pusd, 0)
     });
     assert_eq!(health(&client, &urls[1]).await["status"], "ok");
+    for url in &urls {
+        let (status, ready) = readyz(&client, url).await;
+        assert_eq!(
+            (status, ready["shared_state"].as_str()),
+            (200, Some("ok")),
+            "{ready}"
+        );
+    }
+    for (mut child, _, _) in replicas {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaleout_cache_entries_and_breaker_openings_reach_every_replica() {
+    let redis = RedisServer::start();
+    let mut conn = redis.connection();
+    let answering = MockUpstream::start(vec![completion("Cached answer.", 12, 3)]).await;
+    let failing = MockUpstream::start(vec![Reply::Json(500, "{}".into())]).await;
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("pipeline.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"[pipeline]
+name = "shared"
+deadline-ms = 20000
+
+[auth]
+clients = "none"
+
+[models.cached]
+provider = "openai"
+base-url = "{answering}"
+
+[models.failing]
+provider = "openai"
+base-url = "{failing}"
+retries = 0
+fallback = ["spare"]
+circuit-breaker = {{ min-calls = 3, failure-rate = 0.5, cool-down-ms = 60000, max-cool-down-ms = 60000 }}
+
+[models.spare]
+provider = "sim"
+
+[nodes.caller]
+role = "worker"
+component = {worker}
+models = ["cached", "failing", "spare"]
+settings = {{ do = "model" }}
+cache = {{ ttl-ms = 60000 }}
+"#,
+            answering = answering.base_url,
+            failing = failing.base_url,
+            worker = toml_path(&fixture("worker_hostile")),
+        ),
+    )
+    .unwrap();
+    let replicas: Vec<_> = (0..3)
+        .map(|_| serve_process(&manifest, &["--state-url", &redis.url()]))
+        .collect();
+    let urls: Vec<String> = replicas.iter().map(|(_, u, _)| u.clone()).collect();
+    let client = reqwest::Client::new();
+    let outcomes = |body: &Value| -> Vec<String> {
+        body["ledger"]
+            .as_array()
+            .into_iter()
+            .flatten()
+            .filter_map(|e| e["outcome"].as_str().map(str::to_string))
+            .collect()
+    };
+    let run = |url: String, input: Value| {
+        let client = client.clone();
+        async move {
+            let r = client
+                .post(format!("{url}/v1/runs"))
+                .json(&json!({ "input": input }))
+                .send()
+                .await
+                .unwrap();
+            assert_eq!(r.status(), 200);
+            r.json::<Value>().await.unwrap()
+        }
+    };
+
+    // Cached on the first replica, a hit on the second: one upstream call.
+    let first = run(urls[0].clone(), json!({ "model": "cached", "q": "same" })).await;
+    assert_eq!(outcomes(&first), ["ok"], "{first}");
+    let second = run(urls[1].clone(), json!({ "model": "cached", "q": "same" })).await;
+    assert_eq!(outcomes(&second), ["cache-hit"], "{second}");
+    assert_eq!(second["output"], first["output"]);
+    assert_eq!(
+        answering.count(),
+        1,
+        "the second replica called the upstream"
+    );
+    let other = run(urls[2].clone(), json!({ "model": "cached", "q": "other" })).await;
+    assert_eq!(outcomes(&other), ["ok"], "{other}");
+    assert_eq!(answering.count(), 2);
+
+    // Three failures on the first replica open its breaker (each call
+    // falls back to `spare`)...
+    for i in 0..3 {
+        let r = run(urls[0].clone(), json!({ "model": "failing", "i": i })).await;
+        assert_eq!(outcomes(&r), ["unavailable", "ok"], "{r}");
+    }
+    assert_eq!(failing.count(), 3);
+    switchyard_tests::wait_until("the opening shared", || {
+        redis::cmd("EXISTS")
+            .arg("switchyard:shared:breaker:failing")
+            .query::<bool>(&mut conn)
+            .unwrap()
+    });
+    // ...and the other two never call the failing upstream.
+    for (i, url) in urls[1..].iter().enumerate() {
+        let r = run(url.clone(), json!({ "model": "failing", "i": 10 + i })).await;
+        assert_eq!(outcomes(&r), ["circuit-open", "ok"], "{url}: {r}");
+    }
+    assert_eq!(
+        failing.count(),
+        3,
+        "a replica called an upstream whose breaker was open"
+    );
+    for (mut child, _, _) in replicas {
+        let _ = child.kill();
+        let _ = child.wait();
+    }
+}
+
+/// `bytes` with a custom section appended: the same component, another
+/// digest.
+fn restamped(bytes: &[u8], note: &str) -> Vec<u8> {
+    let name = b"switchyard-test";
+    let mut payload = vec![name.len() as u8];
+    payload.extend_from_slice(name);
+    payload.extend_from_slice(note.as_bytes());
+    assert!(payload.len() < 128);
+    let mut out = bytes.to_vec();
+    out.push(0);
+    out.push(payload.len() as u8);
+    out.extend_from_slice(&payload);
+    out
+}
+
+fn sha256_hex(bytes: &[u8]) -> String {
+    use std::fmt::Write;
+    let digest = <sha2::Sha256 as sha2::Digest>::digest(bytes);
+    digest.iter().fold(String::new(), |mut s, b| {
+        let _ = write!(s, "{b:02x}");
+        s
+    })
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaleout_a_swap_on_one_replica_reaches_the_others_under_load() {
+    use std::sync::atomic::AtomicBool;
+    let redis = RedisServer::start();
+    let dir = tempfile::tempdir().unwrap();
+    let bin = switchyard_tests::switchyard_bin();
+    let run = |args: &[&str]| {
+        let out = std::process::Command::new(&bin)
+            .args(args)
+            .output()
+            .unwrap();
+        assert!(
+            out.status.success(),
+            "{args:?}: {}",
+            String::from_utf8_lossy(&out.stderr)
+        );
+    };
+    // Every replica starts on the same signed component.
+    run(&["keygen", "ops", "--dir", dir.path().to_str().unwrap()]);
+    let signed = dir.path().join("signed.wasm");
+    run(&[
+        "sign",
+        fixture("worker_hostile").to_str().unwrap(),
+        "--key",
+        dir.path().join("ops.key").to_str().unwrap(),
+        "--output",
+        signed.to_str().unwrap(),
+    ]);
+    let write = |name: &str, trust: &str, node_trust: &str| {
+        let path = dir.path().join(name);
+        std::fs::write(
+            &path,
+            format!(
+                r#"[pipeline]
+name = "fleet"
+deadline-ms = 20000
+
+[auth]
+clients = "none"
+
+{trust}
+
+[models.m]
+provider = "sim"
+
+[nodes.caller]
+role = "worker"
+component = {component}
+models = ["m"]
+settings = {{ do = "model", model = "m" }}
+{node_trust}
+"#,
+                component = toml_path(&signed),
+            ),
+        )
+        .unwrap();
+        path
+    };
+    let open = write("open.toml", "", "");
+    // The third replica runs only signed components on this node.
+    let strict = write(
+        "strict.toml",
+        "[trust]\nkeys = { ops = \"ops.pub\" }",
+        "trust = \"signed\"",
+    );
+    let token = "fleet-admin";
+    let state_url = redis.url();
+    let replicas: Vec<_> = [&open, &open, &strict]
+        .iter()
+        .map(|m| switchyard_tests::serve_process_with(m, &["--state-url", &state_url], Some(token)))
+        .collect();
+    let urls: Vec<String> = replicas.iter().map(|(_, u, _)| u.clone()).collect();
+    let client = reqwest::Client::new();
+
+    // Load on all three while the swap happens.
+    let stop = Arc::new(AtomicBool::new(false));
+    let load: Vec<_> = urls
+        .iter()
+        .map(|url| {
+            let (client, url, stop) = (client.clone(), url.clone(), stop.clone());
+            tokio::spawn(async move {
+                let (mut ok, mut failed) = (0usize, Vec::new());
+                while !stop.load(Ordering::SeqCst) {
+                    let r = client
+                        .post(format!("{url}/v1/runs"))
+                        .json(&json!({ "input": { "q": ok } }))
+                        .send()
+                        .await
+                        .unwrap();
+                    let status = r.status().as_u16();
+                    let body: Value = r.json().await.unwrap();
+                    if status == 200 && body["ok"] == true {
+                        ok += 1;
+                    } else {
+                        failed.push(format!("{status} {body}"));
+                    }
+                }
+                (ok, failed)
+            })
+        })
+        .collect();
+
+    let unsigned = restamped(&std::fs::read(fixture("worker_hostile")).unwrap(), "v2");
+    let new_sha = sha256_hex(&unsigned);
+    let answer: Value = client
+        .put(format!("{}/admin/nodes/caller", urls[0]))
+        .bearer_auth(token)
+        .header("content-type", "application/wasm")
+        .body(unsigned)
+        .send()
+        .await
+        .unwrap()
+        .json()
+        .await
+        .unwrap();
+    assert_eq!(answer["sha256"], new_sha.as_str(), "{answer}");
+    let reports = answer["replicas"]
+        .as_object()
+        .expect("a report per replica");
+    assert_eq!(reports.len(), 3, "{answer}");
+    let running = reports
+        .values()
+        .filter(|r| r["sha256"] == new_sha.as_str())
+        .count();
+    let refusals: Vec<&Value> = reports.values().filter_map(|r| r.get("refused")).collect();
+    assert_eq!(running, 2, "{answer}");
+    assert_eq!(refusals.len(), 1, "{answer}");
+    assert_eq!(refusals[0]["sha256"], new_sha.as_str());
+    assert!(
+        refusals[0]["reason"]
+            .as_str()
+            .unwrap_or("")
+            .contains("sign"),
+        "the refusal says why: {answer}"
+    );
+
+    // Every replica's own view agrees; the strict one still serves the
+    // signed component.
+    for (i, url) in urls.iter().enumerate() {
+        let view: Value = client
+            .get(format!("{url}/admin/nodes/caller"))
+            .bearer_auth(token)
+            .send()
+            .await
+            .unwrap()
+            .json()
+            .await
+            .unwrap();
+        let expect = if i < 2 {
+            new_sha.clone()
+        } else {
+            sha256_hex(&std::fs::read(&signed).unwrap())
+        };
+        assert_eq!(view["sha256"], expect.as_str(), "{url}: {view}");
+        assert_eq!(
+            view["replicas"].as_object().map(|m| m.len()),
+            Some(3),
+            "{view}"
+        );
+    }
+    stop.store(true, Ordering::SeqCst);
+    for (url, task) in urls.iter().zip(load) {
+        let (ok, failed) = task.await.unwrap();
+        assert!(failed.is_empty(), "{url}: {failed:?}");
+        assert!(ok > 0, "{url} answered nothing during the swap");
+    }
     for (mut child, _, _) in replicas {
         let _ = child.kill();
         let _ = child.wait();

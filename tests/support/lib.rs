@@ -706,14 +706,27 @@ pub fn serve_process(
     manifest: &Path,
     args: &[&str],
 ) -> (std::process::Child, String, std::thread::JoinHandle<String>) {
+    serve_process_with(manifest, args, None)
+}
+
+/// [`serve_process`] with the admin API on, under bearer token `token`.
+pub fn serve_process_with(
+    manifest: &Path,
+    args: &[&str],
+    token: Option<&str>,
+) -> (std::process::Child, String, std::thread::JoinHandle<String>) {
     use std::io::{BufRead, BufReader};
     use std::process::{Command, Stdio};
-    let mut child = Command::new(switchyard_bin())
+    let mut cmd = Command::new(switchyard_bin());
+    match token {
+        Some(t) => cmd.env("SWITCHYARD_ADMIN_TOKEN", t),
+        None => cmd.env_remove("SWITCHYARD_ADMIN_TOKEN"),
+    };
+    let mut child = cmd
         .arg("serve")
         .arg(manifest)
         .args(["--listen", "127.0.0.1:0"])
         .args(args)
-        .env_remove("SWITCHYARD_ADMIN_TOKEN")
         .stdout(Stdio::null())
         .stderr(Stdio::piped())
         .spawn()

@@ -147,11 +147,13 @@ fn client_auth(
             manifest.display()
         ),
         (ClientsSpec::Open, _) => ClientAuth::Open,
-        (ClientsSpec::Keys { .. }, Some(state)) => {
-            ClientAuth::Keys(Arc::new(KeyRing::new(Arc::new(RedisKeys::new(state.clone())))))
-        }
-        (ClientsSpec::Keys { file: Some(f) }, None) => {
+        // A keys file named explicitly wins (e.g. mounted from a Secret);
+        // else keys live in the shared Redis.
+        (ClientsSpec::Keys { file: Some(f) }, _) => {
             ClientAuth::Keys(Arc::new(KeyRing::new(Arc::new(FileKeys::new(f)))))
+        }
+        (ClientsSpec::Keys { file: None }, Some(state)) => {
+            ClientAuth::Keys(Arc::new(KeyRing::new(Arc::new(RedisKeys::new(state.clone())))))
         }
         (ClientsSpec::Keys { file: None }, None) => anyhow::bail!(
             "{}: `[auth] clients = \"keys\"` needs somewhere to keep keys: add `keys-file = \"keys.json\"` to [auth], or share a [state] (keys then live in its Redis)",
@@ -190,6 +192,11 @@ pub(super) async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode>
     }
     let live = Arc::new(live);
     let spending = live.current().hub().spending().clone();
+    // With shared state, swaps reach every replica.
+    let fleet = readiness
+        .state
+        .clone()
+        .map(|state| serve::fleet::Fleet::start(state, &live, &name));
     let token = std::env::var(ADMIN_TOKEN_ENV)
         .ok()
         .filter(|t| !t.is_empty());
@@ -220,7 +227,8 @@ pub(super) async fn run(cli: &Cli, args: &ServeArgs) -> anyhow::Result<ExitCode>
         )
         .with_body_limits(args.body_limits())
         .with_clients(clients)
-        .with_readiness(readiness),
+        .with_readiness(readiness)
+        .with_fleet(fleet),
     );
     serve::serve(
         listener,

@@ -40,6 +40,15 @@ pub struct NodeContext {
 }
 
 impl NodeContext {
+    /// The same context, its response cache naming the component with
+    /// SHA-256 `digest` as the maker of its shared entries.
+    pub fn scoped_to(self, digest: &str) -> Self {
+        if let Some(c) = &self.cache {
+            c.rescope(&self.node, digest);
+        }
+        self
+    }
+
     /// A context with no settings, grant or cache and default limits.
     pub fn bare(node: &str) -> Self {
         Self {

@@ -40,6 +40,9 @@ pub(super) async fn admit<'m>(
     cost: crate::spec::Cost,
 ) -> Result<(Option<Permit<'m>>, Option<Reservation>), (ModelError, CallOutcome)> {
     let spec = &model.spec;
+    if let Some(b) = &model.breaker {
+        b.sync_shared().await;
+    }
     let permit = match &model.breaker {
         None => None,
         Some(b) => {

@@ -15,9 +15,17 @@
 //!   success closes the circuit (and forgets the failures); when `probes`
 //!   probes have failed, it opens again with the cool-down doubled (up to
 //!   `max-cool-down`).
+//!
+//! With a shared [`BreakerStore`] (Redis, for replicas), a replica whose
+//! breaker opens publishes it for the cool-down, and every replica checks
+//! (at most every [`SHARED_CHECK`]) before letting a call through: one
+//! replica's evidence opens the breaker for all. Each replica then probes
+//! on its own when the cool-down ends; a successful probe clears the
+//! shared state. A store that cannot answer leaves each replica its own
+//! breaker.
 
 use std::collections::VecDeque;
-use std::sync::Mutex;
+use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
 use tokio::sync::Notify;
@@ -26,6 +34,46 @@ use crate::spec::BreakerSpec;
 
 /// Outcomes older than this are forgotten: a failure rate is about now.
 pub const STALE: Duration = Duration::from_secs(30);
+
+/// How often a replica asks the shared store whether another opened the
+/// breaker.
+pub const SHARED_CHECK: Duration = Duration::from_millis(250);
+
+/// Where replicas share their breakers' openings.
+#[async_trait::async_trait]
+pub trait BreakerStore: Send + Sync + std::fmt::Debug {
+    /// How much longer breaker `key` is open, if some replica opened it.
+    async fn open_for(&self, key: &str) -> Result<Option<Duration>, String>;
+    /// Breaker `key` opened for `cool_down`.
+    async fn set_open(&self, key: &str, cool_down: Duration) -> Result<(), String>;
+    /// Breaker `key` closed again.
+    async fn set_closed(&self, key: &str) -> Result<(), String>;
+}
+
+#[derive(Debug)]
+struct Shared {
+    store: Arc<dyn BreakerStore>,
+    key: String,
+    checked: Mutex<Option<Instant>>,
+}
+
+impl Shared {
+    /// Runs `f` on the store off the caller's path.
+    fn publish<F, Fut>(&self, f: F)
+    where
+        F: FnOnce(Arc<dyn BreakerStore>, String) -> Fut,
+        Fut: std::future::Future<Output = Result<(), String>> + Send + 'static,
+    {
+        if let Ok(rt) = tokio::runtime::Handle::try_current() {
+            let fut = f(self.store.clone(), self.key.clone());
+            rt.spawn(async move {
+                if let Err(why) = fut.await {
+                    tracing::debug!(error = %why, "breaker state not shared");
+                }
+            });
+        }
+    }
+}
 
 /// The state a caller sees.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -60,6 +108,7 @@ pub struct Breaker {
     spec: BreakerSpec,
     inner: Mutex<Inner>,
     changed: Notify,
+    shared: Option<Shared>,
 }
 
 /// Why a call was not let through.
@@ -95,6 +144,47 @@ impl Breaker {
                 reopened: 0,
             }),
             changed: Notify::new(),
+            shared: None,
+        }
+    }
+
+    /// The same breaker, sharing its openings through `store` under `key`.
+    pub fn shared(mut self, store: Arc<dyn BreakerStore>, key: String) -> Self {
+        self.shared = Some(Shared {
+            store,
+            key,
+            checked: Mutex::new(None),
+        });
+        self
+    }
+
+    /// Adopts an opening another replica published (checked at most every
+    /// [`SHARED_CHECK`]); a store that cannot answer changes nothing.
+    pub async fn sync_shared(&self) {
+        let Some(shared) = &self.shared else {
+            return;
+        };
+        let now = Instant::now();
+        {
+            let mut checked = shared.checked.lock().unwrap_or_else(|p| p.into_inner());
+            if checked.is_some_and(|at| now.duration_since(at) < SHARED_CHECK) {
+                return;
+            }
+            *checked = Some(now);
+        }
+        let Ok(Some(left)) = shared.store.open_for(&shared.key).await else {
+            return;
+        };
+        let mut i = self.lock();
+        if matches!(i.phase, Phase::Closed) && !left.is_zero() {
+            i.phase = Phase::Open { until: now + left };
+            drop(i);
+            tracing::warn!(
+                breaker = %shared.key,
+                cool_down_ms = left.as_millis() as u64,
+                "circuit opened by another replica"
+            );
+            self.changed.notify_waiters();
         }
     }
 
@@ -208,15 +298,20 @@ impl Breaker {
                 i.recent.clear();
                 i.reopened = 0;
                 changed = true;
+                if let Some(sh) = &self.shared {
+                    sh.publish(|store, key| async move { store.set_closed(&key).await });
+                }
             }
             (Phase::HalfOpen { in_flight, failed }, true, Some(true)) => {
                 *in_flight = in_flight.saturating_sub(1);
                 *failed += 1;
                 if *failed >= self.spec.probes.max(1) {
                     i.reopened = reopened.saturating_add(1);
+                    let cool_down = self.cool_down(i.reopened);
                     i.phase = Phase::Open {
-                        until: now + self.cool_down(i.reopened),
+                        until: now + cool_down,
                     };
+                    self.publish_open(cool_down);
                 }
                 changed = true;
             }
@@ -229,6 +324,7 @@ impl Breaker {
                     i.phase = Phase::Open {
                         until: now + self.cool_down(i.reopened),
                     };
+                    self.publish_open(self.cool_down(i.reopened));
                     tracing::warn!(
                         failures,
                         of = total,
@@ -243,6 +339,13 @@ impl Breaker {
         drop(i);
         if changed {
             self.changed.notify_waiters();
+        }
+    }
+
+    /// Tells the other replicas this breaker opened for `cool_down`.
+    fn publish_open(&self, cool_down: Duration) {
+        if let Some(sh) = &self.shared {
+            sh.publish(move |store, key| async move { store.set_open(&key, cool_down).await });
         }
     }
 

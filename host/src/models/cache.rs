@@ -1,16 +1,71 @@
 //! The response cache, opt-in per node: exact match on the normalised
 //! request (model, messages, generation settings), with a TTL and a bound
 //! on entries (oldest evicted first). A hit costs nothing and is recorded in
-//! the ledger as `cache-hit`.
+//! the ledger as `cache-hit`. With a shared [`CacheStore`] (Redis, for
+//! replicas) entries live only there — keyed by pipeline, node, the
+//! component digest that made them and the request — so an answer cached by
+//! one replica is a hit on every other, and no replica reads a local copy
+//! first. A store that cannot answer is skipped: the call goes upstream.
 
 use std::collections::{HashMap, VecDeque};
-use std::sync::Mutex;
-use std::time::Instant;
+use std::sync::{Mutex, RwLock};
+use std::time::{Duration, Instant};
 
+use serde::{Deserialize, Serialize};
 use sha2::{Digest, Sha256};
 
-use super::types::{ChatRequest, ChatResponse, ResponseFormat};
+use super::types::{ChatRequest, ChatResponse, ResponseFormat, ToolCall, Usage};
 use crate::spec::CacheSpec;
+
+/// The largest cached answer read back from a shared store.
+pub const MAX_SHARED_ENTRY: usize = 4 << 20;
+
+/// Where replicas share cached answers.
+#[async_trait::async_trait]
+pub trait CacheStore: Send + Sync + std::fmt::Debug {
+    /// The entry `key`, if present.
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String>;
+    /// Stores `value` under `key` for `ttl`.
+    async fn put(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), String>;
+}
+
+/// An answer as a shared store keeps it.
+#[derive(Debug, Serialize, Deserialize)]
+struct Stored {
+    content: String,
+    #[serde(default)]
+    finish_reason: Option<String>,
+    #[serde(default)]
+    tool_calls: Vec<ToolCall>,
+    input_tokens: u64,
+    output_tokens: u64,
+}
+
+impl Stored {
+    fn of(r: &ChatResponse) -> Self {
+        Self {
+            content: r.content.clone(),
+            finish_reason: r.finish_reason.clone(),
+            tool_calls: r.tool_calls.clone(),
+            input_tokens: r.usage.input_tokens,
+            output_tokens: r.usage.output_tokens,
+        }
+    }
+
+    fn answer(self, model: &str) -> ChatResponse {
+        ChatResponse {
+            content: self.content,
+            usage: Usage {
+                input_tokens: self.input_tokens,
+                output_tokens: self.output_tokens,
+                estimated: false,
+            },
+            model: model.to_string(),
+            finish_reason: self.finish_reason,
+            tool_calls: self.tool_calls,
+        }
+    }
+}
 
 /// Answers by key, and keys in insertion order (for eviction).
 type Entries = (
@@ -23,6 +78,8 @@ type Entries = (
 pub struct ResponseCache {
     spec: CacheSpec,
     inner: Mutex<Entries>,
+    /// `node:component-digest`: whose entries these are, in a shared store.
+    scope: RwLock<String>,
 }
 
 /// The cache key: a digest of everything that shapes the answer, with
@@ -71,6 +128,74 @@ impl ResponseCache {
         Self {
             spec,
             inner: Mutex::new((HashMap::new(), VecDeque::new())),
+            scope: RwLock::new(String::new()),
+        }
+    }
+
+    /// Names whose entries these are in a shared store: node `node`
+    /// running the component with SHA-256 `digest`.
+    pub fn scoped(self, node: &str, digest: &str) -> Self {
+        self.rescope(node, digest);
+        self
+    }
+
+    /// [`ResponseCache::scoped`] after a swap: new entries are the new
+    /// component's.
+    pub fn rescope(&self, node: &str, digest: &str) {
+        *self.scope.write().unwrap_or_else(|p| p.into_inner()) =
+            format!("{node}:{}", &digest[..digest.len().min(16)]);
+    }
+
+    /// The shared store's key of `req`'s entry, under `prefix`.
+    fn shared_key(&self, prefix: &str, req: &ChatRequest) -> String {
+        let hex: String = key(req).iter().map(|b| format!("{b:02x}")).collect();
+        let scope = self.scope.read().unwrap_or_else(|p| p.into_inner());
+        format!("{prefix}:cache:{scope}:{hex}")
+    }
+
+    /// A fresh answer for `req` from `store` (under `prefix`); `None` on a
+    /// miss, an unusable entry, or a store that cannot answer.
+    pub async fn get_shared(
+        &self,
+        store: &dyn CacheStore,
+        prefix: &str,
+        req: &ChatRequest,
+    ) -> Option<ChatResponse> {
+        let key = self.shared_key(prefix, req);
+        let bytes = match store.get(&key).await {
+            Ok(found) => found?,
+            Err(why) => {
+                tracing::debug!(error = %why, "shared cache skipped");
+                return None;
+            }
+        };
+        if bytes.len() > MAX_SHARED_ENTRY {
+            return None;
+        }
+        let stored: Stored = serde_json::from_slice(&bytes).ok()?;
+        let answer = stored.answer(&req.model);
+        super::tools::check_answer(&answer).ok()?;
+        Some(answer)
+    }
+
+    /// Stores `resp` for `req` in `store` (under `prefix`) for the TTL; a
+    /// store that cannot take it is skipped.
+    pub async fn put_shared(
+        &self,
+        store: &dyn CacheStore,
+        prefix: &str,
+        req: &ChatRequest,
+        resp: &ChatResponse,
+    ) {
+        if self.spec.max_entries == 0 {
+            return;
+        }
+        let Ok(value) = serde_json::to_vec(&Stored::of(resp)) else {
+            return;
+        };
+        let key = self.shared_key(prefix, req);
+        if let Err(why) = store.put(&key, value, self.spec.ttl).await {
+            tracing::debug!(error = %why, "shared cache not written");
         }
     }
 

@@ -66,6 +66,8 @@ pub struct ModelHub {
     pub(super) spending: Arc<super::spend::Spending>,
     /// The shared store rate limits are counted in, and its key prefix.
     rate_store: Option<(Arc<dyn super::rate::RateStore>, String)>,
+    /// The shared response cache, and its key prefix.
+    pub(super) cache_store: Option<(Arc<dyn super::cache::CacheStore>, String)>,
 }
 
 impl std::fmt::Debug for ModelHub {
@@ -132,6 +134,7 @@ impl ModelHub {
             replay: None,
             spending: Arc::default(),
             rate_store: None,
+            cache_store: None,
         }
     }
 
@@ -212,6 +215,7 @@ impl ModelHub {
             replay: None,
             spending: Arc::default(),
             rate_store: None,
+            cache_store: None,
         })
     }
 
@@ -237,6 +241,32 @@ impl ModelHub {
         prefix: &str,
     ) -> Self {
         self.spending = Arc::new(super::spend::Spending::shared(store, when_down, prefix));
+        self
+    }
+
+    /// Shares every model's circuit-breaker openings through `store`
+    /// (replicas), under keys starting with `prefix`.
+    pub fn with_breaker_store(
+        mut self,
+        store: Arc<dyn super::breaker::BreakerStore>,
+        prefix: &str,
+    ) -> Self {
+        for (name, m) in &mut self.models {
+            if let Some(b) = m.breaker.take() {
+                m.breaker = Some(b.shared(store.clone(), format!("{prefix}:breaker:{name}")));
+            }
+        }
+        self
+    }
+
+    /// Keeps nodes' cached answers in `store` (shared by replicas), under
+    /// keys starting with `prefix`, instead of in the process.
+    pub fn with_cache_store(
+        mut self,
+        store: Arc<dyn super::cache::CacheStore>,
+        prefix: &str,
+    ) -> Self {
+        self.cache_store = Some((store, prefix.to_string()));
         self
     }
 
@@ -337,6 +367,25 @@ impl ModelHub {
         if let Some(answer) = self.preflight(caller, &req, attempts) {
             return answer;
         }
+        if let (Some(c), Some((store, prefix))) = (caller.cache, &self.cache_store) {
+            if let Some(hit) = c.get_shared(store.as_ref(), prefix, &req).await {
+                let stamp = Stamp::now();
+                attempts.push(stamp.span_id);
+                if let Some(primary) = self.models.get(&req.model) {
+                    record(
+                        caller,
+                        &primary.spec,
+                        0,
+                        None,
+                        Usage::default(),
+                        CallOutcome::CacheHit,
+                        stamp,
+                        hit.finish_reason.clone(),
+                    );
+                }
+                return Ok(hit);
+            }
+        }
         let chain = self.chain(caller.overrides, &req.model);
         let mut last = ModelError::Unavailable(format!("model `{}` was not tried", req.model));
         for (i, (name, p)) in chain.iter().enumerate() {
@@ -361,8 +410,12 @@ impl ModelHub {
             {
                 Ok(mut resp) => {
                     resp.model = name.clone();
-                    if let Some(c) = caller.cache {
-                        c.put(&req, &resp);
+                    match (caller.cache, &self.cache_store) {
+                        (Some(c), Some((store, prefix))) => {
+                            c.put_shared(store.as_ref(), prefix, &req, &resp).await;
+                        }
+                        (Some(c), None) => c.put(&req, &resp),
+                        (None, _) => {}
                     }
                     return Ok(resp);
                 }
@@ -442,7 +495,9 @@ impl ModelHub {
                 return Some(answer);
             }
         }
-        if let Some(hit) = caller.cache.and_then(|c| c.get(req)) {
+        // With a shared cache, entries live only there (read in `call`).
+        let local = caller.cache.filter(|_| self.cache_store.is_none());
+        if let Some(hit) = local.and_then(|c| c.get(req)) {
             let stamp = Stamp::now();
             attempts.push(stamp.span_id);
             record(

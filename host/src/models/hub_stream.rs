@@ -358,7 +358,13 @@ impl HubStream {
         if let Some(p) = self.settle(&hub, open, usage, CallOutcome::Ok, finish_reason) {
             p.success();
         }
-        if let Some(c) = &self.caller.cache {
+        // A shared cache is filled by whole calls only (docs/models.md).
+        if let Some(c) = self
+            .caller
+            .cache
+            .as_ref()
+            .filter(|_| hub.cache_store.is_none())
+        {
             c.put(&self.req, &resp);
         }
         self.capture(Ok(resp.clone()));

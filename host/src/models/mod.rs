@@ -29,9 +29,9 @@ mod types;
 
 use async_trait::async_trait;
 
-pub use breaker::{Breaker, BreakerState, Permit, Refused};
+pub use breaker::{Breaker, BreakerState, BreakerStore, Permit, Refused};
 pub use budget::{Reservation, RunBudget, RunSpend};
-pub use cache::ResponseCache;
+pub use cache::{CacheStore, ResponseCache};
 pub use content::CallContent;
 // Settings and money live in the leaf `spec` module; re-exported here.
 pub use crate::spec::{BreakerSpec, BudgetSpec, CacheSpec, Cost, Price};

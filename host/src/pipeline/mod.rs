@@ -198,7 +198,7 @@ impl Pipeline {
                             nodes.insert(
                                 spec.name.clone(),
                                 LoadedNode {
-                                    ctx: Arc::new(context_of(spec)),
+                                    ctx: Arc::new(context_of(spec).scoped_to(&component.load.sha256)),
                                     spec: spec.clone(),
                                     component,
                                     input_schema,

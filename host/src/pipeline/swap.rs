@@ -128,10 +128,17 @@ impl Pipeline {
             effective_schema(&old.spec.input_schema, &d.input_schema).map_err(invalid)?;
         let output_schema =
             effective_schema(&old.spec.output_schema, &d.output_schema).map_err(invalid)?;
+        // Cached answers are keyed by the component that made them: another
+        // component starts a cache of its own.
+        let ctx = if component.load.sha256 == old.component.load.sha256 {
+            old.ctx.clone()
+        } else {
+            Arc::new(super::context_of(&old.spec).scoped_to(&component.load.sha256))
+        };
         let new = LoadedNode {
             spec: old.spec.clone(),
             component,
-            ctx: old.ctx.clone(),
+            ctx,
             input_schema,
             output_schema,
             revision: old.revision + 1,
@@ -172,7 +179,10 @@ impl Pipeline {
     ) -> Result<Pipeline, SwapError> {
         let mut next = self.with_component(name, checked)?;
         if let Some(node) = next.nodes.get_mut(name) {
-            node.ctx = Arc::new(super::context_of(&node.spec));
+            node.ctx = Arc::new(
+                super::context_of(&node.spec)
+                    .scoped_to(&format!("candidate-{}", node.component.load.sha256)),
+            );
         }
         Ok(next)
     }

@@ -440,7 +440,25 @@ pub async fn swap(
     }
     let origin = PathBuf::from(format!("<PUT /admin/nodes/{node}{what} by {by}>"));
     match state.live.swap(&node, &body, &origin).await {
-        Ok(report) => Ok(Json(report).into_response()),
+        Ok(report) => {
+            let Some(fleet) = &state.fleet else {
+                return Ok(Json(report).into_response());
+            };
+            // Published to every replica; the answer says which runs what
+            // (waiting a few seconds for them to report).
+            let mut answer = serde_json::to_value(&report).unwrap_or_default();
+            answer["replicas"] = match fleet.publish(&node, &body, &report.sha256).await {
+                Ok(()) => {
+                    fleet
+                        .settled(&node, &report.sha256, std::time::Duration::from_secs(10))
+                        .await
+                }
+                Err(why) => {
+                    json!({ "error": format!("not published to the other replicas: {why}") })
+                }
+            };
+            Ok(Json(answer).into_response())
+        }
         Err(e) => Err(admin_error(&e, "the old component keeps serving")),
     }
 }

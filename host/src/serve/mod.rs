@@ -12,6 +12,7 @@ pub mod api;
 pub mod clients;
 pub mod conn;
 pub mod experiment;
+pub mod fleet;
 pub mod guard;
 pub mod live;
 pub mod metrics;
@@ -58,6 +59,8 @@ pub struct AppState {
     pub clients: clients::ClientAuth,
     /// What `/readyz` checks beyond the loaded components.
     pub readiness: Readiness,
+    /// The other replicas swaps reach, when state is shared.
+    pub fleet: Option<Arc<fleet::Fleet>>,
     seq: AtomicU64,
 }
 
@@ -82,7 +85,7 @@ impl Readiness {
         state: Option<Arc<crate::state::RedisState>>,
     ) -> Self {
         let m = &pipeline.manifest;
-        let keys_there = matches!(m.clients, crate::spec::ClientsSpec::Keys { .. });
+        let keys_there = matches!(m.clients, crate::spec::ClientsSpec::Keys { file: None });
         let spend_limits =
             m.spend_limit.is_some() || m.nodes.values().any(|n| n.spend_limit.is_some());
         let fails_closed = matches!(
@@ -139,8 +142,15 @@ impl AppState {
             body_limits: BodyLimits::default(),
             clients: clients::ClientAuth::Open,
             readiness: Readiness::default(),
+            fleet: None,
             seq: AtomicU64::new(0),
         }
+    }
+
+    /// This state publishing swaps to (and taking them from) `fleet`.
+    pub fn with_fleet(mut self, fleet: Option<Arc<fleet::Fleet>>) -> Self {
+        self.fleet = fleet;
+        self
     }
 
     /// This state answering `/readyz` by `readiness`.

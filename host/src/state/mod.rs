@@ -34,7 +34,9 @@ pub fn share(
             let prefix = format!("switchyard:{pipeline}");
             let hub = hub
                 .with_rate_store(state.clone(), &prefix)
-                .with_spend_store(state.clone(), *budgets_when_down, &prefix);
+                .with_spend_store(state.clone(), *budgets_when_down, &prefix)
+                .with_cache_store(state.clone(), &prefix)
+                .with_breaker_store(state.clone(), &prefix);
             Ok((hub, Some(state)))
         }
     }

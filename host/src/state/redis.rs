@@ -12,7 +12,7 @@ use std::time::Duration;
 use redis::aio::{ConnectionManager, ConnectionManagerConfig};
 
 use crate::models::spend::{Counts, Hold, Over, SpendStore};
-use crate::models::{Charge, Cost, RateStore};
+use crate::models::{BreakerStore, CacheStore, Charge, Cost, RateStore};
 
 /// How long one round trip to Redis may take before the caller falls back.
 const RESPONSE_TIMEOUT: Duration = Duration::from_millis(500);
@@ -131,6 +131,7 @@ return 1
 
 /// A Redis every replica shares.
 pub struct RedisState {
+    client: redis::Client,
     conn: ConnectionManager,
     charge: redis::Script,
     reserve: redis::Script,
@@ -165,8 +166,9 @@ impl RedisState {
             .set_response_timeout(Some(RESPONSE_TIMEOUT))
             .set_number_of_retries(2)
             .set_max_delay(Duration::from_millis(500));
-        let conn = ConnectionManager::new_lazy_with_config(client, config).map_err(bad)?;
+        let conn = ConnectionManager::new_lazy_with_config(client.clone(), config).map_err(bad)?;
         Ok(Self {
+            client,
             conn,
             charge: redis::Script::new(CHARGE),
             reserve: redis::Script::new(&format!("{PURGE}{RESERVE}")),
@@ -207,6 +209,19 @@ impl RedisState {
             }
         }
         Err(last)
+    }
+
+    /// A connection of its own for subscribing to channels.
+    pub(crate) async fn pubsub(&self) -> Result<redis::aio::PubSub, String> {
+        match tokio::time::timeout(CONNECT_TIMEOUT, self.client.get_async_pubsub()).await {
+            Ok(Ok(ps)) => Ok(ps),
+            Ok(Err(e)) => Err(format!("{}: {e}", self.url)),
+            Err(_) => Err(format!(
+                "{}: no connection within {} ms",
+                self.url,
+                CONNECT_TIMEOUT.as_millis()
+            )),
+        }
     }
 
     /// Whether it answers `PING` now.
@@ -281,6 +296,49 @@ impl RateStore for RedisState {
             0 => Ok(None),
             ms => Ok(Some(Duration::from_millis(ms))),
         }
+    }
+}
+
+#[async_trait::async_trait]
+impl CacheStore for RedisState {
+    async fn get(&self, key: &str) -> Result<Option<Vec<u8>>, String> {
+        let mut cmd = redis::cmd("GET");
+        cmd.arg(key);
+        self.query(&cmd).await
+    }
+
+    async fn put(&self, key: &str, value: Vec<u8>, ttl: Duration) -> Result<(), String> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key)
+            .arg(value)
+            .arg("PX")
+            .arg(ttl.as_millis().max(1) as u64);
+        self.query::<()>(&cmd).await
+    }
+}
+
+#[async_trait::async_trait]
+impl BreakerStore for RedisState {
+    async fn open_for(&self, key: &str) -> Result<Option<Duration>, String> {
+        let mut cmd = redis::cmd("PTTL");
+        cmd.arg(key);
+        let ms: i64 = self.query(&cmd).await?;
+        Ok((ms > 0).then(|| Duration::from_millis(ms as u64)))
+    }
+
+    async fn set_open(&self, key: &str, cool_down: Duration) -> Result<(), String> {
+        let mut cmd = redis::cmd("SET");
+        cmd.arg(key)
+            .arg("open")
+            .arg("PX")
+            .arg(cool_down.as_millis().max(1) as u64);
+        self.query::<()>(&cmd).await
+    }
+
+    async fn set_closed(&self, key: &str) -> Result<(), String> {
+        let mut cmd = redis::cmd("DEL");
+        cmd.arg(key);
+        self.query::<()>(&cmd).await
     }
 }
 

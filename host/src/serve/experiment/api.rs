@@ -200,7 +200,14 @@ pub async fn status(
             "`GET /admin/nodes` lists the nodes",
         ));
     };
+    // With shared state: the digest every replica runs for this node.
+    let replicas = match &state.fleet {
+        Some(f) => Some(f.node_view(&node).await),
+        None => None,
+    };
     Ok(Json(json!({
+        "replicas": replicas,
+        "replica": state.fleet.as_ref().map(|f| f.id().to_string()),
         "pipeline": p.manifest.name,
         "generation": p.generation,
         "node": node,
