@@ -11,7 +11,10 @@
 //! by one replica's failures stops the other two from calling the
 //! upstream at all. A swap on one replica reaches the other two under
 //! load with no failed request, and a replica that refuses it (it requires
-//! a signature the new component lacks) says so in the admin answers.
+//! a signature the new component lacks) says so in the admin answers. A
+//! batch on the Redis queue survives a worker killed with SIGKILL mid-batch:
+//! the other claims its lines, and the output has exactly one record per
+//! input line, in order.
 
 use std::path::{Path, PathBuf};
 use std::sync::atomic::{AtomicUsize, Ordering};
@@ -874,4 +877,129 @@ settings = {{ do = "model", model = "m" }}
         let _ = child.kill();
         let _ = child.wait();
     }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn scaleout_a_queued_batch_survives_a_killed_worker_with_one_record_per_line() {
+    use std::process::{Command, Stdio};
+    let redis = RedisServer::start();
+    let mut conn = redis.connection();
+    let dir = tempfile::tempdir().unwrap();
+    let manifest = dir.path().join("pipeline.toml");
+    std::fs::write(
+        &manifest,
+        format!(
+            r#"[pipeline]
+name = "queued"
+deadline-ms = 20000
+
+[models.slow]
+provider = "sim"
+sim = {{ ttft-ms = 300 }}
+
+[nodes.caller]
+role = "worker"
+component = {worker}
+models = ["slow"]
+settings = {{ do = "model", model = "slow" }}
+"#,
+            worker = toml_path(&fixture("worker_hostile")),
+        ),
+    )
+    .unwrap();
+    let lines = 40;
+    let input = dir.path().join("in.jsonl");
+    let text: String = (0..lines)
+        .map(|i| format!("{{\"id\": \"t{i}\", \"input\": {{\"q\": {i}}}}}\n"))
+        .collect();
+    // A blank line in the middle: no record for it.
+    std::fs::write(&input, text.replacen('\n', "\n\n", 1)).unwrap();
+    let output = dir.path().join("out.jsonl");
+    let bin = switchyard_tests::switchyard_bin();
+    let url = redis.url();
+    let mut coordinator = Command::new(&bin)
+        .args(["run", manifest.to_str().unwrap(), "--queue", &url])
+        .args([
+            "-i",
+            input.to_str().unwrap(),
+            "-o",
+            output.to_str().unwrap(),
+        ])
+        .stdout(Stdio::null())
+        .stderr(Stdio::piped())
+        .spawn()
+        .unwrap();
+    let worker = || {
+        Command::new(&bin)
+            .args(["worker", manifest.to_str().unwrap(), "--queue", &url])
+            .args(["-c", "4", "--claim-after-ms", "1500"])
+            .stdout(Stdio::null())
+            .stderr(Stdio::piped())
+            .spawn()
+            .unwrap()
+    };
+    let records = |conn: &mut redis::Connection| -> usize {
+        let keys: Vec<String> = conn.keys("switchyard:queued:batch:*:records").unwrap();
+        keys.iter().map(|k| conn.hlen::<_, usize>(k).unwrap()).sum()
+    };
+    let mut doomed = worker();
+    switchyard_tests::wait_until("the first worker wrote records", || records(&mut conn) >= 4);
+    // It holds lines it has not finished: they must not be lost.
+    let pending: Vec<redis::Value> = redis::cmd("XPENDING")
+        .arg("switchyard:queued:queue")
+        .arg("switchyard-workers")
+        .query(&mut conn)
+        .unwrap();
+    let held = match pending.first() {
+        Some(redis::Value::Int(n)) => *n,
+        other => panic!("XPENDING answered {other:?}"),
+    };
+    assert!(held > 0, "the first worker held no line when killed");
+    doomed.kill().unwrap(); // SIGKILL
+    let _ = doomed.wait();
+    let mut survivor = worker();
+    let started = Instant::now();
+    let status = loop {
+        if let Some(status) = coordinator.try_wait().unwrap() {
+            break status;
+        }
+        assert!(
+            started.elapsed().as_secs() < 60,
+            "the batch did not finish after a worker was killed"
+        );
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    };
+    let _ = survivor.kill();
+    let _ = survivor.wait();
+    let mut survivor_log = String::new();
+    std::io::Read::read_to_string(&mut survivor.stderr.take().unwrap(), &mut survivor_log).unwrap();
+    let mut coordinator_log = String::new();
+    std::io::Read::read_to_string(
+        &mut coordinator.stderr.take().unwrap(),
+        &mut coordinator_log,
+    )
+    .unwrap();
+    assert!(status.success(), "{coordinator_log}");
+    assert!(
+        survivor_log.contains("claimed entries of a worker that stopped answering"),
+        "{survivor_log}"
+    );
+    let out = std::fs::read_to_string(&output).unwrap();
+    let ids: Vec<String> = out
+        .lines()
+        .map(|l| {
+            serde_json::from_str::<Value>(l).unwrap()["id"]
+                .as_str()
+                .unwrap()
+                .to_string()
+        })
+        .collect();
+    let expected: Vec<String> = (0..lines).map(|i| format!("t{i}")).collect();
+    assert_eq!(ids, expected, "one record per input line, in input order");
+    assert!(out.lines().all(|l| l.contains("\"ok\":true")), "{out}");
+    assert!(
+        coordinator_log.contains(&format!("{lines}")),
+        "{coordinator_log}"
+    );
+    assert_eq!(records(&mut conn), 0, "the collected records were cleared");
 }

@@ -8,6 +8,9 @@ use std::path::PathBuf;
 /// Why a batch refused to start or stopped early.
 #[derive(Debug, thiserror::Error)]
 pub enum BatchError {
+    /// The Redis queue of a distributed batch failed.
+    #[error("batch queue: {0}")]
+    Queue(String),
     /// The baseline model is not in the manifest.
     #[error("baseline model `{0}` is not declared in the manifest; use one of its [models.<name>] names")]
     UnknownBaselineModel(String),

@@ -16,6 +16,7 @@ mod swap;
 mod telemetry;
 mod test_node;
 mod validate;
+mod worker;
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -112,6 +113,9 @@ pub enum Command {
     /// Fetch a component from an OCI registry into the local store,
     /// checking every digest; print the digest-pinned reference.
     Pull(artifact::PullArgs),
+    /// Run input lines a `run --queue` put on a Redis queue; start any
+    /// number, on any machines.
+    Worker(worker::WorkerArgs),
     /// Manage client keys for `serve`: create (printed once), list, revoke;
     /// in a keys file or the Redis replicas share.
     Keys(keys::KeysArgs),
@@ -193,6 +197,7 @@ pub fn main() -> ExitCode {
             Command::Inspect(args) => inspect::run(&cli, args).await,
             Command::Serve(args) => serve::run(&cli, args).await,
             Command::Keys(args) => keys::run(&cli, args).await,
+            Command::Worker(args) => worker::run(&cli, args).await,
             Command::Swap(args) => swap::run(&cli, args).await,
             Command::Load(args) => load::run(&cli, args).await,
             Command::TestNode(args) => test_node::run(&cli, args).await,

@@ -105,6 +105,60 @@ pub struct RunArgs {
     /// treat the data.
     #[arg(long, value_name = "FILE")]
     pub record: Option<PathBuf>,
+    /// Spread the batch over machines: put every input line on this
+    /// Redis's queue (`redis://host:port`) for `switchyard worker --queue`
+    /// processes to run, wait, and write their records here in input
+    /// order — one per input line, whichever worker ran it, and even if a
+    /// worker died mid-batch (docs/deploy.md, "Batches on many machines").
+    #[arg(long, value_name = "URL", conflicts_with_all = ["resume", "baseline_model", "record"])]
+    pub queue: Option<String>,
+}
+
+/// `run --queue`: the input onto the queue at `url`, then the records the
+/// workers write, collected in input order.
+#[allow(clippy::too_many_arguments)]
+async fn queued(
+    url: &str,
+    manifest: &Path,
+    pipeline: &Pipeline,
+    reader: impl AsyncBufRead + Unpin,
+    paths: Option<&OutputPaths>,
+    force: bool,
+    mut stop: crate::batch::StopSignal,
+    bar: &ProgressBar,
+) -> Result<crate::batch::Summary, BatchError> {
+    let state = RedisState::connect(url).map_err(|e| BatchError::Queue(e.to_string()))?;
+    let queue = crate::batch::Queue::new(Arc::new(state), &pipeline.manifest.name);
+    let batch = queue.enqueue(reader).await?;
+    bar.set_length(batch.lines.len() as u64);
+    bar.suspend(|| {
+        eprintln!(
+            "queued {} input lines as batch {}; run workers anywhere with:\n  switchyard worker --queue {url} {}",
+            batch.lines.len(),
+            batch.id,
+            manifest.display()
+        )
+    });
+    let name = pipeline.manifest.name.clone();
+    let progress = |n: u64| bar.set_position(n);
+    match paths {
+        Some(p) => {
+            let mut writer = RecordWriter::create(p, force).await?;
+            match queue
+                .collect(&batch, &name, &mut writer, &mut stop, progress)
+                .await
+            {
+                Ok(s) if s.complete => writer.finish(p).await.map(|()| s),
+                other => other,
+            }
+        }
+        None => {
+            let mut writer = RecordWriter::stream(BufWriter::new(tokio::io::stdout()), "stdout");
+            queue
+                .collect(&batch, &name, &mut writer, &mut stop, progress)
+                .await
+        }
+    }
 }
 
 /// Waits (up to 10 s) for the spend this process settles in the shared
@@ -254,25 +308,40 @@ pub(super) async fn run(cli: &Cli, args: &RunArgs) -> anyhow::Result<ExitCode> {
             bar.set_message(format!("{failed} failed"));
         }
     };
-    let outcome = match &paths {
-        Some(p) => {
-            let mut writer = match start {
-                Start::Resume if control.resume.is_some() => {
-                    let r = control.resume.as_ref().expect("checked");
-                    RecordWriter::append(p, r).await?
+    let outcome = if let Some(url) = &args.queue {
+        queued(
+            url,
+            &args.manifest,
+            &pipeline,
+            reader,
+            paths.as_ref(),
+            args.force,
+            control.stop,
+            &bar,
+        )
+        .await
+    } else {
+        match &paths {
+            Some(p) => {
+                let mut writer = match start {
+                    Start::Resume if control.resume.is_some() => {
+                        let r = control.resume.as_ref().expect("checked");
+                        RecordWriter::append(p, r).await?
+                    }
+                    _ => RecordWriter::create(p, args.force).await?,
+                };
+                let summary =
+                    run_batch_with(&pipeline, reader, &mut writer, opts, control, on_record).await;
+                match summary {
+                    Ok(s) if s.complete => writer.finish(p).await.map(|()| s),
+                    other => other,
                 }
-                _ => RecordWriter::create(p, args.force).await?,
-            };
-            let summary =
-                run_batch_with(&pipeline, reader, &mut writer, opts, control, on_record).await;
-            match summary {
-                Ok(s) if s.complete => writer.finish(p).await.map(|()| s),
-                other => other,
             }
-        }
-        None => {
-            let mut writer = RecordWriter::stream(BufWriter::new(tokio::io::stdout()), "stdout");
-            run_batch_with(&pipeline, reader, &mut writer, opts, control, on_record).await
+            None => {
+                let mut writer =
+                    RecordWriter::stream(BufWriter::new(tokio::io::stdout()), "stdout");
+                run_batch_with(&pipeline, reader, &mut writer, opts, control, on_record).await
+            }
         }
     };
     signals.abort();
@@ -359,7 +428,7 @@ fn write_summary(summary: &Summary, path: &Path, records: &str) {
 
 /// On the first SIGINT or SIGTERM: drain. On a second one, or when the
 /// grace period is over: cancel.
-fn watch_signals(
+pub(super) fn watch_signals(
     handle: StopHandle,
     grace: Duration,
     bar: ProgressBar,
