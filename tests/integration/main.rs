@@ -11,6 +11,7 @@ mod example;
 mod experiment;
 mod faults;
 mod flow;
+mod fuzz_smoke;
 mod graph;
 mod hardening;
 mod hostile;

@@ -386,3 +386,30 @@ fn manifest_recording_rules_name_real_nodes_and_a_modelless_judge() {
     .unwrap();
     assert!(m.recording.content && m.recording.redact_with.is_none());
 }
+
+/// Found by the `manifest` fuzz target: whole-file problems had no
+/// location. Every error now points somewhere in the file.
+#[test]
+fn manifest_errors_of_the_whole_file_are_located_too() {
+    for (text, says, at) in [
+        (
+            "[pipeline]\nname = \"lonely\"\n",
+            "pipeline `lonely` declares no nodes",
+            "pipeline.toml:2:8",
+        ),
+        (
+            "\n[models.m]\nprovider = \"sim\"\n",
+            "missing field `pipeline`",
+            "pipeline.toml:1:1",
+        ),
+    ] {
+        let dir = tempfile::tempdir().unwrap();
+        let err = manifest(dir.path(), text).expect_err(says);
+        let ConfigError::Invalid(diags) = &err else {
+            panic!("{err}")
+        };
+        assert!(diags.iter().all(|d| d.location.is_some()), "{err}");
+        let shown = err.to_string();
+        assert!(shown.contains(says) && shown.contains(at), "{shown}");
+    }
+}

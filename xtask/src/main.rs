@@ -2,6 +2,8 @@
 //! they work on a machine with nothing but rustup-installed Rust. Each task
 //! does its own set-up (the wasm32-wasip2 target, the guest components).
 
+mod fuzz;
+
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
 
@@ -16,6 +18,9 @@ tasks:
             --skip-host-clippy when `test` just built the host (it lints
             the workspace's crates as it builds them)
   bench     run `switchyard bench --serve` on the examples (release build)
+  fuzz      [TARGET] [--seconds N]: the libFuzzer targets of fuzz/ on nightly
+            (manifest, schema, openai_body, anthropic_body, sse), 60 s each
+            by default; the test suite smoke-runs the same properties on stable
 ";
 
 fn main() -> ExitCode {
@@ -26,6 +31,7 @@ fn main() -> ExitCode {
         "plugins" => plugins().map(|_| ()),
         "lint" => lint(std::env::args().nth(2).as_deref() == Some("--skip-host-clippy")),
         "bench" => bench(),
+        "fuzz" => fuzz::fuzz(&std::env::args().skip(2).collect::<Vec<_>>()),
         "" | "help" | "-h" | "--help" => {
             eprint!("{HELP}");
             Ok(())

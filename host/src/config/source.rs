@@ -84,26 +84,23 @@ pub struct Diagnostic {
 }
 
 impl Diagnostic {
-    /// An error at `span` in `source`.
+    /// An error at `span` in `source`; with no span (a problem of the
+    /// whole file, such as a missing table), at its first line.
     pub fn at(source: &SourceFile, span: Option<Span>, message: impl Into<String>) -> Self {
-        let (location, underline, line_text) = match span {
-            Some(span) => {
-                let loc = source.location(span.start);
-                let line_text = source.line_text(loc.line).to_string();
-                let end = source.location(span.end.max(span.start));
-                let width = if end.line == loc.line {
-                    end.column.saturating_sub(loc.column).max(1)
-                } else {
-                    line_text
-                        .chars()
-                        .count()
-                        .saturating_sub(loc.column - 1)
-                        .max(1)
-                };
-                (Some(loc), width, line_text)
-            }
-            None => (None, 1, String::new()),
+        let span = span.unwrap_or(0..0);
+        let loc = source.location(span.start);
+        let line_text = source.line_text(loc.line).to_string();
+        let end = source.location(span.end.max(span.start));
+        let underline = if end.line == loc.line {
+            end.column.saturating_sub(loc.column).max(1)
+        } else {
+            line_text
+                .chars()
+                .count()
+                .saturating_sub(loc.column - 1)
+                .max(1)
         };
+        let location = Some(loc);
         Self {
             message: message.into(),
             path: source.path.clone(),

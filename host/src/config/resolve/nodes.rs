@@ -103,8 +103,15 @@ impl Resolver<'_> {
         let mut out = BTreeMap::new();
         if file.nodes.is_empty() {
             self.errors.push(
-                Diagnostic::at(self.src, None, "the manifest declares no nodes")
-                    .with_hint("add at least one [nodes.<name>] table with a role and a component"),
+                Diagnostic::at(
+                    self.src,
+                    Some(file.pipeline.name.span()),
+                    format!(
+                        "pipeline `{}` declares no nodes",
+                        file.pipeline.name.get_ref()
+                    ),
+                )
+                .with_hint("add at least one [nodes.<name>] table with a role and a component"),
             );
         }
         for (name, n) in &file.nodes {
