@@ -56,7 +56,14 @@ pub fn fuzz(args: &[String]) -> Result<(), String> {
         std::fs::create_dir_all(&artifacts).map_err(|e| format!("{}: {e}", artifacts.display()))?;
         eprintln!("xtask: fuzzing `{target}` for {seconds} s");
         run(Command::new("cargo")
-            .args(["+nightly", "fuzz", "run", "--fuzz-dir", "fuzz", target])
+            .args([
+                "+nightly",
+                "fuzz",
+                "run",
+                "--fuzz-dir",
+                "fuzz/targets",
+                target,
+            ])
             .arg(&work)
             .arg(root().join("fuzz/corpus").join(target))
             .arg("--")

@@ -2,7 +2,7 @@
 //! whatever the bytes: one function per fuzz target, which returns
 //! normally for every input the host handles correctly (accepted, or
 //! refused with a typed error) and panics on a violated property. The
-//! libFuzzer targets in `fuzz/fuzz_targets/` call these on nightly; the
+//! libFuzzer targets in `fuzz/targets/` call these on nightly; the
 //! stable [`smoke`] runner calls them over the seed corpora and mutations
 //! of them, so a broken harness is caught by the ordinary test suite.
 
