@@ -409,6 +409,7 @@ impl Spending {
                 spending: Some(self.clone()),
                 hold,
                 local,
+                settling: None,
             }),
             Err(over) => {
                 let c = &hold.counters[over.counter];
@@ -536,6 +537,9 @@ pub struct SpendHold {
     spending: Option<Arc<Spending>>,
     hold: Hold,
     local: bool,
+    /// What it is being settled at, once known: a hold dropped while its
+    /// settlement is under way still settles at this, not at zero.
+    settling: Option<(u64, Cost)>,
 }
 
 impl SpendHold {
@@ -551,14 +555,19 @@ impl SpendHold {
     /// the next call sees the room it gave back; queued if the store
     /// cannot answer.
     pub async fn settle_now(mut self, tokens: u64, cost: Cost) {
-        let Some(s) = self.spending.take() else {
+        let Some(s) = self.spending.clone() else {
             return;
         };
         if self.local || !s.shared {
+            self.spending = None;
             s.local.settle_now(&self.hold, tokens, cost);
             return;
         }
-        if s.store.settle(&self.hold, tokens, cost).await.is_err() {
+        // Dropped mid-way (its run cancelled), Drop queues this settlement.
+        self.settling = Some((tokens, cost));
+        let settled = s.store.settle(&self.hold, tokens, cost).await;
+        self.spending = None;
+        if settled.is_err() {
             s.enqueue(self.hold.clone(), tokens, cost, false);
         }
     }
@@ -567,7 +576,8 @@ impl SpendHold {
 impl Drop for SpendHold {
     fn drop(&mut self) {
         if let Some(s) = self.spending.take() {
-            s.enqueue(self.hold.clone(), 0, Cost::ZERO, self.local);
+            let (tokens, cost) = self.settling.unwrap_or((0, Cost::ZERO));
+            s.enqueue(self.hold.clone(), tokens, cost, self.local);
         }
     }
 }
