@@ -369,19 +369,8 @@ impl ModelHub {
         }
         if let (Some(c), Some((store, prefix))) = (caller.cache, &self.cache_store) {
             if let Some(hit) = c.get_shared(store.as_ref(), prefix, &req).await {
-                let stamp = Stamp::now();
-                attempts.push(stamp.span_id);
                 if let Some(primary) = self.models.get(&req.model) {
-                    record(
-                        caller,
-                        &primary.spec,
-                        0,
-                        None,
-                        Usage::default(),
-                        CallOutcome::CacheHit,
-                        stamp,
-                        hit.finish_reason.clone(),
-                    );
+                    cache_hit(caller, &primary.spec, &hit, attempts);
                 }
                 return Ok(hit);
             }
@@ -498,18 +487,7 @@ impl ModelHub {
         // With a shared cache, entries live only there (read in `call`).
         let local = caller.cache.filter(|_| self.cache_store.is_none());
         if let Some(hit) = local.and_then(|c| c.get(req)) {
-            let stamp = Stamp::now();
-            attempts.push(stamp.span_id);
-            record(
-                caller,
-                &primary.spec,
-                0,
-                None,
-                Usage::default(),
-                CallOutcome::CacheHit,
-                stamp,
-                hit.finish_reason.clone(),
-            );
+            cache_hit(caller, &primary.spec, &hit, attempts);
             return Some(Ok(hit));
         }
         None
@@ -696,6 +674,23 @@ impl ModelHub {
     ) -> Vec<Result<ChatResponse, ModelError>> {
         join_all(reqs.into_iter().map(|r| self.complete(caller, r))).await
     }
+}
+
+/// Records `hit`, an answer from the cache (local or shared), as one free
+/// `cache-hit` entry of model `spec`.
+fn cache_hit(caller: Caller<'_>, spec: &ModelSpec, hit: &ChatResponse, attempts: &mut Vec<SpanId>) {
+    let stamp = Stamp::now();
+    attempts.push(stamp.span_id);
+    record(
+        caller,
+        spec,
+        0,
+        None,
+        Usage::default(),
+        CallOutcome::CacheHit,
+        stamp,
+        hit.finish_reason.clone(),
+    );
 }
 
 /// The prompt and output tokens an attempt at `req` reserves: what the

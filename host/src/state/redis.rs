@@ -185,11 +185,22 @@ impl RedisState {
         &self,
         cmd: &redis::Cmd,
     ) -> Result<T, String> {
+        self.retried(|mut conn| async move { cmd.query_async::<T>(&mut conn).await })
+            .await
+    }
+
+    /// One round trip made by `call` on the shared connection, bounded in
+    /// time: a connection that broke since the last call fails once, then
+    /// the manager reconnects, so it is tried once more and a Redis that
+    /// came back is used at once. Callers send only idempotent work.
+    async fn retried<T, F, Fut>(&self, call: F) -> Result<T, String>
+    where
+        F: Fn(ConnectionManager) -> Fut,
+        Fut: std::future::Future<Output = redis::RedisResult<T>>,
+    {
         let mut last = String::new();
         for _ in 0..2 {
-            let mut conn = self.conn.clone();
-            let call = cmd.query_async::<T>(&mut conn);
-            match tokio::time::timeout(RESPONSE_TIMEOUT * 2, call).await {
+            match tokio::time::timeout(RESPONSE_TIMEOUT * 2, call(self.conn.clone())).await {
                 Ok(Ok(v)) => return Ok(v),
                 Ok(Err(e))
                     if e.is_io_error()
@@ -230,37 +241,14 @@ impl RedisState {
         Ok(())
     }
 
-    /// Runs a script: a connection that broke since the last call fails
-    /// once, then the manager reconnects, so it is tried once more and a
-    /// Redis that came back is used at once. Every script is idempotent.
+    /// Runs a script (every one is idempotent), as [`RedisState::query`]
+    /// runs a command.
     pub(crate) async fn invoke<T: redis::FromRedisValue>(
         &self,
         invocation: &redis::ScriptInvocation<'_>,
     ) -> Result<T, String> {
-        let mut last = String::new();
-        for _ in 0..2 {
-            let mut conn = self.conn.clone();
-            let call = invocation.invoke_async::<T>(&mut conn);
-            match tokio::time::timeout(RESPONSE_TIMEOUT * 2, call).await {
-                Ok(Ok(v)) => return Ok(v),
-                Ok(Err(e))
-                    if e.is_io_error()
-                        || e.is_connection_dropped()
-                        || e.is_connection_refusal() =>
-                {
-                    last = format!("{}: {e}", self.url);
-                }
-                Ok(Err(e)) => return Err(format!("{}: {e}", self.url)),
-                Err(_) => {
-                    return Err(format!(
-                        "{}: no answer within {} ms",
-                        self.url,
-                        (RESPONSE_TIMEOUT * 2).as_millis()
-                    ))
-                }
-            }
-        }
-        Err(last)
+        self.retried(|mut conn| async move { invocation.invoke_async::<T>(&mut conn).await })
+            .await
     }
 
     /// The keys every spend script takes first: the holds by expiry, the
