@@ -30,6 +30,9 @@ fn main() {
     let fixtures = guest_build::build_workspace(&workspaces[1]).unwrap_or_else(|e| panic!("{e}"));
     let hostile = guest_build::build_examples(&workspaces[1], "hostile-suite")
         .unwrap_or_else(|e| panic!("{e}"));
+    // The scripted router, worker and judge the fuzz harness drives (in the
+    // same examples directory).
+    guest_build::build_examples(&workspaces[1], "scripted-node").unwrap_or_else(|e| panic!("{e}"));
     println!(
         "cargo:rustc-env=SWITCHYARD_PLUGINS_DIR={}",
         plugins.display()

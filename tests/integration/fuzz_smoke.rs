@@ -29,3 +29,96 @@ fn fuzz_smoke_every_target_holds_on_its_seeds_and_their_mutations() {
         eprintln!("fuzz smoke `{name}`: {runs} inputs in {secs} s, no property broken");
     }
 }
+
+fn seed(target: &str, name: &str) -> Vec<u8> {
+    std::fs::read(
+        switchyard_tests::root()
+            .join("fuzz/corpus")
+            .join(target)
+            .join(name),
+    )
+    .expect("a seed")
+}
+
+fn script(name: &str) -> switchyard_fuzz_harness::script::Script {
+    serde_json::from_slice(&seed("guest_returns", name)).expect("a JSON script")
+}
+
+/// The seeds of the two targets that drive a served pipeline reach the
+/// code they are there for: scripted answers become outputs, judges'
+/// verdicts and policies, ledgers; requests with credentials get past
+/// authentication and run, those without are refused. A harness that
+/// stopped reaching the pipeline would fuzz nothing.
+#[test]
+fn fuzz_seeds_of_the_pipeline_targets_reach_the_pipeline() {
+    use switchyard_fuzz_harness::{respond, run_script};
+
+    let accept = run_script(&script("accept.json"));
+    assert_eq!(accept.routes["route"], "whole");
+    assert_eq!(
+        accept.output.as_ref().unwrap()["reply"],
+        "Thanks, we are on it."
+    );
+    assert_eq!(accept.ledger.len(), 1, "the worker's one model call");
+    assert_eq!(accept.ledger[0].model, "chat");
+
+    let stream = run_script(&script("stream.json"));
+    assert_eq!(stream.routes["route"], "streamed");
+    assert!(stream.output.as_ref().unwrap()["reply"]
+        .as_str()
+        .is_some_and(|r| !r.is_empty()));
+
+    let retried = run_script(&script("reject-retry-escalate.json"));
+    assert_eq!(retried.output.as_ref().unwrap()["reply"], "repaired");
+    assert!(!retried.events.is_empty(), "the rejection's policy event");
+
+    let huge = run_script(&script("huge-output.json"));
+    assert_eq!(huge.error.as_ref().unwrap().kind, "output-limit");
+
+    let nan = run_script(&script("nan-scores.json"));
+    let e = nan.error.as_ref().unwrap();
+    assert_eq!(
+        (e.kind, e.node.as_deref()),
+        ("invalid-output", Some("judge"))
+    );
+
+    let status = |name: &str| respond(&seed("http", name)).expect("a request").0.as_u16();
+    assert_eq!(status("runs.txt"), 200);
+    assert_eq!(status("runs-stream.txt"), 200);
+    assert_eq!(status("chat-stream.txt"), 200);
+    assert_eq!(status("runs-no-key.txt"), 401);
+    assert_eq!(status("chat-revoked.txt"), 401);
+    assert_eq!(status("admin-nodes.txt"), 200);
+    assert_eq!(status("admin-wrong-token.txt"), 401);
+    assert_eq!(
+        status("admin-swap-ref.txt"),
+        502,
+        "offline: never asks a registry"
+    );
+}
+
+/// Finding (`guest_returns`, the first smoke run): a router naming a
+/// target that is no branch had the target quoted raw in its error, so a
+/// guest could put line breaks and terminal escapes into the host's error
+/// messages and logs. Targets are escaped with the rest of the guest's
+/// text now.
+#[test]
+fn fuzz_finding_a_route_to_no_branch_is_refused_with_its_target_escaped() {
+    let forged = "x\n2026-01-01T00:00:00Z ERROR forged\u{1b}[31m";
+    let script: switchyard_fuzz_harness::script::Script =
+        serde_json::from_value(serde_json::json!({"route": {"result": {"Ok": {"other": forged}}}}))
+            .unwrap();
+    let record = switchyard_fuzz_harness::run_script(&script);
+    let e = record.error.expect("refused");
+    assert_eq!(
+        (e.kind, e.node.as_deref()),
+        ("invalid-output", Some("route"))
+    );
+    assert!(
+        e.message
+            .contains(r"x\n2026-01-01T00:00:00Z ERROR forged\u{1b}[31m"),
+        "{}",
+        e.message
+    );
+    assert!(!e.message.contains(['\n', '\u{1b}']));
+}

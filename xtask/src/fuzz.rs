@@ -3,7 +3,9 @@
 //! when missing), each for N seconds (default 60), with its seed corpus
 //! (`fuzz/corpus/<target>`, read only), a working corpus and crash
 //! artifacts under `target/fuzz/`, and its dictionary. Prints libFuzzer's
-//! final statistics (executions, coverage, peak memory) per target.
+//! final statistics (executions, coverage, peak memory) per target. The
+//! `guest_returns` and `http` targets drive the scripted fixture
+//! components (`tests/fixtures/scripted-node`), built here first.
 
 use std::process::Command;
 
@@ -16,7 +18,16 @@ const TARGETS: &[(&str, &str)] = &[
     ("openai_body", "json.dict"),
     ("anthropic_body", "json.dict"),
     ("sse", "json.dict"),
+    ("guest_returns", "json.dict"),
+    ("http", "http.dict"),
 ];
+
+/// Targets that drive the scripted fixture components, built first.
+/// They keep a served pipeline alive across inputs (caches, metrics,
+/// breakers), which LeakSanitizer would take for a leak after every
+/// input — and its scan would cost most of each run: leak checks are off
+/// for them.
+const NEED_COMPONENTS: &[&str] = &["guest_returns", "http"];
 
 /// Runs the targets the arguments name (all by default).
 pub fn fuzz(args: &[String]) -> Result<(), String> {
@@ -46,8 +57,14 @@ pub fn fuzz(args: &[String]) -> Result<(), String> {
         }
     }
     ensure_tools()?;
+    let chosen = |t: &str| only.as_deref().is_none_or(|o| o == t);
+    if NEED_COMPONENTS.iter().any(|t| chosen(t)) {
+        let fixtures = root().join("tests/fixtures");
+        let dir = guest_build::build_examples(&fixtures, "scripted-node")?;
+        eprintln!("xtask: scripted components in {}", dir.display());
+    }
     for (target, dict) in TARGETS {
-        if only.as_deref().is_some_and(|o| o != *target) {
+        if !chosen(target) {
             continue;
         }
         let work = root().join("target/fuzz/corpus").join(target);
@@ -74,6 +91,10 @@ pub fn fuzz(args: &[String]) -> Result<(), String> {
             ))
             .arg(format!("-artifact_prefix={}/", artifacts.display()))
             .arg("-timeout=10")
+            .arg(format!(
+                "-detect_leaks={}",
+                u8::from(!NEED_COMPONENTS.contains(target))
+            ))
             .arg("-rss_limit_mb=4096")
             .arg("-print_final_stats=1"))
         .map_err(|e| {

@@ -5,6 +5,17 @@
 //! libFuzzer targets in `fuzz/targets/` call these on nightly; the
 //! stable [`smoke`] runner calls them over the seed corpora and mutations
 //! of them, so a broken harness is caught by the ordinary test suite.
+//!
+//! `guest_returns` and `http` drive a served pipeline of scripted
+//! components ([`fixture`], [`script`]); the others call parsers alone.
+
+pub mod fixture;
+mod guest;
+mod http;
+pub mod script;
+
+pub use guest::{guest_returns, run_script};
+pub use http::{http, respond};
 
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -25,6 +36,8 @@ pub const TARGETS: &[Target] = &[
     ("openai_body", openai_body),
     ("anthropic_body", anthropic_body),
     ("sse", sse),
+    ("guest_returns", guest_returns),
+    ("http", http),
 ];
 
 /// Manifest text → parse → resolve: never panics, and every error has a

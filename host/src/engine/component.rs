@@ -323,66 +323,81 @@ impl NodeEngine {
         pool_weight: u32,
         pre: &RolePre,
     ) -> Result<Description, LoadError> {
-        let fail = |reason: String| LoadError::Describe {
-            node: node.into(),
-            path: path.into(),
-            reason,
-        };
-        let bound = |what: &str, reason: String| LoadError::Bound {
-            node: node.into(),
-            path: path.into(),
-            what: what.into(),
-            reason,
-        };
-        let d = match self
+        let raw = self
             .call_describe(node, engine, stack_bytes, pool_weight, pre)
-            .await
-        {
-            Ok(d) => d,
-            Err(e @ NodeError::OutputLimit { .. }) => {
-                return Err(bound("a `describe` answer", e.to_string()))
-            }
-            Err(e) => return Err(fail(e.to_string())),
-        };
-        let got = d.role;
-        if got != role {
-            return Err(fail(format!(
-                "it says it is a {got} but exports the {role} interface"
-            )));
-        }
-        for (field, value) in [
-            ("name", &d.name),
-            ("version", &d.version),
-            ("summary", &d.summary),
-        ] {
-            check_description_field(field, value)
-                .map_err(|reason| bound(&format!("a `describe` {field}"), reason))?;
-        }
-        // A component's own schemas are untrusted: bounded in size, depth
-        // and fan-out before the host compiles or runs them.
-        let schema =
-            |field: &str, s: Option<String>| -> Result<Option<serde_json::Value>, LoadError> {
-                let Some(text) = s else { return Ok(None) };
-                let what = format!("its {field}");
-                check_description_field(field, &text).map_err(|r| bound(&what, r))?;
-                let value: serde_json::Value = serde_json::from_str(&text)
-                    .map_err(|e| fail(format!("its {field} is not JSON: {e}")))?;
-                crate::schema::bounds::check(&value).map_err(|r| bound(&what, r.to_string()))?;
-                Ok(Some(value))
-            };
-        check_needs(&d.needs).map_err(|r| bound("its `needs`", r))?;
-        Ok(Description {
-            role,
-            input_schema: schema("input-schema", d.input_schema)?,
-            output_schema: schema("output-schema", d.output_schema)?,
-            name: d.name,
-            version: d.version,
-            summary: d.summary,
-            contract: pre.version(),
-            needs: d.needs,
-            checks_windows: d.checks_windows && role == Role::Judge,
-        })
+            .await;
+        check_description(node, path, role, pre.version(), raw)
     }
+}
+
+/// What load makes of a component's answer to `describe` (or of its
+/// failure): the description, once its role matches the one it is loaded
+/// for, every field is within its bound, its schemas are JSON within
+/// `schema::bounds`, and its `needs` are plain names — else a typed
+/// `LoadError` naming the node and what is wrong. A component's answer is
+/// untrusted; this is the only path from it to a [`Description`].
+pub fn check_description(
+    node: &str,
+    path: &Path,
+    role: Role,
+    contract: ContractVersion,
+    raw: Result<RawDescription, NodeError>,
+) -> Result<Description, LoadError> {
+    let fail = |reason: String| LoadError::Describe {
+        node: node.into(),
+        path: path.into(),
+        reason,
+    };
+    let bound = |what: &str, reason: String| LoadError::Bound {
+        node: node.into(),
+        path: path.into(),
+        what: what.into(),
+        reason,
+    };
+    let d = match raw {
+        Ok(d) => d,
+        Err(e @ NodeError::OutputLimit { .. }) => {
+            return Err(bound("a `describe` answer", e.to_string()))
+        }
+        Err(e) => return Err(fail(e.to_string())),
+    };
+    let got = d.role;
+    if got != role {
+        return Err(fail(format!(
+            "it says it is a {got} but exports the {role} interface"
+        )));
+    }
+    for (field, value) in [
+        ("name", &d.name),
+        ("version", &d.version),
+        ("summary", &d.summary),
+    ] {
+        check_description_field(field, value)
+            .map_err(|reason| bound(&format!("a `describe` {field}"), reason))?;
+    }
+    // A component's own schemas are untrusted: bounded in size, depth
+    // and fan-out before the host compiles or runs them.
+    let schema = |field: &str, s: Option<String>| -> Result<Option<serde_json::Value>, LoadError> {
+        let Some(text) = s else { return Ok(None) };
+        let what = format!("its {field}");
+        check_description_field(field, &text).map_err(|r| bound(&what, r))?;
+        let value: serde_json::Value = serde_json::from_str(&text)
+            .map_err(|e| fail(format!("its {field} is not JSON: {e}")))?;
+        crate::schema::bounds::check(&value).map_err(|r| bound(&what, r.to_string()))?;
+        Ok(Some(value))
+    };
+    check_needs(&d.needs).map_err(|r| bound("its `needs`", r))?;
+    Ok(Description {
+        role,
+        input_schema: schema("input-schema", d.input_schema)?,
+        output_schema: schema("output-schema", d.output_schema)?,
+        name: d.name,
+        version: d.version,
+        summary: d.summary,
+        contract,
+        needs: d.needs,
+        checks_windows: d.checks_windows && role == Role::Judge,
+    })
 }
 
 impl NodeEngine {

@@ -35,6 +35,8 @@ fn escape_guest_text(answer: Result<NodeOutput, NodeError>) -> Result<NodeOutput
             }))
         }
         Ok(NodeOutput::Route(r)) => Ok(NodeOutput::Route(RouteChoice {
+            // The target too: one that is no branch is quoted in the error.
+            target: esc(r.target),
             reason: esc(r.reason),
             ..r
         })),

@@ -36,8 +36,10 @@ pub use call::{
     Invocation, JudgeScore, NodeCall, NodeOutput, RouteChoice, RunScope, StreamReply, TaskInput,
     Usage, Verdict, Window,
 };
-pub use component::{exported_roles, Description, LoadInfo, NodeComponent, RolePre};
-pub use contract::Needs;
+pub use component::{
+    check_description, exported_roles, Description, LoadInfo, NodeComponent, RolePre,
+};
+pub use contract::{Needs, RawDescription};
 pub use error::{LoadError, NodeError};
 pub use host::{NodeContext, NodeState};
 pub use stream::{ModelStream, StreamChunk};
