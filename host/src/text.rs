@@ -52,6 +52,13 @@ pub fn escape_html(text: &str) -> String {
     out
 }
 
+/// Untrusted text (a guest's model or tool name, a client's value) as a
+/// host message quotes it: at most 80 characters, control characters
+/// escaped, so it stays short and on one line.
+pub fn shown(text: &str) -> String {
+    escape_control(&clip(text, 80)).into_owned()
+}
+
 /// At most `max` characters of `text`, with `…` when cut.
 pub fn clip(text: &str, max: usize) -> Cow<'_, str> {
     match text.char_indices().nth(max) {

@@ -122,3 +122,42 @@ fn fuzz_finding_a_route_to_no_branch_is_refused_with_its_target_escaped() {
     );
     assert!(!e.message.contains(['\n', '\u{1b}']));
 }
+
+/// Finding (`guest_returns`, the first long run): a model name a node
+/// asked for, undeclared, was quoted whole and raw in the host's own
+/// `denied` error, so a streamed reply on model `"\0\0\0\0"` put NULs in
+/// the run's error, and a 60 KiB name 60 KiB of it. Host messages quote
+/// what a guest or client sent through one helper now (`text::shown`:
+/// at most 80 characters, control characters escaped).
+#[test]
+fn fuzz_finding_an_undeclared_model_name_is_quoted_short_and_escaped() {
+    for (model, quoted) in [
+        ("m\n\u{0}x".to_string(), r"m\n\u{0}x".to_string()),
+        ("y".repeat(60_000), format!("{}…", "y".repeat(80))),
+    ] {
+        let script: switchyard_fuzz_harness::script::Script =
+            serde_json::from_value(serde_json::json!({
+                "route": {"result": {"Ok": {"candidate": 0}}},
+                "worker": [{"result": {"Ok": {"Stream": {
+                    "request": {"model": {"Named": model}},
+                    "read": 0,
+                    "field": "reply",
+                    "base": {"text": "{}"}
+                }}}}]
+            }))
+            .unwrap();
+        let record = switchyard_fuzz_harness::run_script(&script);
+        assert_eq!(record.routes["route"], "streamed");
+        let e = record.error.expect("refused");
+        assert_eq!((e.kind, e.node.as_deref()), ("model", Some("streamed")));
+        assert!(
+            e.message.contains(&format!(
+                "asked for model `{quoted}`, which the manifest does not declare"
+            )),
+            "{}",
+            e.message
+        );
+        assert!(e.message.len() < 400, "{} bytes", e.message.len());
+        assert!(record.ledger.is_empty(), "nothing was sent");
+    }
+}

@@ -359,7 +359,8 @@ impl ModelHub {
         let Some(model) = self.models.get(&req.model) else {
             return Err(ModelError::Denied(format!(
                 "node `{}` asked for model `{}`, which the manifest does not declare",
-                caller.node, req.model
+                caller.node,
+                crate::text::shown(&req.model)
             )));
         };
         let spec = &model.spec;

@@ -430,7 +430,8 @@ impl ModelHub {
         let Some(primary) = self.models.get(&req.model) else {
             return Some(Err(ModelError::Denied(format!(
                 "node `{}` asked for model `{}`, which the manifest does not declare",
-                caller.node, req.model
+                caller.node,
+                crate::text::shown(&req.model)
             ))));
         };
         if !caller.granted.iter().any(|g| g == &req.model) {

@@ -43,10 +43,9 @@ pub fn validate(req: &ChatRequest) -> Result<(), ModelError> {
     }
     for (i, t) in req.tools.iter().enumerate() {
         if !valid_name(&t.name) {
-            let shown: String = t.name.chars().take(80).collect();
             return bad(format!(
                 "`tools[{i}].name` `{}` must be 1 to 64 letters, digits, `_` or `-`",
-                crate::text::escape_control(&shown)
+                crate::text::shown(&t.name)
             ));
         }
         if req.tools[..i].iter().any(|o| o.name == t.name) {
@@ -71,10 +70,9 @@ pub fn validate(req: &ChatRequest) -> Result<(), ModelError> {
     }
     if let ToolChoice::Named(name) = &req.tool_choice {
         if !req.tools.is_empty() && !req.tools.iter().any(|t| &t.name == name) {
-            let shown: String = name.chars().take(80).collect();
             return bad(format!(
                 "`tool-choice` names tool `{}`, which `tools` does not define",
-                crate::text::escape_control(&shown)
+                crate::text::shown(name)
             ));
         }
     }

@@ -293,10 +293,9 @@ fn to_chat(r: wit::CompletionRequest) -> Result<ChatRequest, ModelError> {
 /// parse is refused, naming the tool.
 fn to_tool_def(t: wit::ToolDefinition) -> Result<ToolDef, ModelError> {
     let parameters = serde_json::from_str(&t.parameters).map_err(|e| {
-        let shown: String = t.name.chars().take(80).collect();
         ModelError::InvalidRequest(format!(
             "tool `{}`: `parameters` is not valid JSON: {e}",
-            crate::text::escape_control(&shown)
+            crate::text::shown(&t.name)
         ))
     })?;
     Ok(ToolDef {

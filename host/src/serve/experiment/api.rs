@@ -20,6 +20,7 @@ use crate::pipeline::SwapError;
 use crate::serve::api::ApiError;
 use crate::serve::AppState;
 use crate::spec::Cost;
+use crate::text::shown;
 
 /// The largest `budget-usd` accepted.
 const MAX_BUDGET_USD: f64 = 1e6;
@@ -57,15 +58,6 @@ pub(crate) fn admin_error(e: &AdminError, after: &str) -> ApiError {
         _ => format!("{e}; {after}"),
     };
     ApiError::new(status, "invalid_request_error", code, message)
-}
-
-/// A client's value, bounded and on one line, for a message.
-fn shown(value: &str) -> String {
-    let mut cut: String = value.chars().take(64).collect();
-    if cut.len() < value.len() {
-        cut.push('…');
-    }
-    crate::text::escape_control(&cut).into_owned()
 }
 
 fn invalid(message: String) -> ApiError {

@@ -108,8 +108,7 @@ pub fn caller(headers: &HeaderMap) -> String {
     let name = named("x-switchyard-actor")
         .or_else(|| named("user-agent"))
         .unwrap_or("an unnamed client");
-    let short: String = name.chars().take(64).collect();
-    crate::text::escape_control(&short).into_owned()
+    crate::text::shown(name)
 }
 
 #[cfg(test)]
