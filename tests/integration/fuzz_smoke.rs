@@ -1,8 +1,7 @@
 //! The fuzz targets' properties (`fuzz/harness`), smoke-run on stable in
 //! the ordinary suite: every seed of each target's corpus, then random
-//! mutations of them for a few seconds per target
-//! (`SWITCHYARD_FUZZ_SMOKE_SECS`, default 4). A harness that no longer
-//! builds or holds fails here; the long libFuzzer runs are
+//! mutations of them for 20 s per target (`SWITCHYARD_FUZZ_SMOKE_SECS`).
+//! A harness that no longer builds or holds fails here; the long libFuzzer runs are
 //! `cargo xtask fuzz` (docs/security.md, "Fuzzing").
 
 use std::time::Duration;
@@ -15,7 +14,7 @@ fn fuzz_smoke_every_target_holds_on_its_seeds_and_their_mutations() {
     let secs = std::env::var("SWITCHYARD_FUZZ_SMOKE_SECS")
         .ok()
         .and_then(|s| s.parse().ok())
-        .unwrap_or(4);
+        .unwrap_or(20);
     let dir = tempfile::tempdir().unwrap();
     for (name, check) in TARGETS {
         let seeds = corpus(&root, name);

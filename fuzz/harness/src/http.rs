@@ -89,6 +89,7 @@ pub fn respond(data: &[u8]) -> Option<(axum::http::StatusCode, bytes::Bytes)> {
     } = parse(data)?;
     let f = fixture::get();
     let path = request.uri().path().to_string();
+    let head = request.method() == axum::http::Method::HEAD;
     let router = f.router.clone();
     let answered = f.rt.block_on(async {
         tokio::time::timeout(DEADLINE, async {
@@ -131,6 +132,11 @@ pub fn respond(data: &[u8]) -> Option<(axum::http::StatusCode, bytes::Bytes)> {
         .get(axum::http::header::CONTENT_TYPE)
         .and_then(|v| v.to_str().ok())
         .is_some_and(|t| t.starts_with("application/json"));
+    if head {
+        // A HEAD answer has the headers of a GET and never a body.
+        assert!(body.is_empty(), "{path}: HEAD answered with a body");
+        return Some((status, body));
+    }
     if (status.is_client_error() || status.is_server_error()) && json {
         let v: Value = serde_json::from_slice(&body)
             .unwrap_or_else(|e| panic!("{path}: {status} with a body that is not JSON: {e}"));
