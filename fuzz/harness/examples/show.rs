@@ -2,7 +2,7 @@
 //! `cargo run -p switchyard-fuzz-harness --example show`. For checking
 //! that seeds reach the code they are meant to.
 
-use switchyard_fuzz_harness::{corpus, respond, run_script, script::Script};
+use switchyard_fuzz_harness::{respond, run_script, script::Script};
 
 fn main() {
     let root = std::path::Path::new(env!("CARGO_MANIFEST_DIR")).join("../../fuzz/corpus");
@@ -15,7 +15,6 @@ fn main() {
         v.sort();
         v
     };
-    let _ = corpus;
     for p in dir("guest_returns") {
         let script: Script =
             serde_json::from_slice(&std::fs::read(&p).expect("seed")).expect("a JSON script");

@@ -15,7 +15,9 @@ use std::time::Duration;
 
 use arbitrary::{Arbitrary, Unstructured};
 use serde_json::{json, Value};
-use switchyard::engine::returned::{MAX_MESSAGE_BYTES, MAX_REASONS};
+use switchyard::engine::returned::{
+    MAX_MESSAGE_BYTES, MAX_NAME_BYTES, MAX_REASONS, MAX_SUMMARY_BYTES, MAX_VERSION_BYTES,
+};
 use switchyard::engine::{check_description, ContractVersion, LoadError, Needs, RawDescription};
 use switchyard::pipeline::{RunInput, RunRecord};
 use switchyard::spec::Role;
@@ -86,8 +88,10 @@ fn describe(d: Describe) {
     match check_description("fuzzed", path, loaded_as, ContractVersion::V0_2, Ok(raw)) {
         Ok(desc) => {
             assert_eq!(desc.role, loaded_as, "a description of another role");
-            assert!(desc.name.len() <= 128 && desc.version.len() <= 64);
-            assert!(desc.summary.len() <= 1024 && !desc.summary.contains(char::is_control));
+            assert!(desc.name.len() <= MAX_NAME_BYTES && desc.version.len() <= MAX_VERSION_BYTES);
+            assert!(
+                desc.summary.len() <= MAX_SUMMARY_BYTES && !desc.summary.contains(char::is_control)
+            );
             assert!(desc
                 .name
                 .chars()
