@@ -11,6 +11,15 @@ pub enum BatchError {
     /// The Redis queue of a distributed batch failed.
     #[error("batch queue: {0}")]
     Queue(String),
+    /// A run's task panicked (a host bug): the batch stops; records
+    /// written so far are kept.
+    #[error("the run of input line {line} panicked ({message}); this is a bug in switchyard, please report it; the records written so far are kept, and --resume continues the batch")]
+    RunPanicked {
+        /// The input line.
+        line: u64,
+        /// The panic's message.
+        message: String,
+    },
     /// The baseline model is not in the manifest.
     #[error("baseline model `{0}` is not declared in the manifest; use one of its [models.<name>] names")]
     UnknownBaselineModel(String),

@@ -1,6 +1,9 @@
 //! Where records go. [`OutputPaths`] checks every output path before a
-//! batch starts; [`RecordWriter`] writes each record as one whole line and,
-//! for a file, keeps it ending at its last complete record: records go to
+//! batch starts; [`RecordWriter`] writes each record as one whole line —
+//! gathering records into one write of up to [`FLUSH_BYTES`], written at
+//! the latest [`FLUSH_AFTER`] after the first of them (the batch loop keeps
+//! that appointment), so a file costs one write per chunk, not per record —
+//! and, for a file, keeps it ending at its last complete record: records go to
 //! `FILE.partial`, a failed write (a full disk) cuts it back to the last
 //! complete record, and [`RecordWriter::finish`] moves it to `FILE` once
 //! every input line has its record — renamed when its records are in input
@@ -8,6 +11,7 @@
 
 use std::io::{BufRead, Write};
 use std::path::{Path, PathBuf};
+use std::time::{Duration, Instant};
 
 use serde::Deserialize;
 use tokio::io::{AsyncWrite, AsyncWriteExt};
@@ -134,6 +138,11 @@ pub fn write_whole(path: &Path, bytes: &[u8]) -> std::io::Result<()> {
     renamed
 }
 
+/// Records gathered before they are written together.
+pub const FLUSH_BYTES: usize = 64 << 10;
+/// The longest a gathered record waits to be written.
+pub const FLUSH_AFTER: Duration = Duration::from_millis(50);
+
 /// Writes records, each as one whole line, and knows where the last
 /// complete one ends.
 #[derive(Debug)]
@@ -142,8 +151,13 @@ pub struct RecordWriter<W> {
     target: String,
     /// A second handle on a file output, to cut it back after a failed write.
     cut: Option<tokio::fs::File>,
-    /// Bytes of complete records.
+    /// Bytes of complete records written.
     len: u64,
+    /// Whole records not yet written, the first of them from input line
+    /// `pending_line`, gathered since `pending_since`.
+    pending: Vec<u8>,
+    pending_line: u64,
+    pending_since: Option<Instant>,
     last_line: u64,
     ordered: bool,
     written: u64,
@@ -158,43 +172,67 @@ impl<W: AsyncWrite + Unpin> RecordWriter<W> {
             target: target.to_string(),
             cut: None,
             len: 0,
+            pending: Vec::new(),
+            pending_line: 0,
+            pending_since: None,
             last_line: 0,
             ordered: true,
             written: 0,
         }
     }
 
-    /// Writes one record (`bytes`, ending in `\n`) of input line `line`.
-    /// On failure a file is cut back to its last complete record.
+    /// Takes one record (`bytes`, ending in `\n`) of input line `line`,
+    /// writing what is gathered once it reaches [`FLUSH_BYTES`]. On failure
+    /// a file is cut back to its last complete record.
     pub async fn write(&mut self, line: u64, bytes: &[u8]) -> Result<(), BatchError> {
         debug_assert!(bytes.ends_with(b"\n"));
+        if self.pending_since.is_none() {
+            self.pending_since = Some(Instant::now());
+            self.pending_line = line;
+        }
+        self.pending.extend_from_slice(bytes);
+        self.ordered &= line > self.last_line;
+        self.last_line = self.last_line.max(line);
+        self.written += 1;
+        if self.pending.len() >= FLUSH_BYTES {
+            self.flush().await?;
+        }
+        Ok(())
+    }
+
+    /// When what is gathered must be written ([`RecordWriter::flush`]):
+    /// [`FLUSH_AFTER`] after its first record; `None` when nothing waits.
+    pub fn flush_due(&self) -> Option<Instant> {
+        self.pending_since.map(|t| t + FLUSH_AFTER)
+    }
+
+    /// Writes what is gathered and flushes it. A failure names the first
+    /// record not written.
+    pub async fn flush(&mut self) -> Result<(), BatchError> {
         let result = async {
-            self.out.write_all(bytes).await?;
-            if self.cut.is_some() {
-                // A file reports a failed write on the next operation; make
-                // that this one, so the error names this record.
-                self.out.flush().await?;
+            if !self.pending.is_empty() {
+                self.out.write_all(&self.pending).await?;
             }
-            Ok(())
+            // A file reports a failed write on the next operation; make
+            // that this one, so the error names these records.
+            self.out.flush().await
         }
         .await;
         match result {
             Ok(()) => {
-                self.len += bytes.len() as u64;
-                self.ordered &= line > self.last_line;
-                self.last_line = self.last_line.max(line);
-                self.written += 1;
+                self.len += self.pending.len() as u64;
+                self.pending.clear();
+                self.pending_since = None;
                 Ok(())
             }
-            Err(error) => Err(self.failed(line, error).await),
-        }
-    }
-
-    /// Flushes what is written.
-    pub async fn flush(&mut self) -> Result<(), BatchError> {
-        match self.out.flush().await {
-            Ok(()) => Ok(()),
-            Err(error) => Err(self.failed(self.last_line, error).await),
+            Err(error) => {
+                let line = if self.pending_since.is_some() {
+                    self.pending_line
+                } else {
+                    self.last_line
+                };
+                Err(self.failed(line, error).await)
+            }
         }
     }
 
@@ -300,6 +338,9 @@ impl RecordWriter<tokio::fs::File> {
             target: paths.partial.display().to_string(),
             cut: Some(cut),
             len,
+            pending: Vec::new(),
+            pending_line: 0,
+            pending_since: None,
             last_line,
             ordered,
             written: 0,

@@ -1,16 +1,23 @@
 //! The batch loop: reads input lines, dispatches runs under the adaptive
 //! in-flight limit, puts finished records back in input order, writes each
-//! one, and adds it to the summary as written. Skips lines a resumed
+//! one, and adds it to the summary as written. Each run is a task of its
+//! own on the multi-threaded runtime (so runs use every core) that also
+//! encodes its record, leaving this loop only the ordering and the
+//! writing; buffered records reach the file within [`RecordWriter`]'s
+//! flush interval even when no further record comes. Skips lines a resumed
 //! `.partial` already holds. On a drain it dispatches nothing new and lets
 //! runs in flight finish; on a cancel it drops them and still writes every
 //! record that finished (so a cancelled batch may leave gaps, which
 //! `--resume` fills). Memory is bounded: dispatch pauses while too many
 //! finished records wait for an earlier one.
 
+use std::collections::HashMap;
+use std::sync::Arc;
 use std::time::Instant;
 
-use futures::stream::{FuturesUnordered, StreamExt};
+use futures::stream::StreamExt;
 use tokio::io::{AsyncBufRead, AsyncWrite};
+use tokio::task::JoinSet;
 
 use super::dispatch::{classify, Aimd, RunSignal};
 use super::input::{parse_line, read_lines, InputLine};
@@ -29,11 +36,32 @@ fn reorder_cap(concurrency: usize) -> usize {
     concurrency.saturating_mul(4).max(1024)
 }
 
-/// One input line's record, ready to write in its turn.
+/// One input line's record, encoded, ready to write in its turn.
 struct Finished {
     line: u64,
     record: RunRecord,
+    /// The record as written: one JSON line.
+    bytes: Vec<u8>,
+    /// What the summary counts, read back from `bytes`.
+    view: RecordView,
 }
+
+impl Finished {
+    fn new(line: u64, record: RunRecord) -> Self {
+        let mut bytes = serde_json::to_vec(&record).expect("records serialise");
+        let view: RecordView = serde_json::from_slice(&bytes).expect("records read back");
+        bytes.push(b'\n');
+        Self {
+            line,
+            record,
+            bytes,
+            view,
+        }
+    }
+}
+
+/// The `[baseline]` a batch measures, shared by its run tasks.
+type BaselineOf = Option<Arc<(String, BaselineSpec)>>;
 
 pub(super) async fn run<R, W>(
     pipeline: &Pipeline,
@@ -54,7 +82,7 @@ where
             return Err(BatchError::UnknownBaselineModel(m.clone()))
         }
         Some(m) => match &pipeline.manifest.baseline {
-            Some(spec) => Some((m.as_str(), spec)),
+            Some(spec) => Some(Arc::new((m.clone(), spec.clone()))),
             None => return Err(BatchError::NoBaseline),
         },
     };
@@ -65,8 +93,8 @@ where
     };
     summary.pipeline = pipeline.manifest.name.clone();
     // Kept records' baseline costs count only if this batch measures it too.
-    summary.baseline = baseline.map(|(m, _)| Baseline {
-        model: m.to_string(),
+    summary.baseline = baseline.as_ref().map(|b| Baseline {
+        model: b.0.clone(),
         totals: summary
             .baseline
             .take()
@@ -78,7 +106,9 @@ where
     let mut aimd = Aimd::new(concurrency as u32);
     let cap = reorder_cap(concurrency);
     let mut order: Reorder<Finished> = Reorder::default();
-    let mut in_flight = FuturesUnordered::new();
+    let mut in_flight = JoinSet::new();
+    // The line of each run task, for a task that panics.
+    let mut tasks: HashMap<tokio::task::Id, u64> = HashMap::new();
     let mut lines = std::pin::pin!(read_lines(input));
     let mut input_done = false;
     let mut draining = stop.level() >= StopLevel::Drain;
@@ -91,6 +121,7 @@ where
         if !may_dispatch && in_flight.is_empty() {
             break;
         }
+        let flush_due = output.flush_due();
         tokio::select! {
             biased;
             level = stop.raised() => {
@@ -100,11 +131,26 @@ where
                     tracing::info!(in_flight = in_flight.len(), cancel = cancelled, "batch stopping");
                 }
             }
-            Some((seq, finished, signal)) = in_flight.next(), if !in_flight.is_empty() => {
+            Some(joined) = in_flight.join_next_with_id(), if !in_flight.is_empty() => {
+                let (seq, finished, signal) = match joined {
+                    Ok((id, done)) => {
+                        tasks.remove(&id);
+                        done
+                    }
+                    Err(e) => {
+                        let line = tasks.get(&e.id()).copied().unwrap_or(0);
+                        let message = match e.try_into_panic() {
+                            Ok(panic) => crate::engine::panic_message(&panic).to_string(),
+                            Err(e) => e.to_string(),
+                        };
+                        return Err(BatchError::RunPanicked { line, message });
+                    }
+                };
                 aimd.observe(signal);
                 order.finish(seq, finished);
                 write_ready(&mut order, output, &mut summary, &mut on_record).await?;
             }
+            () = sleep_until(flush_due), if flush_due.is_some() => output.flush().await?,
             next = lines.next(), if may_dispatch => match next {
                 None => input_done = true,
                 Some(Err(e)) => {
@@ -120,10 +166,12 @@ where
                     }
                     let seq = order.issue();
                     if line.input.is_ok() {
-                        in_flight.push(run_line(pipeline, baseline, seq, line));
+                        let handle = in_flight
+                            .spawn(run_line(pipeline.clone(), baseline.clone(), seq, line));
+                        tasks.insert(handle.id(), n);
                     } else {
                         let record = unusable(&line);
-                        order.finish(seq, Finished { line: n, record });
+                        order.finish(seq, Finished::new(n, record));
                         write_ready(&mut order, output, &mut summary, &mut on_record).await?;
                     }
                 }
@@ -131,9 +179,10 @@ where
         }
     }
     if cancelled {
-        // Runs in flight are dropped (cancelled) here; what finished is kept.
+        // Runs in flight are aborted (cancelled) here; what finished is kept.
         let unfinished = in_flight.len();
-        drop(in_flight);
+        in_flight.abort_all();
+        while in_flight.join_next().await.is_some() {}
         tracing::info!(unfinished, "batch cancelled; writing what finished");
         for f in order.drain_finished() {
             write_one(f, output, &mut summary, &mut on_record).await?;
@@ -149,10 +198,19 @@ where
     Ok(summary)
 }
 
-/// Runs one usable line (and its monolith baseline, if asked).
+/// Waits until `due`, or forever without one.
+async fn sleep_until(due: Option<Instant>) {
+    match due {
+        Some(due) => tokio::time::sleep_until(due.into()).await,
+        None => std::future::pending().await,
+    }
+}
+
+/// Runs one usable line (and its monolith baseline, if asked) and encodes
+/// its record.
 async fn run_line(
-    pipeline: &Pipeline,
-    baseline: Option<(&str, &BaselineSpec)>,
+    pipeline: Pipeline,
+    baseline: BaselineOf,
     seq: u64,
     line: InputLine,
 ) -> (u64, Finished, RunSignal) {
@@ -160,7 +218,7 @@ async fn run_line(
         unreachable!("only usable lines are dispatched")
     };
     let monolith = async {
-        match baseline {
+        match baseline.as_deref() {
             Some((m, spec)) => {
                 Some(baseline::monolith_cost(pipeline.hub(), spec, m, &input.input).await)
             }
@@ -171,14 +229,7 @@ async fn run_line(
     let signal = classify(&run);
     let mut record = RunRecord::of_outcome(&run).at_line(line.line, line.expect.clone());
     record.baseline = monolith;
-    (
-        seq,
-        Finished {
-            line: line.line,
-            record,
-        },
-        signal,
-    )
+    (seq, Finished::new(line.line, record), signal)
 }
 
 fn unusable(line: &InputLine) -> RunRecord {
@@ -208,11 +259,8 @@ async fn write_one<W: AsyncWrite + Unpin>(
     summary: &mut Summary,
     on_record: &mut impl FnMut(&RunRecord),
 ) -> Result<(), BatchError> {
-    let mut bytes = serde_json::to_vec(&f.record).expect("records serialise");
-    let view: RecordView = serde_json::from_slice(&bytes).expect("records read back");
-    bytes.push(b'\n');
-    output.write(f.line, &bytes).await?;
-    summary.add_record(&view);
+    output.write(f.line, &f.bytes).await?;
+    summary.add_record(&f.view);
     on_record(&f.record);
     Ok(())
 }

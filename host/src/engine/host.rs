@@ -6,7 +6,7 @@
 
 use std::future::Future;
 use std::pin::Pin;
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
@@ -64,36 +64,68 @@ impl NodeContext {
 
 /// The CPU time an invocation is charged for: the CPU time of the threads
 /// that polled it — instantiation, guest code and the host's work on its
-/// behalf (copying its arguments, serving its calls) — measured per poll
-/// with the thread CPU clock. Waiting (on a model call, for a worker after
-/// yielding, or preempted by the OS) is not CPU and is not charged. Host
-/// work a node causes is charged to the node in full, not as one tick.
+/// behalf (copying its arguments, serving its calls) — measured per poll.
+/// Waiting (on a model call, for a worker after yielding) is not charged.
+/// Host work a node causes is charged to the node in full, not as one tick.
+///
+/// Reading the thread CPU clock is a system call (about 1 µs), and most
+/// polls of an invocation take a few µs, so a poll is timed by the
+/// monotonic clock (a few ns) unless the invocation's previous poll took
+/// [`LONG_POLL`] or more: then the poll is timed by the thread CPU clock,
+/// and time the OS takes the thread away is not charged. A short poll
+/// cannot hold more than [`LONG_POLL`] of anything; the one poll that
+/// turns an invocation long is charged its wall time.
 #[derive(Debug, Clone, Default)]
-pub struct CpuClock {
+pub struct CpuClock(Arc<ClockState>);
+
+/// A poll at least this long makes the next poll of the same invocation
+/// read the thread CPU clock.
+pub const LONG_POLL: Duration = Duration::from_micros(100);
+
+#[derive(Debug, Default)]
+struct ClockState {
     /// Nanoseconds of finished polls.
-    used_ns: Arc<AtomicU64>,
-    /// The thread CPU clock when the current poll began, 0 between polls.
-    poll_start_ns: Arc<AtomicU64>,
+    used_ns: AtomicU64,
+    /// The monotonic clock when the current poll began, 0 between polls.
+    poll_wall_ns: AtomicU64,
+    /// The thread CPU clock when the current poll began, 0 when the poll
+    /// is timed by the monotonic clock.
+    poll_cpu_ns: AtomicU64,
+    /// The last poll was long: time the next by the thread CPU clock.
+    precise: AtomicBool,
 }
 
-/// The CPU time of the calling thread (wall time since first use where the
+/// The monotonic clock in nanoseconds since first use, never 0.
+fn wall_ns() -> u64 {
+    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
+    u64::try_from(ORIGIN.get_or_init(Instant::now).elapsed().as_nanos())
+        .unwrap_or(u64::MAX)
+        .max(1)
+}
+
+/// The CPU time of the calling thread (the monotonic clock where the
 /// platform has no thread CPU clock), in nanoseconds, never 0.
 fn thread_cpu_ns() -> u64 {
-    static ORIGIN: std::sync::OnceLock<Instant> = std::sync::OnceLock::new();
-    let d = cpu_time::ThreadTime::try_now()
-        .map(|t| t.as_duration())
-        .unwrap_or_else(|_| ORIGIN.get_or_init(Instant::now).elapsed());
-    u64::try_from(d.as_nanos()).unwrap_or(u64::MAX).max(1)
+    match cpu_time::ThreadTime::try_now() {
+        Ok(t) => u64::try_from(t.as_duration().as_nanos())
+            .unwrap_or(u64::MAX)
+            .max(1),
+        Err(_) => wall_ns(),
+    }
 }
 
 impl CpuClock {
     /// Time charged so far (called from within a poll of the invocation, on
     /// the thread running it).
     pub fn charged(&self) -> Duration {
-        let mut ns = self.used_ns.load(Ordering::Relaxed);
-        let start = self.poll_start_ns.load(Ordering::Relaxed);
-        if start != 0 {
-            ns = ns.saturating_add(thread_cpu_ns().saturating_sub(start));
+        let s = &self.0;
+        let mut ns = s.used_ns.load(Ordering::Relaxed);
+        let cpu = s.poll_cpu_ns.load(Ordering::Relaxed);
+        let wall = s.poll_wall_ns.load(Ordering::Relaxed);
+        if cpu != 0 {
+            ns = ns.saturating_add(thread_cpu_ns().saturating_sub(cpu));
+        } else if wall != 0 {
+            ns = ns.saturating_add(wall_ns().saturating_sub(wall));
         }
         Duration::from_nanos(ns)
     }
@@ -120,12 +152,28 @@ impl<F: Future> Future for Metered<F> {
         mut self: Pin<&mut Self>,
         cx: &mut std::task::Context<'_>,
     ) -> std::task::Poll<F::Output> {
-        let start = thread_cpu_ns();
-        self.clock.poll_start_ns.store(start, Ordering::Relaxed);
+        let clock = self.clock.0.clone();
+        let wall = wall_ns();
+        let cpu = if clock.precise.load(Ordering::Relaxed) {
+            thread_cpu_ns()
+        } else {
+            0
+        };
+        clock.poll_wall_ns.store(wall, Ordering::Relaxed);
+        clock.poll_cpu_ns.store(cpu, Ordering::Relaxed);
         let out = self.work.as_mut().poll(cx);
-        let spent = thread_cpu_ns().saturating_sub(start);
-        self.clock.poll_start_ns.store(0, Ordering::Relaxed);
-        self.clock.used_ns.fetch_add(spent, Ordering::Relaxed);
+        let took = wall_ns().saturating_sub(wall);
+        let spent = if cpu != 0 {
+            thread_cpu_ns().saturating_sub(cpu)
+        } else {
+            took
+        };
+        clock.poll_wall_ns.store(0, Ordering::Relaxed);
+        clock.poll_cpu_ns.store(0, Ordering::Relaxed);
+        clock
+            .precise
+            .store(took >= LONG_POLL.as_nanos() as u64, Ordering::Relaxed);
+        clock.used_ns.fetch_add(spent, Ordering::Relaxed);
         out
     }
 }

@@ -202,7 +202,8 @@ impl NodeComponent {
     }
 }
 
-fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
+/// The message of a caught panic.
+pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
     panic
         .downcast_ref::<&str>()
         .copied()

@@ -105,7 +105,7 @@ impl LoadedPipeline {
             generation: 0,
             engine: self.engine,
             hub: Arc::new(hub),
-            nodes: self.nodes,
+            nodes: Arc::new(self.nodes),
         }
     }
 }
@@ -119,7 +119,8 @@ pub struct Pipeline {
     pub generation: u64,
     engine: NodeEngine,
     hub: Arc<ModelHub>,
-    nodes: BTreeMap<String, LoadedNode>,
+    /// Shared by every clone (a run task holds one); a swap makes a new map.
+    nodes: Arc<BTreeMap<String, LoadedNode>>,
     /// The most instance-pool slots one run holds at once (reserved at
     /// admission).
     peak: u32,

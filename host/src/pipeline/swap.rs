@@ -147,7 +147,7 @@ impl Pipeline {
         self.check_edges(old, &new)?;
         let mut next = self.clone();
         next.generation += 1;
-        next.nodes.insert(name.to_string(), new);
+        Arc::make_mut(&mut next.nodes).insert(name.to_string(), new);
         // A judge swapped for one without a window check must not leave a
         // streaming worker releasing text a whole-output check can reject.
         let before: Vec<String> = super::release::stream_plans(&self.nodes)
@@ -178,7 +178,7 @@ impl Pipeline {
         checked: CheckedComponent,
     ) -> Result<Pipeline, SwapError> {
         let mut next = self.with_component(name, checked)?;
-        if let Some(node) = next.nodes.get_mut(name) {
+        if let Some(node) = Arc::make_mut(&mut next.nodes).get_mut(name) {
             node.ctx = Arc::new(
                 super::context_of(&node.spec)
                     .scoped_to(&format!("candidate-{}", node.component.load.sha256)),
