@@ -8,7 +8,11 @@ fn main() {
         .parent()
         .expect("tests/ has a parent")
         .to_path_buf();
-    let workspaces = [root.join("plugins/rust"), root.join("tests/fixtures")];
+    let workspaces = [
+        root.join("plugins/rust"),
+        root.join("tests/fixtures"),
+        root.join("bench"),
+    ];
     for p in guest_build::polyglot::PLUGINS {
         for f in guest_build::inputs(&root.join("plugins").join(p.dir)) {
             println!("cargo:rerun-if-changed={}", f.display());
@@ -33,6 +37,9 @@ fn main() {
     // The scripted router, worker and judge the fuzz harness drives (in the
     // same examples directory).
     guest_build::build_examples(&workspaces[1], "scripted-node").unwrap_or_else(|e| panic!("{e}"));
+    // The benchmark shape's nodes (bench/four-node/pipeline.toml names
+    // them where they are built).
+    guest_build::build_examples(&workspaces[2], "bench-nodes").unwrap_or_else(|e| panic!("{e}"));
     println!(
         "cargo:rustc-env=SWITCHYARD_PLUGINS_DIR={}",
         plugins.display()

@@ -321,8 +321,9 @@ async fn concurrent(pipeline: &Pipeline, opts: &BenchOptions, n: u32) -> Result<
             let p = pipeline.clone();
             let inp = opts.inputs[launched as usize % opts.inputs.len()].clone();
             launched += 1;
+            // From submission: the time a run waits for a worker counts.
+            let s = Instant::now();
             handles.push(tokio::spawn(async move {
-                let s = Instant::now();
                 let out = p.run(RunInput::new("bench", inp)).await;
                 (s.elapsed(), out)
             }));

@@ -141,3 +141,72 @@ fn bench_ttft_compares_streamed_and_held_answers_in_one_run() {
         "{stderr}"
     );
 }
+
+/// The benchmark shape (bench/four-node) and its plain-asyncio baseline do
+/// the same work, so their ratio compares like with like: on every ticket
+/// the same branch, a run that ends ok, and two model calls.
+#[test]
+fn bench_shape_and_its_asyncio_baseline_do_the_same_work() {
+    let root = switchyard_tests::root();
+    let dir = tempfile::tempdir().unwrap();
+    let tickets = root.join("bench/four-node/tickets.jsonl");
+    let ours = dir.path().join("switchyard.jsonl");
+    let out = std::process::Command::new(switchyard_tests::switchyard_bin())
+        .arg("run")
+        .arg(root.join("bench/four-node/pipeline.toml"))
+        .arg("--input")
+        .arg(&tickets)
+        .arg("--output")
+        .arg(&ours)
+        .env(
+            "SWITCHYARD_CACHE_DIR",
+            std::path::Path::new(env!("CARGO_TARGET_TMPDIR")).join("bench-shape-cache"),
+        )
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let theirs = dir.path().join("asyncio.jsonl");
+    let out = std::process::Command::new("python3")
+        .arg(root.join("bench/four-node/asyncio_baseline.py"))
+        .args(["--iterations", "64", "--batch"])
+        .arg(&theirs)
+        .arg("--input")
+        .arg(&tickets)
+        .output()
+        .unwrap();
+    assert!(
+        out.status.success(),
+        "{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    let read = |p: &std::path::Path| -> Vec<serde_json::Value> {
+        std::fs::read_to_string(p)
+            .unwrap()
+            .lines()
+            .map(|l| serde_json::from_str(l).unwrap())
+            .collect()
+    };
+    let (ours, theirs) = (read(&ours), read(&theirs));
+    assert_eq!((ours.len(), theirs.len()), (64, 64));
+    let mut branches = std::collections::BTreeSet::new();
+    for (a, b) in ours.iter().zip(&theirs) {
+        assert_eq!(a["id"], b["id"]);
+        assert_eq!(a["ok"], true, "{a}");
+        assert_eq!(b["ok"], true, "{b}");
+        assert_eq!(a["routes"]["route"], b["route"]["target"], "{a}\n{b}");
+        assert_eq!(a["usage"]["calls"], 2, "{a}");
+        assert_eq!(b["ledger"].as_array().unwrap().len(), 2, "{b}");
+        let branch = a["routes"]["route"].as_str().unwrap();
+        assert!(
+            a["output"][format!("answer-{branch}")]["answer"].is_string(),
+            "{a}"
+        );
+        assert!(a["output"]["tags"]["tags"].is_string(), "{a}");
+        branches.insert(branch.to_string());
+    }
+    assert_eq!(branches.len(), 2, "the tickets reach both branches");
+}

@@ -2,6 +2,7 @@
 //! they work on a machine with nothing but rustup-installed Rust. Each task
 //! does its own set-up (the wasm32-wasip2 target, the guest components).
 
+mod bench;
 mod fuzz;
 
 use std::path::{Path, PathBuf};
@@ -17,7 +18,11 @@ tasks:
   lint      cargo fmt --check and clippy -D warnings (host and guests);
             --skip-host-clippy when `test` just built the host (it lints
             the workspace's crates as it builds them)
-  bench     run `switchyard bench --serve` on the examples (release build)
+  bench     [shape]: the benchmark shape (bench/four-node) in process, end
+            to end, cold and with 10,000 runs waiting on a slow model,
+            against the same shape in plain Python asyncio, printed as
+            ratios; then (without `shape`) `switchyard bench --serve` on
+            the examples (release build)
   fuzz      [TARGET] [--seconds N]: the libFuzzer targets of fuzz/ on nightly
             (manifest, schema, openai_body, anthropic_body, sse), 60 s each
             by default; the test suite smoke-runs the same properties on stable
@@ -30,7 +35,7 @@ fn main() -> ExitCode {
         "test" => test(),
         "plugins" => plugins().map(|_| ()),
         "lint" => lint(std::env::args().nth(2).as_deref() == Some("--skip-host-clippy")),
-        "bench" => bench(),
+        "bench" => bench(std::env::args().nth(2).as_deref() == Some("shape")),
         "fuzz" => fuzz::fuzz(&std::env::args().skip(2).collect::<Vec<_>>()),
         "" | "help" | "-h" | "--help" => {
             eprint!("{HELP}");
@@ -75,9 +80,16 @@ fn switchyard() -> Result<Command, String> {
         "xtask: building the switchyard host (release; the first build compiles Wasmtime, about 10 minutes on 2 cores)"
     );
     run(cargo().args(["build", "--release", "--package", "switchyard"]))?;
-    let mut c = Command::new(root().join("target/release/switchyard"));
+    let mut c = Command::new(switchyard_path());
     c.current_dir(root());
     Ok(c)
+}
+
+/// The release binary, in cargo's target directory.
+fn switchyard_path() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR")
+        .map_or_else(|| root().join("target"), PathBuf::from)
+        .join("release/switchyard")
 }
 
 fn cargo() -> Command {
@@ -210,7 +222,19 @@ fn lint(skip_host_clippy: bool) -> Result<(), String> {
     Ok(())
 }
 
-fn bench() -> Result<(), String> {
+fn bench(shape_only: bool) -> Result<(), String> {
+    switchyard()?;
+    bench::shape(
+        || {
+            let mut c = Command::new(switchyard_path());
+            c.current_dir(root());
+            c
+        },
+        &root(),
+    )?;
+    if shape_only {
+        return Ok(());
+    }
     plugins()?;
     // The compile cache on the large components: first load against cached.
     for component in [

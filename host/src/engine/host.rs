@@ -130,6 +130,14 @@ impl CpuClock {
         Duration::from_nanos(ns)
     }
 
+    /// How long the current poll has run (zero between polls).
+    pub fn poll_elapsed(&self) -> Duration {
+        match self.0.poll_wall_ns.load(Ordering::Relaxed) {
+            0 => Duration::ZERO,
+            start => Duration::from_nanos(wall_ns().saturating_sub(start)),
+        }
+    }
+
     /// `work`, with the CPU time of every poll charged to this clock.
     pub fn meter<F: Future>(&self, work: F) -> Metered<F> {
         Metered {

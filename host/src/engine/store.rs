@@ -1,6 +1,7 @@
 //! A fresh Store for one invocation of a node: its memory limiter, the copy
 //! limit on what the guest hands the host, the epoch deadline that checks
-//! its CPU time and yields to the scheduler; and the reading of a trap
+//! its CPU time and yields to the scheduler once the guest has held its
+//! thread for a time slice; and the reading of a trap
 //! (or an exceeded limit) as a typed [`NodeError`].
 
 use wasmtime::{Store, Trap, UpdateDeadline};
@@ -8,6 +9,10 @@ use wasmtime::{Store, Trap, UpdateDeadline};
 use super::error::NodeError;
 use super::host::NodeState;
 use super::returned::{copy_limit, is_copy_limit, COPY_FIELD};
+
+/// How long a guest may hold a worker thread in one go before it yields
+/// at the next epoch tick.
+pub const TIME_SLICE: std::time::Duration = std::time::Duration::from_micros(500);
 
 /// A Store for one invocation with `state`, on `engine` (the node's
 /// variant).
@@ -23,6 +28,14 @@ pub(super) fn new_store(engine: &wasmtime::Engine, state: NodeState) -> Store<No
         let s = cx.data_mut();
         if s.charge_cpu() {
             return Ok(UpdateDeadline::Interrupt);
+        }
+        // A guest that has held the worker for a time slice yields it, so
+        // a busy node cannot starve the runs queued behind it. One that has
+        // barely started (a tick can fall in any short call) runs on: a
+        // yield would send its run to the back of the queue, behind every
+        // other run, for a few µs of work.
+        if s.clock.poll_elapsed() < TIME_SLICE {
+            return Ok(UpdateDeadline::Continue(1));
         }
         // Yield through tokio's own yield so other tasks get the worker
         // (a plain Yield starves them, wasmtime #10667).
