@@ -201,7 +201,7 @@ fn lint(skip_host_clippy: bool) -> Result<(), String> {
             "warnings",
         ]))?;
     }
-    for dir in ["plugins/rust", "tests/fixtures"] {
+    for dir in ["plugins/rust", "tests/fixtures", "bench"] {
         run(cargo()
             .args(["fmt", "--all", "--manifest-path"])
             .arg(root().join(dir).join("Cargo.toml"))

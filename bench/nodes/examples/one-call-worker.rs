@@ -11,7 +11,11 @@ impl Worker for OneCallWorker {
     fn describe() -> Description {
         Description::worker("one-call-worker", env!("CARGO_PKG_VERSION"))
             .summary("one model call about the ticket")
-            .needs(Needs::models(["chat"]).model_calls(1).settings(["model", "ask", "field"]))
+            .needs(
+                Needs::models(["chat"])
+                    .model_calls(1)
+                    .settings(["model", "ask", "field"]),
+            )
     }
 
     fn run(task: Task) -> Result<Reply, NodeError> {
