@@ -471,6 +471,39 @@ mod tests {
     }
 
     #[tokio::test]
+    async fn writer_gathers_records_into_one_write_and_names_when_it_is_due() {
+        let dir = tempfile::tempdir().unwrap();
+        let paths = OutputPaths::new(dir.path().join("out.jsonl"));
+        let mut w = RecordWriter::create(&paths, false).await.unwrap();
+        assert_eq!(w.flush_due(), None, "nothing gathered");
+        let before = Instant::now();
+        w.write(1, b"{\"line\":1}\n").await.unwrap();
+        w.write(2, b"{\"line\":2}\n").await.unwrap();
+        let due = w.flush_due().expect("records wait");
+        assert!(due >= before + FLUSH_AFTER && due <= Instant::now() + FLUSH_AFTER);
+        assert_eq!(
+            std::fs::read(paths.partial()).unwrap(),
+            b"",
+            "not written yet"
+        );
+        w.flush().await.unwrap();
+        assert_eq!(w.flush_due(), None);
+        assert_eq!(
+            std::fs::read(paths.partial()).unwrap(),
+            b"{\"line\":1}\n{\"line\":2}\n"
+        );
+        // Past FLUSH_BYTES the gathered records are written at once.
+        let big = format!("{{\"line\":3,\"pad\":\"{}\"}}\n", "x".repeat(FLUSH_BYTES));
+        w.write(3, big.as_bytes()).await.unwrap();
+        assert_eq!(w.flush_due(), None, "written");
+        assert_eq!(
+            std::fs::metadata(paths.partial()).unwrap().len() as usize,
+            22 + big.len()
+        );
+        assert_eq!(w.written(), 3);
+    }
+
+    #[tokio::test]
     async fn finish_renames_ordered_records_and_sorts_the_others() {
         let dir = tempfile::tempdir().unwrap();
         let paths = OutputPaths::new(dir.path().join("out.jsonl"));

@@ -508,3 +508,47 @@ impl NodeState {
         self.node.settings.clone()
     }
 }
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A poll that turns an invocation long is charged its time; the poll
+    /// after it is timed by the thread CPU clock, so time off the CPU (here
+    /// a sleep standing in for the OS taking the thread away) is not.
+    #[test]
+    fn cpu_clock_reads_the_thread_clock_after_a_long_poll() {
+        let clock = CpuClock::default();
+        let mut polls = 0;
+        let work = std::future::poll_fn(|cx| {
+            polls += 1;
+            if polls == 1 {
+                let start = Instant::now();
+                while start.elapsed() < 3 * LONG_POLL {}
+                cx.waker().wake_by_ref();
+                return std::task::Poll::Pending;
+            }
+            std::thread::sleep(Duration::from_millis(50));
+            std::task::Poll::Ready(())
+        });
+        let mut metered = std::pin::pin!(clock.meter(work));
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        assert!(metered.as_mut().poll(&mut cx).is_pending());
+        let first = clock.charged();
+        assert!(
+            first >= 3 * LONG_POLL,
+            "the busy poll is charged: {first:?}"
+        );
+        assert!(clock.0.precise.load(Ordering::Relaxed));
+        assert!(metered.as_mut().poll(&mut cx).is_ready());
+        let second = clock.charged() - first;
+        assert!(
+            second < Duration::from_millis(25),
+            "a 50 ms sleep is not CPU: charged {second:?}"
+        );
+        assert!(
+            clock.0.precise.load(Ordering::Relaxed),
+            "a poll that took long, on the CPU or not, makes the next one precise"
+        );
+    }
+}
