@@ -29,9 +29,14 @@ run:
 validate manifest="examples/support-triage/pipeline.toml": plugins
     cargo run --release -q -p switchyard -- validate {{manifest}}
 
-# Measure sandbox and pipeline overhead (release build).
+# Measure sandbox and pipeline overhead (release build): the four-node
+# shape against plain asyncio, then the examples' series.
 bench:
     cargo xtask bench
+
+# Only the four-node shape against plain asyncio, printed as ratios.
+bench-shape:
+    cargo xtask bench shape
 
 # Serve a pipeline over HTTP (set SWITCHYARD_ADMIN_TOKEN to enable hot-swap).
 serve manifest="examples/support-triage/pipeline.toml" listen="127.0.0.1:8080": plugins
