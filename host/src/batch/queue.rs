@@ -7,6 +7,8 @@
 //! never acknowledged (it died) are claimed by another after a timeout.
 //! The coordinator collects the table in input order into one output
 //! file: exactly one record per input line, whatever was processed twice.
+//! A worker runs each entry on a task of its own, so its runs use every
+//! core.
 
 use std::sync::Arc;
 use std::time::{Duration, Instant};
@@ -315,8 +317,27 @@ impl Queue {
             .and_then(|s| s.parse::<u64>().ok());
         let written = match (batch, line, field("text")) {
             (Some(batch), Some(n), Some(text)) => {
-                let record = record_of(pipeline, n, &text).await;
-                let json = serde_json::to_vec(&record).map_err(queue_error)?;
+                // The run and its record's encoding on a task of its own, so
+                // a worker's runs use every core (the set aborts it if this
+                // future is dropped).
+                let mut run = tokio::task::JoinSet::new();
+                let p = pipeline.clone();
+                run.spawn(async move {
+                    let record = record_of(&p, n, &text).await;
+                    serde_json::to_vec(&record)
+                });
+                let json = match run.join_next().await.expect("one task") {
+                    Ok(json) => json.map_err(queue_error)?,
+                    Err(e) => {
+                        let message = match e.try_into_panic() {
+                            Ok(panic) => crate::engine::panic_message(&panic).to_string(),
+                            Err(e) => e.to_string(),
+                        };
+                        return Err(queue_error(format!(
+                            "the run of input line {n} panicked ({message}); this is a bug in switchyard, please report it; its entry stays unacknowledged, so another worker claims it after the claim timeout"
+                        )));
+                    }
+                };
                 let key = self.records(&batch);
                 let mut set = redis::cmd("HSETNX");
                 set.arg(&key).arg(n).arg(json);
