@@ -143,6 +143,9 @@ where
                             Ok(panic) => crate::engine::panic_message(&panic).to_string(),
                             Err(e) => e.to_string(),
                         };
+                        // What was written so far stays: gathered records
+                        // reach the file before the batch stops.
+                        output.flush().await?;
                         return Err(BatchError::RunPanicked { line, message });
                     }
                 };
