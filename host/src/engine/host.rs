@@ -156,11 +156,9 @@ pub struct Metered<F> {
 impl<F: Future> Future for Metered<F> {
     type Output = F::Output;
 
-    fn poll(
-        mut self: Pin<&mut Self>,
-        cx: &mut std::task::Context<'_>,
-    ) -> std::task::Poll<F::Output> {
-        let clock = self.clock.0.clone();
+    fn poll(self: Pin<&mut Self>, cx: &mut std::task::Context<'_>) -> std::task::Poll<F::Output> {
+        let this = self.get_mut();
+        let clock = &this.clock.0;
         let wall = wall_ns();
         let cpu = if clock.precise.load(Ordering::Relaxed) {
             thread_cpu_ns()
@@ -169,7 +167,7 @@ impl<F: Future> Future for Metered<F> {
         };
         clock.poll_wall_ns.store(wall, Ordering::Relaxed);
         clock.poll_cpu_ns.store(cpu, Ordering::Relaxed);
-        let out = self.work.as_mut().poll(cx);
+        let out = this.work.as_mut().poll(cx);
         let took = wall_ns().saturating_sub(wall);
         let spent = if cpu != 0 {
             thread_cpu_ns().saturating_sub(cpu)
