@@ -69,7 +69,7 @@ pub fn shape(mut switchyard: impl FnMut() -> Command, root: &Path) -> Result<(),
         .arg(&tickets)
         .args(["-n", "20000", "-c", &IN_FLIGHT.to_string(), "--json"])
         .arg(&report);
-    check(&mut c)?;
+    crate::run(&mut c)?;
     let report: Value = read_json(&report)?;
     let series = report["series"].as_array().cloned().unwrap_or_default();
     let find = |prefix: &str| {
@@ -118,7 +118,7 @@ pub fn shape(mut switchyard: impl FnMut() -> Command, root: &Path) -> Result<(),
         .arg("--output")
         .arg(&records)
         .args(["--force", "-c", &IN_FLIGHT.to_string()]);
-    check(&mut c)?;
+    crate::run(&mut c)?;
     sy.batch_per_sec = BATCH_LINES as f64 / started.elapsed().as_secs_f64();
     count_records(&records, BATCH_LINES)?;
     let py_records = out.join("four-node.asyncio.out.jsonl");
@@ -131,7 +131,7 @@ pub fn shape(mut switchyard: impl FnMut() -> Command, root: &Path) -> Result<(),
         .arg(&batch_in)
         .arg("--batch")
         .arg(&py_records);
-    check(&mut c)?;
+    crate::run(&mut c)?;
     py.batch_per_sec = BATCH_LINES as f64 / started.elapsed().as_secs_f64();
     count_records(&py_records, BATCH_LINES)?;
 
@@ -299,16 +299,6 @@ fn count_records(path: &Path, want: usize) -> Result<(), String> {
         Ok(())
     } else {
         Err(format!("{} holds {n} records, not {want}", path.display()))
-    }
-}
-
-fn check(c: &mut Command) -> Result<(), String> {
-    let shown = format!("{c:?}");
-    let status = c.status().map_err(|e| format!("cannot run {shown}: {e}"))?;
-    if status.success() {
-        Ok(())
-    } else {
-        Err(format!("{shown} failed ({status})"))
     }
 }
 

@@ -153,11 +153,10 @@ pub struct RecordWriter<W> {
     cut: Option<tokio::fs::File>,
     /// Bytes of complete records written.
     len: u64,
-    /// Whole records not yet written, the first of them from input line
-    /// `pending_line`, gathered since `pending_since`.
+    /// Whole records not yet written.
     pending: Vec<u8>,
-    pending_line: u64,
-    pending_since: Option<Instant>,
+    /// When the first of them was gathered, and its input line.
+    first_pending: Option<(Instant, u64)>,
     last_line: u64,
     ordered: bool,
     written: u64,
@@ -173,8 +172,7 @@ impl<W: AsyncWrite + Unpin> RecordWriter<W> {
             cut: None,
             len: 0,
             pending: Vec::new(),
-            pending_line: 0,
-            pending_since: None,
+            first_pending: None,
             last_line: 0,
             ordered: true,
             written: 0,
@@ -186,10 +184,7 @@ impl<W: AsyncWrite + Unpin> RecordWriter<W> {
     /// a file is cut back to its last complete record.
     pub async fn write(&mut self, line: u64, bytes: &[u8]) -> Result<(), BatchError> {
         debug_assert!(bytes.ends_with(b"\n"));
-        if self.pending_since.is_none() {
-            self.pending_since = Some(Instant::now());
-            self.pending_line = line;
-        }
+        self.first_pending.get_or_insert((Instant::now(), line));
         self.pending.extend_from_slice(bytes);
         self.ordered &= line > self.last_line;
         self.last_line = self.last_line.max(line);
@@ -203,7 +198,7 @@ impl<W: AsyncWrite + Unpin> RecordWriter<W> {
     /// When what is gathered must be written ([`RecordWriter::flush`]):
     /// [`FLUSH_AFTER`] after its first record; `None` when nothing waits.
     pub fn flush_due(&self) -> Option<Instant> {
-        self.pending_since.map(|t| t + FLUSH_AFTER)
+        self.first_pending.map(|(t, _)| t + FLUSH_AFTER)
     }
 
     /// Writes what is gathered and flushes it. A failure names the first
@@ -222,21 +217,17 @@ impl<W: AsyncWrite + Unpin> RecordWriter<W> {
             Ok(()) => {
                 self.len += self.pending.len() as u64;
                 self.pending.clear();
-                self.pending_since = None;
+                self.first_pending = None;
                 Ok(())
             }
             Err(error) => {
-                let line = if self.pending_since.is_some() {
-                    self.pending_line
-                } else {
-                    self.last_line
-                };
+                let line = self.first_pending.map_or(self.last_line, |(_, l)| l);
                 Err(self.failed(line, error).await)
             }
         }
     }
 
-    /// Records written by this writer.
+    /// Records taken by this writer (on the file once flushed).
     pub fn written(&self) -> u64 {
         self.written
     }
@@ -339,8 +330,7 @@ impl RecordWriter<tokio::fs::File> {
             cut: Some(cut),
             len,
             pending: Vec::new(),
-            pending_line: 0,
-            pending_since: None,
+            first_pending: None,
             last_line,
             ordered,
             written: 0,

@@ -329,10 +329,7 @@ impl Queue {
                 let json = match run.join_next().await.expect("one task") {
                     Ok(json) => json.map_err(queue_error)?,
                     Err(e) => {
-                        let message = match e.try_into_panic() {
-                            Ok(panic) => crate::engine::panic_message(&panic).to_string(),
-                            Err(e) => e.to_string(),
-                        };
+                        let message = crate::engine::join_error_message(e);
                         return Err(queue_error(format!(
                             "the run of input line {n} panicked ({message}); this is a bug in switchyard, please report it; its entry stays unacknowledged, so another worker claims it after the claim timeout"
                         )));

@@ -139,10 +139,7 @@ where
                     }
                     Err(e) => {
                         let line = tasks.get(&e.id()).copied().unwrap_or(0);
-                        let message = match e.try_into_panic() {
-                            Ok(panic) => crate::engine::panic_message(&panic).to_string(),
-                            Err(e) => e.to_string(),
-                        };
+                        let message = crate::engine::join_error_message(e);
                         // What was written so far stays: gathered records
                         // reach the file before the batch stops.
                         output.flush().await?;

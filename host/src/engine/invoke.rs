@@ -202,8 +202,17 @@ impl NodeComponent {
     }
 }
 
+/// What ended a task that did not return: its panic's message, else why
+/// it was cancelled.
+pub(crate) fn join_error_message(e: tokio::task::JoinError) -> String {
+    match e.try_into_panic() {
+        Ok(panic) => panic_message(&panic).to_string(),
+        Err(e) => e.to_string(),
+    }
+}
+
 /// The message of a caught panic.
-pub(crate) fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
+fn panic_message(panic: &Box<dyn std::any::Any + Send>) -> &str {
     panic
         .downcast_ref::<&str>()
         .copied()

@@ -42,7 +42,7 @@ pub use component::{
 pub use contract::{Needs, RawDescription};
 pub use error::{LoadError, NodeError};
 pub use host::{NodeContext, NodeState};
-pub(crate) use invoke::panic_message;
+pub(crate) use invoke::join_error_message;
 pub use stream::{ModelStream, StreamChunk};
 
 use crate::models::ModelHub;
