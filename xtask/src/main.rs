@@ -87,9 +87,12 @@ fn switchyard() -> Result<Command, String> {
 
 /// The release binary, in cargo's target directory.
 fn switchyard_path() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map_or_else(|| root().join("target"), PathBuf::from)
-        .join("release/switchyard")
+    target_dir().join("release/switchyard")
+}
+
+/// Cargo's target directory: `CARGO_TARGET_DIR`, else `target/`.
+fn target_dir() -> PathBuf {
+    std::env::var_os("CARGO_TARGET_DIR").map_or_else(|| root().join("target"), PathBuf::from)
 }
 
 fn cargo() -> Command {
@@ -146,6 +149,7 @@ fn test() -> Result<(), String> {
     if let Err(e) = guest_build::services::ensure_services() {
         eprintln!("xtask: warning: {e}; the tests that need them will fail");
     }
+    warn_if_disk_is_short();
     eprintln!(
         "xtask: building the host, then (quietly, in tests/build.rs) the plugins in four languages and the test fixtures, then running every test; the first build takes 15-25 minutes on 2 cores"
     );
@@ -164,6 +168,38 @@ fn test() -> Result<(), String> {
     run(cargo()
         .args(["test", "--workspace", "--lib", "--manifest-path"])
         .arg(root().join("plugins/rust/Cargo.toml")))
+}
+
+/// Free space the test build wants on the disk holding `target/`: its
+/// artifacts take about 6 GiB on a clean clone.
+const TEST_BUILD_GIB: u64 = 8;
+
+/// Warns when the disk holding `target/` has less room than the test build
+/// takes: a linker that runs out of disk dies with a bare `Bus error`.
+fn warn_if_disk_is_short() {
+    let target = target_dir();
+    // `df` needs a path that exists: the target dir, or the first of its
+    // ancestors that does.
+    let Some(probe) = target.ancestors().find(|p| p.exists()) else {
+        return;
+    };
+    let Ok(out) = Command::new("df").arg("-Pk").arg(probe).output() else {
+        return;
+    };
+    // POSIX format: a header, then `fs blocks used available capacity mount`.
+    let text = String::from_utf8_lossy(&out.stdout);
+    let free_kib = text
+        .lines()
+        .nth(1)
+        .and_then(|l| l.split_whitespace().nth(3))
+        .and_then(|n| n.parse::<u64>().ok());
+    if let Some(free) = free_kib.filter(|&k| k < TEST_BUILD_GIB << 20) {
+        eprintln!(
+            "xtask: warning: only {:.1} GiB free on the disk holding {}; the test build takes about 6 GiB (a linker short of disk fails with `Bus error`)",
+            free as f64 / f64::from(1 << 20),
+            target.display()
+        );
+    }
 }
 
 /// `-D warnings` as `cargo clippy -- -D warnings` hands it to clippy-driver.
