@@ -101,7 +101,7 @@ fn store(cli: &Cli, args: &KeysArgs) -> anyhow::Result<Arc<dyn KeyStore>> {
 pub(super) async fn run(cli: &Cli, args: &KeysArgs) -> anyhow::Result<ExitCode> {
     use std::io::Write;
     let store = store(cli, args)?;
-    let mut out = std::io::stdout().lock();
+    let mut out = std::io::stdout();
     match &args.command {
         KeysCommand::Create(c) => {
             if Period::parse(&c.per).is_none() {

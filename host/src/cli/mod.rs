@@ -186,29 +186,19 @@ pub fn main() -> ExitCode {
             return ExitCode::FAILURE;
         }
     };
-    let result = rt.block_on(async {
-        match &cli.command {
-            Command::Run(args) => run::run(&cli, args).await,
-            Command::Replay(args) => replay::replay_cmd(&cli, args).await,
-            Command::Compare(args) => replay::compare_cmd(args).await,
-            Command::Export(args) => export::run(args).await,
-            Command::Validate(args) => validate::run(&cli, args).await,
-            Command::Bench(args) => bench::run(&cli, args).await,
-            Command::Inspect(args) => inspect::run(&cli, args).await,
-            Command::Serve(args) => serve::run(&cli, args).await,
-            Command::Keys(args) => keys::run(&cli, args).await,
-            Command::Worker(args) => worker::run(&cli, args).await,
-            Command::Swap(args) => swap::run(&cli, args).await,
-            Command::Load(args) => load::run(&cli, args).await,
-            Command::TestNode(args) => test_node::run(&cli, args).await,
-            Command::New(args) => new::run(&cli, args).await,
-            Command::Graph(args) => graph::run(&cli, args).await,
-            Command::Keygen(args) => artifact::keygen(args).await,
-            Command::Sign(args) => artifact::sign(args).await,
-            Command::Verify(args) => artifact::verify(&cli, args).await,
-            Command::Push(args) => artifact::push(&cli, args).await,
-            Command::Pull(args) => artifact::pull(&cli, args).await,
-        }
+    // The command runs as a task on the runtime's workers, not on this
+    // thread: a batch's loop then spawns and joins its runs from a worker
+    // (its local queue, no OS-thread wake-up per run) instead of being a
+    // third busy thread on the cores the workers use.
+    let result = rt.block_on(async move {
+        tokio::spawn(async move { dispatch(&cli).await })
+            .await
+            .unwrap_or_else(|e| {
+                Err(anyhow::anyhow!(
+                    "the command stopped: {}",
+                    crate::engine::join_error_message(e)
+                ))
+            })
     });
     match result {
         Ok(code) => code,
@@ -220,6 +210,32 @@ pub fn main() -> ExitCode {
             }
             ExitCode::FAILURE
         }
+    }
+}
+
+/// Runs the command `cli` names.
+async fn dispatch(cli: &Cli) -> anyhow::Result<ExitCode> {
+    match &cli.command {
+        Command::Run(args) => run::run(cli, args).await,
+        Command::Replay(args) => replay::replay_cmd(cli, args).await,
+        Command::Compare(args) => replay::compare_cmd(args).await,
+        Command::Export(args) => export::run(args).await,
+        Command::Validate(args) => validate::run(cli, args).await,
+        Command::Bench(args) => bench::run(cli, args).await,
+        Command::Inspect(args) => inspect::run(cli, args).await,
+        Command::Serve(args) => serve::run(cli, args).await,
+        Command::Keys(args) => keys::run(cli, args).await,
+        Command::Worker(args) => worker::run(cli, args).await,
+        Command::Swap(args) => swap::run(cli, args).await,
+        Command::Load(args) => load::run(cli, args).await,
+        Command::TestNode(args) => test_node::run(cli, args).await,
+        Command::New(args) => new::run(cli, args).await,
+        Command::Graph(args) => graph::run(cli, args).await,
+        Command::Keygen(args) => artifact::keygen(args).await,
+        Command::Sign(args) => artifact::sign(args).await,
+        Command::Verify(args) => artifact::verify(cli, args).await,
+        Command::Push(args) => artifact::push(cli, args).await,
+        Command::Pull(args) => artifact::pull(cli, args).await,
     }
 }
 

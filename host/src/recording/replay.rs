@@ -32,14 +32,23 @@ pub async fn replay(
     runs: &[RecordedRun],
     concurrency: usize,
 ) -> Vec<RunRecord> {
-    let mut records: Vec<(usize, RunRecord)> = stream::iter(runs.iter().enumerate())
-        .map(|(i, run)| async move {
+    // Owned inputs, so the run futures borrow nothing of `runs` (and the
+    // command that awaits them can be a task of its own).
+    let inputs: Vec<_> = runs
+        .iter()
+        .enumerate()
+        .map(|(i, run)| {
             let input = RunInput {
                 capture: true,
                 ..RunInput::new(run.id.clone(), run.input.clone())
             };
+            (i, input, run.expect.clone())
+        })
+        .collect();
+    let mut records: Vec<(usize, RunRecord)> = stream::iter(inputs)
+        .map(|(i, input, expect)| async move {
             let mut record = RunRecord::from_outcome(pipeline.run(input).await);
-            record.expect = run.expect.clone();
+            record.expect = expect;
             (i, record)
         })
         .buffer_unordered(concurrency.max(1))
