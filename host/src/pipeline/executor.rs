@@ -8,7 +8,7 @@ use std::sync::{Arc, Mutex};
 use std::time::{Instant, SystemTime};
 
 use futures::stream::{FuturesUnordered, StreamExt};
-use serde_json::{json, Value};
+use serde_json::Value;
 use tracing::Instrument;
 
 use super::events::{emit, EventSink, RunEvent};
@@ -407,13 +407,10 @@ impl Run<'_> {
     ) -> TaskInput {
         TaskInput {
             id: self.id.clone(),
-            input: input.to_string(),
-            meta: json!({
-                "pipeline": self.pipeline.manifest.name,
-                "node": node.spec.name,
-                "routes": routes,
-            })
-            .to_string(),
+            // `serde_json::to_string` writes to a buffer; `Value`'s
+            // `Display` goes through the formatter a piece at a time.
+            input: serde_json::to_string(input).expect("a JSON value serialises"),
+            meta: task_meta(&self.pipeline.manifest.name, &node.spec.name, routes),
             attempt,
             feedback,
         }
@@ -620,5 +617,47 @@ pub(super) fn unexpected(node: &LoadedNode, out: &NodeOutput) -> RunError {
             node: node.spec.name.clone(),
             message: format!("unexpected answer for a {}: {out:?}", node.spec.role),
         },
+    }
+}
+
+/// A task's `meta` (`{"node", "pipeline", "routes"}`), written straight to
+/// text without a `Value` tree in between: the same bytes as the `Value`
+/// map it replaces (whose keys are sorted).
+fn task_meta(pipeline: &str, node: &str, routes: &BTreeMap<String, String>) -> String {
+    #[derive(serde::Serialize)]
+    struct Meta<'a> {
+        node: &'a str,
+        pipeline: &'a str,
+        routes: &'a BTreeMap<String, String>,
+    }
+    serde_json::to_string(&Meta {
+        node,
+        pipeline,
+        routes,
+    })
+    .expect("names and routes serialise")
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use serde_json::json;
+
+    #[test]
+    fn task_meta_is_the_bytes_the_value_map_gave() {
+        let mut routes = BTreeMap::new();
+        for (router, branch) in [("route", "billing"), ("zeta \"q\"", "é\n"), ("a", "b")] {
+            routes.insert(router.to_string(), branch.to_string());
+        }
+        for routes in [BTreeMap::new(), routes] {
+            let want = json!({
+                "pipeline": "support \u{1F600} \"triage\"",
+                "node": "answer\tbilling",
+                "routes": routes,
+            })
+            .to_string();
+            let got = task_meta("support \u{1F600} \"triage\"", "answer\tbilling", &routes);
+            assert_eq!(got, want);
+        }
     }
 }
