@@ -33,11 +33,14 @@ impl SpanId {
     }
 }
 
+/// Lowercase hex of an id (at most 16 bytes) in one write: ids are
+/// formatted for every span and every record, and a `{:02x}` per byte cost
+/// a formatter call each.
 fn hex(bytes: &[u8], f: &mut fmt::Formatter<'_>) -> fmt::Result {
-    for b in bytes {
-        write!(f, "{b:02x}")?;
-    }
-    Ok(())
+    let mut buf = [0u8; 32];
+    let out = &mut buf[..2 * bytes.len()];
+    hex::encode_to_slice(bytes, out).map_err(|_| fmt::Error)?;
+    f.write_str(std::str::from_utf8(out).map_err(|_| fmt::Error)?)
 }
 
 impl fmt::Display for TraceId {
