@@ -161,8 +161,8 @@ impl NewKey {
         }
         let mut random = [0u8; 38];
         getrandom::fill(&mut random).map_err(|e| KeyError::Random(e.to_string()))?;
-        let id = hex(&random[..6]);
-        let key = format!("sy-{id}-{}", hex(&random[6..]));
+        let id = hex::encode(&random[..6]);
+        let key = format!("sy-{id}-{}", hex::encode(&random[6..]));
         Ok((
             ClientKey {
                 id,
@@ -182,11 +182,7 @@ impl NewKey {
 /// The SHA-256 of a presented key, hex: what stores are looked up by. A
 /// key's secret is 256 random bits, so a fast hash is enough.
 pub fn hash(key: &str) -> String {
-    hex(&Sha256::digest(key.as_bytes()))
-}
-
-fn hex(bytes: &[u8]) -> String {
-    bytes.iter().map(|b| format!("{b:02x}")).collect()
+    hex::encode(Sha256::digest(key.as_bytes()))
 }
 
 /// Where client keys are kept.

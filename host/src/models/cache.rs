@@ -148,7 +148,7 @@ impl ResponseCache {
 
     /// The shared store's key of `req`'s entry, under `prefix`.
     fn shared_key(&self, prefix: &str, req: &ChatRequest) -> String {
-        let hex: String = key(req).iter().map(|b| format!("{b:02x}")).collect();
+        let hex = hex::encode(key(req));
         let scope = self.scope.read().unwrap_or_else(|p| p.into_inner());
         format!("{prefix}:cache:{scope}:{hex}")
     }
