@@ -13,7 +13,9 @@
 //! - 10,000 runs in flight, each waiting on a 2-second model
 //!   (`slow.toml`): wall time and peak RSS;
 //!
-//! and the asyncio baseline (`asyncio_baseline.py`) the same ways.
+//! and the asyncio baseline (`asyncio_baseline.py`) the same ways. The
+//! in-process and end-to-end series run in three alternating rounds, and
+//! each figure is the median of its rounds.
 
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
@@ -28,6 +30,8 @@ const BATCH_LINES: usize = 20_000;
 const IN_FLIGHT: usize = 64;
 /// Runs of the slow-model series.
 const WAITING: usize = 10_000;
+/// Alternating rounds of the in-process and end-to-end series.
+const ROUNDS: usize = 3;
 
 /// What one side measured.
 #[derive(Default)]
@@ -39,6 +43,23 @@ struct Side {
     flight_per_sec: f64,
     batch_per_sec: f64,
     first_record_ms: f64,
+}
+
+impl Side {
+    /// Each figure's median over `rounds` (cold start is measured once,
+    /// as a median of its own).
+    fn median_of(rounds: &[Side]) -> Side {
+        let m = |f: fn(&Side) -> f64| median(rounds.iter().map(f).collect());
+        Side {
+            seq_p50_us: m(|s| s.seq_p50_us),
+            seq_per_sec: m(|s| s.seq_per_sec),
+            flight_p50_us: m(|s| s.flight_p50_us),
+            flight_p99_us: m(|s| s.flight_p99_us),
+            flight_per_sec: m(|s| s.flight_per_sec),
+            batch_per_sec: m(|s| s.batch_per_sec),
+            first_record_ms: 0.0,
+        }
+    }
 }
 
 pub fn shape(mut switchyard: impl FnMut() -> Command, root: &Path) -> Result<(), String> {
@@ -57,83 +78,99 @@ pub fn shape(mut switchyard: impl FnMut() -> Command, root: &Path) -> Result<(),
     let waiting_in = out.join("four-node.waiting.in.jsonl");
     cycle(&tickets, &waiting_in, WAITING)?;
 
-    let mut sy = Side::default();
-    let mut py = Side::default();
+    // The machine's speed drifts within minutes, so the two sides are
+    // measured in alternating rounds and each figure is the median of its
+    // rounds: a slow phase then falls on both sides alike.
+    let mut sy_rounds = Vec::new();
+    let mut py_rounds = Vec::new();
+    for round in 1..=ROUNDS {
+        let mut sy = Side::default();
+        let mut py = Side::default();
 
-    eprintln!("xtask: switchyard bench (in process), {IN_FLIGHT} in flight");
-    let report = out.join("four-node.bench.json");
-    let mut c = switchyard();
-    c.arg("bench")
-        .arg(&manifest)
-        .arg("--input")
-        .arg(&tickets)
-        .args(["-n", "20000", "-c", &IN_FLIGHT.to_string(), "--json"])
-        .arg(&report);
-    crate::run(&mut c)?;
-    let report: Value = read_json(&report)?;
-    let series = report["series"].as_array().cloned().unwrap_or_default();
-    let find = |prefix: &str| {
-        series
-            .iter()
-            .find(|s| s["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
-            .cloned()
-            .ok_or_else(|| format!("switchyard bench printed no `{prefix}` series"))
-    };
-    let seq = find("pipeline run, sequential")?;
-    let flight = find("pipeline run, 64 in flight")?;
-    sy.seq_p50_us = num(&seq["p50_us"]);
-    sy.seq_per_sec = num(&seq["per_sec"]);
-    sy.flight_p50_us = num(&flight["p50_us"]);
-    sy.flight_p99_us = num(&flight["p99_us"]);
-    sy.flight_per_sec = num(&flight["per_sec"]);
+        eprintln!(
+            "xtask: round {round}/{ROUNDS}: switchyard bench (in process), {IN_FLIGHT} in flight"
+        );
+        let report = out.join("four-node.bench.json");
+        let mut c = switchyard();
+        c.arg("bench")
+            .arg(&manifest)
+            .arg("--input")
+            .arg(&tickets)
+            .args(["-n", "20000", "-c", &IN_FLIGHT.to_string(), "--json"])
+            .arg(&report);
+        crate::run(&mut c)?;
+        let report: Value = read_json(&report)?;
+        let series = report["series"].as_array().cloned().unwrap_or_default();
+        let find = |prefix: &str| {
+            series
+                .iter()
+                .find(|s| s["name"].as_str().is_some_and(|n| n.starts_with(prefix)))
+                .cloned()
+                .ok_or_else(|| format!("switchyard bench printed no `{prefix}` series"))
+        };
+        let seq = find("pipeline run, sequential")?;
+        let flight = find("pipeline run, 64 in flight")?;
+        sy.seq_p50_us = num(&seq["p50_us"]);
+        sy.seq_per_sec = num(&seq["per_sec"]);
+        sy.flight_p50_us = num(&flight["p50_us"]);
+        sy.flight_p99_us = num(&flight["p99_us"]);
+        sy.flight_per_sec = num(&flight["per_sec"]);
 
-    eprintln!("xtask: asyncio baseline (in process)");
-    let mut c = Command::new(&python);
-    c.arg(dir.join("asyncio_baseline.py"))
-        .args([
-            "--iterations",
-            "20000",
-            "--concurrency",
-            &IN_FLIGHT.to_string(),
-        ])
-        .arg("--input")
-        .arg(&tickets)
-        .arg("--json");
-    let printed: Value = serde_json::from_slice(&output(&mut c)?)
-        .map_err(|e| format!("the asyncio baseline printed no JSON: {e}"))?;
-    py.seq_p50_us = num(&printed[0]["p50_us"]);
-    py.seq_per_sec = num(&printed[0]["per_sec"]);
-    py.flight_p50_us = num(&printed[1]["p50_us"]);
-    py.flight_p99_us = num(&printed[1]["p99_us"]);
-    py.flight_per_sec = num(&printed[1]["per_sec"]);
+        eprintln!("xtask: round {round}/{ROUNDS}: asyncio baseline (in process)");
+        let mut c = Command::new(&python);
+        c.arg(dir.join("asyncio_baseline.py"))
+            .args([
+                "--iterations",
+                "20000",
+                "--concurrency",
+                &IN_FLIGHT.to_string(),
+            ])
+            .arg("--input")
+            .arg(&tickets)
+            .arg("--json");
+        let printed: Value = serde_json::from_slice(&output(&mut c)?)
+            .map_err(|e| format!("the asyncio baseline printed no JSON: {e}"))?;
+        py.seq_p50_us = num(&printed[0]["p50_us"]);
+        py.seq_per_sec = num(&printed[0]["per_sec"]);
+        py.flight_p50_us = num(&printed[1]["p50_us"]);
+        py.flight_p99_us = num(&printed[1]["p99_us"]);
+        py.flight_per_sec = num(&printed[1]["per_sec"]);
 
-    eprintln!("xtask: end to end, {BATCH_LINES} lines: switchyard run, then the asyncio batch");
-    let records = out.join("four-node.out.jsonl");
-    let started = Instant::now();
-    let mut c = switchyard();
-    c.arg("run")
-        .arg(&manifest)
-        .arg("--input")
-        .arg(&batch_in)
-        .arg("--output")
-        .arg(&records)
-        .args(["--force", "-c", &IN_FLIGHT.to_string()]);
-    crate::run(&mut c)?;
-    sy.batch_per_sec = BATCH_LINES as f64 / started.elapsed().as_secs_f64();
-    count_records(&records, BATCH_LINES)?;
-    let py_records = out.join("four-node.asyncio.out.jsonl");
-    let started = Instant::now();
-    let mut c = Command::new(&python);
-    c.arg(dir.join("asyncio_baseline.py"))
-        .args(["--iterations", &BATCH_LINES.to_string()])
-        .args(["--concurrency", &IN_FLIGHT.to_string()])
-        .arg("--input")
-        .arg(&batch_in)
-        .arg("--batch")
-        .arg(&py_records);
-    crate::run(&mut c)?;
-    py.batch_per_sec = BATCH_LINES as f64 / started.elapsed().as_secs_f64();
-    count_records(&py_records, BATCH_LINES)?;
+        eprintln!(
+            "xtask: round {round}/{ROUNDS}: end to end, {BATCH_LINES} lines: switchyard run, then the asyncio batch"
+        );
+        let records = out.join("four-node.out.jsonl");
+        let started = Instant::now();
+        let mut c = switchyard();
+        c.arg("run")
+            .arg(&manifest)
+            .arg("--input")
+            .arg(&batch_in)
+            .arg("--output")
+            .arg(&records)
+            .args(["--force", "-c", &IN_FLIGHT.to_string()]);
+        crate::run(&mut c)?;
+        sy.batch_per_sec = BATCH_LINES as f64 / started.elapsed().as_secs_f64();
+        count_records(&records, BATCH_LINES)?;
+        let py_records = out.join("four-node.asyncio.out.jsonl");
+        let started = Instant::now();
+        let mut c = Command::new(&python);
+        c.arg(dir.join("asyncio_baseline.py"))
+            .args(["--iterations", &BATCH_LINES.to_string()])
+            .args(["--concurrency", &IN_FLIGHT.to_string()])
+            .arg("--input")
+            .arg(&batch_in)
+            .arg("--batch")
+            .arg(&py_records);
+        crate::run(&mut c)?;
+        py.batch_per_sec = BATCH_LINES as f64 / started.elapsed().as_secs_f64();
+        count_records(&py_records, BATCH_LINES)?;
+
+        sy_rounds.push(sy);
+        py_rounds.push(py);
+    }
+    let mut sy = Side::median_of(&sy_rounds);
+    let mut py = Side::median_of(&py_rounds);
 
     eprintln!("xtask: cold start (process start to first record; compile cache warm), median of 5");
     let mut times = Vec::new();
@@ -172,7 +209,9 @@ pub fn shape(mut switchyard: impl FnMut() -> Command, root: &Path) -> Result<(),
     let waiting_s = started.elapsed().as_secs_f64();
     count_records(&out.join("four-node.waiting.out.jsonl"), WAITING)?;
 
-    eprintln!("\nfour-node shape: router, two parallel workers (one instant model call each), judge; 2 cores\n");
+    eprintln!(
+        "\nfour-node shape: router, two parallel workers (one instant model call each), judge; 2 cores; medians of {ROUNDS} alternating rounds\n"
+    );
     eprintln!(
         "{:<44} {:>12} {:>12} {:>9}",
         "", "switchyard", "asyncio", "ratio"
@@ -230,8 +269,22 @@ pub fn shape(mut switchyard: impl FnMut() -> Command, root: &Path) -> Result<(),
         "  ",
         true,
     );
+    let per_round = |f: fn(&Side) -> f64| {
+        sy_rounds
+            .iter()
+            .zip(&py_rounds)
+            .map(|(s, p)| format!("{:.2}x", f(s) / f(p)))
+            .collect::<Vec<_>>()
+            .join(" ")
+    };
     eprintln!(
-        "\nfairness, {IN_FLIGHT} in flight: p99/p50 = {:.1} (switchyard), {:.1} (asyncio)",
+        "\nratio per round: sequential runs/s {}; {IN_FLIGHT} in flight {}; end to end {}",
+        per_round(|s| s.seq_per_sec),
+        per_round(|s| s.flight_per_sec),
+        per_round(|s| s.batch_per_sec)
+    );
+    eprintln!(
+        "fairness, {IN_FLIGHT} in flight: p99/p50 = {:.1} (switchyard), {:.1} (asyncio)",
         sy.flight_p99_us / sy.flight_p50_us.max(1e-9),
         py.flight_p99_us / py.flight_p50_us.max(1e-9)
     );
