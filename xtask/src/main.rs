@@ -18,9 +18,10 @@ tasks:
   lint      cargo fmt --check and clippy -D warnings (host and guests);
             --skip-host-clippy when `test` just built the host (it lints
             the workspace's crates as it builds them)
-  bench     [shape]: the benchmark shape (bench/four-node) in process, end
-            to end, cold and with 10,000 runs waiting on a slow model,
-            against the same shape in plain Python asyncio, printed as
+  bench     [shape]: the benchmark shape (bench/four-node) in process and
+            end to end (three alternating rounds against the same shape in
+            plain Python asyncio: medians, and every round's ratio), cold,
+            and with 10,000 runs waiting on a slow model, printed as
             ratios; then (without `shape`) `switchyard bench --serve` on
             the examples (release build)
   fuzz      [TARGET] [--seconds N]: the libFuzzer targets of fuzz/ on nightly
