@@ -79,6 +79,25 @@ pub struct BenchReport {
     /// With `--serve --otlp`: what exporting every run's trace adds.
     #[serde(skip_serializing_if = "Option::is_none")]
     pub otlp: Option<OtlpOverhead>,
+    /// With `--serve`: served and in process at half the served maximum.
+    #[serde(skip_serializing_if = "Option::is_none")]
+    pub half_load: Option<HalfLoad>,
+}
+
+/// What serving adds at a fixed rate of half the served maximum: the same
+/// rate in process and served, latency of each run from its start.
+#[derive(Debug, Clone, Serialize)]
+pub struct HalfLoad {
+    /// Runs per second asked of both sides.
+    pub rate: f64,
+    /// Served runs per second achieved.
+    pub served_per_sec: f64,
+    /// Served requests that left late (every client busy).
+    pub served_late: u64,
+    /// Served p50 minus in-process p50, µs.
+    pub p50_added_us: f64,
+    /// Served p99 minus in-process p99, µs.
+    pub p99_added_us: f64,
 }
 
 /// What exporting every served run's trace over OTLP adds, against the
@@ -306,6 +325,7 @@ pub async fn run(pipeline: &Pipeline, opts: &BenchOptions) -> Result<BenchReport
         series,
         served: None,
         otlp: None,
+        half_load: None,
     })
 }
 
@@ -344,6 +364,68 @@ async fn concurrent(pipeline: &Pipeline, opts: &BenchOptions, n: u32) -> Result<
     }
     t.total = started.elapsed();
     Ok(t)
+}
+
+/// Runs `n` pipeline runs in process at `rate` runs per second: run `i`
+/// starts `i / rate` seconds after the first, whatever is still in
+/// flight, and is timed from its start. The in-process side of the
+/// served series at a fixed rate.
+pub async fn paced(
+    pipeline: &Pipeline,
+    inputs: &[Value],
+    rate: f64,
+    n: u32,
+) -> Result<Series, BenchError> {
+    let mut t = Timer::new();
+    let started = Instant::now();
+    let mut handles = futures::stream::FuturesUnordered::new();
+    let mut first_error = None;
+    for i in 0..n {
+        let due = started + Duration::from_secs_f64(f64::from(i) / rate);
+        // Collect what finished while waiting for the next start.
+        loop {
+            tokio::select! {
+                biased;
+                _ = tokio::time::sleep_until(due.into()) => break,
+                Some(done) = futures::StreamExt::next(&mut handles), if !handles.is_empty() => {
+                    record_paced(&mut t, done, &mut first_error)?;
+                }
+            }
+        }
+        let p = pipeline.clone();
+        let inp = inputs[i as usize % inputs.len().max(1)].clone();
+        handles.push(tokio::spawn(async move {
+            let s = Instant::now();
+            let out = p.run(RunInput::new("bench", inp)).await;
+            (s.elapsed(), out)
+        }));
+    }
+    while let Some(done) = futures::StreamExt::next(&mut handles).await {
+        record_paced(&mut t, done, &mut first_error)?;
+    }
+    if let Some(e) = first_error {
+        return Err(e);
+    }
+    t.total = started.elapsed();
+    Ok(t.series(format!("pipeline run, paced at {rate:.0}/s"), None))
+}
+
+type Joined = Result<(Duration, crate::pipeline::RunOutcome), tokio::task::JoinError>;
+
+fn record_paced(
+    t: &mut Timer,
+    done: Joined,
+    first_error: &mut Option<BenchError>,
+) -> Result<(), BenchError> {
+    let (d, out) = done.map_err(|e| BenchError::Failed {
+        what: "pipeline run".into(),
+        message: e.to_string(),
+    })?;
+    if let Err(e) = check_run(&out) {
+        first_error.get_or_insert(e);
+    }
+    t.hist.saturating_record((d.as_nanos() as u64).max(1));
+    Ok(())
 }
 
 fn check_run(out: &crate::pipeline::RunOutcome) -> Result<(), BenchError> {
@@ -417,6 +499,37 @@ impl BenchReport {
                 p99_added_us: load.p99_us - b.p99_us,
             });
         }
+    }
+}
+
+impl BenchReport {
+    /// Adds the paced pair: `in_process` (from [`paced`]) and the served
+    /// series at the same rate, and what serving adds at that load.
+    pub fn add_half_load(
+        &mut self,
+        in_process: Series,
+        load: crate::loadgen::LoadReport,
+        concurrency: usize,
+    ) {
+        let rate = load.rate.unwrap_or(in_process.per_sec);
+        self.half_load = Some(HalfLoad {
+            rate,
+            served_per_sec: load.per_sec,
+            served_late: load.late,
+            p50_added_us: load.p50_us - in_process.p50_us,
+            p99_added_us: load.p99_us - in_process.p99_us,
+        });
+        let base_name = in_process.name.clone();
+        let base_p50 = in_process.p50_us;
+        self.series.push(in_process);
+        self.series.push(Series {
+            name: format!("served, paced at {rate:.0}/s, {concurrency} clients"),
+            p50_us: load.p50_us,
+            p99_us: load.p99_us,
+            per_sec: load.per_sec,
+            ratio: Some(load.p50_us / base_p50.max(1e-9)),
+            baseline: Some(base_name),
+        });
     }
 }
 
@@ -514,6 +627,13 @@ impl fmt::Display for BenchReport {
                 f,
                 "\nserved over HTTP: {:.2}x the in-process throughput; serving adds {:.0} µs at p50 and {:.0} µs at p99",
                 o.throughput_ratio, o.p50_added_us, o.p99_added_us
+            )?;
+        }
+        if let Some(h) = &self.half_load {
+            writeln!(
+                f,
+                "at half the served maximum ({:.0} runs/s asked, {:.0} served, {} requests late): serving adds {:.0} µs at p50 and {:.0} µs at p99",
+                h.rate, h.served_per_sec, h.served_late, h.p50_added_us, h.p99_added_us
             )?;
         }
         if let Some(o) = &self.otlp {

@@ -1,7 +1,11 @@
-//! A closed-loop HTTP load generator: `concurrency` keep-alive clients
-//! each POST a request, wait for the answer, and send the next, until
-//! `requests` have been answered. Reports throughput and the latency
-//! distribution seen by the client. A 422 is a run the pipeline answered
+//! An HTTP load generator: `concurrency` keep-alive clients each POST a
+//! request, wait for the answer, and send the next, until `requests` have
+//! been answered — closed loop, as fast as the server answers, or paced:
+//! with a `rate`, request `i` is sent no earlier than `i / rate` seconds
+//! after the start, so the server sees a fixed arrival rate (a load below
+//! its maximum) and the clients only carry it. Reports throughput and the
+//! latency distribution seen by the client, and, paced, how many requests
+//! left late because every client was still busy. A 422 is a run the pipeline answered
 //! with a typed error (a guardrail rejection, say) and is counted apart;
 //! any other non-2xx answer or transport error is a failure. `switchyard load` runs it as its own
 //! process, so the server under test does not share its runtime.
@@ -26,7 +30,14 @@ pub struct LoadOptions {
     pub requests: u64,
     /// Requests sent first and not measured.
     pub warmup: u64,
+    /// Paced: requests per second to send (warm-up included); `None` sends
+    /// each client's next request as soon as its last one is answered.
+    pub rate: Option<f64>,
 }
+
+/// How late a paced request may leave before it counts as late: the
+/// timer's granularity.
+pub const LATE_AFTER: Duration = Duration::from_millis(2);
 
 /// What the clients saw.
 #[derive(Debug, Clone, Serialize, Deserialize)]
@@ -51,6 +62,14 @@ pub struct LoadReport {
     pub p99_us: f64,
     /// Slowest, µs.
     pub max_us: f64,
+    /// Paced: the requests per second asked for.
+    #[serde(default)]
+    pub rate: Option<f64>,
+    /// Paced: measured requests that left more than [`LATE_AFTER`] after
+    /// their time because every client was busy (the server fell behind
+    /// the rate). Their latency is counted from when they left.
+    #[serde(default)]
+    pub late: u64,
 }
 
 /// Why the load could not be generated.
@@ -63,6 +82,13 @@ pub async fn drive(opts: &LoadOptions) -> Result<LoadReport, LoadError> {
     if opts.bodies.is_empty() {
         return Err(LoadError("no request bodies".into()));
     }
+    if let Some(rate) = opts.rate {
+        if !(rate.is_finite() && rate > 0.0) {
+            return Err(LoadError(format!(
+                "the rate is {rate} requests per second; it must be a positive number"
+            )));
+        }
+    }
     let client = reqwest::Client::builder()
         .pool_max_idle_per_host(opts.concurrency)
         .tcp_nodelay(true)
@@ -72,25 +98,38 @@ pub async fn drive(opts: &LoadOptions) -> Result<LoadReport, LoadError> {
     let issued = Arc::new(AtomicU64::new(0));
     let total = opts.warmup + opts.requests;
     let measure_from = Arc::new(std::sync::OnceLock::<Instant>::new());
+    let start = Instant::now();
     let mut tasks = Vec::new();
     for _ in 0..opts.concurrency.max(1) {
         let (client, issued, measure_from) = (client.clone(), issued.clone(), measure_from.clone());
-        let (url, bodies, warmup) = (opts.url.clone(), opts.bodies.clone(), opts.warmup);
+        let (url, bodies, warmup, rate) = (
+            opts.url.clone(),
+            opts.bodies.clone(),
+            opts.warmup,
+            opts.rate,
+        );
         tasks.push(tokio::spawn(async move {
             let mut hist =
                 Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("static bounds");
-            let (mut failed, mut first_failure, mut measured, mut unprocessable) =
-                (0u64, None, 0u64, 0u64);
+            let (mut failed, mut first_failure, mut measured, mut unprocessable, mut late) =
+                (0u64, None, 0u64, 0u64, 0u64);
             loop {
                 let i = issued.fetch_add(1, Ordering::Relaxed);
                 if i >= total {
                     break;
+                }
+                let due = rate.map(|r| start + Duration::from_secs_f64(i as f64 / r));
+                if let Some(due) = due {
+                    tokio::time::sleep_until(due.into()).await;
                 }
                 if i == warmup {
                     let _ = measure_from.set(Instant::now());
                 }
                 let body = bodies[i as usize % bodies.len()].clone();
                 let started = Instant::now();
+                if i >= warmup && due.is_some_and(|d| started > d + LATE_AFTER) {
+                    late += 1;
+                }
                 let outcome = match client
                     .post(&url)
                     .header("content-type", "application/json")
@@ -128,14 +167,16 @@ pub async fn drive(opts: &LoadOptions) -> Result<LoadReport, LoadError> {
                     }
                 }
             }
-            (hist, failed, first_failure, measured, unprocessable)
+            (hist, failed, first_failure, measured, unprocessable, late)
         }));
     }
     let mut hist = Histogram::<u64>::new_with_bounds(1, 60_000_000, 3).expect("static bounds");
-    let (mut failed, mut first_failure, mut requests, mut unprocessable) = (0, None, 0, 0);
+    let (mut failed, mut first_failure, mut requests, mut unprocessable, mut late) =
+        (0, None, 0, 0, 0);
     for t in tasks {
-        let (h, f, ff, m, u) = t.await.map_err(|e| LoadError(e.to_string()))?;
+        let (h, f, ff, m, u, l) = t.await.map_err(|e| LoadError(e.to_string()))?;
         unprocessable += u;
+        late += l;
         hist.add(&h).map_err(|e| LoadError(e.to_string()))?;
         failed += f;
         requests += m;
@@ -159,5 +200,7 @@ pub async fn drive(opts: &LoadOptions) -> Result<LoadReport, LoadError> {
         p90_us: q(0.9),
         p99_us: q(0.99),
         max_us: hist.max() as f64,
+        rate: opts.rate,
+        late,
     })
 }

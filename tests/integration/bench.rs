@@ -210,3 +210,70 @@ fn bench_shape_and_its_asyncio_baseline_do_the_same_work() {
     }
     assert_eq!(branches.len(), 2, "the tickets reach both branches");
 }
+
+/// `bench --serve` through the binary also measures both sides at a fixed
+/// rate of half the served maximum: the paced load generator holds that
+/// rate (a closed loop would run at the maximum, twice it) and the report
+/// says what serving adds at that load.
+#[test]
+fn bench_serve_measures_a_paced_half_load_in_process_and_served() {
+    let dir = tempfile::tempdir().unwrap();
+    let json_path = dir.path().join("bench.json");
+    let out = std::process::Command::new(switchyard_tests::switchyard_bin())
+        .arg("bench")
+        .arg(switchyard_tests::root().join("examples/support-triage/basic.toml"))
+        .args(["--serve", "--iterations", "400", "--concurrency", "4"])
+        .arg("--json")
+        .arg(&json_path)
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{stderr}");
+    assert!(stderr.contains("at half the served maximum"), "{stderr}");
+    let report: serde_json::Value =
+        serde_json::from_slice(&std::fs::read(&json_path).unwrap()).unwrap();
+    let series = report["series"].as_array().unwrap();
+    let per_sec = |prefix: &str| {
+        series
+            .iter()
+            .find(|s| s["name"].as_str().unwrap().starts_with(prefix))
+            .unwrap_or_else(|| panic!("no series {prefix}: {report}"))["per_sec"]
+            .as_f64()
+            .unwrap()
+    };
+    let max = per_sec("served: POST /v1/runs");
+    let half = &report["half_load"];
+    let rate = half["rate"].as_f64().unwrap();
+    assert!((rate - max / 2.0).abs() < 1.0, "{half} against {max}");
+    let served = half["served_per_sec"].as_f64().unwrap();
+    assert!(
+        served <= rate * 1.05 && served >= rate * 0.6,
+        "paced at {rate}/s, served {served}/s (maximum {max}/s)"
+    );
+    assert_eq!(served, per_sec("served, paced at"));
+    assert!(per_sec("pipeline run, paced at") <= rate * 1.05, "{report}");
+    assert!(half["p99_added_us"].as_f64().is_some(), "{half}");
+}
+
+/// `switchyard load --rate` refuses a rate that is not a positive number,
+/// naming it, before sending anything.
+#[test]
+fn load_refuses_a_rate_that_is_not_positive() {
+    for rate in ["0", "-5", "NaN"] {
+        let out = std::process::Command::new(switchyard_tests::switchyard_bin())
+            .args([
+                "load",
+                "http://127.0.0.1:9/v1/runs",
+                &format!("--rate={rate}"),
+            ])
+            .output()
+            .unwrap();
+        let stderr = String::from_utf8_lossy(&out.stderr);
+        assert!(!out.status.success(), "{rate}: {stderr}");
+        assert!(
+            stderr.contains(&format!("the rate is {rate}"))
+                && stderr.contains("must be a positive number"),
+            "{rate}: {stderr}"
+        );
+    }
+}

@@ -39,7 +39,9 @@ pub struct BenchArgs {
     /// Also serve the pipeline on 127.0.0.1 and drive `POST /v1/runs` from
     /// a separate `switchyard load` process with `--concurrency` clients,
     /// measuring throughput and latency over HTTP against the in-process
-    /// runs measured in the same invocation.
+    /// runs measured in the same invocation; then both again at a fixed
+    /// rate of half the served maximum, for what serving adds to a run's
+    /// latency below saturation.
     #[arg(long)]
     pub serve: bool,
     /// With --serve: measure the served load in three interleaved pairs of
@@ -128,8 +130,16 @@ pub(super) async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<ExitCode>
     )
     .await?;
     if args.serve {
-        let (served, _) = serve_series(pipeline.clone(), args, &inputs, None).await?;
+        let (served, _) = serve_series(pipeline.clone(), args, &inputs, None, None).await?;
         report.add_served(served.clone(), args.concurrency);
+        // Half the served maximum, as a fixed arrival rate, in process and
+        // served: what serving adds to a run's latency below saturation.
+        let rate = (served.per_sec / 2.0).max(1.0);
+        let n = args.iterations.max(10);
+        crate::bench::paced(&pipeline, &inputs, rate, (n / 10).max(10)).await?;
+        let in_process = crate::bench::paced(&pipeline, &inputs, rate, n).await?;
+        let (paced, _) = serve_series(pipeline.clone(), args, &inputs, None, Some(rate)).await?;
+        report.add_half_load(in_process, paced, args.concurrency);
         if args.otlp {
             let sink = OtlpSink::start()?;
             let mut rounds = Vec::with_capacity(crate::bench::OTLP_ROUNDS);
@@ -143,7 +153,8 @@ pub(super) async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<ExitCode>
                     if exported {
                         with = Some(exported_series(&pipeline, args, &inputs, &sink).await?);
                     } else {
-                        without = Some(serve_series(pipeline.clone(), args, &inputs, None).await?);
+                        without =
+                            Some(serve_series(pipeline.clone(), args, &inputs, None, None).await?);
                     }
                 }
                 let ((without, cpu_without), (with, cpu_with, spans)) =
@@ -184,8 +195,14 @@ async fn exported_series(
         .context("trace export is switched off by OTEL_SDK_DISABLED or OTEL_TRACES_EXPORTER")?;
     let telemetry = crate::telemetry::Telemetry::start(config, Default::default())?;
     let sink_before = sink.cpu();
-    let (report, cpu) =
-        serve_series(pipeline.clone(), args, inputs, Some(telemetry.clone())).await?;
+    let (report, cpu) = serve_series(
+        pipeline.clone(),
+        args,
+        inputs,
+        Some(telemetry.clone()),
+        None,
+    )
+    .await?;
     // The sink's CPU is the collector's, not the serving process's.
     let sink_us =
         sink.cpu().saturating_sub(sink_before).as_secs_f64() * 1e6 / served_requests(args) as f64;
@@ -258,13 +275,15 @@ fn served_requests(args: &BenchArgs) -> u64 {
 }
 
 /// Serves `pipeline` in this process and measures it from a separate
-/// `switchyard load` process; also returns this process's CPU time per
-/// request served (warm-up included), µs, where it can be read.
+/// `switchyard load` process, as fast as it answers or paced at `rate`
+/// requests per second; also returns this process's CPU time per request
+/// served (warm-up included), µs, where it can be read.
 async fn serve_series(
     pipeline: Pipeline,
     args: &BenchArgs,
     inputs: &[serde_json::Value],
     telemetry: Option<crate::telemetry::Telemetry>,
+    rate: Option<f64>,
 ) -> anyhow::Result<(crate::loadgen::LoadReport, Option<f64>)> {
     use crate::serve::{AppState, LivePipeline, Metrics};
     use std::sync::Arc;
@@ -296,8 +315,8 @@ async fn serve_series(
     }
     let warmup = warmup_requests(args);
     let cpu_before = crate::bench::process_cpu();
-    let out = tokio::process::Command::new(std::env::current_exe()?)
-        .arg("load")
+    let mut load = tokio::process::Command::new(std::env::current_exe()?);
+    load.arg("load")
         .arg(&url)
         .arg("--json")
         .args(["--concurrency", &args.concurrency.to_string()])
@@ -305,7 +324,11 @@ async fn serve_series(
         .args(["--warmup", &warmup.to_string()])
         .arg("--input")
         .arg(file.path())
-        .stderr(std::process::Stdio::inherit())
+        .stderr(std::process::Stdio::inherit());
+    if let Some(rate) = rate {
+        load.args(["--rate", &rate.to_string()]);
+    }
+    let out = load
         .output()
         .await
         .context("cannot start the `switchyard load` process")?;

@@ -1,6 +1,7 @@
 //! `switchyard load`: drives a running `switchyard serve` (or any JSON
-//! HTTP endpoint) with concurrent keep-alive requests and reports
-//! throughput and latency.
+//! HTTP endpoint) with concurrent keep-alive requests, as fast as it
+//! answers or at a fixed rate (`--rate`), and reports throughput and
+//! latency.
 
 use std::path::PathBuf;
 use std::process::ExitCode;
@@ -29,6 +30,12 @@ pub struct LoadArgs {
     /// Unmeasured requests sent first.
     #[arg(long, default_value_t = 1_000)]
     pub warmup: u64,
+    /// Send at this many requests per second (warm-up included) instead
+    /// of as fast as the server answers: a fixed arrival rate, carried by
+    /// the --concurrency clients. Requests that leave late because every
+    /// client is busy are counted.
+    #[arg(long, value_name = "PER_SEC")]
+    pub rate: Option<f64>,
     /// Print the report as JSON on stdout instead of text on stderr.
     #[arg(long)]
     pub json: bool,
@@ -65,6 +72,7 @@ pub(super) async fn run(_cli: &Cli, args: &LoadArgs) -> anyhow::Result<ExitCode>
         concurrency: args.concurrency,
         requests: args.requests,
         warmup: args.warmup,
+        rate: args.rate,
     })
     .await?;
     if args.json {
@@ -77,6 +85,13 @@ pub(super) async fn run(_cli: &Cli, args: &LoadArgs) -> anyhow::Result<ExitCode>
             "{} requests in {:.2} s: {:.0}/s, p50 {:.0} µs, p90 {:.0} µs, p99 {:.0} µs, max {:.0} µs; {} answered 422 (a typed run error), {} failed",
             report.requests, report.seconds, report.per_sec, report.p50_us, report.p90_us, report.p99_us, report.max_us, report.unprocessable, report.failed
         );
+        if let Some(rate) = report.rate {
+            eprintln!(
+                "paced at {rate:.0}/s: {} measured requests left more than {} ms late (every client busy)",
+                report.late,
+                loadgen::LATE_AFTER.as_millis()
+            );
+        }
         if let Some(f) = &report.first_failure {
             eprintln!("first failure: {f}");
         }
