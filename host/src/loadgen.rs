@@ -5,7 +5,7 @@
 //! after the start, so the server sees a fixed arrival rate (a load below
 //! its maximum) and the clients only carry it. Reports throughput and the
 //! latency distribution seen by the client, and, paced, how many requests
-//! left late because every client was still busy. A 422 is a run the pipeline answered
+//! left late. A 422 is a run the pipeline answered
 //! with a typed error (a guardrail rejection, say) and is counted apart;
 //! any other non-2xx answer or transport error is a failure. `switchyard load` runs it as its own
 //! process, so the server under test does not share its runtime.
@@ -66,8 +66,9 @@ pub struct LoadReport {
     #[serde(default)]
     pub rate: Option<f64>,
     /// Paced: measured requests that left more than [`LATE_AFTER`] after
-    /// their time because every client was busy (the server fell behind
-    /// the rate). Their latency is counted from when they left.
+    /// their time, because every client was busy (the server fell behind
+    /// the rate) or the generator itself waited for a core. Their latency
+    /// is counted from when they left.
     #[serde(default)]
     pub late: u64,
 }
