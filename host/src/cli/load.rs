@@ -87,7 +87,7 @@ pub(super) async fn run(_cli: &Cli, args: &LoadArgs) -> anyhow::Result<ExitCode>
         );
         if let Some(rate) = report.rate {
             eprintln!(
-                "paced at {rate:.0}/s: {} measured requests left more than {} ms late (every client busy)",
+                "paced at {rate:.0}/s: {} measured requests left more than {} ms late (every client busy, or the generator waiting for a core)",
                 report.late,
                 loadgen::LATE_AFTER.as_millis()
             );
