@@ -92,7 +92,7 @@ pub struct HalfLoad {
     pub rate: f64,
     /// Served runs per second achieved.
     pub served_per_sec: f64,
-    /// Served requests that left late (every client busy).
+    /// Served requests that left late (see [`crate::loadgen::LoadReport::late`]).
     pub served_late: u64,
     /// Served p50 minus in-process p50, µs.
     pub p50_added_us: f64,
@@ -349,14 +349,7 @@ async fn concurrent(pipeline: &Pipeline, opts: &BenchOptions, n: u32) -> Result<
             }));
         }
         if let Some(done) = futures::StreamExt::next(&mut handles).await {
-            let (d, out) = done.map_err(|e| BenchError::Failed {
-                what: "pipeline run".into(),
-                message: e.to_string(),
-            })?;
-            if let Err(e) = check_run(&out) {
-                first_error.get_or_insert(e);
-            }
-            t.hist.saturating_record((d.as_nanos() as u64).max(1));
+            record_joined(&mut t, done, &mut first_error)?;
         }
     }
     if let Some(e) = first_error {
@@ -388,7 +381,7 @@ pub async fn paced(
                 biased;
                 _ = tokio::time::sleep_until(due.into()) => break,
                 Some(done) = futures::StreamExt::next(&mut handles), if !handles.is_empty() => {
-                    record_paced(&mut t, done, &mut first_error)?;
+                    record_joined(&mut t, done, &mut first_error)?;
                 }
             }
         }
@@ -401,7 +394,7 @@ pub async fn paced(
         }));
     }
     while let Some(done) = futures::StreamExt::next(&mut handles).await {
-        record_paced(&mut t, done, &mut first_error)?;
+        record_joined(&mut t, done, &mut first_error)?;
     }
     if let Some(e) = first_error {
         return Err(e);
@@ -410,9 +403,12 @@ pub async fn paced(
     Ok(t.series(format!("pipeline run, paced at {rate:.0}/s"), None))
 }
 
+/// A timed run task, joined.
 type Joined = Result<(Duration, crate::pipeline::RunOutcome), tokio::task::JoinError>;
 
-fn record_paced(
+/// Records a joined run task's time; a failed run is kept as the series'
+/// first error, a task that could not be joined ends the series.
+fn record_joined(
     t: &mut Timer,
     done: Joined,
     first_error: &mut Option<BenchError>,
@@ -503,15 +499,15 @@ impl BenchReport {
 }
 
 impl BenchReport {
-    /// Adds the paced pair: `in_process` (from [`paced`]) and the served
-    /// series at the same rate, and what serving adds at that load.
+    /// Adds the pair paced at `rate`: `in_process` (from [`paced`]) and the
+    /// served series, and what serving adds at that load.
     pub fn add_half_load(
         &mut self,
+        rate: f64,
         in_process: Series,
         load: crate::loadgen::LoadReport,
         concurrency: usize,
     ) {
-        let rate = load.rate.unwrap_or(in_process.per_sec);
         self.half_load = Some(HalfLoad {
             rate,
             served_per_sec: load.per_sec,

@@ -83,10 +83,18 @@ pub async fn drive(opts: &LoadOptions) -> Result<LoadReport, LoadError> {
     if opts.bodies.is_empty() {
         return Err(LoadError("no request bodies".into()));
     }
+    let total = opts.warmup + opts.requests;
     if let Some(rate) = opts.rate {
         if !(rate.is_finite() && rate > 0.0) {
             return Err(LoadError(format!(
                 "the rate is {rate} requests per second; it must be a positive number"
+            )));
+        }
+        // The last request's time must be one a timer can wait for.
+        let last = Duration::try_from_secs_f64(total as f64 / rate).ok();
+        if last.and_then(|d| Instant::now().checked_add(d)).is_none() {
+            return Err(LoadError(format!(
+                "the rate is {rate:e} requests per second: {total} requests would take longer than a timer can wait; raise the rate"
             )));
         }
     }
@@ -97,7 +105,6 @@ pub async fn drive(opts: &LoadOptions) -> Result<LoadReport, LoadError> {
         .build()
         .map_err(|e| LoadError(e.to_string()))?;
     let issued = Arc::new(AtomicU64::new(0));
-    let total = opts.warmup + opts.requests;
     let measure_from = Arc::new(std::sync::OnceLock::<Instant>::new());
     let start = Instant::now();
     let mut tasks = Vec::new();

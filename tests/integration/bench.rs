@@ -256,7 +256,7 @@ fn bench_serve_measures_a_paced_half_load_in_process_and_served() {
 }
 
 /// `switchyard load --rate` refuses a rate that is not a positive number,
-/// naming it, before sending anything.
+/// or too slow for a timer to wait for, naming it, before sending anything.
 #[test]
 fn load_refuses_a_rate_that_is_not_positive() {
     for rate in ["0", "-5", "NaN"] {
@@ -276,4 +276,15 @@ fn load_refuses_a_rate_that_is_not_positive() {
             "{rate}: {stderr}"
         );
     }
+    // Positive, but so slow that the last request's time overflows a timer.
+    let out = std::process::Command::new(switchyard_tests::switchyard_bin())
+        .args(["load", "http://127.0.0.1:9/v1/runs", "--rate=1e-300"])
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "{stderr}");
+    assert!(
+        stderr.contains("the rate is 1e-300") && stderr.contains("raise the rate"),
+        "{stderr}"
+    );
 }

@@ -139,7 +139,7 @@ pub(super) async fn run(cli: &Cli, args: &BenchArgs) -> anyhow::Result<ExitCode>
         crate::bench::paced(&pipeline, &inputs, rate, (n / 10).max(10)).await?;
         let in_process = crate::bench::paced(&pipeline, &inputs, rate, n).await?;
         let (paced, _) = serve_series(pipeline.clone(), args, &inputs, None, Some(rate)).await?;
-        report.add_half_load(in_process, paced, args.concurrency);
+        report.add_half_load(rate, in_process, paced, args.concurrency);
         if args.otlp {
             let sink = OtlpSink::start()?;
             let mut rounds = Vec::with_capacity(crate::bench::OTLP_ROUNDS);

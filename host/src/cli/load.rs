@@ -32,8 +32,8 @@ pub struct LoadArgs {
     pub warmup: u64,
     /// Send at this many requests per second (warm-up included) instead
     /// of as fast as the server answers: a fixed arrival rate, carried by
-    /// the --concurrency clients. Requests that leave late because every
-    /// client is busy are counted.
+    /// the --concurrency clients. Requests that leave late (every client
+    /// busy, or the generator waiting for a core) are counted.
     #[arg(long, value_name = "PER_SEC")]
     pub rate: Option<f64>,
     /// Print the report as JSON on stdout instead of text on stderr.
