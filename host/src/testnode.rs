@@ -253,6 +253,7 @@ pub async fn test_node(
             Default::default(),
         )),
         trace: None,
+        attempt: 0,
     };
     let mut inv = engine.invoke(&component, ctx, scope, call, None).await;
     // A streamed reply is read to its end, as a pipeline would.

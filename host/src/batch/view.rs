@@ -3,18 +3,21 @@
 //! kept from a `.partial` alike, so there is one path), and resume checks
 //! a record's `line` and `id` against the input. A view, not a second
 //! format: [`crate::pipeline::RunRecord`] is what is written; unknown fields
-//! are ignored, so the record can grow.
+//! are ignored, so the record can grow. A run of this session is viewed
+//! straight from its record ([`RecordView::of`]), without parsing the line
+//! just written; a test holds the two to the same view.
 
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
 use serde_json::Value;
 
-use crate::models::Totals;
+use crate::models::{LedgerEntry, Totals};
+use crate::pipeline::{RunRecord, TraceStep};
 use crate::spec::Cost;
 
 /// What batch mode reads back from one output record.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct RecordView {
     /// The input's id.
     pub id: String,
@@ -49,15 +52,50 @@ pub struct RecordView {
     pub baseline: Option<TotalsView>,
 }
 
+impl RecordView {
+    /// The view of `record`: what reading its written line back gives,
+    /// without the encoding and parsing.
+    pub fn of(record: &RunRecord) -> Self {
+        Self {
+            id: record.id.clone(),
+            line: record.line,
+            ok: record.ok,
+            error: record.error.as_ref().map(|e| ErrorView {
+                kind: e.kind.to_string(),
+            }),
+            routes: record.routes.clone(),
+            expect: record.expect.clone(),
+            cost_pusd: record.cost_pusd,
+            trace: record.trace.iter().map(StepView::of).collect(),
+            events: record
+                .events
+                .iter()
+                .map(|e| EventView {
+                    node: e.node.clone(),
+                    action: e.action.as_str().to_string(),
+                })
+                .collect(),
+            ledger: record.ledger.iter().map(EntryView::of).collect(),
+            baseline: record.baseline.as_ref().map(|t| TotalsView {
+                calls: t.calls,
+                failed: t.failed,
+                input_tokens: t.input_tokens,
+                output_tokens: t.output_tokens,
+                cost: t.cost.usd(),
+            }),
+        }
+    }
+}
+
 /// A record's `error`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct ErrorView {
     /// Stable kind, e.g. `trap`, `rejected`.
     pub kind: String,
 }
 
 /// One entry of a record's `trace`.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct StepView {
     /// Node name.
     pub node: String,
@@ -80,7 +118,7 @@ pub struct StepView {
 }
 
 /// A judge's score.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct ScoreView {
     /// The overall score.
     #[serde(default)]
@@ -91,6 +129,27 @@ pub struct ScoreView {
 }
 
 impl StepView {
+    fn of(step: &TraceStep) -> Self {
+        // JSON has no NaN or infinity: such a score is written as `null`.
+        let finite = |x: f64| x.is_finite().then_some(x);
+        Self {
+            node: step.node.clone(),
+            role: step.role.to_string(),
+            elapsed_us: step.elapsed_us,
+            outcome: step.outcome.to_string(),
+            route: step.route.as_ref().map(|r| RouteView {
+                target: r.target.clone(),
+            }),
+            verdict: step.verdict.as_ref().map(|v| VerdictView {
+                verdict: v.label().to_string(),
+            }),
+            score: step.score.as_ref().map(|s| ScoreView {
+                score: s.score.and_then(finite),
+                criteria: s.criteria.clone(),
+            }),
+        }
+    }
+
     /// True when the invocation failed (as [`crate::pipeline::TraceStep::is_failure`]).
     pub fn is_failure(&self) -> bool {
         self.outcome != crate::pipeline::TraceStep::OK
@@ -98,21 +157,21 @@ impl StepView {
 }
 
 /// A router's choice.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct RouteView {
     /// Branch label.
     pub target: String,
 }
 
 /// A judge's verdict.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct VerdictView {
     /// `accept`, `reject` or `repair`.
     pub verdict: String,
 }
 
 /// One `on-reject` decision.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct EventView {
     /// The gated node.
     pub node: String,
@@ -121,7 +180,7 @@ pub struct EventView {
 }
 
 /// One model-call attempt.
-#[derive(Debug, Clone, Deserialize)]
+#[derive(Debug, Clone, PartialEq, Deserialize)]
 pub struct EntryView {
     /// The node that made the call.
     pub node: String,
@@ -145,6 +204,18 @@ pub struct EntryView {
 }
 
 impl EntryView {
+    fn of(e: &LedgerEntry) -> Self {
+        Self {
+            node: e.node.clone(),
+            attempt: e.attempt,
+            fallback_from: e.fallback_from.clone(),
+            outcome: e.outcome.as_str().to_string(),
+            input_tokens: e.input_tokens,
+            output_tokens: e.output_tokens,
+            cost_pusd: e.cost_pusd,
+        }
+    }
+
     /// True unless answered (as [`crate::models::CallOutcome::is_failure`]).
     pub fn is_failure(&self) -> bool {
         !matches!(self.outcome.as_str(), "ok" | "cache-hit")
@@ -162,7 +233,7 @@ impl EntryView {
 
 /// A record's `baseline` totals. Its cost is USD (the record carries no
 /// picodollar field for it); per record it converts back exactly.
-#[derive(Debug, Clone, Copy, Deserialize)]
+#[derive(Debug, Clone, Copy, PartialEq, Deserialize)]
 pub struct TotalsView {
     /// Attempts.
     #[serde(default)]
@@ -203,8 +274,7 @@ impl TotalsView {
 #[cfg(test)]
 mod tests {
     use super::*;
-    use crate::models::{CallOutcome, LedgerEntry};
-    use crate::pipeline::RunRecord;
+    use crate::models::CallOutcome;
 
     #[test]
     fn view_reads_back_what_a_record_writes() {
@@ -249,5 +319,107 @@ mod tests {
             totals,
             "baseline reads back exactly"
         );
+    }
+
+    fn step(node: &str, role: &'static str, outcome: &'static str) -> TraceStep {
+        TraceStep {
+            node: node.into(),
+            role,
+            gates: None,
+            attempt: 0,
+            start_us: 3,
+            elapsed_us: 41,
+            outcome,
+            route: None,
+            verdict: None,
+            score: None,
+            window: None,
+            usage: Default::default(),
+            span_id: crate::spec::SpanId::random(),
+        }
+    }
+
+    #[test]
+    fn a_record_viewed_directly_is_what_its_written_line_reads_back_as() {
+        use crate::engine::{JudgeScore, RouteChoice, Verdict};
+        use crate::pipeline::{PolicyAction, PolicyEvent, RunError};
+        let entry = |outcome, fallback_from: Option<&str>, pusd| LedgerEntry {
+            node: "w \"q\" é".into(),
+            model: "m".into(),
+            upstream: "m".into(),
+            attempt: 2,
+            fallback_from: fallback_from.map(str::to_string),
+            outcome,
+            input_tokens: 11,
+            output_tokens: 4,
+            estimated: true,
+            cost: Cost(pusd),
+            cost_pusd: pusd,
+            latency_us: 9,
+            start_unix_us: 1,
+            span_id: crate::spec::SpanId::random(),
+            parent_span_id: None,
+            finish_reason: Some("stop".into()),
+            operation: Default::default(),
+        };
+        let mut router = step("route", "router", TraceStep::OK);
+        router.route = Some(RouteChoice {
+            target: "billing".into(),
+            confidence: 0.25,
+            reason: "keywords".into(),
+        });
+        let mut judge = step("check", "judge", TraceStep::OK);
+        judge.verdict = Some(Verdict::Reject {
+            reasons: vec!["too long".into()],
+        });
+        judge.score = JudgeScore::given(Some(0.1 + 0.2), vec![("tone".into(), 1.0 / 3.0)]);
+        let mut repair = step("check", "judge", TraceStep::OK);
+        repair.verdict = Some(Verdict::Repair {
+            output: "{}".into(),
+        });
+        repair.score = JudgeScore::given(Some(f64::NAN), Vec::new());
+        let mut accept = step("check", "judge", TraceStep::OK);
+        accept.verdict = Some(Verdict::Accept);
+        let failed = step("w", "worker", "cpu-limit");
+
+        let mut ok = RunRecord::unusable(
+            "t\n1",
+            7,
+            Some(serde_json::json!({"route": "billing"})),
+            &RunError::Deadline { limit_ms: 1 },
+        );
+        ok.ok = true;
+        ok.error = None;
+        ok.output = Some(serde_json::json!({"answer": "x"}));
+        ok.routes.insert("route".into(), "billing".into());
+        ok.trace = vec![router, judge, repair, accept, failed];
+        ok.events = vec![PolicyEvent {
+            node: "w".into(),
+            producer: "w".into(),
+            by: "judge `check`".into(),
+            reasons: vec!["r".into()],
+            action: PolicyAction::GiveUp,
+        }];
+        ok.ledger = vec![
+            entry(CallOutcome::Ok, None, 123_456_789),
+            entry(CallOutcome::CacheHit, Some("big"), 0),
+            entry(CallOutcome::Timeout, Some("big"), 7),
+        ];
+        let mut totals = Totals::default();
+        ok.ledger.iter().for_each(|e| totals.add(e));
+        ok.usage = totals;
+        ok.cost_pusd = totals.cost.0;
+        ok.baseline = Some(totals);
+
+        let failed_run = RunRecord::unusable("t2", 8, None, &RunError::Deadline { limit_ms: 5 });
+        let mut served = ok.clone();
+        served.line = None;
+        served.expect = None;
+        served.baseline = None;
+        for record in [ok, failed_run, served] {
+            let read: RecordView =
+                serde_json::from_slice(&serde_json::to_vec(&record).unwrap()).unwrap();
+            assert_eq!(RecordView::of(&record), read, "{record:?}");
+        }
     }
 }

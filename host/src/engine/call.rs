@@ -247,6 +247,8 @@ pub struct RunScope {
     pub budget: Arc<RunBudget>,
     /// The span model calls hang under (the invocation's), when traced.
     pub trace: Option<crate::spec::SpanParent>,
+    /// The invocation's attempt (0 for the first), for its log lines.
+    pub attempt: u32,
 }
 
 impl RunScope {
@@ -257,6 +259,7 @@ impl RunScope {
             ledger: Arc::new(Ledger::new()),
             budget: Arc::new(RunBudget::default()),
             trace: None,
+            attempt: 0,
         }
     }
 }

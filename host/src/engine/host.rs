@@ -15,7 +15,7 @@ use wasmtime::ResourceLimiter;
 use wasmtime_wasi::{WasiCtx, WasiCtxView, WasiView};
 
 use super::call::{RunScope, Usage};
-use super::stdio::{GuestStream, LogLimitReached, LogMeter, Which};
+use super::stdio::{GuestStream, LogLimitReached, LogMeter, LogSpan, Which};
 use crate::models::{
     Caller, ChatRequest, ChatResponse, EmbedRequest, EmbedResponse, Ledger, ModelError, ModelHub,
     ResponseCache, RunBudget, StreamCaller,
@@ -245,6 +245,8 @@ pub struct NodeState {
     pub deadline: Option<std::time::Instant>,
     /// The invocation's span, parent of its model calls.
     pub trace: Option<crate::spec::SpanParent>,
+    /// Where the guest's log lines are written.
+    log_span: LogSpan,
 }
 
 impl NodeState {
@@ -255,6 +257,7 @@ impl NodeState {
             ledger,
             budget,
             trace,
+            attempt,
         } = scope;
         let memory = MemoryGuard {
             limit: usize::try_from(node.limits.memory_bytes).unwrap_or(usize::MAX),
@@ -262,16 +265,21 @@ impl NodeState {
             peak: 0,
         };
         let log = Arc::new(LogMeter::new(node.limits.log_bytes));
+        let log_span = LogSpan {
+            node: node.node.clone(),
+            attempt,
+            span_id: trace.map(|t| t.span_id),
+        };
         // The builder's defaults grant nothing: stdin closed, no env, args,
         // preopens or network. stdout and stderr go to tracing, metered.
         let wasi = WasiCtx::builder()
             .stdout(GuestStream::new(
-                node.node.clone(),
+                log_span.clone(),
                 Which::Stdout,
                 log.clone(),
             ))
             .stderr(GuestStream::new(
-                node.node.clone(),
+                log_span.clone(),
                 Which::Stderr,
                 log.clone(),
             ))
@@ -291,6 +299,7 @@ impl NodeState {
             clock: CpuClock::default(),
             deadline: None,
             trace,
+            log_span,
         }
     }
 
@@ -481,14 +490,13 @@ impl NodeState {
         // One guest line stays one host line: newlines and other control
         // characters are escaped, so a guest cannot forge host log lines.
         let message = super::returned::escape_control(&message);
-        let node = &*self.node.node;
-        match level {
+        self.log_span.write(|node| match level {
             GuestLevel::Trace => tracing::trace!(target: "switchyard::guest", node, "{message}"),
             GuestLevel::Debug => tracing::debug!(target: "switchyard::guest", node, "{message}"),
             GuestLevel::Info => tracing::info!(target: "switchyard::guest", node, "{message}"),
             GuestLevel::Warn => tracing::warn!(target: "switchyard::guest", node, "{message}"),
             GuestLevel::Error => tracing::error!(target: "switchyard::guest", node, "{message}"),
-        }
+        });
         Ok(())
     }
 }

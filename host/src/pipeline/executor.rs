@@ -216,6 +216,7 @@ impl Pipeline {
                 ledger: ledger.clone(),
                 budget: Arc::new(self.run_budget(input.client.as_ref())),
                 trace: None,
+                attempt: 0,
             },
             deadline: started + self.manifest.deadline,
             recorder: recorder.clone(),
@@ -425,8 +426,11 @@ impl Run<'_> {
     ) -> Invocation {
         let started = Instant::now();
         let span_id = SpanId::random();
+        // The node's log lines are written in its span (`LogSpan`), made
+        // only when the guest writes one.
         let scope = RunScope {
             trace: Some(self.trace.child(span_id)),
+            attempt,
             ..self.scope.clone()
         };
         let asked = self.recorder.invocations.as_ref().map(|_| call.clone());
@@ -449,12 +453,6 @@ impl Run<'_> {
                 call,
                 Some(self.deadline),
             )
-            .instrument(tracing::error_span!(
-                "node",
-                node = %node.spec.name,
-                attempt,
-                span_id = %span_id
-            ))
             .await;
         if let Some(min) = node.spec.min_score {
             apply_min_score(&mut inv, min);

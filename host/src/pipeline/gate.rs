@@ -125,7 +125,8 @@ impl Run<'_> {
                 },
             })
         };
-        if let Some(reject) = self.schema_reasons(gated, &parse(&text)?).await? {
+        let parsed = parse(&text)?;
+        if let Some(reject) = self.schema_reasons(gated, &parsed).await? {
             return Ok(reject);
         }
         let mut candidate = text;
@@ -155,15 +156,16 @@ impl Run<'_> {
                 Err(error) => return Err(RunError::Node { error }),
             }
         }
+        if !repaired {
+            return Ok(Gate::Pass(parsed));
+        }
         let output = parse(&candidate)?;
-        if repaired {
-            // A repair must still fit the edge.
-            if let Some(Gate::Reject { by, reasons }) = self.schema_reasons(gated, &output).await? {
-                return Ok(Gate::Reject {
-                    by: format!("{by} (after repair)"),
-                    reasons,
-                });
-            }
+        // A repair must still fit the edge.
+        if let Some(Gate::Reject { by, reasons }) = self.schema_reasons(gated, &output).await? {
+            return Ok(Gate::Reject {
+                by: format!("{by} (after repair)"),
+                reasons,
+            });
         }
         Ok(Gate::Pass(output))
     }
