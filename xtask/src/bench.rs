@@ -326,7 +326,7 @@ fn read_json(path: &Path) -> Result<Value, String> {
 }
 
 /// Writes `n` lines cycling through `from`'s, each with a unique id.
-fn cycle(from: &Path, to: &Path, n: usize) -> Result<(), String> {
+pub(crate) fn cycle(from: &Path, to: &Path, n: usize) -> Result<(), String> {
     let text = std::fs::read_to_string(from).map_err(|e| format!("{}: {e}", from.display()))?;
     let lines: Vec<Value> = text
         .lines()

@@ -4,6 +4,7 @@
 
 mod bench;
 mod fuzz;
+mod profile;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -24,6 +25,10 @@ tasks:
             and with 10,000 runs waiting on a slow model, printed as
             ratios; then (without `shape`) `switchyard bench --serve` on
             the examples (release build)
+  profile   where a run's CPU time goes: perf (frame pointers, host built
+            into target/profile) on `switchyard run` of the shape, one run
+            at a time and 64 in flight; prints CPU µs per run by category
+            and leaves folded stacks for a flame graph in target/profile
   fuzz      [TARGET] [--seconds N]: the libFuzzer targets of fuzz/ on nightly
             (manifest, schema, openai_body, anthropic_body, sse), 60 s each
             by default; the test suite smoke-runs the same properties on stable
@@ -37,6 +42,7 @@ fn main() -> ExitCode {
         "plugins" => plugins().map(|_| ()),
         "lint" => lint(std::env::args().nth(2).as_deref() == Some("--skip-host-clippy")),
         "bench" => bench(std::env::args().nth(2).as_deref() == Some("shape")),
+        "profile" => profile_task(),
         "fuzz" => fuzz::fuzz(&std::env::args().skip(2).collect::<Vec<_>>()),
         "" | "help" | "-h" | "--help" => {
             eprint!("{HELP}");
@@ -84,6 +90,30 @@ fn switchyard() -> Result<Command, String> {
     let mut c = Command::new(switchyard_path());
     c.current_dir(root());
     Ok(c)
+}
+
+/// `cargo xtask profile`: the host built with frame pointers, in a target
+/// directory of its own (its flags would rebuild every crate of the
+/// default one), then the profile.
+fn profile_task() -> Result<(), String> {
+    let dir = root().join("target/profile/host");
+    eprintln!(
+        "xtask: building the switchyard host with frame pointers into {} (the first build compiles Wasmtime, about 12 minutes on 2 cores)",
+        dir.display()
+    );
+    let flags = std::env::var("RUSTFLAGS").unwrap_or_default();
+    run(cargo()
+        .args([
+            "build",
+            "--release",
+            "--package",
+            "switchyard",
+            "--target-dir",
+        ])
+        .arg(&dir)
+        .env_remove("CARGO_ENCODED_RUSTFLAGS")
+        .env("RUSTFLAGS", format!("{flags} -C force-frame-pointers=yes")))?;
+    profile::profile(&root(), &dir.join("release/switchyard"))
 }
 
 /// The release binary, in cargo's target directory.
