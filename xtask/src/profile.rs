@@ -43,10 +43,6 @@ const CATEGORIES: &[(&str, &[&str])] = &[
         "Store and WASI context set-up",
         &["engine::store::new_store", "NodeState::new"],
     ),
-    (
-        "model hub: sim model, policy, pricing, ledger, budgets",
-        &["ModelHub::", "switchyard::models::"],
-    ),
     ("schema checks", &["switchyard::schema::"]),
     (
         "run record: encode, read back for the summary",
@@ -62,6 +58,10 @@ const CATEGORIES: &[(&str, &[&str])] = &[
         &["batch::runner::write_", "batch::output::", "batch::order::"],
     ),
     ("input lines: read and parse", &["batch::input::"]),
+    (
+        "model hub: sim model, policy, pricing, ledger, budgets",
+        &["ModelHub::", "switchyard::models::"],
+    ),
     (
         "tracing spans",
         &[
@@ -104,10 +104,20 @@ const CATEGORIES: &[(&str, &[&str])] = &[
     ("tokio scheduling", &["tokio::runtime", "tokio::sync"]),
 ];
 
-/// Stacks that begin in the C library's allocator: glibc is built
-/// without frame pointers, so the caller of `malloc`/`free` is lost.
-const ALLOCATOR_ROOTS: &[&str] = &[
-    "malloc", "_int_", "cfree", "free", "realloc", "calloc", "__libc_",
+/// The C library's allocator: glibc is built without frame pointers, so
+/// a stack through `malloc`/`free` loses its callers (it begins at the
+/// allocator or at `[unknown]`); such a stack matches no category and
+/// counts here.
+const ALLOCATOR_FRAMES: &[&str] = &[
+    "malloc",
+    "_int_",
+    "cfree",
+    "free",
+    "realloc",
+    "calloc",
+    "__libc_",
+    "unlink_chunk",
+    "sysmalloc",
 ];
 const ALLOCATOR: &str = "allocator (callers not recorded: glibc has no frame pointers)";
 const OTHER: &str = "other: kernel, start-up, component load";
@@ -263,8 +273,8 @@ fn category(stack: &str) -> &'static str {
             return name;
         }
     }
-    let root = stack.split(';').next().unwrap_or_default();
-    if ALLOCATOR_ROOTS.iter().any(|a| root.starts_with(a)) {
+    let allocator = |f: &str| ALLOCATOR_FRAMES.iter().any(|a| f.starts_with(a));
+    if stack.split(';').any(allocator) {
         return ALLOCATOR;
     }
     OTHER
@@ -334,6 +344,12 @@ mod tests {
         let s = "start_thread;switchyard::pipeline::executor::Run::invoke;wasmtime::runtime::vm::sys::unix::pagemap::reset_with_pagemap;ioctl";
         assert_eq!(category(s), CATEGORIES[0].0);
         assert_eq!(category("malloc_consolidate"), ALLOCATOR);
+        assert_eq!(category("[unknown];_int_free"), ALLOCATOR);
+        assert_eq!(
+            category("start_thread;switchyard::batch::runner::Finished::new;switchyard::models::ledger::LedgerEntry::serialize"),
+            CATEGORIES.iter().find(|c| c.1.contains(&"Finished::new")).unwrap().0,
+            "a record's ledger entries are the record's encoding, not the hub"
+        );
         assert_eq!(category("start_thread;clock_nanosleep"), OTHER);
     }
 }

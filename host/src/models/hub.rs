@@ -376,7 +376,7 @@ impl ModelHub {
             }
         }
         let chain = self.chain(caller.overrides, &req.model);
-        let mut last = ModelError::Unavailable(format!("model `{}` was not tried", req.model));
+        let mut last = None;
         for (i, (name, p)) in chain.iter().enumerate() {
             let Some(model) = self.models.get(name) else {
                 continue;
@@ -410,10 +410,12 @@ impl ModelHub {
                 }
                 // Budgets and malformed requests do not improve elsewhere.
                 Err(e) if ends_chain(&e) => return Err(e),
-                Err(e) => last = e,
+                Err(e) => last = Some(e),
             }
         }
-        Err(last)
+        Err(last.unwrap_or_else(|| {
+            ModelError::Unavailable(format!("model `{}` was not tried", req.model))
+        }))
     }
 
     /// The answer a call (whole or streamed) gets before any model is

@@ -11,6 +11,7 @@
 //! at the same latency as the whole answer; a tool call comes whole in
 //! the final event.
 
+use std::fmt::Write as _;
 use std::time::{Duration, Instant};
 
 use async_trait::async_trait;
@@ -255,7 +256,7 @@ fn prose(rng: &mut fastrand::Rng, upstream: &str, user: &str, echo_rate: f64) ->
     let mut out = String::new();
     out.push_str(OPENERS[rng.usize(..OPENERS.len())]);
     if !topic.is_empty() {
-        out.push_str(&format!(" About your {}: ", topic.to_lowercase()));
+        let _ = write!(out, " About your {}: ", topic.to_lowercase());
     } else {
         out.push(' ');
     }
@@ -268,9 +269,9 @@ fn prose(rng: &mut fastrand::Rng, upstream: &str, user: &str, echo_rate: f64) ->
     }
     if echo_rate > 0.0 && rng.f64() < echo_rate && !user.is_empty() {
         let quote: String = user.chars().take(160).collect();
-        out.push_str(&format!(" For reference, you wrote: \"{quote}\""));
+        let _ = write!(out, " For reference, you wrote: \"{quote}\"");
     }
-    out.push_str(&format!(" — {upstream}"));
+    let _ = write!(out, " — {upstream}");
     out
 }
 

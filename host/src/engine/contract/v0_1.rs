@@ -16,20 +16,36 @@ use crate::spec::Role;
 /// A 0.1 component pre-instantiated for its role.
 #[derive(Clone)]
 pub enum Pre {
-    /// A router.
-    Router(router::RouterNodePre<NodeState>),
-    /// A worker.
-    Worker(worker::WorkerNodePre<NodeState>),
-    /// A judge.
-    Judge(judge::JudgeNodePre<NodeState>),
+    /// A router, and its role export found once.
+    Router(router::RouterNodePre<NodeState>, RouteExport),
+    /// A worker, and its role export found once.
+    Worker(worker::WorkerNodePre<NodeState>, RunExport),
+    /// A judge, and its role export found once.
+    Judge(judge::JudgeNodePre<NodeState>, JudgeExport),
 }
+
+// An invocation loads only its role's interface from the fresh instance;
+// the world's own `instantiate` would also load (and type-check) the
+// `describe` interface every time, ~1% of a run's CPU.
+type RouteExport = router::exports::switchyard::node::router::GuestIndices;
+type RunExport = worker::exports::switchyard::node::worker::GuestIndices;
+type JudgeExport = judge::exports::switchyard::node::judge::GuestIndices;
 
 impl Pre {
     pub(super) fn new(role: Role, pre: InstancePre<NodeState>) -> wasmtime::Result<Self> {
         Ok(match role {
-            Role::Router => Pre::Router(router::RouterNodePre::new(pre)?),
-            Role::Worker => Pre::Worker(worker::WorkerNodePre::new(pre)?),
-            Role::Judge => Pre::Judge(judge::JudgeNodePre::new(pre)?),
+            Role::Router => Pre::Router(
+                router::RouterNodePre::new(pre.clone())?,
+                RouteExport::new(&pre)?,
+            ),
+            Role::Worker => Pre::Worker(
+                worker::WorkerNodePre::new(pre.clone())?,
+                RunExport::new(&pre)?,
+            ),
+            Role::Judge => Pre::Judge(
+                judge::JudgeNodePre::new(pre.clone())?,
+                JudgeExport::new(&pre)?,
+            ),
         })
     }
 
@@ -38,21 +54,21 @@ impl Pre {
         store: &mut Store<NodeState>,
     ) -> wasmtime::Result<RawDescription> {
         let d = match self {
-            Pre::Router(p) => {
+            Pre::Router(p, _) => {
                 p.instantiate_async(&mut *store)
                     .await?
                     .switchyard_node_describe()
                     .call_describe(&mut *store)
                     .await?
             }
-            Pre::Worker(p) => {
+            Pre::Worker(p, _) => {
                 p.instantiate_async(&mut *store)
                     .await?
                     .switchyard_node_describe()
                     .call_describe(&mut *store)
                     .await?
             }
-            Pre::Judge(p) => {
+            Pre::Judge(p, _) => {
                 p.instantiate_async(&mut *store)
                     .await?
                     .switchyard_node_describe()
@@ -82,9 +98,10 @@ impl Pre {
         call: NodeCall,
     ) -> wasmtime::Result<Answer> {
         let result = match (self, call) {
-            (Pre::Router(p), NodeCall::Route { task, candidates }) => {
-                let inst = p.instantiate_async(&mut *store).await?;
-                inst.switchyard_node_router()
+            (Pre::Router(p, route), NodeCall::Route { task, candidates }) => {
+                let inst = p.instance_pre().instantiate_async(&mut *store).await?;
+                let route = route.load(&mut *store, &inst)?;
+                route
                     .call_route(&mut *store, &to_task(&task), &candidates)
                     .await?
                     .map(|d| {
@@ -95,16 +112,17 @@ impl Pre {
                         })
                     })
             }
-            (Pre::Worker(p), NodeCall::Run { task }) => {
-                let inst = p.instantiate_async(&mut *store).await?;
-                inst.switchyard_node_worker()
-                    .call_run(&mut *store, &to_task(&task))
+            (Pre::Worker(p, run), NodeCall::Run { task }) => {
+                let inst = p.instance_pre().instantiate_async(&mut *store).await?;
+                let run = run.load(&mut *store, &inst)?;
+                run.call_run(&mut *store, &to_task(&task))
                     .await?
                     .map(NodeOutput::Output)
             }
-            (Pre::Judge(p), NodeCall::Judge { task, candidate }) => {
-                let inst = p.instantiate_async(&mut *store).await?;
-                inst.switchyard_node_judge()
+            (Pre::Judge(p, judge), NodeCall::Judge { task, candidate }) => {
+                let inst = p.instance_pre().instantiate_async(&mut *store).await?;
+                let judge = judge.load(&mut *store, &inst)?;
+                judge
                     .call_judge(&mut *store, &to_task(&task), &candidate)
                     .await?
                     .map(|v| NodeOutput::Verdict(from_verdict(v)))
