@@ -53,8 +53,9 @@ pub struct Cli {
     #[arg(long, global = true, env = "SWITCHYARD_OFFLINE")]
     pub offline: bool,
     /// How log lines on stderr are written: `text` for people, `json` for
-    /// log pipelines (one object per line, with the run's trace id and
-    /// the node's span id when inside a run). `RUST_LOG` sets the levels.
+    /// log pipelines (one object per line, with the run's trace id when
+    /// inside a run, and on a guest's own lines the node's span id).
+    /// `RUST_LOG` sets the levels.
     #[arg(long, global = true, value_enum, default_value_t = LogFormat::Text)]
     pub log_format: LogFormat,
 }
@@ -250,8 +251,8 @@ fn init_tracing(default: &str, format: LogFormat) {
         .with_writer(std::io::stderr);
     match format {
         LogFormat::Text => fmt.init(),
-        // The current span and its parents carry the run's trace id and
-        // the node's span id.
+        // The current span and its parents carry the run's trace id and,
+        // on a guest's lines, the node's span id.
         LogFormat::Json => fmt
             .json()
             .with_current_span(true)

@@ -229,9 +229,9 @@ impl Pipeline {
         };
         let run_deadline = run.deadline;
         let mut routes = BTreeMap::new();
-        // Log lines inside the run carry its trace id (and, inside a node,
-        // the invocation's span id). At error level, so the span exists
-        // whenever any logging is on.
+        // Log lines inside the run carry its trace id (and a guest's own
+        // lines the invocation's span id: `LogSpan`). At error level, so
+        // the span exists whenever any logging is on.
         let log_span = tracing::error_span!(
             "run",
             run = %input.id,
