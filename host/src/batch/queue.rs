@@ -362,11 +362,11 @@ impl Queue {
 /// The record of input line `n` (its text `bytes`), as `run` writes it.
 pub async fn record_of(pipeline: &Pipeline, n: u64, bytes: &[u8]) -> RunRecord {
     let line = parse_line(n, bytes);
-    match &line.input {
+    match line.input {
         Ok(input) => {
-            let run = pipeline.run(input.clone()).await;
-            RunRecord::of_outcome(&run).at_line(line.line, line.expect.clone())
+            let run = pipeline.run(input).await;
+            RunRecord::from_outcome(run).at_line(line.line, line.expect)
         }
-        Err(error) => RunRecord::unusable(&line.id, line.line, line.expect.clone(), error),
+        Err(error) => RunRecord::unusable(&line.id, line.line, line.expect, &error),
     }
 }

@@ -27,7 +27,6 @@ use super::stop::StopLevel;
 use super::view::RecordView;
 use super::{baseline, Baseline, BatchControl, BatchError, BatchOptions, Summary};
 use crate::config::BaselineSpec;
-use crate::models::Totals;
 use crate::pipeline::{Pipeline, RunRecord};
 
 /// Finished records that may wait for an earlier one before dispatch
@@ -214,20 +213,21 @@ async fn run_line(
     seq: u64,
     line: InputLine,
 ) -> (u64, Finished, RunSignal) {
-    let Ok(input) = &line.input else {
+    let Ok(input) = line.input else {
         unreachable!("only usable lines are dispatched")
     };
-    let monolith = async {
-        match baseline.as_deref() {
-            Some((m, spec)) => {
-                Some(baseline::monolith_cost(pipeline.hub(), spec, m, &input.input).await)
-            }
-            None => None::<Totals>,
+    // The input is copied only when the monolith baseline reads it beside
+    // the run; the outcome is moved into its record, not copied.
+    let (run, monolith) = match baseline.as_deref() {
+        Some((m, spec)) => {
+            let monolith = baseline::monolith_cost(pipeline.hub(), spec, m, &input.input);
+            let (run, cost) = tokio::join!(pipeline.run(input.clone()), monolith);
+            (run, Some(cost))
         }
+        None => (pipeline.run(input).await, None),
     };
-    let (run, monolith) = tokio::join!(pipeline.run(input.clone()), monolith);
     let signal = classify(&run);
-    let mut record = RunRecord::of_outcome(&run).at_line(line.line, line.expect.clone());
+    let mut record = RunRecord::from_outcome(run).at_line(line.line, line.expect);
     record.baseline = monolith;
     (seq, Finished::new(line.line, record), signal)
 }
