@@ -338,15 +338,9 @@ async fn concurrent(pipeline: &Pipeline, opts: &BenchOptions, n: u32) -> Result<
     let mut first_error = None;
     while launched < n || !handles.is_empty() {
         while launched < n && handles.len() < opts.concurrency.max(1) {
-            let p = pipeline.clone();
             let inp = opts.inputs[launched as usize % opts.inputs.len()].clone();
             launched += 1;
-            // From submission: the time a run waits for a worker counts.
-            let s = Instant::now();
-            handles.push(tokio::spawn(async move {
-                let out = p.run(RunInput::new("bench", inp)).await;
-                (s.elapsed(), out)
-            }));
+            handles.push(spawn_timed(pipeline, inp));
         }
         if let Some(done) = futures::StreamExt::next(&mut handles).await {
             record_joined(&mut t, done, &mut first_error)?;
@@ -360,9 +354,10 @@ async fn concurrent(pipeline: &Pipeline, opts: &BenchOptions, n: u32) -> Result<
 }
 
 /// Runs `n` pipeline runs in process at `rate` runs per second: run `i`
-/// starts `i / rate` seconds after the first, whatever is still in
-/// flight, and is timed from its start. The in-process side of the
-/// served series at a fixed rate.
+/// is submitted `i / rate` seconds after the first, whatever is still in
+/// flight, and timed from its submission, as the load generator times a
+/// request from when it leaves. The in-process side of the served series
+/// at a fixed rate.
 pub async fn paced(
     pipeline: &Pipeline,
     inputs: &[Value],
@@ -385,13 +380,8 @@ pub async fn paced(
                 }
             }
         }
-        let p = pipeline.clone();
         let inp = inputs[i as usize % inputs.len().max(1)].clone();
-        handles.push(tokio::spawn(async move {
-            let s = Instant::now();
-            let out = p.run(RunInput::new("bench", inp)).await;
-            (s.elapsed(), out)
-        }));
+        handles.push(spawn_timed(pipeline, inp));
     }
     while let Some(done) = futures::StreamExt::next(&mut handles).await {
         record_joined(&mut t, done, &mut first_error)?;
@@ -401,6 +391,21 @@ pub async fn paced(
     }
     t.total = started.elapsed();
     Ok(t.series(format!("pipeline run, paced at {rate:.0}/s"), None))
+}
+
+/// Spawns one run of `input` as a task of its own, timed from now (its
+/// submission): the time it waits for a worker counts, as it does for a
+/// served request.
+fn spawn_timed(
+    pipeline: &Pipeline,
+    input: Value,
+) -> tokio::task::JoinHandle<(Duration, crate::pipeline::RunOutcome)> {
+    let p = pipeline.clone();
+    let submitted = Instant::now();
+    tokio::spawn(async move {
+        let out = p.run(RunInput::new("bench", input)).await;
+        (submitted.elapsed(), out)
+    })
 }
 
 /// A timed run task, joined.

@@ -112,10 +112,12 @@ const ALLOCATOR_FRAMES: &[&str] = &[
     "malloc",
     "_int_",
     "cfree",
-    "free",
     "realloc",
     "calloc",
-    "__libc_",
+    "__libc_malloc",
+    "__libc_free",
+    "__libc_calloc",
+    "__libc_realloc",
     "unlink_chunk",
     "sysmalloc",
 ];
@@ -273,7 +275,7 @@ fn category(stack: &str) -> &'static str {
             return name;
         }
     }
-    let allocator = |f: &str| ALLOCATOR_FRAMES.iter().any(|a| f.starts_with(a));
+    let allocator = |f: &str| f == "free" || ALLOCATOR_FRAMES.iter().any(|a| f.starts_with(a));
     if stack.split(';').any(allocator) {
         return ALLOCATOR;
     }
@@ -351,5 +353,10 @@ mod tests {
             "a record's ledger entries are the record's encoding, not the hub"
         );
         assert_eq!(category("start_thread;clock_nanosleep"), OTHER);
+        assert_eq!(
+            category("_start;__libc_start_main;main;clock_nanosleep"),
+            OTHER,
+            "the program's start is not the allocator"
+        );
     }
 }
