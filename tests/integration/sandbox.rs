@@ -426,10 +426,12 @@ async fn sandbox_thousand_hostile_invocations_leak_nothing_and_spare_benign_runs
     let benign = {
         let p = p.clone();
         tokio::spawn(async move {
-            let mut errors = 0;
+            let mut errors = Vec::new();
             for i in 0..300 {
                 let o = run(&p, &format!("benign-{i}"), json!({"do": "echo", "i": i})).await;
-                errors += usize::from(o.result.is_err());
+                if let Err(e) = o.result {
+                    errors.push(format!("benign-{i}: {e}"));
+                }
             }
             errors
         })
@@ -446,10 +448,10 @@ async fn sandbox_thousand_hostile_invocations_leak_nothing_and_spare_benign_runs
         contained += usize::from(o.result.is_err() || o.result.as_ref().unwrap()["fs"] == "denied");
     }
     assert_eq!(contained, 1000);
-    assert_eq!(
-        benign.await.unwrap(),
-        0,
-        "benign runs alongside hostile ones all succeeded"
+    let failed = benign.await.unwrap();
+    assert!(
+        failed.is_empty(),
+        "benign runs alongside hostile ones all succeed; failed: {failed:#?}"
     );
 
     let after = rss_bytes();
