@@ -2,6 +2,7 @@
 //! they work on a machine with nothing but rustup-installed Rust. Each task
 //! does its own set-up (the wasm32-wasip2 target, the guest components).
 
+mod allocs;
 mod bench;
 mod fuzz;
 mod profile;
@@ -28,7 +29,9 @@ tasks:
   profile   where a run's CPU time goes: perf (frame pointers, host built
             into target/profile) on `switchyard run` of the shape, one run
             at a time and 64 in flight; prints CPU µs per run by category
-            and leaves folded stacks for a flame graph in target/profile
+            and leaves folded stacks for a flame graph in target/profile;
+            then counts allocations per run by host frame (uprobes on
+            malloc, calloc, realloc: needs root)
   fuzz      [TARGET] [--seconds N]: the libFuzzer targets of fuzz/ on nightly
             (manifest, schema, openai_body, anthropic_body, sse), 60 s each
             by default; the test suite smoke-runs the same properties on stable

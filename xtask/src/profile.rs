@@ -9,7 +9,8 @@
 //! category (see [`CATEGORIES`]) any frame of its stack matches, and the
 //! table gives CPU µs per run (CPU time of every thread ÷ runs). Folded
 //! stacks, weighted by CPU ns, are left in `target/profile/*.folded` for a
-//! flame graph (`inferno-flamegraph`, speedscope).
+//! flame graph (`inferno-flamegraph`, speedscope). Then the allocations
+//! per run, counted exactly by probes on the allocator (`allocs`).
 
 use std::collections::HashMap;
 use std::io::{BufRead, BufReader, Write};
@@ -186,6 +187,27 @@ pub fn profile(root: &Path, switchyard_fp: &Path) -> Result<(), String> {
         eprintln!("xtask: folded stacks in {}", folded.display());
     }
     eprint!("{}", table(&profiles));
+
+    let few = out.join("four-node.allocs.in.jsonl");
+    crate::bench::cycle(
+        &root.join("bench/four-node/tickets.jsonl"),
+        &few,
+        crate::allocs::RUNS,
+    )?;
+    eprintln!(
+        "xtask: perf record: the allocator's entry points probed, {} runs, 64 in flight",
+        crate::allocs::RUNS
+    );
+    match crate::allocs::allocations(
+        root,
+        switchyard_fp,
+        &root.join("bench/four-node/pipeline.toml"),
+        &few,
+        &out,
+    ) {
+        Ok(t) => eprint!("{t}"),
+        Err(e) => eprintln!("xtask: allocation count skipped: {e}"),
+    }
     Ok(())
 }
 
@@ -249,7 +271,7 @@ fn read_profile(data: &Path, folded: &Path, label: String) -> Result<Profile, St
 
 /// A frame line of `perf script` (`\t<ip> <symbol> (<dso>)`) as its
 /// symbol, without offset, DSO or Rust's hash suffix.
-fn frame_name(line: &str) -> String {
+pub(crate) fn frame_name(line: &str) -> String {
     let line = line.trim();
     let sym = line.split_once(' ').map_or(line, |(_, s)| s);
     let sym = match sym.rfind(" (") {

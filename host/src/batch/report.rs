@@ -619,7 +619,7 @@ mod tests {
 
     /// A record in which a router routes to `branch`, `HOSTILE` (a worker)
     /// answers with one model call, and a judge gives `verdict`.
-    fn record(id: &str, branch: &str, verdict: &str, cost: u64) -> RecordView {
+    fn record(id: &str, branch: &str, verdict: &str, cost: u64) -> RecordView<'static> {
         serde_json::from_value(json!({
             "id": id,
             "ok": verdict != "reject",

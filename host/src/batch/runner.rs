@@ -41,20 +41,16 @@ struct Finished {
     record: RunRecord,
     /// The record as written: one JSON line.
     bytes: Vec<u8>,
-    /// What the summary counts: what reading `bytes` back would give.
-    view: RecordView,
 }
 
 impl Finished {
     fn new(line: u64, record: RunRecord) -> Self {
         let mut bytes = serde_json::to_vec(&record).expect("records serialise");
-        let view = RecordView::of(&record);
         bytes.push(b'\n');
         Self {
             line,
             record,
             bytes,
-            view,
         }
     }
 }
@@ -260,7 +256,8 @@ async fn write_one<W: AsyncWrite + Unpin>(
     on_record: &mut impl FnMut(&RunRecord),
 ) -> Result<(), BatchError> {
     output.write(f.line, &f.bytes).await?;
-    summary.add_record(&f.view);
+    // What reading `bytes` back would give, borrowed from the record.
+    summary.add_record(&RecordView::of(&f.record));
     on_record(&f.record);
     Ok(())
 }

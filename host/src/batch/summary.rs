@@ -217,33 +217,37 @@ impl Summary {
         self.runs += 1;
         match (&rec.error, rec.ok) {
             (_, true) => self.ok += 1,
-            (Some(e), false) => *self.errors.entry(e.kind.clone()).or_default() += 1,
-            (None, false) => *self.errors.entry("unknown".into()).or_default() += 1,
+            (Some(e), false) => tally(&mut self.errors, &e.kind),
+            (None, false) => tally(&mut self.errors, "unknown"),
         }
         for step in &rec.trace {
-            let s = self
-                .nodes
-                .entry(step.node.clone())
-                .or_insert_with(|| NodeStats {
-                    role: step.role.clone(),
-                    invocations: 0,
-                    errors: 0,
-                    p50_ms: 0.0,
-                    p95_ms: 0.0,
-                    verdicts: BTreeMap::new(),
-                    routes: BTreeMap::new(),
-                    policy: BTreeMap::new(),
-                    scores: None,
-                    model: Totals::default(),
-                    latency_us: histogram(),
-                    score_values: Vec::new(),
-                    criteria_values: BTreeMap::new(),
-                });
+            // Looked up first: the name is copied only the first time.
+            if !self.nodes.contains_key(&*step.node) {
+                self.nodes.insert(
+                    step.node.to_string(),
+                    NodeStats {
+                        role: step.role.to_string(),
+                        invocations: 0,
+                        errors: 0,
+                        p50_ms: 0.0,
+                        p95_ms: 0.0,
+                        verdicts: BTreeMap::new(),
+                        routes: BTreeMap::new(),
+                        policy: BTreeMap::new(),
+                        scores: None,
+                        model: Totals::default(),
+                        latency_us: histogram(),
+                        score_values: Vec::new(),
+                        criteria_values: BTreeMap::new(),
+                    },
+                );
+            }
+            let s = self.nodes.get_mut(&*step.node).expect("inserted above");
             s.invocations += 1;
             s.errors += u64::from(step.is_failure());
             s.latency_us.saturating_record(step.elapsed_us.max(1));
             if let Some(v) = &step.verdict {
-                *s.verdicts.entry(v.verdict.clone()).or_default() += 1;
+                tally(&mut s.verdicts, &v.verdict);
             }
             if let Some(sc) = &step.score {
                 if let Some(x) = sc.score.filter(|x| x.is_finite()) {
@@ -254,14 +258,14 @@ impl Summary {
                 }
             }
             if let Some(r) = &step.route {
-                *s.routes.entry(r.target.clone()).or_default() += 1;
+                tally(&mut s.routes, &r.target);
             }
         }
         for ev in &rec.events {
-            if let Some(s) = self.nodes.get_mut(&ev.node) {
-                *s.policy.entry(ev.action.clone()).or_default() += 1;
+            if let Some(s) = self.nodes.get_mut(&*ev.node) {
+                tally(&mut s.policy, &ev.action);
             }
-            *self.policy.entry(ev.action.clone()).or_default() += 1;
+            tally(&mut self.policy, &ev.action);
         }
         for e in &rec.ledger {
             let c = &mut self.calls;
@@ -271,7 +275,7 @@ impl Summary {
             c.cache_hits += u64::from(e.outcome == CallOutcome::CacheHit.as_str());
             c.circuit_open += u64::from(e.outcome == CallOutcome::CircuitOpen.as_str());
             c.budget_refused += u64::from(e.outcome == CallOutcome::BudgetExceeded.as_str());
-            if let Some(s) = self.nodes.get_mut(&e.node) {
+            if let Some(s) = self.nodes.get_mut(&*e.node) {
                 e.add_to(&mut s.model);
             }
             e.add_to(&mut self.totals);
@@ -458,6 +462,17 @@ impl fmt::Display for Summary {
             )?;
         }
         Ok(())
+    }
+}
+
+/// Adds one to `key`'s count, copying the key only the first time it is
+/// counted.
+fn tally(counts: &mut BTreeMap<String, u64>, key: &str) {
+    match counts.get_mut(key) {
+        Some(n) => *n += 1,
+        None => {
+            counts.insert(key.to_string(), 1);
+        }
     }
 }
 

@@ -7,6 +7,7 @@
 //! straight from its record ([`RecordView::of`]), without parsing the line
 //! just written; a test holds the two to the same view.
 
+use std::borrow::Cow;
 use std::collections::BTreeMap;
 
 use serde::Deserialize;
@@ -18,9 +19,9 @@ use crate::spec::Cost;
 
 /// What batch mode reads back from one output record.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct RecordView {
+pub struct RecordView<'a> {
     /// The input's id.
-    pub id: String,
+    pub id: Cow<'a, str>,
     /// The input's 1-based line number.
     #[serde(default)]
     pub line: Option<u64>,
@@ -28,51 +29,51 @@ pub struct RecordView {
     pub ok: bool,
     /// Why it did not.
     #[serde(default)]
-    pub error: Option<ErrorView>,
+    pub error: Option<ErrorView<'a>>,
     /// Router → branch label.
     #[serde(default)]
-    pub routes: BTreeMap<String, String>,
+    pub routes: Cow<'a, BTreeMap<String, String>>,
     /// The input's `expect`, echoed.
     #[serde(default)]
-    pub expect: Option<Value>,
+    pub expect: Option<Cow<'a, Value>>,
     /// Exact cost of the run, picodollars.
     #[serde(default)]
     pub cost_pusd: u64,
     /// Every node invocation.
     #[serde(default)]
-    pub trace: Vec<StepView>,
+    pub trace: Vec<StepView<'a>>,
     /// Every `on-reject` decision.
     #[serde(default)]
-    pub events: Vec<EventView>,
+    pub events: Vec<EventView<'a>>,
     /// Every model-call attempt.
     #[serde(default)]
-    pub ledger: Vec<EntryView>,
+    pub ledger: Vec<EntryView<'a>>,
     /// What the input cost sent to the baseline model, if measured.
     #[serde(default)]
     pub baseline: Option<TotalsView>,
 }
 
-impl RecordView {
+impl<'a> RecordView<'a> {
     /// The view of `record`: what reading its written line back gives,
     /// without the encoding and parsing.
-    pub fn of(record: &RunRecord) -> Self {
+    pub fn of(record: &'a RunRecord) -> Self {
         Self {
-            id: record.id.clone(),
+            id: Cow::Borrowed(&record.id),
             line: record.line,
             ok: record.ok,
             error: record.error.as_ref().map(|e| ErrorView {
-                kind: e.kind.to_string(),
+                kind: Cow::Borrowed(e.kind),
             }),
-            routes: record.routes.clone(),
-            expect: record.expect.clone(),
+            routes: Cow::Borrowed(&record.routes),
+            expect: record.expect.as_ref().map(Cow::Borrowed),
             cost_pusd: record.cost_pusd,
             trace: record.trace.iter().map(StepView::of).collect(),
             events: record
                 .events
                 .iter()
                 .map(|e| EventView {
-                    node: e.node.clone(),
-                    action: e.action.as_str().to_string(),
+                    node: Cow::Borrowed(&e.node),
+                    action: Cow::Borrowed(e.action.as_str()),
                 })
                 .collect(),
             ledger: record.ledger.iter().map(EntryView::of).collect(),
@@ -89,63 +90,63 @@ impl RecordView {
 
 /// A record's `error`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct ErrorView {
+pub struct ErrorView<'a> {
     /// Stable kind, e.g. `trap`, `rejected`.
-    pub kind: String,
+    pub kind: Cow<'a, str>,
 }
 
 /// One entry of a record's `trace`.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct StepView {
+pub struct StepView<'a> {
     /// Node name.
-    pub node: String,
+    pub node: Cow<'a, str>,
     /// `router`, `worker` or `judge`.
-    pub role: String,
+    pub role: Cow<'a, str>,
     /// Duration in µs.
     #[serde(default)]
     pub elapsed_us: u64,
     /// `ok` or the node error's kind.
-    pub outcome: String,
+    pub outcome: Cow<'a, str>,
     /// Routers: the choice.
     #[serde(default)]
-    pub route: Option<RouteView>,
+    pub route: Option<RouteView<'a>>,
     /// Judges: the verdict.
     #[serde(default)]
-    pub verdict: Option<VerdictView>,
+    pub verdict: Option<VerdictView<'a>>,
     /// Judges: the score, when the judge gave one.
     #[serde(default)]
-    pub score: Option<ScoreView>,
+    pub score: Option<ScoreView<'a>>,
 }
 
 /// A judge's score.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct ScoreView {
+pub struct ScoreView<'a> {
     /// The overall score.
     #[serde(default)]
     pub score: Option<f64>,
     /// Per-criterion scores.
     #[serde(default)]
-    pub criteria: Vec<(String, f64)>,
+    pub criteria: Cow<'a, [(String, f64)]>,
 }
 
-impl StepView {
-    fn of(step: &TraceStep) -> Self {
+impl<'a> StepView<'a> {
+    fn of(step: &'a TraceStep) -> Self {
         // JSON has no NaN or infinity: such a score is written as `null`.
         let finite = |x: f64| x.is_finite().then_some(x);
         Self {
-            node: step.node.clone(),
-            role: step.role.to_string(),
+            node: Cow::Borrowed(&step.node),
+            role: Cow::Borrowed(step.role),
             elapsed_us: step.elapsed_us,
-            outcome: step.outcome.to_string(),
+            outcome: Cow::Borrowed(step.outcome),
             route: step.route.as_ref().map(|r| RouteView {
-                target: r.target.clone(),
+                target: Cow::Borrowed(&r.target),
             }),
             verdict: step.verdict.as_ref().map(|v| VerdictView {
-                verdict: v.label().to_string(),
+                verdict: Cow::Borrowed(v.label()),
             }),
             score: step.score.as_ref().map(|s| ScoreView {
                 score: s.score.and_then(finite),
-                criteria: s.criteria.clone(),
+                criteria: Cow::Borrowed(&s.criteria),
             }),
         }
     }
@@ -158,40 +159,40 @@ impl StepView {
 
 /// A router's choice.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct RouteView {
+pub struct RouteView<'a> {
     /// Branch label.
-    pub target: String,
+    pub target: Cow<'a, str>,
 }
 
 /// A judge's verdict.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct VerdictView {
+pub struct VerdictView<'a> {
     /// `accept`, `reject` or `repair`.
-    pub verdict: String,
+    pub verdict: Cow<'a, str>,
 }
 
 /// One `on-reject` decision.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct EventView {
+pub struct EventView<'a> {
     /// The gated node.
-    pub node: String,
+    pub node: Cow<'a, str>,
     /// `retry`, `escalate`, `fallback` or `give-up`.
-    pub action: String,
+    pub action: Cow<'a, str>,
 }
 
 /// One model-call attempt.
 #[derive(Debug, Clone, PartialEq, Deserialize)]
-pub struct EntryView {
+pub struct EntryView<'a> {
     /// The node that made the call.
-    pub node: String,
+    pub node: Cow<'a, str>,
     /// Attempt number at this model (0 first).
     #[serde(default)]
     pub attempt: u32,
     /// The model the node asked for, when this is a fallback.
     #[serde(default)]
-    pub fallback_from: Option<String>,
+    pub fallback_from: Option<Cow<'a, str>>,
     /// `ok`, `cache-hit`, `timeout`, … (as `CallOutcome` serialises).
-    pub outcome: String,
+    pub outcome: Cow<'a, str>,
     /// Prompt tokens.
     #[serde(default)]
     pub input_tokens: u64,
@@ -203,13 +204,13 @@ pub struct EntryView {
     pub cost_pusd: u64,
 }
 
-impl EntryView {
-    fn of(e: &LedgerEntry) -> Self {
+impl<'a> EntryView<'a> {
+    fn of(e: &'a LedgerEntry) -> Self {
         Self {
-            node: e.node.clone(),
+            node: Cow::Borrowed(&e.node),
             attempt: e.attempt,
-            fallback_from: e.fallback_from.clone(),
-            outcome: e.outcome.as_str().to_string(),
+            fallback_from: e.fallback_from.as_deref().map(Cow::Borrowed),
+            outcome: Cow::Borrowed(e.outcome.as_str()),
             input_tokens: e.input_tokens,
             output_tokens: e.output_tokens,
             cost_pusd: e.cost_pusd,
@@ -218,7 +219,7 @@ impl EntryView {
 
     /// True unless answered (as [`crate::models::CallOutcome::is_failure`]).
     pub fn is_failure(&self) -> bool {
-        !matches!(self.outcome.as_str(), "ok" | "cache-hit")
+        !matches!(&*self.outcome, "ok" | "cache-hit")
     }
 
     /// Adds this entry to `totals` (as `Totals::add` does a ledger entry).
@@ -309,7 +310,7 @@ mod tests {
         record.baseline = Some(totals);
         let view: RecordView =
             serde_json::from_slice(&serde_json::to_vec(&record).unwrap()).unwrap();
-        assert_eq!((view.id.as_str(), view.line), ("t1", Some(7)));
+        assert_eq!((&*view.id, view.line), ("t1", Some(7)));
         assert_eq!(view.error.unwrap().kind, "deadline");
         let mut back = Totals::default();
         view.ledger[0].add_to(&mut back);

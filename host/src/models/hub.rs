@@ -376,6 +376,17 @@ impl ModelHub {
             }
         }
         let chain = self.chain(caller.overrides, &req.model);
+        if let ([(name, p)], None) = (chain.as_slice(), caller.cache) {
+            // One model and no cache to fill: the attempt takes the request
+            // itself, not a copy.
+            if let Some(model) = self.models.get(name) {
+                let mut resp = self
+                    .try_model(caller, model, p, req, None, false, attempts)
+                    .await?;
+                resp.model = name.clone();
+                return Ok(resp);
+            }
+        }
         let mut last = None;
         for (i, (name, p)) in chain.iter().enumerate() {
             let Some(model) = self.models.get(name) else {

@@ -257,6 +257,12 @@ impl Ledger {
         self.lock().clone()
     }
 
+    /// Every entry, in the order recorded, taken out of the ledger (which
+    /// is left empty): for the end of a run, when nothing records any more.
+    pub fn take_entries(&self) -> Vec<LedgerEntry> {
+        std::mem::take(&mut *self.lock())
+    }
+
     /// Totals over every entry.
     pub fn totals(&self) -> Totals {
         let mut t = Totals::default();

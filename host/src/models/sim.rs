@@ -247,18 +247,25 @@ fn prose(rng: &mut fastrand::Rng, upstream: &str, user: &str, echo_rate: f64) ->
         .collect();
     words.sort_by_key(|w| std::cmp::Reverse(w.len()));
     words.dedup();
-    let topic = words
-        .iter()
-        .take(2)
-        .copied()
-        .collect::<Vec<_>>()
-        .join(" and ");
-    let mut out = String::new();
+    let mut out = String::with_capacity(256);
     out.push_str(OPENERS[rng.usize(..OPENERS.len())]);
-    if !topic.is_empty() {
-        let _ = write!(out, " About your {}: ", topic.to_lowercase());
-    } else {
+    if words.is_empty() {
         out.push(' ');
+    } else {
+        // The two longest words, lower-cased, written straight into the answer.
+        out.push_str(" About your ");
+        for (i, w) in words.iter().take(2).enumerate() {
+            if i > 0 {
+                out.push_str(" and ");
+            }
+            if w.is_ascii() {
+                out.extend(w.chars().map(|c| c.to_ascii_lowercase()));
+            } else {
+                // Unicode's rules (a final sigma) need the whole word.
+                out.push_str(&w.to_lowercase());
+            }
+        }
+        out.push_str(": ");
     }
     let n = 1 + rng.usize(..3);
     for i in 0..n {

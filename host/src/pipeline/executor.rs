@@ -271,8 +271,10 @@ impl Pipeline {
             routes,
             trace,
             events,
+            // The totals first: the entries are then taken out (the run's
+            // nodes, and with them every recorder of the ledger, are done).
             totals: ledger.totals(),
-            ledger: ledger.entries(),
+            ledger: ledger.take_entries(),
             elapsed: started.elapsed(),
             queued,
             span,
@@ -531,18 +533,11 @@ impl Run<'_> {
     ) -> Result<Done, RunError> {
         let candidates: Vec<String> = node.spec.branches.keys().cloned().collect();
         let inv = self
-            .invoke(
-                node,
-                None,
-                0,
-                NodeCall::Route {
-                    task,
-                    candidates: candidates.clone(),
-                },
-            )
+            .invoke(node, None, 0, NodeCall::Route { task, candidates })
             .await;
+        let branches = &node.spec.branches;
         match inv.result {
-            Ok(NodeOutput::Route(choice)) if candidates.contains(&choice.target) => {
+            Ok(NodeOutput::Route(choice)) if branches.contains_key(&choice.target) => {
                 // Routers classify; their dependents receive the router's input.
                 Ok(Done {
                     output: input,
@@ -555,7 +550,11 @@ impl Run<'_> {
                     message: format!(
                         "route `{}` is not one of its branches ({})",
                         choice.target,
-                        candidates.join(", ")
+                        branches
+                            .keys()
+                            .map(String::as_str)
+                            .collect::<Vec<_>>()
+                            .join(", ")
                     ),
                 },
             }),

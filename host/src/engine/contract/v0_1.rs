@@ -102,7 +102,7 @@ impl Pre {
                 let inst = p.instance_pre().instantiate_async(&mut *store).await?;
                 let route = route.load(&mut *store, &inst)?;
                 route
-                    .call_route(&mut *store, &to_task(&task), &candidates)
+                    .call_route(&mut *store, &to_task(task), &candidates)
                     .await?
                     .map(|d| {
                         NodeOutput::Route(RouteChoice {
@@ -115,7 +115,7 @@ impl Pre {
             (Pre::Worker(p, run), NodeCall::Run { task }) => {
                 let inst = p.instance_pre().instantiate_async(&mut *store).await?;
                 let run = run.load(&mut *store, &inst)?;
-                run.call_run(&mut *store, &to_task(&task))
+                run.call_run(&mut *store, &to_task(task))
                     .await?
                     .map(NodeOutput::Output)
             }
@@ -123,7 +123,7 @@ impl Pre {
                 let inst = p.instance_pre().instantiate_async(&mut *store).await?;
                 let judge = judge.load(&mut *store, &inst)?;
                 judge
-                    .call_judge(&mut *store, &to_task(&task), &candidate)
+                    .call_judge(&mut *store, &to_task(task), &candidate)
                     .await?
                     .map(|v| NodeOutput::Verdict(from_verdict(v)))
             }
@@ -136,13 +136,14 @@ impl Pre {
     }
 }
 
-fn to_task(t: &TaskInput) -> wit::Task {
+/// The task as the guest's type, its strings moved, not copied.
+fn to_task(t: TaskInput) -> wit::Task {
     wit::Task {
-        id: t.id.clone(),
-        input: t.input.clone(),
-        meta: t.meta.clone(),
+        id: t.id,
+        input: t.input,
+        meta: t.meta,
         attempt: t.attempt,
-        feedback: t.feedback.clone(),
+        feedback: t.feedback,
     }
 }
 

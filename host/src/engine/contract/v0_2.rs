@@ -112,7 +112,7 @@ impl Pre {
                 let inst = p.instance_pre().instantiate_async(&mut *store).await?;
                 let route = route.load(&mut *store, &inst)?;
                 let r = route
-                    .call_route(&mut *store, &to_task(&task), &candidates)
+                    .call_route(&mut *store, &to_task(task), &candidates)
                     .await?
                     .map(|d| {
                         NodeOutput::Route(RouteChoice {
@@ -126,7 +126,7 @@ impl Pre {
             (Pre::Worker(p, run), NodeCall::Run { task }) => {
                 let inst = p.instance_pre().instantiate_async(&mut *store).await?;
                 let run = run.load(&mut *store, &inst)?;
-                let r = match run.call_run(&mut *store, &to_task(&task)).await? {
+                let r = match run.call_run(&mut *store, &to_task(task)).await? {
                     Ok(worker::exports::switchyard::node::worker::Reply::Json(s)) => {
                         Ok(NodeOutput::Output(s))
                     }
@@ -153,7 +153,7 @@ impl Pre {
                 let inst = p.instance_pre().instantiate_async(&mut *store).await?;
                 let judge = judge.load(&mut *store, &inst)?;
                 let j = judge
-                    .call_judge(&mut *store, &to_task(&task), &candidate)
+                    .call_judge(&mut *store, &to_task(task), &candidate)
                     .await?;
                 judged(j)
             }
@@ -161,7 +161,7 @@ impl Pre {
                 let inst = p.instance_pre().instantiate_async(&mut *store).await?;
                 let judge = judge.load(&mut *store, &inst)?;
                 let j = judge
-                    .call_check_window(&mut *store, &to_task(&task), &to_window(window))
+                    .call_check_window(&mut *store, &to_task(task), &to_window(window))
                     .await?;
                 judged(j)
             }
@@ -189,13 +189,14 @@ fn judged(j: Result<wit::Judgement, wit::NodeError>) -> Judged {
     }
 }
 
-fn to_task(t: &TaskInput) -> wit::Task {
+/// The task as the guest's type, its strings moved, not copied.
+fn to_task(t: TaskInput) -> wit::Task {
     wit::Task {
-        id: t.id.clone(),
-        input: t.input.clone(),
-        meta: t.meta.clone(),
+        id: t.id,
+        input: t.input,
+        meta: t.meta,
         attempt: t.attempt,
-        feedback: t.feedback.clone(),
+        feedback: t.feedback,
     }
 }
 
