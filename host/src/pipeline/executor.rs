@@ -76,7 +76,8 @@ impl RunInput {
 enum Slot {
     Pending,
     Running,
-    Done(Value),
+    /// Its output, shared with the nodes it feeds (each reads it whole).
+    Done(Arc<Value>),
     Skipped,
 }
 
@@ -298,12 +299,16 @@ impl Run<'_> {
         routes: &mut BTreeMap<String, String>,
     ) -> Result<Value, RunError> {
         let manifest = &self.pipeline.manifest;
+        let input = Arc::new(input);
         let mut slots: BTreeMap<&str, Slot> = manifest
             .order
             .iter()
             .map(|n| (n.as_str(), Slot::Pending))
             .collect();
         let mut running = FuturesUnordered::new();
+        // The routes so far, shared by the nodes started since the last
+        // router finished.
+        let mut shared_routes: Option<Arc<BTreeMap<String, String>>> = None;
         loop {
             // Start everything that is ready; skip what cannot run.
             let mut progressed = true;
@@ -322,7 +327,10 @@ impl Run<'_> {
                         }
                         Readiness::Ready(node_input) => {
                             slots.insert(name, Slot::Running);
-                            running.push(self.exec_node(node, node_input, &input, routes.clone()));
+                            let routes = shared_routes
+                                .get_or_insert_with(|| Arc::new(routes.clone()))
+                                .clone();
+                            running.push(self.exec_node(node, node_input, &input, routes));
                             progressed = true;
                         }
                     }
@@ -332,24 +340,24 @@ impl Run<'_> {
                 None => break,
                 Some((name, Ok(done))) => {
                     if let Some(label) = done.route {
-                        routes.insert(name.clone(), label);
+                        routes.insert(name.to_string(), label);
+                        shared_routes = None;
                     }
-                    let key = manifest
-                        .order
-                        .iter()
-                        .find(|n| **n == name)
-                        .expect("known node");
-                    slots.insert(key, Slot::Done(done.output));
+                    slots.insert(name, Slot::Done(done.output));
                 }
                 // Returning drops `running`, cancelling the other nodes.
                 Some((_, Err(e))) => return Err(e),
             }
         }
+        // Copied, not taken out of the slots: moving the output into the
+        // record was measured slower (5–10% more CPU, 60% more context
+        // switches for 20,000 lines at 64 in flight), its allocations then
+        // freed elsewhere (docs/benchmarks.md).
         let mut done: Vec<(&String, Value)> = manifest
             .outputs
             .iter()
             .filter_map(|n| match &slots[n.as_str()] {
-                Slot::Done(v) => Some((n, v.clone())),
+                Slot::Done(v) => Some((n, Value::clone(v))),
                 _ => None,
             })
             .collect();
@@ -374,29 +382,57 @@ impl Run<'_> {
         if deps.is_empty() {
             return Readiness::Ready(None);
         }
-        let mut inputs = serde_json::Map::new();
+        // The outputs this node takes: one is shared as it is; several make
+        // an object keyed by node name.
+        let mut first = None;
+        let mut count = 0;
         for d in deps {
-            match &slots[d.as_str()] {
-                Slot::Pending | Slot::Running => return Readiness::Wait,
-                Slot::Skipped => {}
-                Slot::Done(v) => {
-                    // A branch target runs only if its router chose it.
-                    let dep = self.pipeline.node(d).expect("deps are loaded");
-                    if dep.spec.role == Role::Router {
-                        let chosen = routes.get(d).and_then(|label| dep.spec.branches.get(label));
-                        let is_target = dep.spec.branches.values().any(|t| *t == node.spec.name);
-                        if is_target && chosen != Some(&node.spec.name) {
-                            continue;
-                        }
-                    }
-                    inputs.insert(d.clone(), v.clone());
+            match self.dep_output(node, d, slots, routes) {
+                DepOutput::Wait => return Readiness::Wait,
+                DepOutput::None => {}
+                DepOutput::Taken(v) => {
+                    first.get_or_insert(v);
+                    count += 1;
                 }
             }
         }
-        match inputs.len() {
+        match count {
             0 => Readiness::Skip,
-            1 => Readiness::Ready(inputs.into_iter().next().map(|(_, v)| v)),
-            _ => Readiness::Ready(Some(Value::Object(inputs))),
+            1 => Readiness::Ready(first.cloned()),
+            _ => Readiness::Ready(Some(Arc::new(Value::Object(
+                deps.iter()
+                    .filter_map(|d| match self.dep_output(node, d, slots, routes) {
+                        DepOutput::Taken(v) => Some((d.clone(), Value::clone(v))),
+                        _ => None,
+                    })
+                    .collect(),
+            )))),
+        }
+    }
+
+    /// What `node` takes from its dependency `dep`.
+    fn dep_output<'s>(
+        &self,
+        node: &LoadedNode,
+        dep: &str,
+        slots: &'s BTreeMap<&str, Slot>,
+        routes: &BTreeMap<String, String>,
+    ) -> DepOutput<'s> {
+        match &slots[dep] {
+            Slot::Pending | Slot::Running => DepOutput::Wait,
+            Slot::Skipped => DepOutput::None,
+            Slot::Done(v) => {
+                // A branch target runs only if its router chose it.
+                let d = self.pipeline.node(dep).expect("deps are loaded");
+                if d.spec.role == Role::Router {
+                    let chosen = routes.get(dep).and_then(|label| d.spec.branches.get(label));
+                    let is_target = d.spec.branches.values().any(|t| *t == node.spec.name);
+                    if is_target && chosen != Some(&node.spec.name) {
+                        return DepOutput::None;
+                    }
+                }
+                DepOutput::Taken(v)
+            }
         }
     }
 
@@ -491,14 +527,14 @@ impl Run<'_> {
     }
 
     /// Runs one flow node (and its judges). `None` input means the run input.
-    async fn exec_node(
+    async fn exec_node<'n>(
         &self,
-        node: &LoadedNode,
-        node_input: Option<Value>,
-        run_input: &Value,
-        routes: BTreeMap<String, String>,
-    ) -> (String, Result<Done, RunError>) {
-        let name = node.spec.name.clone();
+        node: &'n LoadedNode,
+        node_input: Option<Arc<Value>>,
+        run_input: &Arc<Value>,
+        routes: Arc<BTreeMap<String, String>>,
+    ) -> (&'n str, Result<Done, RunError>) {
+        let name = node.spec.name.as_str();
         let input = node_input.unwrap_or_else(|| run_input.clone());
         if let Some(schema) = &node.input_schema {
             if let Err(e) = schema.check_bounded(&input).await {
@@ -506,7 +542,8 @@ impl Run<'_> {
                     CheckError::Invalid(errors) => errors,
                     budget => vec![budget.to_string()],
                 };
-                return (name.clone(), Err(RunError::Schema { node: name, errors }));
+                let node = name.to_string();
+                return (name, Err(RunError::Schema { node, errors }));
             }
         }
         let result = match node.spec.role {
@@ -518,7 +555,7 @@ impl Run<'_> {
                 .exec_gated(node, &input, &routes)
                 .await
                 .map(|output| Done {
-                    output,
+                    output: Arc::new(output),
                     route: None,
                 }),
         };
@@ -529,7 +566,7 @@ impl Run<'_> {
         &self,
         node: &LoadedNode,
         task: TaskInput,
-        input: Value,
+        input: Arc<Value>,
     ) -> Result<Done, RunError> {
         let candidates: Vec<String> = node.spec.branches.keys().cloned().collect();
         let inv = self
@@ -564,14 +601,24 @@ impl Run<'_> {
     }
 }
 
+/// A dependency's part in a node's readiness.
+enum DepOutput<'s> {
+    /// Not finished yet.
+    Wait,
+    /// Skipped, or a router that chose another branch.
+    None,
+    /// Its output, which the node takes.
+    Taken(&'s Arc<Value>),
+}
+
 enum Readiness {
     Wait,
     Skip,
-    Ready(Option<Value>),
+    Ready(Option<Arc<Value>>),
 }
 
 struct Done {
-    output: Value,
+    output: Arc<Value>,
     route: Option<String>,
 }
 
