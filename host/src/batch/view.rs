@@ -4,8 +4,9 @@
 //! a record's `line` and `id` against the input. A view, not a second
 //! format: [`crate::pipeline::RunRecord`] is what is written; unknown fields
 //! are ignored, so the record can grow. A run of this session is viewed
-//! straight from its record ([`RecordView::of`]), without parsing the line
-//! just written; a test holds the two to the same view.
+//! straight from its record ([`RecordView::of`], borrowing its names and
+//! labels), without parsing the line just written; a test holds the two to
+//! the same view. Parsed from a file, the view owns what it holds.
 
 use std::borrow::Cow;
 use std::collections::BTreeMap;
