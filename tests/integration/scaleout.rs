@@ -929,7 +929,19 @@ settings = {{ do = "model", model = "slow" }}
         .stderr(Stdio::piped())
         .spawn()
         .unwrap();
-    let worker = || {
+    // The first worker's model never answers in time: it takes lines and
+    // is killed holding them, none finished (with a model that answers, a
+    // kill right after its records could find every held line already
+    // written, leaving nothing to claim).
+    let hanging = dir.path().join("hanging.toml");
+    std::fs::write(
+        &hanging,
+        std::fs::read_to_string(&manifest)
+            .unwrap()
+            .replace("ttft-ms = 300", "ttft-ms = 600000"),
+    )
+    .unwrap();
+    let worker = |manifest: &std::path::Path| {
         Command::new(&bin)
             .args(["worker", manifest.to_str().unwrap(), "--queue", &url])
             .args(["-c", "4", "--claim-after-ms", "1500"])
@@ -942,22 +954,24 @@ settings = {{ do = "model", model = "slow" }}
         let keys: Vec<String> = conn.keys("switchyard:queued:batch:*:records").unwrap();
         keys.iter().map(|k| conn.hlen::<_, usize>(k).unwrap()).sum()
     };
-    let mut doomed = worker();
-    switchyard_tests::wait_until("the first worker wrote records", || records(&mut conn) >= 4);
-    // It holds lines it has not finished: they must not be lost.
-    let pending: Vec<redis::Value> = redis::cmd("XPENDING")
-        .arg("switchyard:queued:queue")
-        .arg("switchyard-workers")
-        .query(&mut conn)
-        .unwrap();
-    let held = match pending.first() {
-        Some(redis::Value::Int(n)) => *n,
-        other => panic!("XPENDING answered {other:?}"),
+    // Lines taken and not acknowledged (0 before the group exists).
+    let held = |conn: &mut redis::Connection| -> i64 {
+        let pending: Result<Vec<redis::Value>, _> = redis::cmd("XPENDING")
+            .arg("switchyard:queued:queue")
+            .arg("switchyard-workers")
+            .query(conn);
+        match pending.ok().as_deref().and_then(<[_]>::first) {
+            Some(redis::Value::Int(n)) => *n,
+            _ => 0,
+        }
     };
-    assert!(held > 0, "the first worker held no line when killed");
+    let mut doomed = worker(&hanging);
+    switchyard_tests::wait_until("the first worker took lines", || held(&mut conn) >= 4);
+    // It holds lines it has not finished: they must not be lost.
+    assert_eq!(records(&mut conn), 0, "the first worker finished no line");
     doomed.kill().unwrap(); // SIGKILL
     let _ = doomed.wait();
-    let mut survivor = worker();
+    let mut survivor = worker(&manifest);
     let started = Instant::now();
     let status = loop {
         if let Some(status) = coordinator.try_wait().unwrap() {
