@@ -107,11 +107,7 @@ fn libc_of(binary: &Path) -> Result<std::path::PathBuf, String> {
 }
 
 fn output(c: &mut Command) -> Result<String, String> {
-    let o = c
-        .stderr(Stdio::null())
-        .output()
-        .map_err(|e| format!("cannot run {c:?}: {e}"))?;
-    Ok(String::from_utf8_lossy(&o.stdout).into_owned())
+    crate::bench::output(c).map(|o| String::from_utf8_lossy(&o).into_owned())
 }
 
 /// Counts of allocations by the nearest host frame, from the lines of

@@ -355,7 +355,8 @@ fn count_records(path: &Path, want: usize) -> Result<(), String> {
     }
 }
 
-fn output(c: &mut Command) -> Result<Vec<u8>, String> {
+/// The stdout of `c`, which must succeed (its stderr shown).
+pub(crate) fn output(c: &mut Command) -> Result<Vec<u8>, String> {
     let shown = format!("{c:?}");
     let out = c
         .stderr(Stdio::inherit())

@@ -586,6 +586,12 @@ mod tests {
         );
     }
 
+    /// Polls `work`, metered by `clock`, once.
+    fn poll_once<F: Future>(clock: &CpuClock, work: F) -> std::task::Poll<F::Output> {
+        let mut cx = std::task::Context::from_waker(std::task::Waker::noop());
+        std::pin::pin!(clock.meter(work)).poll(&mut cx)
+    }
+
     /// The OS taking the thread away in the middle of an invocation's first
     /// poll (here a sleep) is not charged as CPU time: on a loaded machine
     /// that stall alone once put a benign node past a 5 ms `cpu-ms`.
@@ -601,9 +607,7 @@ mod tests {
             at_tick = ticked.charged();
             std::task::Poll::Ready(())
         });
-        assert!(std::pin::pin!(clock.meter(work))
-            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
-            .is_ready());
+        assert!(poll_once(&clock, work).is_ready());
         assert!(at_tick < limit, "charged at the tick: {at_tick:?}");
         assert!(clock.charged() < limit, "charged: {:?}", clock.charged());
         // A stall in a poll with no check in it.
@@ -612,9 +616,7 @@ mod tests {
             std::thread::sleep(Duration::from_millis(50));
             std::task::Poll::Ready(())
         });
-        assert!(std::pin::pin!(clock.meter(work))
-            .poll(&mut std::task::Context::from_waker(std::task::Waker::noop()))
-            .is_ready());
+        assert!(poll_once(&clock, work).is_ready());
         assert!(
             clock.charged() <= LONG_POLL,
             "charged: {:?}",

@@ -361,7 +361,7 @@ impl ModelHub {
     async fn call(
         &self,
         caller: Caller<'_>,
-        req: ChatRequest,
+        mut req: ChatRequest,
         attempts: &mut Vec<SpanId>,
     ) -> Result<ChatResponse, ModelError> {
         if let Some(answer) = self.preflight(caller, &req, attempts) {
@@ -376,25 +376,21 @@ impl ModelHub {
             }
         }
         let chain = self.chain(caller.overrides, &req.model);
-        if let ([(name, p)], None) = (chain.as_slice(), caller.cache) {
-            // One model and no cache to fill: the attempt takes the request
-            // itself, not a copy.
-            if let Some(model) = self.models.get(name) {
-                let mut resp = self
-                    .try_model(caller, model, p, req, None, false, attempts)
-                    .await?;
-                resp.model = name.clone();
-                return Ok(resp);
-            }
-        }
         let mut last = None;
         for (i, (name, p)) in chain.iter().enumerate() {
             let Some(model) = self.models.get(name) else {
                 continue;
             };
             let may_fall_back = i + 1 < chain.len();
-            let fallback_from = (i > 0).then_some(req.model.as_str());
-            let mut attempt_req = req.clone();
+            // The chain starts with the model the node asked for.
+            let fallback_from = (i > 0).then(|| chain[0].0.as_str());
+            // The last attempt takes the request itself, unless the cache
+            // still needs it after the answer.
+            let mut attempt_req = if may_fall_back || caller.cache.is_some() {
+                req.clone()
+            } else {
+                std::mem::take(&mut req)
+            };
             attempt_req.model = name.clone();
             match self
                 .try_model(
