@@ -66,15 +66,17 @@ pub(super) async fn run(_cli: &Cli, args: &LoadArgs) -> anyhow::Result<ExitCode>
             bodies
         }
     };
-    let report = loadgen::drive(&LoadOptions {
+    let opts = LoadOptions {
         url: args.url.clone(),
         bodies,
         concurrency: args.concurrency,
         requests: args.requests,
         warmup: args.warmup,
         rate: args.rate,
-    })
-    .await?;
+    };
+    let report = tokio::task::spawn_blocking(move || loadgen::drive_on_own_thread(&opts))
+        .await
+        .context("the load generator's thread failed")??;
     if args.json {
         use std::io::Write;
         let mut out = std::io::stdout().lock();

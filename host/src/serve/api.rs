@@ -22,7 +22,9 @@ use subtle::ConstantTimeEq;
 use super::experiment::api::admin_error;
 use super::AppState;
 use crate::engine::NodeError;
-use crate::pipeline::{EventSink, Pipeline, RunClient, RunError, RunInput, RunOutcome, RunRecord};
+use crate::pipeline::{
+    EventSink, Pipeline, RunClient, RunError, RunInput, RunOutcome, RunRecord, RunSpan, TraceStep,
+};
 use crate::spec::SpanParent;
 
 /// An error answered as JSON.
@@ -104,32 +106,33 @@ pub fn status_of(run: &RunOutcome) -> StatusCode {
 
 /// The component of one node a run used.
 #[derive(Debug, Serialize)]
-pub struct NodeVersion {
+pub struct NodeVersion<'a> {
     /// 1 as loaded, +1 per swap.
     pub revision: u64,
     /// The component's own version.
-    pub version: String,
+    pub version: &'a str,
     /// Hex SHA-256 of the component.
-    pub sha256: String,
+    pub sha256: &'a str,
 }
 
 /// The answer to `POST /v1/runs`: the batch record plus the generation the
-/// run was pinned to and the component of every node that ran.
+/// run was pinned to and the component of every node that ran. It borrows
+/// the record, which is then handed on to trace export.
 #[derive(Debug, Serialize)]
-pub(super) struct RunResponse {
+pub(super) struct RunResponse<'a> {
     #[serde(flatten)]
-    record: RunRecord,
+    record: &'a RunRecord,
     generation: u64,
-    nodes: BTreeMap<String, NodeVersion>,
+    nodes: BTreeMap<&'a str, NodeVersion<'a>>,
 }
 
-impl RunResponse {
-    /// The answer for `run`, pinned to generation `pipeline`.
-    pub(super) fn of(pipeline: &Pipeline, run: &RunOutcome) -> Self {
+impl<'a> RunResponse<'a> {
+    /// The answer for `record`, pinned to generation `pipeline`.
+    pub(super) fn of(pipeline: &'a Pipeline, record: &'a RunRecord) -> Self {
         Self {
-            record: RunRecord::of_outcome(run),
+            record,
             generation: pipeline.generation,
-            nodes: versions_used(pipeline, run),
+            nodes: versions_used(pipeline, &record.trace),
         }
     }
 }
@@ -143,20 +146,23 @@ fn wants_events(headers: &HeaderMap) -> bool {
         .is_some_and(|v| v.contains("text/event-stream"))
 }
 
-/// The versions of the nodes that ran in `run`, from generation `p`.
-pub fn versions_used(p: &Pipeline, run: &RunOutcome) -> BTreeMap<String, NodeVersion> {
+/// The versions of the nodes that ran (`trace`), from generation `p`.
+pub fn versions_used<'a>(
+    p: &'a Pipeline,
+    trace: &'a [TraceStep],
+) -> BTreeMap<&'a str, NodeVersion<'a>> {
     let mut out = BTreeMap::new();
-    for step in &run.trace {
-        if out.contains_key(&step.node) {
+    for step in trace {
+        if out.contains_key(step.node.as_str()) {
             continue;
         }
         if let Some(n) = p.node(&step.node) {
             out.insert(
-                step.node.clone(),
+                step.node.as_str(),
                 NodeVersion {
                     revision: n.revision,
-                    version: n.component.description.version.clone(),
-                    sha256: n.component.load.sha256.clone(),
+                    version: &n.component.description.version,
+                    sha256: &n.component.load.sha256,
                 },
             );
         }
@@ -207,11 +213,11 @@ pub fn caller_span(headers: &HeaderMap) -> Option<SpanParent> {
 
 /// `response` with the run's `traceparent`: its trace id, for finding the
 /// run in a tracing backend.
-pub fn with_trace(mut response: Response, run: &RunOutcome) -> Response {
+pub fn with_trace(mut response: Response, run: &RunSpan) -> Response {
     let span = SpanParent {
-        trace_id: run.span.trace_id,
-        span_id: run.span.span_id,
-        sampled: run.span.sampled,
+        trace_id: run.trace_id,
+        span_id: run.span_id,
+        sampled: run.sampled,
     };
     if let Ok(v) = span.traceparent().parse() {
         response.headers_mut().insert("traceparent", v);
@@ -229,12 +235,12 @@ pub async fn runs(
     let client = client.map(|Extension(c)| c);
     let request: Value = serde_json::from_slice(&body)
         .map_err(|e| ApiError::bad_request(format!("the body is not JSON: {e}")))?;
-    let Some(obj) = request.as_object() else {
+    let Value::Object(mut obj) = request else {
         return Err(ApiError::bad_request(
             "the body must be a JSON object: {\"input\": <the task>, \"id\": \"optional\"}",
         ));
     };
-    let Some(input) = obj.get("input") else {
+    let Some(input) = obj.remove("input") else {
         return Err(ApiError::bad_request(
             "the body has no `input` field: send {\"input\": <the task>}",
         ));
@@ -252,26 +258,25 @@ pub async fn runs(
         Some(Value::Bool(b)) => *b,
         Some(_) => return Err(ApiError::bad_request("`stream` must be true or false")),
     };
-    let id = match obj.get("id") {
+    let id = match obj.remove("id") {
         None | Some(Value::Null) => None,
-        Some(Value::String(s)) if !s.is_empty() => Some(s.clone()),
+        Some(Value::String(s)) if !s.is_empty() => Some(s),
         Some(_) => return Err(ApiError::bad_request("`id` must be a non-empty string")),
     };
     if stream {
-        return Ok(super::stream::run_events(
-            state,
-            id,
-            input.clone(),
-            headers,
-            client,
-        ));
+        return Ok(super::stream::run_events(state, id, input, headers, client));
     }
-    let (pipeline, run) = run_live(&state, id, input.clone(), &headers, client, None).await?;
+    let (pipeline, run) = run_live(&state, id, input, &headers, client, None).await?;
     let status = status_of(&run);
-    let response = RunResponse::of(&pipeline, &run);
-    let response = with_trace((status, Json(response)).into_response(), &run);
+    // The run moves into its record (no copy); the answer borrows it.
+    let record = RunRecord::from_outcome(run);
+    let response = (status, Json(RunResponse::of(&pipeline, &record))).into_response();
+    let response = match &record.span {
+        Some(span) => with_trace(response, span),
+        None => response,
+    };
     // Answered; the trace is exported off the request's path.
-    state.live.export(pipeline, run);
+    state.live.export(pipeline, record);
     Ok(response)
 }
 

@@ -132,13 +132,9 @@ impl LivePipeline {
         self.telemetry.is_some() || self.recording.is_some()
     }
 
-    /// Hands a finished run (answered already) to the recording and to
-    /// trace export, if on. Neither waits on its disk or collector.
-    pub fn export(&self, pipeline: Arc<Pipeline>, outcome: RunOutcome) {
-        if !self.exports() {
-            return;
-        }
-        let record = RunRecord::from_outcome(outcome);
+    /// Hands a finished run's record (answered already) to the recording
+    /// and to trace export, if on. Neither waits on its disk or collector.
+    pub fn export(&self, pipeline: Arc<Pipeline>, record: RunRecord) {
         if let Some(r) = &self.recording {
             r.record(&pipeline, &record, false);
         }

@@ -24,7 +24,7 @@ use super::api::{run_live, status_of, with_trace, ApiError};
 use super::stream::{sse, sse_response, usage_of, ChatStream, FirstRelease, RunTask};
 use super::AppState;
 use crate::config::ChatSpec;
-use crate::pipeline::{Pipeline, RunClient, RunError, RunOutcome};
+use crate::pipeline::{Pipeline, RunClient, RunError, RunOutcome, RunRecord};
 
 /// The request fields switchyard reads; others (temperature, user, …) are
 /// accepted and ignored, as the pipeline's nodes choose their own settings.
@@ -167,7 +167,9 @@ pub async fn chat_completions(
     drop(pipeline);
     let (pipeline, run) = run_live(&state, None, input, &headers, client, None).await?;
     if state.live.exports() {
-        state.live.export(pipeline.clone(), run.clone());
+        state
+            .live
+            .export(pipeline.clone(), RunRecord::of_outcome(&run));
     }
     let answer = Answer::of(&pipeline, &run)?;
     Ok(with_trace(
@@ -187,7 +189,7 @@ pub async fn chat_completions(
             "switchyard": answer.extra,
         }))
         .into_response(),
-        &run,
+        &run.span,
     ))
 }
 
@@ -457,7 +459,7 @@ fn whole_stream(
     let response = sse_response(futures::stream::iter(
         body.into_iter().map(Ok::<_, std::convert::Infallible>),
     ));
-    Ok(with_trace(response, run))
+    Ok(with_trace(response, &run.span))
 }
 
 /// Splits a reply into word-sized stream deltas (whitespace kept).

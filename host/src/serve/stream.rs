@@ -21,7 +21,7 @@ use tokio::task::JoinHandle;
 
 use super::api::{run_live, ApiError, RunResponse};
 use super::AppState;
-use crate::pipeline::{Pipeline, RunClient, RunEvent, RunOutcome};
+use crate::pipeline::{Pipeline, RunClient, RunEvent, RunOutcome, RunRecord};
 
 /// What a run's task ends with: the generation it ran on and its outcome.
 type RunResult = Result<(Arc<Pipeline>, RunOutcome), ApiError>;
@@ -45,7 +45,11 @@ impl RunTask {
         let handle = tokio::spawn(async move {
             let done = run_live(&state, id, input, &headers, client, Some(tx)).await;
             if let Ok((pipeline, run)) = &done {
-                state.live.export(pipeline.clone(), run.clone());
+                if state.live.exports() {
+                    state
+                        .live
+                        .export(pipeline.clone(), RunRecord::of_outcome(run));
+                }
             }
             done
         });
@@ -157,8 +161,11 @@ pub(super) fn run_events(
                     let last = match task.finish().await {
                         Ok((pipeline, run)) => sse(
                             Some("record"),
-                            &serde_json::to_value(RunResponse::of(&pipeline, &run))
-                                .unwrap_or(Value::Null),
+                            &serde_json::to_value(RunResponse::of(
+                                &pipeline,
+                                &RunRecord::from_outcome(run),
+                            ))
+                            .unwrap_or(Value::Null),
                         ),
                         Err(e) => sse(Some("error"), &e.body()),
                     };
