@@ -6,6 +6,7 @@ mod allocs;
 mod bench;
 mod fuzz;
 mod profile;
+mod served;
 
 use std::path::{Path, PathBuf};
 use std::process::{Command, ExitCode};
@@ -30,8 +31,11 @@ tasks:
             into target/profile) on `switchyard run` of the shape, one run
             at a time and 64 in flight; prints CPU µs per run by category
             and leaves folded stacks for a flame graph in target/profile;
-            then counts allocations per run by host frame (uprobes on
-            malloc, calloc, realloc: needs root)
+            then `switchyard serve` of the shape driven by `switchyard
+            load`: the server's CPU per served run by category (HTTP,
+            loopback TCP, the answer's JSON, metrics, the run) and the
+            load generator's; then counts allocations per run by host
+            frame (uprobes on malloc, calloc, realloc: needs root)
   fuzz      [TARGET] [--seconds N]: the libFuzzer targets of fuzz/ on nightly
             (manifest, schema, openai_body, anthropic_body, sse), 60 s each
             by default; the test suite smoke-runs the same properties on stable

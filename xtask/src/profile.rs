@@ -20,7 +20,7 @@ use std::process::{Command, Stdio};
 /// Runs per profile.
 const RUNS: usize = 20_000;
 /// Sampling frequency (Hz).
-const FREQ: &str = "4999";
+pub(crate) const FREQ: &str = "4999";
 
 /// Categories in priority order: a sample counts for the first whose
 /// patterns any frame of its stack contains.
@@ -99,7 +99,12 @@ const CATEGORIES: &[(&str, &[&str])] = &[
     ("Wasmtime, other", &["wasmtime"]),
     (
         "executor, gate, invocation wrapper",
-        &["switchyard::pipeline::", "switchyard::engine::"],
+        &[
+            "switchyard::pipeline::",
+            "switchyard::engine::",
+            // The executor's nodes in flight (its frames may be inlined).
+            "futures_unordered",
+        ],
     ),
     ("batch loop and dispatch", &["switchyard::batch::"]),
     ("tokio scheduling", &["tokio::runtime", "tokio::sync"]),
@@ -126,10 +131,10 @@ const ALLOCATOR: &str = "allocator (callers not recorded: glibc has no frame poi
 const OTHER: &str = "other: kernel, start-up, component load";
 
 /// One recorded profile: CPU ns per category and in all.
-struct Profile {
+pub(crate) struct Profile {
     label: String,
     by_category: HashMap<&'static str, u64>,
-    total_ns: u64,
+    pub(crate) total_ns: u64,
 }
 
 pub fn profile(root: &Path, switchyard_fp: &Path) -> Result<(), String> {
@@ -183,10 +188,24 @@ pub fn profile(root: &Path, switchyard_fp: &Path) -> Result<(), String> {
             &data,
             &folded,
             format!("{in_flight} in flight"),
+            category,
         )?);
         eprintln!("xtask: folded stacks in {}", folded.display());
     }
     eprint!("{}", table(&profiles));
+
+    eprintln!(
+        "xtask: perf record: `switchyard serve` of the shape and `switchyard load` driving it, {} requests",
+        crate::served::REQUESTS
+    );
+    let served = crate::served::profile(
+        root,
+        switchyard_fp,
+        &root.join("bench/four-node/pipeline.toml"),
+        &root.join("bench/four-node/tickets.jsonl"),
+        &out,
+    )?;
+    eprint!("{}", served_table(&served, &profiles[profiles.len() - 1]));
 
     let few = out.join("four-node.allocs.in.jsonl");
     crate::bench::cycle(
@@ -211,9 +230,14 @@ pub fn profile(root: &Path, switchyard_fp: &Path) -> Result<(), String> {
     Ok(())
 }
 
-/// Reads `perf script` of `data`: each sample's stack into its category,
-/// and the folded stacks into `folded`.
-fn read_profile(data: &Path, folded: &Path, label: String) -> Result<Profile, String> {
+/// Reads `perf script` of `data`: each sample's stack into its category
+/// (by `categorize`), and the folded stacks into `folded`.
+pub(crate) fn read_profile(
+    data: &Path,
+    folded: &Path,
+    label: String,
+    categorize: fn(&str) -> &'static str,
+) -> Result<Profile, String> {
     let mut child = Command::new("perf")
         .args(["script", "--no-inline", "-F", "period,ip,sym", "-i"])
         .arg(data)
@@ -257,7 +281,7 @@ fn read_profile(data: &Path, folded: &Path, label: String) -> Result<Profile, St
     );
     for (stack, ns) in &stacks {
         total_ns += ns;
-        *by_category.entry(category(stack)).or_default() += ns;
+        *by_category.entry(categorize(stack)).or_default() += ns;
         writeln!(file, "{stack} {ns}").map_err(|e| format!("{}: {e}", folded.display()))?;
     }
     file.flush()
@@ -291,7 +315,7 @@ pub(crate) fn frame_name(line: &str) -> String {
 }
 
 /// The category of a folded stack (root first).
-fn category(stack: &str) -> &'static str {
+pub(crate) fn category(stack: &str) -> &'static str {
     for (name, patterns) in CATEGORIES {
         if patterns.iter().any(|p| stack.contains(p)) {
             return name;
@@ -342,6 +366,56 @@ fn table(profiles: &[Profile]) -> String {
         let _ = write!(t, "{:>12.1} {:>7}", per_run(p.total_ns), "");
     }
     t.push('\n');
+    t
+}
+
+/// The served profile's table: the server's CPU per request by category
+/// (its share of the samples times its CPU per request), the load
+/// generator's, and the in-process run of `in_process` beside them.
+fn served_table(served: &crate::served::Served, in_process: &Profile) -> String {
+    use std::fmt::Write as _;
+    let p = &served.server;
+    let names = crate::served::names()
+        .chain(CATEGORIES.iter().map(|(n, _)| *n))
+        .chain([ALLOCATOR, OTHER]);
+    let mut rows: Vec<(&str, f64)> = names
+        .map(|n| {
+            let share =
+                p.by_category.get(n).copied().unwrap_or(0) as f64 / p.total_ns.max(1) as f64;
+            (n, share)
+        })
+        .filter(|(_, share)| *share > 0.0)
+        .collect();
+    rows.sort_by(|a, b| b.1.total_cmp(&a.1));
+    let mut t = format!(
+        "\nCPU µs per served run, `switchyard serve bench/four-node/pipeline.toml` driven by \
+         `switchyard load -c 32`, {} requests (the server's CPU from /proc, split by its samples' shares)\n",
+        crate::served::REQUESTS
+    );
+    for (name, share) in &rows {
+        let _ = writeln!(
+            t,
+            "{name:<90}{:>8.1} {:>6.1}%",
+            share * served.server_us,
+            share * 100.0
+        );
+    }
+    let in_process_us = in_process.total_ns as f64 / 1_000.0 / RUNS as f64;
+    let _ = writeln!(t, "{:<90}{:>8.1}", "the server, in all", served.server_us);
+    let _ = writeln!(
+        t,
+        "{:<90}{:>8.1}",
+        "the load generator (its own process, on the same cores)", served.load_us
+    );
+    let _ = writeln!(
+        t,
+        "{:<90}{:>8.1}",
+        format!(
+            "for comparison: `switchyard run`, {} (above), per run",
+            in_process.label
+        ),
+        in_process_us
+    );
     t
 }
 
