@@ -83,6 +83,9 @@ pub struct LoadError(String);
 /// easily; on a multi-threaded runtime the clients' wake-ups hop between
 /// workers, and the generator spends its CPU waking and parking them —
 /// CPU taken from the server under test when both share the machine.
+/// It blocks its caller: call it from a thread of its own (such as
+/// `tokio::task::spawn_blocking`), never from a runtime's worker, where
+/// starting a runtime panics.
 pub fn drive_on_own_thread(opts: &LoadOptions) -> Result<LoadReport, LoadError> {
     tokio::runtime::Builder::new_current_thread()
         .enable_all()

@@ -164,7 +164,9 @@ pub fn profile(root: &Path, switchyard_fp: &Path) -> Result<(), String> {
         );
         let data = out.join(format!("{name}.perf.data"));
         let status = Command::new("perf")
-            .args(["record", "-q", "-F", FREQ, "--call-graph", "fp", "-o"])
+            // cpu-clock: each sample's period is CPU ns, on any machine.
+            .args(["record", "-q", "-e", "cpu-clock", "-F", FREQ])
+            .args(["--call-graph", "fp", "-o"])
             .arg(&data)
             .arg("--")
             .arg(switchyard_fp)

@@ -27,10 +27,6 @@ const CLIENTS: &str = "32";
 /// Frames only a run's own work has on its stack: the executor, the
 /// sandbox, the hub. Everything else on the server is serving.
 const RUN_FRAMES: &[&str] = &[
-    // The run's future, instrumented with the run's span (the executor's
-    // own frames are partly inlined into it).
-    "tracing::instrument::Instrumented",
-    "run_admitted",
     "switchyard::pipeline::executor",
     "switchyard::pipeline::gate",
     "switchyard::engine::",
@@ -82,9 +78,19 @@ const METRICS: (&str, &[&str]) = (
     &["serve::metrics::", "serve::status::", "prometheus_client"],
 );
 
-/// Whether a folded stack (root first) is a run's own work.
+/// The run's future: what is inside it is the run's work.
+const RUN_FUTURE: &[&str] = &["tracing::instrument::Instrumented", "run_admitted"];
+
+/// Whether a folded stack (root first) is a run's own work. Outside the
+/// run's future, the handler encoding its answer is serving even where
+/// the run's types are on the stack (their ledger, totals and routes).
 fn in_the_run(stack: &str) -> bool {
-    RUN_FRAMES.iter().any(|f| stack.contains(f))
+    if RUN_FUTURE.iter().any(|f| stack.contains(f)) {
+        return true;
+    }
+    let encoding_the_answer =
+        stack.contains("serve::api::") && stack.contains("serde_core::ser::Serialize for");
+    !encoding_the_answer && RUN_FRAMES.iter().any(|f| stack.contains(f))
 }
 
 /// The category of a server sample.
@@ -152,49 +158,54 @@ pub fn profile(
     let stderr = child.stderr.take().expect("piped");
     let server = Server(child);
     let url = served_url(stderr)?;
-    let load = |requests: usize, warmup: usize| {
+    // Absolute paths: the load generator's command runs under `perf`.
+    let load = |requests: usize| {
         let mut c = Command::new(switchyard_fp);
         c.arg("load")
             .arg(&url)
             .args(["-c", CLIENTS, "-n", &requests.to_string()])
-            .args(["--warmup", &warmup.to_string(), "--input"])
-            .arg(input)
-            .current_dir(root)
-            .stdout(Stdio::null())
-            .stderr(Stdio::null());
+            .args(["--warmup", "0", "--input"])
+            .arg(input);
         c
     };
     // Warm: components instantiated, pool slots touched, connections open.
-    crate::bench::output(&mut load(2_000, 0))?;
+    crate::bench::output(&mut load(2_000))?;
 
+    let pid = server.0.id();
     let server_data = out.join("served.perf.data");
     let mut recorder = Command::new("perf")
-        .args(["record", "-q", "-F", FREQ, "--call-graph", "fp", "-o"])
+        .args(["record", "-q", "-e", "cpu-clock", "-F", FREQ])
+        .args(["--call-graph", "fp", "-o"])
         .arg(&server_data)
-        .args(["-p", &server.0.id().to_string()])
+        .args(["-p", &pid.to_string()])
         .stdout(Stdio::null())
         .stderr(Stdio::null())
         .spawn()
         .map_err(|e| format!("cannot run perf: {e}"))?;
-    let pid = server.0.id();
-    let before = cpu_ticks(pid)?;
+    let before = cpu_ticks(pid);
     let load_data = out.join("load.perf.data");
     let status = Command::new("perf")
-        .args(["record", "-q", "-F", FREQ, "--call-graph", "fp", "-o"])
+        .args(["record", "-q", "-e", "cpu-clock", "-F", FREQ])
+        .args(["--call-graph", "fp", "-o"])
         .arg(&load_data)
         .arg("--")
-        .args(load_args(&load(REQUESTS, 0)))
+        .args(load_args(&load(REQUESTS)))
+        .current_dir(root)
         .stdout(Stdio::null())
         .status()
         .map_err(|e| format!("cannot run perf: {e}"));
-    let after = cpu_ticks(pid)?;
-    // perf writes its file on SIGINT.
-    let _ = Command::new("kill")
+    let after = cpu_ticks(pid);
+    // perf writes its file on SIGINT; if it cannot be signalled, stopping
+    // the server it follows ends it too.
+    let signalled = Command::new("kill")
         .args(["-INT", &recorder.id().to_string()])
-        .status();
+        .status()
+        .is_ok_and(|s| s.success());
+    if !signalled {
+        drop(server);
+    }
     let _ = recorder.wait();
-    drop(server);
-    let status = status?;
+    let (before, after, status) = (before?, after?, status?);
     if !status.success() {
         return Err(format!(
             "perf record of `switchyard load` failed ({status})"
@@ -239,7 +250,8 @@ fn parse_cpu_ticks(stat: &str) -> Option<u64> {
     Some(utime + stime)
 }
 
-/// A command's program and arguments, to run under `perf record --`.
+/// A command's program and arguments, to run under `perf record --`
+/// (its directory and stdio are not carried over).
 fn load_args(c: &Command) -> Vec<PathBuf> {
     std::iter::once(PathBuf::from(c.get_program()))
         .chain(c.get_args().map(PathBuf::from))
@@ -250,6 +262,7 @@ fn load_args(c: &Command) -> Vec<PathBuf> {
 /// line; the rest of its stderr is drained on a thread so it never blocks.
 fn served_url(stderr: std::process::ChildStderr) -> Result<String, String> {
     let mut lines = BufReader::new(stderr).lines();
+    let mut said = Vec::new();
     for line in lines.by_ref() {
         let line = line.map_err(|e| format!("reading the server's stderr: {e}"))?;
         if let Some(at) = line.find("http://") {
@@ -257,8 +270,12 @@ fn served_url(stderr: std::process::ChildStderr) -> Result<String, String> {
             std::thread::spawn(move || lines.for_each(drop));
             return Ok(format!("{}/v1/runs", base.trim_end_matches('/')));
         }
+        said.push(line);
     }
-    Err("`switchyard serve` ended before it said where it listens".into())
+    Err(format!(
+        "`switchyard serve` ended before it said where it listens; it said:\n{}",
+        said.join("\n")
+    ))
 }
 
 #[cfg(test)]
@@ -284,6 +301,11 @@ mod tests {
             served_category(&format!("{handler};serde_json::de::from_slice;malloc")),
             SERVED[1].0,
             "the request's JSON is the handler's"
+        );
+        assert_eq!(
+            served_category(&format!("{handler};<axum::json::Json<T> as axum_core::response::into_response::IntoResponse>::into_response;switchyard::serve::api::_::<impl serde_core::ser::Serialize for switchyard::serve::api::RunResponse>::serialize;switchyard::models::ledger::_::<impl serde_core::ser::Serialize for switchyard::models::ledger::LedgerEntry>::serialize")),
+            SERVED[1].0,
+            "the answer's ledger is encoded by the handler, not the hub"
         );
         assert_eq!(
             served_category(&format!("{handler};tracing::span::Span::new;malloc")),
