@@ -267,14 +267,11 @@ pub async fn runs(
         return Ok(super::stream::run_events(state, id, input, headers, client));
     }
     let (pipeline, run) = run_live(&state, id, input, &headers, client, None).await?;
-    let status = status_of(&run);
+    let (status, span) = (status_of(&run), run.span);
     // The run moves into its record (no copy); the answer borrows it.
     let record = RunRecord::from_outcome(run);
     let response = (status, Json(RunResponse::of(&pipeline, &record))).into_response();
-    let response = match &record.span {
-        Some(span) => with_trace(response, span),
-        None => response,
-    };
+    let response = with_trace(response, &span);
     // Answered; the trace is exported off the request's path.
     state.live.export(pipeline, record);
     Ok(response)

@@ -132,6 +132,14 @@ impl LivePipeline {
         self.telemetry.is_some() || self.recording.is_some()
     }
 
+    /// As [`Self::export`], for a run whose outcome its caller still
+    /// needs: the record is copied from it only when something takes it.
+    pub fn export_outcome(&self, pipeline: Arc<Pipeline>, outcome: &RunOutcome) {
+        if self.exports() {
+            self.export(pipeline, RunRecord::of_outcome(outcome));
+        }
+    }
+
     /// Hands a finished run's record (answered already) to the recording
     /// and to trace export, if on. Neither waits on its disk or collector.
     pub fn export(&self, pipeline: Arc<Pipeline>, record: RunRecord) {

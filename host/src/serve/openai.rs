@@ -24,7 +24,7 @@ use super::api::{run_live, status_of, with_trace, ApiError};
 use super::stream::{sse, sse_response, usage_of, ChatStream, FirstRelease, RunTask};
 use super::AppState;
 use crate::config::ChatSpec;
-use crate::pipeline::{Pipeline, RunClient, RunError, RunOutcome, RunRecord};
+use crate::pipeline::{Pipeline, RunClient, RunError, RunOutcome};
 
 /// The request fields switchyard reads; others (temperature, user, …) are
 /// accepted and ignored, as the pipeline's nodes choose their own settings.
@@ -166,11 +166,7 @@ pub async fn chat_completions(
     }
     drop(pipeline);
     let (pipeline, run) = run_live(&state, None, input, &headers, client, None).await?;
-    if state.live.exports() {
-        state
-            .live
-            .export(pipeline.clone(), RunRecord::of_outcome(&run));
-    }
+    state.live.export_outcome(pipeline.clone(), &run);
     let answer = Answer::of(&pipeline, &run)?;
     Ok(with_trace(
         Json(json!({

@@ -45,11 +45,7 @@ impl RunTask {
         let handle = tokio::spawn(async move {
             let done = run_live(&state, id, input, &headers, client, Some(tx)).await;
             if let Ok((pipeline, run)) = &done {
-                if state.live.exports() {
-                    state
-                        .live
-                        .export(pipeline.clone(), RunRecord::of_outcome(run));
-                }
+                state.live.export_outcome(pipeline.clone(), run);
             }
             done
         });
